@@ -1,0 +1,595 @@
+"""Benchmarks scored against a reference answer: GSM8K, MATH, MixEval and MixEval-Hard.
+
+Scoring is rule-based and never raises on a malformed answer: an answer that
+cannot be read scores 0.0 and says why in ``ItemScore.details``. MixEval may
+additionally ask an LLM judge (``ScoringContext.judge``) to read an answer the
+rules could not, as the MixEval authors do with their model parser.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+import threading
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import DatasetNotFound
+from .base import Benchmark, Item, ItemScore, Message, ScoringContext
+from .data import LOCAL_SUFFIXES, load_records, read_local
+from .registry import register_benchmark
+
+__all__ = [
+    "GSM8K",
+    "MATHBenchmark",
+    "MixEval",
+    "MixEvalHard",
+    "extract_gsm8k_number",
+    "extract_option_letter",
+    "normalize_text",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+_ID_FIELDS = ("id", "task_id", "unique_id", "idx", "index", "question_id")
+
+
+def _first(record: dict[str, Any], *names: str, default: Any = None) -> Any:
+    """The first field of ``record`` among ``names`` that is present and not empty."""
+    for n in names:
+        v = record.get(n)
+        if v is not None and v != "" and v != []:
+            return v
+    return default
+
+
+def _record_id(record: dict[str, Any], fallback: str) -> str:
+    v = _first(record, *_ID_FIELDS)
+    return str(v) if v is not None else fallback
+
+
+def _require(record: dict[str, Any], benchmark: str, index: int, *names: str) -> Any:
+    v = _first(record, *names)
+    if v is None:
+        raise DatasetNotFound(
+            f"{benchmark}: record {index} has none of the fields {', '.join(names)} "
+            f"(fields present: {', '.join(sorted(record)) or 'none'})"
+        )
+    return v
+
+
+# A number as written in prose: optional sign (not a hyphen between words), thousands commas, decimals.
+_NUM = r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?"
+_NUM_RE = re.compile(_NUM)
+_ANSWER_IS_RE = re.compile(r"(?:final\s+)?answer\s*(?:is|:|=)", re.IGNORECASE)
+
+
+def _number(s: str) -> Fraction | None:
+    """Parse a number written with commas, ``$``, ``%`` or a trailing period; None if it is not one."""
+    t = s.strip().replace(",", "").replace("$", "").replace("%", "").replace(" ", "")
+    t = t.rstrip(".")
+    try:
+        return Fraction(t)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _last_boxed(text: str) -> str | None:
+    """The content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) with balanced braces, or None."""
+    starts = [m.end() for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text)]
+    if not starts:
+        return None
+    start = starts[-1]
+    depth, i = 1, start
+    while i < len(text):
+        c = text[i]
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start:i]
+        i += 1
+    return None  # unbalanced
+
+
+def _clean_for_numbers(text: str) -> str:
+    return text.replace("{,}", ",").replace("\\!", "").replace("$", "").replace("\\%", "%")
+
+
+def extract_gsm8k_number(text: str) -> tuple[str | None, str]:
+    """The final number of a GSM8K answer and how it was found.
+
+    Preference: the first number after the last "The answer is" / "Answer:", then after the
+    last "####", then inside the last ``\\boxed{}``, else the last number in the text.
+    """
+    t = _clean_for_numbers(text or "")
+    answer_is = list(_ANSWER_IS_RE.finditer(t))
+    if answer_is:
+        m = _NUM_RE.search(t[answer_is[-1].end():answer_is[-1].end() + 200])
+        if m:
+            return m.group(0), "answer_is"
+    if "####" in t:
+        m = _NUM_RE.search(t.rsplit("####", 1)[1])
+        if m:
+            return m.group(0), "hashes"
+    boxed = _last_boxed(t)
+    if boxed is not None:
+        m = _NUM_RE.search(boxed)
+        if m:
+            return m.group(0), "boxed"
+    nums = _NUM_RE.findall(t)
+    if nums:
+        return nums[-1], "last_number"
+    return None, "none"
+
+
+# --------------------------------------------------------------------------- GSM8K
+
+
+@register_benchmark("gsm8k")
+class GSM8K(Benchmark):
+    """Grade-school math word problems; the answer is a number."""
+
+    name = "gsm8k"
+    kind = "ground_truth"
+    source = "openai/gsm8k (config 'main', split 'test') on the Hugging Face hub"
+    hf_path, hf_name, split = "openai/gsm8k", "main", "test"
+
+    INSTRUCTION = (
+        "Solve the problem step by step. End your reply with the sentence "
+        '"The answer is N." where N is the final number, with no units.'
+    )
+
+    def load(self, data: str | Path | None = None) -> list[Item]:
+        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=self.split)
+        items = []
+        for i, r in enumerate(records):
+            question = _require(r, self.name, i, "question", "problem", "input", "prompt")
+            answer = _require(r, self.name, i, "answer", "final_answer", "target", "solution", "output")
+            text = str(answer)
+            gold = text.rsplit("####", 1)[1].strip() if "####" in text else extract_gsm8k_number(text)[0]
+            if gold is None or _number(gold) is None:
+                raise DatasetNotFound(f"{self.name}: record {i} has no numeric answer in {text[-80:]!r}")
+            items.append(Item(
+                id=_record_id(r, str(i)),
+                turns=[str(question)],
+                reference=gold.replace(",", ""),
+                metadata={"solution": text},
+            ))
+        return items
+
+    def prompt(self, item: Item, turn: int) -> str:
+        return f"{item.turns[turn]}\n\n{self.INSTRUCTION}"
+
+    async def score(self, item: Item, answers: list[str], ctx: ScoringContext) -> ItemScore:
+        answer = answers[-1] if answers else ""
+        extracted, method = extract_gsm8k_number(answer or "")
+        gold = _number(str(item.reference))
+        got = _number(extracted) if extracted is not None else None
+        details: dict[str, Any] = {"extracted": extracted, "gold": str(item.reference), "method": method}
+        if got is None:
+            details["parse_error"] = "no number found in the answer"
+            return ItemScore(0.0, details)
+        return ItemScore(1.0 if got == gold else 0.0, details)
+
+
+# --------------------------------------------------------------------------- MATH
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _math_parse(text: str, *, gold: bool = False) -> list:
+    from math_verify import parse  # imported lazily: sympy is slow to import
+
+    # math_verify's time limits use SIGALRM, which only works in the main thread.
+    kw: dict[str, Any] = {} if _in_main_thread() else {"parsing_timeout": None}
+    if not gold:
+        return parse(text, **kw)
+    t = text.strip()
+    candidates = [t] if ("$" in t or "\\boxed" in t or "\\(" in t or "\\[" in t) else []
+    candidates += [f"${t}$", f"\\boxed{{{t}}}", t]
+    for c in candidates:
+        parsed = parse(c, **kw)
+        if parsed:
+            return parsed
+    return []
+
+
+def _math_verify(gold: list, answer: list) -> bool:
+    from math_verify import verify
+
+    kw: dict[str, Any] = {} if _in_main_thread() else {"timeout_seconds": None}
+    return bool(verify(gold, answer, **kw))
+
+
+@register_benchmark("math")
+class MATHBenchmark(Benchmark):
+    """Competition math (the paper samples 200 MATH test problems; the default source is MATH-500)."""
+
+    name = "math"
+    kind = "ground_truth"
+    source = "HuggingFaceH4/MATH-500 (split 'test') on the Hugging Face hub"
+    hf_path, hf_name, split = "HuggingFaceH4/MATH-500", None, "test"
+
+    INSTRUCTION = "Solve the problem step by step. Put your final answer within \\boxed{}."
+
+    def load(self, data: str | Path | None = None) -> list[Item]:
+        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=self.split)
+        items = []
+        for i, r in enumerate(records):
+            problem = _require(r, self.name, i, "problem", "question", "input", "prompt")
+            answer = _first(r, "answer", "final_answer", "target")
+            solution = _first(r, "solution", "output")
+            if answer is None and solution is not None:
+                answer = _last_boxed(str(solution))
+            if answer is None:
+                raise DatasetNotFound(
+                    f"{self.name}: record {i} has no 'answer' field and no \\boxed{{}} answer in its 'solution'"
+                )
+            meta = {k: r[k] for k in ("subject", "type", "level") if k in r}
+            if solution is not None:
+                meta["solution"] = str(solution)
+            items.append(Item(id=_record_id(r, str(i)), turns=[str(problem)], reference=str(answer), metadata=meta))
+        return items
+
+    def prompt(self, item: Item, turn: int) -> str:
+        return f"{item.turns[turn]}\n\n{self.INSTRUCTION}"
+
+    async def score(self, item: Item, answers: list[str], ctx: ScoringContext) -> ItemScore:
+        answer = answers[-1] if answers else ""
+        details: dict[str, Any] = {"gold": str(item.reference)}
+        try:
+            gold = _math_parse(str(item.reference), gold=True)
+        except Exception as e:  # a broken reference must not stop a run
+            details["parse_error"] = f"gold: {type(e).__name__}: {str(e)[:200]}"
+            return ItemScore(0.0, details)
+        if not gold:
+            details["parse_error"] = "could not parse the reference answer"
+            return ItemScore(0.0, details)
+        try:
+            parsed = _math_parse(answer or "")
+        except Exception as e:
+            details["parse_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+            return ItemScore(0.0, details)
+        if not parsed:
+            details["parse_error"] = "no final answer found in the answer"
+            return ItemScore(0.0, details)
+        details["extracted"] = str(parsed[-1])[:200]
+        try:
+            ok = _math_verify(gold, parsed)
+        except Exception as e:
+            details["parse_error"] = f"verify: {type(e).__name__}: {str(e)[:200]}"
+            return ItemScore(0.0, details)
+        return ItemScore(1.0 if ok else 0.0, details)
+
+
+# --------------------------------------------------------------------------- MixEval
+
+_MC_INSTRUCTION = "Answer with the option letter from the given choices directly."
+_FF_INSTRUCTION = "Answer the question shortly."
+_FF_STEP_BY_STEP = "Answer the question. \nLet's think step by step."
+_STEP_BY_STEP_SOURCES = {"bbh", "gsm8k", "math"}
+
+_ARTICLES_RE = re.compile(r"\b(a|an|the)\b")
+_PUNCT_TABLE = str.maketrans("", "", string.punctuation + "‘’“”")
+
+
+def normalize_text(s: str) -> str:
+    """Lowercase, drop punctuation and English articles, collapse whitespace (SQuAD-style)."""
+    s = str(s).lower().translate(_PUNCT_TABLE)
+    s = _ARTICLES_RE.sub(" ", s)
+    return " ".join(s.split())
+
+
+def _contains_words(haystack: str, needle: str) -> bool:
+    """Whether normalised ``needle`` occurs in normalised ``haystack`` on word boundaries."""
+    return bool(needle) and f" {needle} " in f" {haystack} "
+
+
+def _strip_markup(text: str) -> str:
+    return re.sub(r"[*_`#]", "", text or "").strip()
+
+
+def extract_option_letter(answer: str, options: Sequence[str]) -> int | None:
+    """The index of the option an answer picks, by letter or by option text; None if unclear."""
+    n = len(options)
+    if n == 0:
+        return None
+    letters = string.ascii_uppercase[:n]
+    text = _strip_markup(answer)
+
+    def ok(letter: str) -> int | None:
+        letter = letter.upper()
+        return letters.index(letter) if letter in letters else None
+
+    # 1. The whole answer is a letter: "B", "(B)", "B.", "[B]".
+    m = re.fullmatch(r"[\(\[]?([A-Za-z])[\)\]]?[.:]?", text)
+    if m and ok(m.group(1)) is not None:
+        return ok(m.group(1))
+    # 2. \boxed{B}
+    boxed = _last_boxed(text)
+    if boxed is not None:
+        m = re.fullmatch(r"\s*(?:\\text\{)?\(?([A-Z])\)?\}?\s*", boxed)
+        if m and ok(m.group(1)) is not None:
+            return ok(m.group(1))
+    # 3. "The answer is (B)", "Answer: B", "option B", "correct choice is B" (the last such phrase wins).
+    found = None
+    for m in re.finditer(
+        r"(?i:answer|option|choice)\s*(?i:is|:|=)?\s*(?i:option\s*|choice\s*)?:?\s*[\(\[]?([A-Z])(?![A-Za-z0-9])",
+        text,
+    ):
+        if ok(m.group(1)) is not None:
+            found = ok(m.group(1))
+    if found is not None:
+        return found
+    # 4. Starts with a letter: "B. Paris", "(B) because ...", "B) ...", "B: ...".
+    m = re.match(r"[\(\[]?([A-Z])(?:[\)\]]|[.:])(?:\s|$)", text)
+    if m and ok(m.group(1)) is not None:
+        return ok(m.group(1))
+    # 5. The option text itself: equal to one option, or exactly one option quoted within the answer.
+    norm = normalize_text(text)
+    norm_options = [normalize_text(o) for o in options]
+    exact = [i for i, o in enumerate(norm_options) if o and o == norm]
+    if len(exact) == 1:
+        return exact[0]
+    contained = [i for i, o in enumerate(norm_options) if _contains_words(norm, o)]
+    if len(contained) == 1:
+        return contained[0]
+    if len(contained) > 1:  # one option may be part of another ("No" inside "No, never"): keep the longest if it covers the rest
+        longest = max(contained, key=lambda i: len(norm_options[i]))
+        if all(_contains_words(norm_options[longest], norm_options[i]) for i in contained):
+            return longest
+    return None
+
+
+def _final_segment(answer: str) -> str | None:
+    """The text after the last "answer is" / "Answer:" marker, if any."""
+    ms = list(_ANSWER_IS_RE.finditer(answer))
+    return answer[ms[-1].end():] if ms else None
+
+
+def _free_form_match(answer: str, targets: Sequence[str]) -> bool:
+    boxed = _last_boxed(answer)
+    segments = [s for s in (boxed, _final_segment(answer)) if s is not None] or [answer]
+    for seg in segments:
+        norm = normalize_text(_strip_markup(seg))
+        for t in targets:
+            nt = normalize_text(t)
+            if nt and (norm == nt or _contains_words(norm, nt)):
+                return True
+            # Numbers compare by value ("1,000" vs "1000.0").
+            gold = _number(str(t))
+            if gold is not None and any(_number(x) == gold for x in _NUM_RE.findall(_clean_for_numbers(seg))):
+                return True
+    return False
+
+
+_MC_JUDGE_PROMPT = """You read a response to a multiple-choice question and report which option it chose. You do not solve the question yourself.
+
+Question:
+{question}
+
+Options:
+{options}
+
+Response:
+{response}
+
+Which option did the response choose? Reply with the option letter in double square brackets, for example [[B]]. If the response chose no option or several, reply [[none]]."""
+
+_FF_JUDGE_PROMPT = """You grade a response to a question against the reference answers. Judge only whether the response's final answer means the same as one of the reference answers; ignore style and length.
+
+Question:
+{question}
+
+Reference answer(s):
+{targets}
+
+Response:
+{response}
+
+Reply with [[1]] if the response's final answer is correct, or [[0]] if it is wrong or gives no answer."""
+
+
+def _format_options(options: Sequence[str]) -> str:
+    return "\n".join(f"{string.ascii_uppercase[i]}. {o}" for i, o in enumerate(options))
+
+
+def _has_context(ctx: Any) -> bool:
+    return ctx is not None and str(ctx).strip().lower() not in ("", "none", "null", "nan")
+
+
+def _read_mixeval_local(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
+    """(key, record) pairs from MixEval's own files (a JSON object of id -> record) or any file read_local reads."""
+    p = Path(path)
+    if not p.exists():
+        raise DatasetNotFound(f"data path {str(p)!r} does not exist")
+    files = sorted(f for f in p.rglob("*") if f.suffix in LOCAL_SUFFIXES) if p.is_dir() else [p]
+    if not files:
+        raise DatasetNotFound(f"no .jsonl, .json or .parquet file under {str(p)!r}")
+    out: list[tuple[str, dict[str, Any]]] = []
+    for f in files:
+        if f.suffix == ".json":
+            obj = json.loads(f.read_text(encoding="utf-8"))
+            if isinstance(obj, dict) and obj and all(isinstance(v, dict) for v in obj.values()):
+                out += [(str(k), v) for k, v in obj.items()]
+                continue
+        out += [(str(i), r) for i, r in enumerate(read_local(f))]
+    return out
+
+
+@register_benchmark("mixeval")
+class MixEval(Benchmark):
+    """MixEval: free-form and multiple-choice questions mixed from many benchmarks; accuracy over both."""
+
+    name = "mixeval"
+    kind = "ground_truth"
+    source = "MixEval/MixEval (config 'MixEval', splits 'free_form' and 'multiple_choice') on the Hugging Face hub"
+    hf_path, hf_name = "MixEval/MixEval", "MixEval"
+    splits = ("free_form", "multiple_choice")
+
+    def load(self, data: str | Path | None = None) -> list[Item]:
+        if data is not None:
+            pairs = _read_mixeval_local(data)
+        else:
+            pairs = []
+            for split in self.splits:
+                recs = load_records(None, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=split)
+                for i, r in enumerate(recs):
+                    r = dict(r)
+                    r.setdefault("problem_type", split)
+                    pairs.append((str(i), r))
+        items: list[Item] = []
+        seen: set[str] = set()
+        for key, r in pairs:
+            item = self._item(key, r, len(items))
+            if item.id in seen:  # the same key in the free-form and multiple-choice files, say
+                item.id = f"{item.id}#{len(items)}"
+            seen.add(item.id)
+            items.append(item)
+        return items
+
+    def _item(self, key: str, r: dict[str, Any], index: int) -> Item:
+        prompt = str(_require(r, self.name, index, "prompt", "question", "input"))
+        options = list(r.get("options") or [])
+        ptype = str(r.get("problem_type") or "").lower().replace("-", "_")
+        mc = bool(options) and "free" not in ptype
+        raw_target = r.get("target", r.get("answer", r.get("targets")))
+        if raw_target is None:
+            raise DatasetNotFound(f"{self.name}: record {key!r} has no 'target'")
+        targets = list(raw_target) if isinstance(raw_target, (list, tuple)) else [raw_target]
+        kind = "multiple_choice" if mc else "free_form"
+        if mc:
+            idx = [self._target_index(t, options) for t in targets]
+            if any(i is None for i in idx):
+                raise DatasetNotFound(f"{self.name}: record {key!r}: target {targets!r} does not name one of {len(options)} options")
+            reference: dict[str, Any] = {"type": kind, "options": [str(o) for o in options], "target": idx}
+        else:
+            reference = {"type": kind, "target": [str(t) for t in targets]}
+        explicit = _first(r, "id", "question_id", "idx")
+        item_id = str(explicit) if explicit is not None else f"{kind}-{key}"
+        meta = {"problem_type": kind, "benchmark_name": r.get("benchmark_name"), "context": r.get("context")}
+        return Item(id=item_id, turns=[prompt], reference=reference, metadata=meta)
+
+    @staticmethod
+    def _target_index(t: Any, options: Sequence[Any]) -> int | None:
+        if isinstance(t, bool):
+            return None
+        if isinstance(t, int):
+            return t if 0 <= t < len(options) else None
+        s = str(t).strip()
+        if s.isdigit():
+            return int(s) if int(s) < len(options) else None
+        if len(s) == 1 and s.upper() in string.ascii_uppercase[:len(options)]:
+            return string.ascii_uppercase.index(s.upper())
+        norm = [normalize_text(o) for o in options]
+        return norm.index(normalize_text(s)) if normalize_text(s) in norm else None
+
+    def prompt(self, item: Item, turn: int) -> str:
+        question = item.turns[turn]
+        context = item.metadata.get("context")
+        ref = item.reference
+        if ref["type"] == "multiple_choice":
+            body = f"{question}\n{_format_options(ref['options'])}\n{_MC_INSTRUCTION}"
+            return f"{context}\n{body}" if _has_context(context) else body
+        source = str(item.metadata.get("benchmark_name") or "").lower()
+        instruction = _FF_STEP_BY_STEP if source in _STEP_BY_STEP_SOURCES else _FF_INSTRUCTION
+        body = f"{question}\n{instruction}"
+        return f"Question: {context}\n{body}" if _has_context(context) else f"Question: {body}"
+
+    async def score(self, item: Item, answers: list[str], ctx: ScoringContext) -> ItemScore:
+        answer = answers[-1] if answers else ""
+        ref = item.reference
+        if ref["type"] == "multiple_choice":
+            return await self._score_mc(item, answer or "", ctx)
+        return await self._score_ff(item, answer or "", ctx)
+
+    async def _score_mc(self, item: Item, answer: str, ctx: ScoringContext) -> ItemScore:
+        options, target = item.reference["options"], item.reference["target"]
+        details: dict[str, Any] = {"type": "multiple_choice", "target": target}
+        choice = extract_option_letter(answer, options)
+        if choice is not None:
+            details.update(choice=choice, parsed_by="rules")
+            return ItemScore(1.0 if choice in target else 0.0, details)
+        if ctx.judge is None:
+            details["parse_error"] = "no option found in the answer"
+            return ItemScore(0.0, details)
+        prompt = _MC_JUDGE_PROMPT.format(
+            question=self.prompt(item, 0), options=_format_options(options), response=answer
+        )
+
+        def read(reply: str) -> tuple[bool, int | None]:
+            m = re.findall(r"\[\[\s*([A-Za-z]+)\s*\]\]", reply)
+            if not m:
+                return False, None
+            v = m[-1].strip()
+            if v.lower() == "none":
+                return True, None
+            if len(v) == 1 and v.upper() in string.ascii_uppercase[:len(options)]:
+                return True, string.ascii_uppercase.index(v.upper())
+            return False, None
+
+        parsed, value, info = await self._ask_judge(ctx, prompt, read)
+        details.update(info)
+        if not parsed:
+            details["parse_error"] = "neither the rules nor the judge found an option"
+            return ItemScore(0.0, details, fallbacks=1)
+        details.update(choice=value, parsed_by="judge")
+        return ItemScore(1.0 if value is not None and value in target else 0.0, details)
+
+    async def _score_ff(self, item: Item, answer: str, ctx: ScoringContext) -> ItemScore:
+        targets = item.reference["target"]
+        details: dict[str, Any] = {"type": "free_form", "target": targets}
+        if _free_form_match(answer, targets):
+            details["parsed_by"] = "rules"
+            return ItemScore(1.0, details)
+        if ctx.judge is None:
+            details["parsed_by"] = "rules"
+            return ItemScore(0.0, details)
+        prompt = _FF_JUDGE_PROMPT.format(
+            question=self.prompt(item, 0), targets="\n".join(f"- {t}" for t in targets), response=answer
+        )
+
+        def read(reply: str) -> tuple[bool, int | None]:
+            m = re.findall(r"\[\[\s*([01](?:\.0+)?)\s*\]\]", reply)
+            return (True, int(float(m[-1]))) if m else (False, None)
+
+        parsed, value, info = await self._ask_judge(ctx, prompt, read)
+        details.update(info)
+        if not parsed:
+            details["parse_error"] = "the judge's verdict could not be read"
+            return ItemScore(0.0, details, fallbacks=1)
+        details["parsed_by"] = "judge"
+        return ItemScore(float(value or 0), details)
+
+    @staticmethod
+    async def _ask_judge(ctx: ScoringContext, prompt: str, read) -> tuple[bool, Any, dict[str, Any]]:
+        """Ask the judge up to 1 + ctx.judge_retries times; (parsed, value, details)."""
+        messages: list[Message] = [{"role": "user", "content": prompt}]
+        info: dict[str, Any] = {}
+        for _ in range(1 + max(0, ctx.judge_retries)):
+            try:
+                reply = await ctx.judge(messages)  # type: ignore[misc]
+            except Exception as e:  # a failed judge call counts as an unread verdict
+                info["judge_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+                continue
+            info["judge_reply"] = str(reply)[:500]
+            parsed, value = read(str(reply))
+            if parsed:
+                return True, value, info
+        return False, None, info
+
+
+@register_benchmark("mixeval-hard")
+class MixEvalHard(MixEval):
+    """MixEval-Hard: the harder 1,000-question subset of MixEval."""
+
+    name = "mixeval-hard"
+    source = "MixEval/MixEval (config 'MixEval_Hard', splits 'free_form' and 'multiple_choice') on the Hugging Face hub"
+    hf_name = "MixEval_Hard"

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from ._format import numbered
+from .base import Component, Output, State
+
+FUSER_SYSTEM = """You are given several candidate responses to the latest user message in the conversation below{crit}.
+Combine them into one response of higher quality than any of them: keep what is correct and useful, fix or drop what is wrong, and resolve disagreements by reasoning about which claim is right. Do not mention the candidates or that you combined anything; answer the user directly.{length}
+
+Candidate responses:
+
+{candidates}"""
+
+
+class Fuser(Component):
+    """Fuses the candidates (and critiques, when ``use_critiques``) into one answer per sample."""
+
+    type = "fuser"
+
+    async def run(self, ctx, state: State) -> Output:
+        if not state.candidates:
+            texts = await ctx.complete(state.messages, n=self.config.samples)
+            ctx.fallback("no candidates to fuse; answered the conversation directly")
+            return Output(candidates=texts)
+        cands = state.candidates[: self.config.first_k] if self.config.first_k else state.candidates
+        crits = state.critiques[: len(cands)] if self.config.use_critiques and state.critiques else None
+        length = ""
+        if self.config.length_control:
+            words = sorted(len(c.split()) for c in cands)
+            length = f" Keep your response about as long as a typical candidate (around {words[len(words) // 2]} words) or shorter."
+        system = FUSER_SYSTEM.format(
+            crit=", each followed by a critique of its strengths and weaknesses" if crits else "",
+            length=length,
+            candidates=numbered(cands, crits),
+        )
+        # The conversation stays intact after the system prompt, so multi-turn context is kept.
+        msgs = [{"role": "system", "content": system}] + [m for m in state.messages if m["role"] != "system"]
+        texts = await ctx.complete(msgs, n=self.config.samples)
+        return Output(candidates=texts)

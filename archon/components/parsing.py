@@ -1,0 +1,61 @@
+"""Parsing LLM replies. Every parser returns None for a reply it cannot trust, never raises."""
+
+from __future__ import annotations
+
+import re
+
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def parse_ranking(text: str, n: int) -> list[int] | None:
+    """``"[3] > [1] > [2]"`` -> [2, 0, 1] (0-based). None unless every index 1..n appears exactly once."""
+    # Use the last line that mentions indices: models often think aloud first.
+    lines = [l for l in text.splitlines() if _INDEX.search(l)]
+    for line in reversed(lines or [text]):
+        idx = [int(m) - 1 for m in _INDEX.findall(line)]
+        if sorted(idx) == list(range(n)):
+            return idx
+    idx = [int(m) - 1 for m in _INDEX.findall(text)]
+    return idx if sorted(idx) == list(range(n)) else None
+
+
+def parse_critiques(text: str, n: int) -> list[str] | None:
+    """Split a critique reply into exactly ``n`` parts, one per ``[k]`` heading in order 1..n."""
+    marks = [(m.start(), int(m.group(1))) for m in re.finditer(r"(?m)^\W*(?:Response\s*)?\[(\d+)\]", text)]
+    if [k for _, k in marks] != list(range(1, n + 1)):
+        return None
+    parts = []
+    for i, (start, _) in enumerate(marks):
+        end = marks[i + 1][0] if i + 1 < len(marks) else len(text)
+        body = text[start:end].split("]", 1)[1].strip(" :\n*-")
+        if not body:
+            return None
+        parts.append(body)
+    return parts
+
+
+def parse_verdict(text: str) -> bool | None:
+    """[Correct] -> True, [Incorrect] -> False; the last verdict wins; None if there is none."""
+    found = re.findall(r"\[\s*(correct|incorrect)\s*\]", text, flags=re.IGNORECASE)
+    if not found:
+        return None
+    return found[-1].lower() == "correct"
+
+
+def parse_unit_tests(text: str, cap: int | None = None) -> list[str] | None:
+    """Tests written one per line as ``Test k: ...`` (or python ``assert ...`` lines)."""
+    tests = [m.strip() for m in re.findall(r"(?im)^\W*test\s*\d+\s*[:.)-]\s*(.+)$", text)]
+    if not tests:
+        tests = [l.strip() for l in text.splitlines() if l.strip().startswith("assert ")]
+    tests = [t for t in tests if t]
+    if not tests:
+        return None
+    return tests[:cap] if cap else tests
+
+
+def parse_test_results(text: str, n: int) -> list[bool] | None:
+    """Exactly ``n`` verdicts ``[Pass]``/``[Fail]`` in order."""
+    found = re.findall(r"\[\s*(pass|passed|fail|failed)\s*\]", text, flags=re.IGNORECASE)
+    if len(found) != n:
+        return None
+    return [f.lower().startswith("pass") for f in found]

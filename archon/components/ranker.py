@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from ._format import conversation_text, numbered
+from .base import Component, Output, State
+from .parsing import parse_ranking
+
+RANKER_PROMPT = """Rank the {n} candidate responses below by how well they answer the query: correctness first, then helpfulness, completeness and clarity.{crit}
+
+Query:
+{query}
+
+Candidates:
+
+{candidates}
+
+Reply with the ranking only, best first, using every index exactly once, in this form: {example}"""
+
+DEFAULT_TOP_K = 5
+
+
+class Ranker(Component):
+    """One list-wise ranking call; keeps the ``top_k`` best (critiques reordered to match).
+
+    A ranking that does not parse is re-asked, then the current order is kept (recorded).
+    """
+
+    type = "ranker"
+
+    async def run(self, ctx, state: State) -> Output:
+        n = len(state.candidates)
+        top_k = self.config.top_k or DEFAULT_TOP_K
+        if n <= 1:
+            return Output(candidates=list(state.candidates), critiques=state.critiques)
+        crits = state.critiques if self.config.use_critiques else None
+        prompt = RANKER_PROMPT.format(
+            n=n,
+            crit=" Each candidate comes with a critique; use it." if crits else "",
+            query=conversation_text(state.messages),
+            candidates=numbered(state.candidates, crits),
+            example=" > ".join(f"[{i}]" for i in ([2, 1, 3] + list(range(4, n + 1)))[:n]) if n >= 2 else "[1]",
+        )
+        order = await self.ask_until_parsed(
+            ctx, [{"role": "user", "content": prompt}], lambda t: parse_ranking(t, n),
+            what="ranking", fallback=lambda: list(range(n)),
+        )
+        keep = order[:top_k]
+        critiques = [state.critiques[i] for i in keep] if state.critiques and len(state.critiques) == n else None
+        return Output(candidates=[state.candidates[i] for i in keep], critiques=critiques,
+                      named={"ranking": order})

@@ -1,0 +1,74 @@
+"""A persistent call cache: one SQLite file, one row per sample of an LLM call.
+
+Keyed by provider, model, messages, parameters and sample index, so a rerun makes no new calls,
+a crashed batch resumes where it stopped, and identical calls made by different architectures
+are made once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+
+def default_cache_path() -> Path:
+    env = os.environ.get("ARCHON_CACHE")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "archon" / "calls.sqlite"
+
+
+def call_key(provider: str, model: str, messages: list[dict], params: dict[str, Any], sample: int) -> str:
+    payload = json.dumps([provider, model, messages, params, sample], sort_keys=True, ensure_ascii=False,
+                         separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class CallCache:
+    """Thread-safe; every write is committed at once (WAL mode keeps that cheap)."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else default_cache_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
+            " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL)"
+        )
+
+    def get_many(self, keys: list[str]) -> dict[str, tuple[str, int, int]]:
+        if not keys:
+            return {}
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT key, text, input_tokens, output_tokens FROM calls WHERE key IN ({','.join('?' * len(keys))})",
+                keys,
+            ).fetchall()
+        return {k: (t, i, o) for k, t, i, o in rows}
+
+    def put_many(self, rows: list[tuple[str, str, int, int]]) -> None:
+        if not rows:
+            return
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)", rows)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM calls")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,271 @@
+"""``Archon``: runs an architecture on one conversation or a batch, async first, with a sync face.
+
+Layers run in order; within a layer every component (and every sample) runs at once; a batch
+runs all its queries at once, bounded by per-provider concurrency limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence, TypeVar
+
+from ..components.base import Component, Output, State
+from ..components.registry import build_component, register_component
+from ..config import ArchitectureConfig, ComponentConfig, load_config
+from ..errors import ArchonError, ConfigError, QueryFailed
+from ..providers.base import RetryPolicy
+from ..providers.keys import KeyStore, redact
+from ..providers.registry import get_spec, register_generator
+from .cache import CallCache
+from .runtime import ComponentContext, Runtime
+from .trace import ComponentTrace, LayerTrace, Result, Trace
+
+T = TypeVar("T")
+Messages = str | Sequence[Mapping[str, str]]
+
+_DEFAULT_CACHE = object()
+
+
+def normalize_messages(messages: Messages) -> list[dict[str, str]]:
+    """A prompt string or an OpenAI-style message list, checked."""
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    out = []
+    for i, m in enumerate(messages):
+        role, content = m.get("role") if isinstance(m, Mapping) else None, m.get("content") if isinstance(m, Mapping) else None
+        if role not in ("system", "user", "assistant") or not isinstance(content, str):
+            raise ArchonError(f"message {i}: expected {{'role': system|user|assistant, 'content': str}}")
+        out.append({"role": role, "content": content})
+    if not out or out[-1]["role"] != "user":
+        raise ArchonError("the conversation must end with a user message")
+    return out
+
+
+class _LoopThread:
+    """A private event loop in a daemon thread, so the sync API reuses connections and limits across calls."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="archon-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+
+
+class Archon:
+    """An architecture, ready to answer.
+
+    Args:
+        config: a dict, an ``ArchitectureConfig``, or a JSON/YAML file path.
+        keys: API keys as a dict or a JSON file path (the environment and ``.env`` are always read too).
+        cache: call cache. Default: on for batches (``~/.cache/archon/calls.sqlite`` or ``$ARCHON_CACHE``),
+            off for single queries. ``True``: on for both; ``False``: off; a path: that file, on for both.
+        retry: retry policy for provider calls (attempts, backoff, per-call timeout).
+        concurrency: per-provider caps on concurrent requests, by provider name.
+    """
+
+    def __init__(
+        self,
+        config: str | Path | dict | ArchitectureConfig,
+        *,
+        keys: Mapping[str, str] | str | Path | None = None,
+        cache: bool | str | Path | CallCache | None = None,
+        retry: RetryPolicy | None = None,
+        concurrency: dict[str, int] | None = None,
+        env_file: str | Path | None = ".env",
+    ):
+        self.config = load_config(config)
+        self.runtime = Runtime(keys=KeyStore(keys, env_file=env_file), retry=retry or RetryPolicy(),
+                               concurrency=concurrency)
+        self._cache_setting = cache
+        self._cache: CallCache | None = cache if isinstance(cache, CallCache) else None
+        self._layers: list[list[Component]] | None = None
+        self._loop: _LoopThread | None = None
+
+    # --- extension points (the reference code's names) ---------------------------------
+
+    def add_component(self, name: str, component: Any) -> None:
+        """Register a custom component type (a Component subclass or ``fn(ctx, state)``)."""
+        register_component(name, component)
+        self._layers = None
+
+    def add_generator(self, name: str, fn: Callable[..., Any]) -> None:
+        """Register a generator function usable as ``model_type: NAME``."""
+        register_generator(name, fn)
+        self._layers = None
+
+    # --- running ----------------------------------------------------------------------
+
+    def _components(self) -> list[list[Component]]:
+        if self._layers is None:
+            layers = []
+            for li, layer in enumerate(self.config.layers):
+                built = []
+                for ci, cfg in enumerate(layer):
+                    try:
+                        get_spec(cfg.model_type)
+                        built.append(build_component(cfg))
+                    except ConfigError as e:
+                        raise ConfigError(f"layer {li + 1}, component {ci + 1} ({cfg.type}): {e}") from None
+                layers.append(built)
+            self._layers = layers
+        return self._layers
+
+    def _cache_for(self, batch: bool) -> CallCache | None:
+        s = self._cache_setting
+        if s is False or (s is None and not batch):
+            return None
+        if self._cache is None:
+            self._cache = CallCache(None if s in (None, True) else s)
+        return self._cache
+
+    async def _run_component(self, component: Component, ctx: ComponentContext, state: State) -> Output | None:
+        t0 = time.perf_counter()
+        try:
+            return await component.run(ctx, state)
+        except Exception as e:  # noqa: BLE001 - one component failing must not sink the layer
+            ctx.trace.error = redact(f"{type(e).__name__}: {e}")
+            return None
+        finally:
+            ctx.trace.latency_s = time.perf_counter() - t0
+
+    async def _run_query(self, messages: list[dict[str, str]], cache: CallCache | None) -> Result:
+        t0 = time.perf_counter()
+        state = State(messages=messages)
+        trace = Trace(architecture=self.config.name)
+        error = None
+        for li, layer in enumerate(self._components()):
+            lt = LayerTrace(index=li)
+            trace.layers.append(lt)
+            lt0 = time.perf_counter()
+            contexts = []
+            for comp in layer:
+                cfg = comp.config
+                ct = ComponentTrace(type=cfg.type, model=cfg.model, provider=get_spec(cfg.model_type).name,
+                                    inputs=state.candidates)
+                lt.components.append(ct)
+                contexts.append(ComponentContext(self.runtime, cfg, ct, cache))
+            outputs = await asyncio.gather(*(self._run_component(c, ctx, state) for c, ctx in zip(layer, contexts)))
+            for ct, out in zip(lt.components, outputs):
+                if out is not None and out.candidates is not None:
+                    ct.outputs = out.candidates
+            state = _merge(state, outputs, lt)
+            lt.latency_s = time.perf_counter() - lt0
+            if not state.candidates:
+                error = f"layer {li + 1} left nothing to answer with: " + "; ".join(
+                    c.error or "no output" for c in lt.components)
+                break
+        trace.latency_s = time.perf_counter() - t0
+        trace.finish()
+        return Result(answer=state.candidates[0] if state.candidates and not error else None,
+                      candidates=state.candidates if not error else [], trace=trace, messages=messages,
+                      state=state.named, error=error)
+
+    async def arun(self, messages: Messages) -> Result:
+        """Answer one conversation; raises QueryFailed (with the trace) when nothing is left to answer with."""
+        result = await self._run_query(normalize_messages(messages), self._cache_for(batch=False))
+        if result.error:
+            err = QueryFailed(result.error)
+            err.result = result
+            raise err
+        return result
+
+    async def agenerate(self, messages: Messages) -> str:
+        return (await self.arun(messages)).answer
+
+    async def arun_batch(
+        self,
+        queries: Iterable[Messages],
+        *,
+        on_result: Callable[[int, Result], Any] | None = None,
+        max_concurrent_queries: int = 512,
+    ) -> list[Result]:
+        """Answer many conversations at once. Failed queries come back with ``error`` set; none is lost.
+
+        ``on_result(index, result)`` is called as each query finishes (e.g. to append to a file).
+        """
+        items = [normalize_messages(q) for q in queries]
+        cache = self._cache_for(batch=True)
+        gate = asyncio.Semaphore(max_concurrent_queries)
+        results: list[Result | None] = [None] * len(items)
+
+        async def one(i: int, msgs: list[dict[str, str]]) -> None:
+            async with gate:
+                results[i] = r = await self._run_query(msgs, cache)
+            if on_result is not None:
+                out = on_result(i, r)
+                if asyncio.iscoroutine(out):
+                    await out
+
+        await asyncio.gather(*(one(i, m) for i, m in enumerate(items)))
+        return results  # type: ignore[return-value]
+
+    # --- sync face --------------------------------------------------------------------
+
+    def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._loop is None:
+            self._loop = _LoopThread()
+        return self._loop.run(coro)
+
+    def run(self, messages: Messages) -> Result:
+        return self._sync(self.arun(messages))
+
+    def generate(self, messages: Messages) -> str:
+        """The answer to one conversation (a string or a message list), as in the reference code."""
+        return self._sync(self.agenerate(messages))
+
+    def run_batch(self, queries: Iterable[Messages], **kwargs: Any) -> list[Result]:
+        return self._sync(self.arun_batch(queries, **kwargs))
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.run(self.runtime.aclose())
+            self._loop.stop()
+            self._loop = None
+        if self._cache is not None and not isinstance(self._cache_setting, CallCache):
+            self._cache.close()
+            self._cache = None
+
+    async def aclose(self) -> None:
+        await self.runtime.aclose()
+
+    def __enter__(self) -> "Archon":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _merge(state: State, outputs: list[Output | None], lt: LayerTrace) -> State:
+    """One layer's outputs become the next layer's input.
+
+    Candidates from the components that produce them are concatenated in component order; if none
+    does (critic, unit-test generator) or all failed, the old candidates pass through. Critiques
+    stay attached to the candidates they describe: replaced when a component supplies them, dropped
+    when new candidates arrive without them.
+    """
+    done = [o for o in outputs if o is not None]
+    if not done:
+        lt.note = "every component failed; the previous candidates pass through"
+        return state
+    producers = [o for o in done if o.candidates is not None]
+    named = dict(state.named)
+    for o in done:
+        named.update(o.named)
+    unit_tests = next((o.unit_tests for o in done if o.unit_tests is not None), state.unit_tests)
+    if producers:
+        candidates = [c for o in producers for c in o.candidates]  # type: ignore[union-attr]
+        critiques = ([c for o in producers for c in o.critiques]  # type: ignore[union-attr]
+                     if all(o.critiques is not None for o in producers) else None)
+    else:
+        candidates = state.candidates
+        critiques = next((o.critiques for o in done if o.critiques is not None), state.critiques)
+    return State(messages=state.messages, candidates=candidates, critiques=critiques, unit_tests=unit_tests, named=named)

@@ -1,0 +1,151 @@
+"""How components reach LLMs: provider lookup, per-provider concurrency, the call cache, retries, tracing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from typing import Any
+
+from ..config import ComponentConfig
+from ..errors import ProviderError
+from ..providers.base import ChatRequest, Provider, RetryPolicy, chat_with_retries
+from ..providers.keys import KeyStore
+from ..providers.local import DEFAULT_LOCAL_MODEL
+from ..providers.registry import ProviderSettings, get_spec
+from .cache import CallCache, call_key
+from .trace import CallRecord, ComponentTrace
+
+
+class Runtime:
+    """Shared by every query an ``Archon`` runs: providers are made once, limits hold across queries."""
+
+    def __init__(
+        self,
+        *,
+        keys: KeyStore,
+        retry: RetryPolicy,
+        concurrency: dict[str, int] | None = None,
+    ):
+        self.keys = keys
+        self.retry = retry
+        self.concurrency = concurrency or {}
+        self._providers: dict[tuple, Provider] = {}
+        # Semaphores belong to one event loop; keep a set per loop.
+        self._limits: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]]" = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def provider(self, cfg: ComponentConfig) -> Provider:
+        spec = get_spec(cfg.model_type)
+        key = (spec.name, cfg.base_url, cfg.api_key_env)
+        p = self._providers.get(key)
+        if p is None:
+            p = spec.factory(ProviderSettings(base_url=cfg.base_url, api_key_env=cfg.api_key_env, keys=self.keys))
+            self._providers[key] = p
+        return p
+
+    def _limit(self, provider: Provider) -> asyncio.Semaphore:
+        limits = self._limits.setdefault(asyncio.get_running_loop(), {})
+        ident = provider.identity()
+        sem = limits.get(ident)
+        if sem is None:
+            n = self.concurrency.get(provider.name) or self.concurrency.get(ident) or provider.default_concurrency
+            sem = limits[ident] = asyncio.Semaphore(n)
+        return sem
+
+    async def aclose(self) -> None:
+        for p in self._providers.values():
+            await p.aclose()
+
+
+class ComponentContext:
+    """What a component may use while it runs: LLM calls through the engine, fallbacks, named state."""
+
+    def __init__(self, runtime: Runtime, config: ComponentConfig, trace: ComponentTrace, cache: CallCache | None):
+        self.runtime = runtime
+        self.config = config
+        self.trace = trace
+        self.cache = cache
+
+    def fallback(self, reason: str) -> None:
+        """Record that the component took its stated default instead of a parsed reply."""
+        self.trace.fallback(reason)
+
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        n: int = 1,
+        *,
+        tag: str = "",
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> list[str]:
+        """``n`` samples for ``messages`` from this component's model.
+
+        Cached samples are reused; the rest go in one request where the provider takes ``n``, else
+        in concurrent single requests. Samples that fail for good are dropped (and recorded); the
+        call raises only when none succeeded.
+        """
+        cfg = self.config
+        provider = self.runtime.provider(cfg)
+        model = model or cfg.model or DEFAULT_LOCAL_MODEL
+        params: dict[str, Any] = {
+            "temperature": cfg.temperature if temperature is None else temperature,
+            "max_tokens": max_tokens or cfg.max_tokens,
+        }
+        if tag:
+            params["tag"] = tag
+        ident = provider.identity()
+        keys = [call_key(ident, model, messages, params, i) for i in range(n)]
+        texts: list[str | None] = [None] * n
+        if self.cache is not None:
+            hits = self.cache.get_many(keys)
+            for i, k in enumerate(keys):
+                if k in hits:
+                    texts[i] = hits[k][0]
+            if hits:
+                self.trace.calls.append(CallRecord(provider.name, model, samples=len(hits), cached=True,
+                                                   input_tokens=sum(h[1] for h in hits.values()),
+                                                   output_tokens=sum(h[2] for h in hits.values())))
+        missing = [i for i in range(n) if texts[i] is None]
+        errors: list[ProviderError] = []
+
+        async def request(indices: list[int]) -> None:
+            req = ChatRequest(model=model, messages=messages, temperature=params["temperature"],
+                              max_tokens=params["max_tokens"], n=len(indices), seed=indices[0])
+            t0 = time.perf_counter()
+            try:
+                async with self.runtime._limit(provider):
+                    result, attempts = await chat_with_retries(provider, req, self.runtime.retry)
+            except ProviderError as e:
+                errors.append(e)
+                self.trace.calls.append(CallRecord(provider.name, model, samples=len(indices), attempts=e.attempts,
+                                                   latency_s=time.perf_counter() - t0, error=str(e)))
+                return
+            got = result.texts[: len(indices)]
+            if not got:
+                errors.append(ProviderError("reply had no choices", provider=provider.name, model=model))
+            self.trace.calls.append(CallRecord(provider.name, model, samples=len(got), input_tokens=result.input_tokens,
+                                               output_tokens=result.output_tokens, attempts=attempts,
+                                               latency_s=time.perf_counter() - t0))
+            for i, text in zip(indices, got):
+                texts[i] = text
+            if self.cache is not None:
+                per = max(1, len(got))
+                self.cache.put_many([(keys[i], t, result.input_tokens // per, result.output_tokens // per)
+                                     for i, t in zip(indices, got)])
+            # A server that ignored `n` gave fewer choices: ask for the rest one by one.
+            if 0 < len(got) < len(indices):
+                await asyncio.gather(*(request([i]) for i in indices[len(got):]))
+
+        if missing:
+            if provider.supports_n and len(missing) > 1:
+                await request(missing)
+            else:
+                await asyncio.gather(*(request([i]) for i in missing))
+        out = [t for t in texts if t is not None]
+        if not out and errors:
+            raise errors[0]
+        return out

@@ -1,0 +1,44 @@
+"""Custom generator functions registered by name (the reference code's ``add_generator``)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any, Callable
+
+from ..errors import ProviderError
+from .base import ChatRequest, ChatResult, Provider
+
+
+class FunctionProvider(Provider):
+    """Wraps ``fn(messages, model=..., temperature=..., max_tokens=...) -> str`` (sync or async).
+
+    The function may also return a list of strings (one per sample) or a dict with
+    ``texts``/``text``, ``input_tokens`` and ``output_tokens``.
+    """
+
+    supports_n = False
+    default_concurrency = 64
+
+    def __init__(self, name: str, fn: Callable[..., Any]):
+        self.name = name
+        self.fn = fn
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        kwargs = dict(model=request.model, temperature=request.temperature, max_tokens=request.max_tokens)
+        try:
+            if inspect.iscoroutinefunction(self.fn):
+                out = await self.fn(request.messages, **kwargs)
+            else:
+                out = await asyncio.to_thread(self.fn, request.messages, **kwargs)
+        except ProviderError:
+            raise
+        except Exception as e:
+            raise ProviderError(f"generator function raised {type(e).__name__}: {str(e)[:200]}",
+                                provider=self.name, model=request.model) from None
+        if isinstance(out, dict):
+            texts = out.get("texts") or [out.get("text", "")]
+            return ChatResult(texts=[str(t) for t in texts], input_tokens=int(out.get("input_tokens", 0)),
+                              output_tokens=int(out.get("output_tokens", 0)))
+        texts = [str(t) for t in out] if isinstance(out, (list, tuple)) else [str(out)]
+        return ChatResult(texts=texts, output_tokens=sum(len(t.split()) for t in texts))

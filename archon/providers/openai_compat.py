@@ -1,0 +1,128 @@
+"""OpenAI-compatible chat completions over HTTP: OpenAI, Together, Groq, vLLM, SGLang, Ollama, TGI, llama.cpp server.
+
+Talks to ``{base_url}/chat/completions`` with httpx directly: one pooled async client per
+event loop, no SDK-side retries (the shared retry loop handles those), and key rotation on 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+import httpx
+
+from ..errors import ProviderError
+from .base import ChatRequest, ChatResult, Provider
+from .keys import redact
+
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
+
+
+class OpenAICompatibleProvider(Provider):
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str,
+        api_keys: list[str],
+        supports_n: bool = True,
+        concurrency: int = 32,
+        key_required: bool = True,
+        key_env: str | None = None,
+    ):
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._keys = list(api_keys)
+        self._key_index = 0
+        self.supports_n = supports_n
+        self.default_concurrency = concurrency
+        self._key_required = key_required
+        self._key_env = key_env
+        # httpx clients belong to the loop that created them: one per running loop.
+        self._clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
+
+    def identity(self) -> str:
+        return f"{self.name}@{self.base_url}"
+
+    def _client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = httpx.AsyncClient(
+                timeout=httpx.Timeout(None, connect=10.0),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+            )
+            self._clients[loop] = client
+        return client
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        if not self._keys and self._key_required:
+            raise ProviderError(
+                f"no API key: set {self._key_env or 'the key variable'} (or pass keys=...)",
+                provider=self.name, model=request.model,
+            )
+        key_index = self._key_index
+        headers = {"Authorization": f"Bearer {self._keys[key_index]}"} if self._keys else {}
+        body = {
+            "model": request.model,
+            "messages": request.messages,
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
+        if request.n > 1:
+            body["n"] = request.n
+        if request.seed is not None and request.extra.get("send_seed"):
+            body["seed"] = request.seed
+        body.update({k: v for k, v in request.extra.items() if k != "send_seed"})
+        try:
+            resp = await self._client().post(f"{self.base_url}/chat/completions", json=body, headers=headers)
+        except httpx.TimeoutException:
+            raise ProviderError("request timed out", provider=self.name, model=request.model, retryable=True) from None
+        except httpx.TransportError as e:
+            raise ProviderError(f"connection error ({type(e).__name__})", provider=self.name,
+                                model=request.model, retryable=True) from None
+        if resp.status_code != 200:
+            err = ProviderError(
+                f"HTTP {resp.status_code}: {self._error_message(resp)}",
+                provider=self.name, model=request.model, status=resp.status_code,
+                retryable=resp.status_code in RETRYABLE_STATUS,
+            )
+            if resp.status_code == 429:
+                err.retry_after = _retry_after(resp)
+                if len(self._keys) > 1:
+                    # Move the ring on (once per rate-limited key, however many calls saw it).
+                    if self._key_index == key_index:
+                        self._key_index = (key_index + 1) % len(self._keys)
+                    err.retry_now = True
+            raise err
+        try:
+            data = resp.json()
+            choices = data["choices"]
+            texts = [(c.get("message") or {}).get("content") or "" for c in choices]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ProviderError("reply is not a chat completion", provider=self.name, model=request.model,
+                                status=200, retryable=True) from None
+        usage = data.get("usage") or {}
+        return ChatResult(texts=texts, input_tokens=int(usage.get("prompt_tokens") or 0),
+                          output_tokens=int(usage.get("completion_tokens") or 0))
+
+    def _error_message(self, resp: httpx.Response) -> str:
+        try:
+            msg = resp.json().get("error", {})
+            msg = msg.get("message", "") if isinstance(msg, dict) else str(msg)
+        except Exception:
+            msg = resp.text
+        return redact(str(msg)[:300], self._keys)
+
+    async def aclose(self) -> None:
+        # Only the running loop's client can be closed from here; others go with their loops.
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    try:
+        return float(resp.headers.get("retry-after"))
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,760 @@
+"""An OpenAI-compatible HTTP test double.
+
+Tests and benchmarks start :class:`FakeOpenAIServer` on 127.0.0.1 and point an
+OpenAI-compatible client at :attr:`FakeOpenAIServer.base_url`.  The server is
+built on the standard library only (``http.server.ThreadingHTTPServer``, one
+daemon thread per connection, HTTP/1.1 keep-alive) so it adds no dependency and
+little overhead, and it handles hundreds of concurrent connections.
+
+Endpoints
+---------
+``POST /v1/chat/completions``
+    Replies in the ``chat.completion`` format with ``n`` choices (default 1)
+    and a ``usage`` block whose token counts are whitespace-split word counts
+    (at least 1).  ``"stream": true`` gets a Server-Sent-Events reply.
+``GET /v1/models``
+    Lists ``fake-model`` and every model requested so far.
+``POST /_control``
+    JSON object with any of ``{"reset": true}``, ``{"latency": float}``,
+    ``{"enqueue": [behaviour dicts]}``, ``{"rate_limited_keys": [...]}``,
+    ``{"required_key": str | null}`` (applied in that order), so a server
+    running in another process can be steered.
+``GET /_stats``
+    ``{"requests": count, "max_in_flight": n, "in_flight": n, "queued": n,
+    "latency": s}``.
+
+The same paths without the ``/v1`` prefix are accepted too.
+
+Command line::
+
+    python -m archon.testing.fake_openai --port 0 --latency 0.2
+
+prints the base URL on its first stdout line and serves until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import signal
+import socket
+import socketserver
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, fields
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Iterable
+
+__all__ = [
+    "Behaviour",
+    "RecordedRequest",
+    "FakeOpenAIServer",
+    "default_responder",
+    "main",
+]
+
+Responder = Callable[[dict], "str | list[str]"]
+
+DEFAULT_MODEL_ID = "fake-model"
+BAD_JSON_BODY = b'this is not JSON {"choices": ['
+MAX_CHOICES = 128
+_MAX_LINE = 65537
+
+# status -> (error type, error code), in OpenAI's style.
+_ERROR_KINDS: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", "invalid_request"),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "permission_denied"),
+    404: ("invalid_request_error", "not_found"),
+    408: ("timeout", "timeout"),
+    409: ("invalid_request_error", "conflict"),
+    422: ("invalid_request_error", "unprocessable_entity"),
+    429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", "server_error"),
+    502: ("server_error", "bad_gateway"),
+    503: ("server_error", "service_unavailable"),
+    504: ("server_error", "gateway_timeout"),
+}
+
+_ERROR_MESSAGES: dict[int, str] = {
+    401: "Incorrect API key provided (fake server).",
+    429: "Rate limit reached for requests (fake server).",
+    500: "The server had an error while processing your request (fake server).",
+    503: "The engine is currently overloaded, please try again later (fake server).",
+}
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class Behaviour:
+    """A one-shot behaviour consumed by the next matching chat request.
+
+    Attributes:
+        status: HTTP status; anything other than 200 replies with an
+            OpenAI-style error JSON ``{"error": {"message", "type", "code"}}``.
+        delay: extra seconds before replying (overrides the server latency).
+        hang: accept the request and never reply; when the server stops the
+            connection is closed without a reply.
+        bad_json: reply (with ``status``, 200 by default) with a body that is
+            not JSON.
+        text: reply content; a list gives one string per choice (cycled when
+            shorter than ``n``).
+        retry_after: sets the ``Retry-After`` header on an error reply.
+        model: only applies to requests for this model; ``None`` applies to
+            any.  A request takes the first queued behaviour that applies.
+    """
+
+    status: int = 200
+    delay: float | None = None
+    hang: bool = False
+    bad_json: bool = False
+    text: str | list[str] | None = None
+    retry_after: float | None = None
+    model: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Behaviour":
+        if not isinstance(data, dict):
+            raise ValueError(f"a behaviour must be a JSON object, got {data!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown behaviour field(s): {sorted(unknown)}")
+        b = cls(**data)
+        if not isinstance(b.status, int) or not 100 <= b.status <= 599:
+            raise ValueError(f"bad status: {b.status!r}")
+        if b.delay is not None and (not isinstance(b.delay, (int, float)) or b.delay < 0):
+            raise ValueError(f"bad delay: {b.delay!r}")
+        return b
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def applies_to(self, model: str | None) -> bool:
+        return self.model is None or self.model == model
+
+
+@dataclass
+class RecordedRequest:
+    """A chat-completion request the server received.
+
+    ``headers`` has lower-case names; ``body`` is the parsed JSON object (``{}``
+    when the body was not a JSON object); ``received_at`` is
+    ``time.monotonic()`` when the body had been read.
+    """
+
+    path: str
+    headers: dict[str, str]
+    body: dict
+    received_at: float
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _text_of(content: Any) -> str:
+    """The text of a message ``content`` (a string, a list of parts, or None)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+        return " ".join(parts)
+    return str(content)
+
+
+def _word_count(text: str) -> int:
+    return len(text.split())
+
+
+def default_responder(body: dict) -> list[str]:
+    """``"[<model>] reply <k> to: <first 60 chars of last user message>"`` per choice."""
+    model = body.get("model", DEFAULT_MODEL_ID)
+    last_user = ""
+    for message in reversed(body.get("messages") or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            last_user = _text_of(message.get("content"))
+            break
+    prefix = last_user[:60]
+    n = body.get("n") or 1
+    return [f"[{model}] reply {k} to: {prefix}" for k in range(n)]
+
+
+def _choice_texts(out: Any, n: int) -> list[str]:
+    if isinstance(out, str):
+        return [out] * n
+    texts = [t if isinstance(t, str) else str(t) for t in (out or [])] or [""]
+    return [texts[i % len(texts)] for i in range(n)]
+
+
+def _bearer_key(headers: dict[str, str]) -> str | None:
+    auth = headers.get("authorization")
+    if auth is None:
+        return None
+    scheme, _, key = auth.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return key.strip()
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode("utf-8")
+
+
+def _error_body(status: int, message: str | None = None) -> bytes:
+    err_type, code = _ERROR_KINDS.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", None)
+    )
+    if message is None:
+        message = _ERROR_MESSAGES.get(status)
+        if message is None:
+            try:
+                message = f"{HTTPStatus(status).phrase} (fake server)."
+            except ValueError:
+                message = f"Error {status} (fake server)."
+    return _dumps({"error": {"message": message, "type": err_type, "param": None, "code": code}})
+
+
+def _format_seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+class _Reply:
+    __slots__ = ("status", "body", "content_type", "headers")
+
+    def __init__(self, status: int, body: bytes, content_type: str = "application/json",
+                 headers: dict[str, str] | None = None):
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers
+
+
+def _error(status: int, message: str | None = None, retry_after: float | None = None) -> _Reply:
+    headers = {"Retry-After": _format_seconds(retry_after)} if retry_after is not None else None
+    return _Reply(status, _error_body(status, message), headers=headers)
+
+
+# --------------------------------------------------------------- HTTP plumbing
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 512
+
+    def __init__(self, address, handler, fake: "FakeOpenAIServer"):
+        self.fake = fake
+        super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup
+        # that can take seconds in sandboxes; the name is only cosmetic.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = port
+
+    def handle_error(self, request, client_address) -> None:  # quiet
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeOpenAI/1.0"
+    sys_version = ""
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._untrack(self.connection)
+
+    def do_GET(self) -> None:
+        self.server.fake._dispatch(self, "GET")
+
+    def do_POST(self) -> None:
+        self.server.fake._dispatch(self, "POST")
+
+    # -- small I/O helpers ------------------------------------------------
+
+    def read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                line = self.rfile.readline(_MAX_LINE)
+                if not line:
+                    raise ConnectionError("connection closed mid-body")
+                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while True:  # trailers
+                        line = self.rfile.readline(_MAX_LINE)
+                        if line in (b"\r\n", b"\n", b""):
+                            break
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(_MAX_LINE)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def send_reply(self, reply: _Reply) -> None:
+        try:
+            reason = HTTPStatus(reply.status).phrase
+        except ValueError:
+            reason = "Unknown"
+        lines = [
+            f"HTTP/1.1 {reply.status} {reason}",
+            f"Server: {self.server_version}",
+            f"Content-Type: {reply.content_type}",
+            f"Content-Length: {len(reply.body)}",
+            "Connection: close" if self.close_connection else "Connection: keep-alive",
+        ]
+        if reply.headers:
+            lines.extend(f"{k}: {v}" for k, v in reply.headers.items())
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head + reply.body)  # one write: no Nagle/delayed-ACK stall
+
+
+# ------------------------------------------------------------------ the server
+
+
+class FakeOpenAIServer:
+    """An OpenAI-compatible chat-completions server for tests and benchmarks.
+
+    Use as a context manager (``with FakeOpenAIServer() as srv: ...``) or call
+    :meth:`start` / :meth:`stop`.  ``latency``, ``responder``,
+    ``rate_limited_keys`` and ``required_key`` may be changed while it runs.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        responder: Responder | None = None,
+        rate_limited_keys: Iterable[str] = (),
+        required_key: str | None = None,
+    ) -> None:
+        self.host = host
+        self._requested_port = port
+        self.latency = float(latency)
+        self.responder = responder
+        self.rate_limited_keys: set[str] = set(rate_limited_keys)
+        self.required_key = required_key
+        self.requests: list[RecordedRequest] = []
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._queue: deque[Behaviour] = deque()
+        self._models_seen: set[str] = set()
+        self._lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._server: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stop_event = threading.Event()
+        self._port: int | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> "FakeOpenAIServer":
+        if self._server is not None:
+            return self
+        port = self._port if (self._port and not self._requested_port) else self._requested_port
+        self._stop_event = threading.Event()
+        server = _HTTPServer((self.host, port), _Handler, self)
+        self._port = server.server_address[1]
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fake-openai:{self._port}",
+            daemon=True,
+        )
+        self._server, self._thread = server, thread
+        thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._server = self._thread = None
+        self._stop_event.set()  # wakes hung and sleeping handlers
+        server.shutdown()
+        server.server_close()
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:  # idle keep-alive and hung connections
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if thread is not None:
+            thread.join(timeout=1.0)
+
+    def __enter__(self) -> "FakeOpenAIServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("FakeOpenAIServer is not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` (no ``/v1``)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port/v1``, for an OpenAI client's ``base_url``."""
+        return f"{self.url}/v1"
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._port is not None else "not started"
+        return f"<FakeOpenAIServer {where} latency={self.latency}>"
+
+    # -- steering -------------------------------------------------------------
+
+    def enqueue(self, *behaviours: Behaviour) -> None:
+        """Queue one-shot behaviours, first in first out."""
+        for b in behaviours:
+            if not isinstance(b, Behaviour):
+                raise TypeError(f"expected Behaviour, got {type(b).__name__}")
+        with self._lock:
+            self._queue.extend(behaviours)
+
+    def reset(self) -> None:
+        """Forget recorded requests, queued behaviours and ``max_in_flight``."""
+        with self._lock:
+            self.requests.clear()
+            self._queue.clear()
+            self.max_in_flight = self._in_flight
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": len(self.requests),
+                "max_in_flight": self.max_in_flight,
+                "in_flight": self._in_flight,
+                "queued": len(self._queue),
+                "latency": self.latency,
+            }
+
+    def _take_behaviour(self, model: str | None) -> Behaviour | None:
+        with self._lock:
+            for i, b in enumerate(self._queue):
+                if b.applies_to(model):
+                    del self._queue[i]
+                    return b
+        return None
+
+    # -- connection tracking -------------------------------------------------
+
+    def _track(self, conn: socket.socket) -> None:
+        with self._conns_lock:
+            self._conns.add(conn)
+
+    def _untrack(self, conn: socket.socket) -> None:
+        with self._conns_lock:
+            self._conns.discard(conn)
+
+    # -- request handling ---------------------------------------------------
+
+    def _dispatch(self, h: _Handler, method: str) -> None:
+        path = h.path.split("?", 1)[0]
+        if len(path) > 1:
+            path = path.rstrip("/")
+        try:
+            if method == "POST" and path in ("/v1/chat/completions", "/chat/completions"):
+                self._chat(h, path)
+            elif method == "GET" and path in ("/v1/models", "/models"):
+                h.send_reply(self._models(h))
+            elif method == "POST" and path == "/_control":
+                h.send_reply(self._control(h.read_body()))
+            elif method == "GET" and path == "/_stats":
+                h.send_reply(_Reply(200, _dumps(self.stats())))
+            else:
+                if method == "POST":
+                    h.read_body()
+                h.send_reply(_error(404, f"Unknown path: {method} {path}"))
+        except OSError:  # client went away, or the server is stopping
+            h.close_connection = True
+        except Exception as exc:  # a bug here should not kill the connection silently
+            h.close_connection = True
+            try:
+                h.send_reply(_error(500, f"fake server error: {type(exc).__name__}: {exc}"))
+            except OSError:
+                pass
+
+    def _models(self, h: _Handler) -> _Reply:
+        headers = {k.lower(): v for k, v in h.headers.items()}
+        denied = self._auth_error(_bearer_key(headers))
+        if denied is not None:
+            return denied
+        with self._lock:
+            ids = [DEFAULT_MODEL_ID] + sorted(self._models_seen - {DEFAULT_MODEL_ID})
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "archon-fake"} for m in ids]
+        return _Reply(200, _dumps({"object": "list", "data": data}))
+
+    def _auth_error(self, key: str | None) -> _Reply | None:
+        if self.required_key is not None and key != self.required_key:
+            return _error(401)
+        if key is not None and key in self.rate_limited_keys:
+            return _error(429)
+        return None
+
+    def _control(self, raw: bytes) -> _Reply:
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+            if not isinstance(body, dict):
+                raise ValueError("the control body must be a JSON object")
+            latency = body.get("latency")
+            if latency is not None:
+                latency = float(latency)
+                if latency < 0:
+                    raise ValueError("latency must be >= 0")
+            behaviours = [Behaviour.from_dict(d) for d in body.get("enqueue") or []]
+            keys = body.get("rate_limited_keys")
+            if keys is not None and (
+                not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)
+            ):
+                raise ValueError("rate_limited_keys must be a list of strings")
+            required = body.get("required_key")
+            if required is not None and not isinstance(required, str):
+                raise ValueError("required_key must be a string or null")
+        except (ValueError, TypeError) as exc:
+            return _error(400, f"bad control request: {exc}")
+        if body.get("reset"):
+            self.reset()
+        if latency is not None:
+            self.latency = latency
+        if keys is not None:
+            self.rate_limited_keys = set(keys)
+        if "required_key" in body:
+            self.required_key = required
+        if behaviours:
+            self.enqueue(*behaviours)
+        return _Reply(200, _dumps({"ok": True, **self.stats()}))
+
+    def _chat(self, h: _Handler, path: str) -> None:
+        raw = h.read_body()
+        received_at = time.monotonic()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        headers = {k.lower(): v for k, v in h.headers.items()}
+        record = RecordedRequest(
+            path=path,
+            headers=headers,
+            body=body if isinstance(body, dict) else {},
+            received_at=received_at,
+        )
+        with self._lock:
+            self.requests.append(record)
+            self._in_flight += 1
+            if self._in_flight > self.max_in_flight:
+                self.max_in_flight = self._in_flight
+        try:
+            reply = self._chat_reply(body, headers)
+            if reply is None:  # hung, or the server stopped while waiting
+                h.close_connection = True
+                return
+            h.send_reply(reply)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _chat_reply(self, body: Any, headers: dict[str, str]) -> _Reply | None:
+        stop = self._stop_event
+        behaviour: Behaviour | None = None
+        reply = self._auth_error(_bearer_key(headers))
+        if reply is None:
+            reply = self._validate(body)
+        if reply is None:
+            model = body["model"]
+            with self._lock:
+                self._models_seen.add(model)
+            behaviour = self._take_behaviour(model)
+            if behaviour is not None and behaviour.hang:
+                stop.wait()
+                return None
+        delay = self.latency
+        if behaviour is not None and behaviour.delay is not None:
+            delay = behaviour.delay
+        if delay > 0 and stop.wait(delay):
+            return None
+        if reply is not None:
+            return reply
+        if behaviour is not None:
+            if behaviour.bad_json:
+                return _Reply(behaviour.status, BAD_JSON_BODY)
+            if behaviour.status != 200:
+                return _error(behaviour.status, retry_after=behaviour.retry_after)
+        return self._completion(body, behaviour.text if behaviour is not None else None)
+
+    @staticmethod
+    def _validate(body: Any) -> _Reply | None:
+        if not isinstance(body, dict):
+            return _error(400, "The request body must be a JSON object.")
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            return _error(400, "You must provide a model parameter.")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return _error(400, "'messages' must be a non-empty array.")
+        if not all(isinstance(m, dict) for m in messages):
+            return _error(400, "Each message must be an object.")
+        n = body.get("n")
+        if n is not None and (
+            isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CHOICES
+        ):
+            return _error(400, f"'n' must be an integer between 1 and {MAX_CHOICES}.")
+        return None
+
+    def _completion(self, body: dict, text: str | list[str] | None) -> _Reply:
+        n = body.get("n") or 1
+        if text is None:
+            responder = self.responder or default_responder
+            try:
+                text = responder(body)
+            except Exception as exc:
+                return _error(500, f"responder raised {type(exc).__name__}: {exc}")
+        texts = _choice_texts(text, n)
+        prompt_tokens = max(
+            1, sum(_word_count(_text_of(m.get("content"))) for m in body["messages"])
+        )
+        completion_tokens = sum(max(1, _word_count(t)) for t in texts)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        ident = f"chatcmpl-fake{next(self._ids)}"
+        created = int(time.time())
+        model = body["model"]
+        if body.get("stream"):
+            return self._stream(ident, created, model, texts, usage, body)
+        payload = {
+            "id": ident,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": t},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+                for i, t in enumerate(texts)
+            ],
+            "usage": usage,
+            "system_fingerprint": "fp_fake",
+        }
+        return _Reply(200, _dumps(payload))
+
+    @staticmethod
+    def _stream(ident: str, created: int, model: str, texts: list[str],
+                usage: dict[str, int], body: dict) -> _Reply:
+        def chunk(choices: list[dict], **extra: Any) -> bytes:
+            obj = {"id": ident, "object": "chat.completion.chunk", "created": created,
+                   "model": model, "choices": choices, **extra}
+            return b"data: " + _dumps(obj) + b"\n\n"
+
+        parts = []
+        for i, t in enumerate(texts):
+            parts.append(chunk([{"index": i, "delta": {"role": "assistant", "content": t},
+                                 "logprobs": None, "finish_reason": None}]))
+        for i in range(len(texts)):
+            parts.append(chunk([{"index": i, "delta": {}, "logprobs": None,
+                                 "finish_reason": "stop"}]))
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            parts.append(chunk([], usage=usage))
+        parts.append(b"data: [DONE]\n\n")
+        return _Reply(200, b"".join(parts), content_type="text/event-stream",
+                      headers={"Cache-Control": "no-cache"})
+
+
+# ------------------------------------------------------------------------ CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m archon.testing.fake_openai",
+        description="Serve a fake OpenAI-compatible API; print its base URL on the first line.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per reply")
+    parser.add_argument("--required-key", default=None, help="other API keys get 401")
+    parser.add_argument("--rate-limited-key", action="append", default=[],
+                        help="API key that always gets 429 (repeatable)")
+    args = parser.parse_args(argv)
+
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    server = FakeOpenAIServer(
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+        rate_limited_keys=args.rate_limited_key,
+        required_key=args.required_key,
+    ).start()
+    try:
+        sys.stdout.write(server.base_url + "\n")
+        sys.stdout.flush()
+        while not done.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
