@@ -186,7 +186,7 @@ async def test_mbpp_scoring(mbpp_items):
     for item, rec in zip(mbpp_items, MBPP_RECORDS):
         s = await b.score(item, [fenced(rec["code"])], CTX)
         assert s.value == 1.0, s.details
-    s = await b.score(mbpp_items[0], [fenced("def remove_Occ(s, ch):\n    return s.replace(ch, '')")], CTX)
+    s = await b.score(mbpp_items[0], [fenced("def remove_Occ(s, ch):\n    return s.replace(ch, '', 1)")], CTX)
     assert s.value == 0.0 and s.details["status"] == "failed" and "AssertionError" in s.details["stderr"]
     s = await b.score(mbpp_items[0], [fenced("def remove_Occ(s, ch):\n    while True:\n        pass")], CTX)
     assert s.value == 0.0 and s.details["status"] == "timeout"
