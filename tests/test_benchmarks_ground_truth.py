@@ -389,6 +389,7 @@ def test_extract_option_letter_and_normalize():
     assert extract_option_letter("No, they did not.", opts) == 0
     assert extract_option_letter("\\boxed{B}", opts) == 1
     assert extract_option_letter("Option B", opts) == 1
+    assert extract_option_letter("B\n\nBecause the context says they moved.", opts) == 1
     assert extract_option_letter("C", opts) is None
     assert extract_option_letter("", opts) is None
     assert normalize_text("The  Quick, brown fox!") == "quick brown fox"

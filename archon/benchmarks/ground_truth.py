@@ -308,10 +308,11 @@ def extract_option_letter(answer: str, options: Sequence[str]) -> int | None:
         letter = letter.upper()
         return letters.index(letter) if letter in letters else None
 
-    # 1. The whole answer is a letter: "B", "(B)", "B.", "[B]".
-    m = re.fullmatch(r"[\(\[]?([A-Za-z])[\)\]]?[.:]?", text)
-    if m and ok(m.group(1)) is not None:
-        return ok(m.group(1))
+    # 1. The whole answer, or its first line, is a letter: "B", "(B)", "B.", "[B]".
+    for line in (text, text.split("\n", 1)[0].strip()):
+        m = re.fullmatch(r"[\(\[]?([A-Za-z])[\)\]]?[.:]?", line)
+        if m and ok(m.group(1)) is not None:
+            return ok(m.group(1))
     # 2. \boxed{B}
     boxed = _last_boxed(text)
     if boxed is not None:

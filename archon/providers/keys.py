@@ -61,7 +61,7 @@ class KeyStore:
         return set(self._explicit) | set(os.environ) | set(self._dotenv)
 
 
-_SECRET_PATTERN = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|(?i:api[_-]?key)[\"'=:\s]+\S+)")
+_SECRET_PATTERN = re.compile(r"""(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|(?i:api[_-]?key)["']?\s*[=:]\s*["']?[^\s"',]+)""")
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:

@@ -1,0 +1,717 @@
+"""Run untrusted Python programs (model-written code for HumanEval, MBPP, CodeContests) in a contained child.
+
+Nothing here needs a package beyond the standard library. :func:`run_python` runs one program and
+returns an :class:`ExecutionResult`; :func:`arun_python` does the same without blocking the event loop.
+
+Layers of containment
+=====================
+
+Every run, on every POSIX system:
+
+* **Separate process and session.** The program runs in a fresh interpreter (``sys.executable`` of
+  the caller, with ``-I`` isolated mode and ``-B``) started with ``start_new_session``, so it leads its
+  own session and process group. When the program ends, times out or floods its output, the whole
+  process group is killed with ``SIGKILL``, background children included.
+* **Resource limits** (``setrlimit`` in a ``preexec_fn``): CPU seconds (``RLIMIT_CPU``, then
+  ``SIGXCPU``), address space (``RLIMIT_AS``; an oversized allocation raises ``MemoryError``), processes
+  (``RLIMIT_NPROC``), size of any file written (``RLIMIT_FSIZE``) and no core dumps. The wall-clock
+  limit is enforced by the parent, as is the output limit: stdout and stderr are read as they come and
+  the program is killed once either passes ``max_output_bytes`` (status ``"output_limit"``).
+* **Fresh working directory.** The program starts in a new, empty temporary directory, which is also
+  its ``HOME`` and ``TMPDIR``, and which is deleted afterwards. The program's source is handed over
+  through an inherited, already-unlinked file, so the directory really starts empty.
+* **Scrubbed environment.** Only ``PATH``, ``LANG``, ``PYTHONHASHSEED``, ``HOME``, ``TMPDIR`` and a few
+  thread-count variables reach the child; API keys and other secrets in the caller's environment do
+  not. (``-I`` makes the interpreter itself ignore every ``PYTHON*`` variable, ``PYTHONHASHSEED``
+  included; it is passed for programs the candidate starts.)
+* **Audit hook.** A small bootstrap installs a ``sys.addaudithook`` hook (which cannot be removed)
+  before the program runs. It refuses to create sockets of any family but ``AF_UNIX``, to connect,
+  bind or send to non-``AF_UNIX`` addresses and to resolve host names. It stops the program's own
+  Python code from using the network, but not programs it starts nor code reached through ``ctypes``:
+  it is the last line, not a security boundary.
+
+Only on Linux, each where the kernel allows it (probed once per process, see ``_isolation()``):
+
+* **No network.** The child gets a new, empty network namespace (``unshare(CLONE_NEWNET)`` through
+  ``ctypes``, since ``os.unshare`` needs Python 3.12): no interface is up, not even loopback, so every
+  connection fails. As root this needs nothing; otherwise an unprivileged user namespace that maps
+  only the caller's own uid is created first (``CLONE_NEWUSER``). Failing both, the ``unshare``
+  binary (``unshare --net`` or ``unshare --user --map-root-user --net``) is tried.
+  :func:`network_isolation_available` tells whether one of these works.
+* **Private mount namespace.** ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are replaced by the run's own
+  directory (so files "outside" in the usual scratch places land inside it and vanish with it), and
+  every other mount is made read-only and ``nosuid`` (``mount_setattr``, Linux 5.12+). Directories
+  the unprivileged child could not traverse but which hold the interpreter (say a Python installed
+  under a ``0700`` ``/root``) are replaced by an empty tmpfs in which only the interpreter's
+  installation is mounted back, which also hides the rest of them.
+* **Unprivileged, per-run user (when the caller is root).** Root ignores ``RLIMIT_NPROC`` and may
+  write anywhere, so a root caller runs each program as a user id of its own, picked at random from a
+  range no account uses (``0x7A000000`` upwards) with ``setresgid``/``setresuid`` and no supplementary
+  groups. The process limit then applies (it counts that uid's processes, so it is exactly the
+  program's own); the program may write only where anybody may; it cannot read the caller's
+  ``/proc/PID/environ``; and at the end every process of that uid is killed with one
+  ``kill(-1, SIGKILL)`` issued as that uid, which also catches children that left the process group
+  with ``setsid``. ``PR_SET_NO_NEW_PRIVS`` keeps set-uid programs from regaining privileges.
+
+What you get where
+------------------
+
+* **Linux as root** (CI, containers): all of the above.
+* **Linux as a normal user** with unprivileged user namespaces (most distributions): everything but
+  the per-run user. The process limit is then the user's current process count plus
+  ``max_processes``; children that escape the process group with ``setsid`` survive the run; the
+  program runs as the caller and could read the caller's ``/proc/PID/environ``.
+* **macOS and other POSIX systems**: process group, resource limits (macOS does not enforce
+  ``RLIMIT_AS``, so huge allocations are not contained, and the process limit is left as it is for a
+  normal user), working directory, environment, isolated interpreter and the audit hook. There is no
+  network or filesystem isolation beyond what the user's permissions give.
+* **Windows** is not supported.
+
+Not contained anywhere: disk use inside the working directory beyond the per-file limit times the
+run's length, and reads of world-readable files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import math
+import os
+import random
+import resource
+import selectors
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+__all__ = ["SandboxLimits", "ExecutionResult", "run_python", "arun_python", "network_isolation_available"]
+
+Status = Literal["passed", "failed", "timeout", "memory", "output_limit", "error"]
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Limits for one run. CPU and file limits are per process; wall time covers the whole run."""
+
+    cpu_seconds: float = 5.0
+    wall_seconds: float = 10.0
+    memory_mb: int = 512  # RLIMIT_AS
+    max_processes: int = 64  # RLIMIT_NPROC, counting threads; see the module docstring for non-root callers
+    max_file_mb: int = 16  # RLIMIT_FSIZE
+    max_output_bytes: int = 1_000_000  # per stream; more than this kills the program ("output_limit")
+
+
+@dataclass
+class ExecutionResult:
+    """What a run produced. ``returncode`` is negative for a signal (``-9`` for ``SIGKILL``) and ``None``
+    when the program could not be started (``status == "error"``)."""
+
+    status: Status
+    returncode: int | None
+    stdout: str
+    stderr: str
+    duration_s: float
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+# --------------------------------------------------------------------------------------------------
+# The bootstrap: runs in the child before the program. The marker lets tests find stray processes.
+
+_MARKER = "archon-sandbox-bootstrap"
+
+_BOOTSTRAP = f"""# {_MARKER}
+import sys
+def _archon_guard(event, args):
+    if not event.startswith("socket."):
+        return
+    if event == "socket.__new__":
+        if args[1] != 1:  # only AF_UNIX
+            raise PermissionError("network access is disabled in the sandbox")
+    elif event in ("socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"):
+        if getattr(args[0], "family", None) != 1:
+            raise PermissionError("network access is disabled in the sandbox")
+    elif event.startswith(("socket.getaddrinfo", "socket.gethostby", "socket.getnameinfo")):
+        raise PermissionError("network access is disabled in the sandbox")
+if int(sys.argv[2]):
+    sys.addaudithook(_archon_guard)
+del _archon_guard
+def _archon_main():
+    import linecache, types
+    with open(int(sys.argv[1]), "rb") as f:
+        source = f.read().decode("utf-8", "replace")
+    path = "solution.py"
+    linecache.cache[path] = (len(source), None, source.splitlines(True), path)
+    module = types.ModuleType("__main__")
+    module.__file__ = path
+    module.__builtins__ = __builtins__
+    sys.modules["__main__"] = module
+    sys.argv = [path]
+    try:
+        exec(compile(source, path, "exec"), module.__dict__)
+    except SystemExit:
+        raise
+    except BaseException as e:
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == "<string>":
+            tb = tb.tb_next
+        sys.excepthook(type(e), e.with_traceback(tb), tb)
+        sys.exit(1)
+_archon_main()
+"""
+
+# --------------------------------------------------------------------------------------------------
+# Linux constants and libc.
+
+_IS_LINUX = sys.platform.startswith("linux")
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+MS_NOSUID, MS_NODEV, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 2, 4, 4096, 8192, 16384, 1 << 18
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID = 0x1, 0x2
+AT_FDCWD, AT_RECURSIVE = -100, 0x8000
+SYS_mount_setattr = 442  # the same on every architecture that has it (x86_64, arm64, ...)
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+
+# Per-run user ids for a root caller: far above any account, within what a user namespace maps.
+_UID_BASE = 0x7A000000
+_UID_SPAN = 1 << 20
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+_libc_cache: list = []
+
+
+def _libc():
+    """libc through ctypes, loaded in the parent (never first in a forked child); None if unusable."""
+    if not _libc_cache:
+        lib = None
+        if _IS_LINUX:
+            try:
+                lib = ctypes.CDLL(None, use_errno=True)
+                lib.unshare.argtypes = [ctypes.c_int]
+                lib.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+                lib.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+                lib.syscall.restype = ctypes.c_long
+            except (OSError, AttributeError):
+                lib = None
+        _libc_cache.append(lib)
+    return _libc_cache[0]
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Isolation modes, probed once.
+
+
+@dataclass(frozen=True)
+class _Mode:
+    name: str
+    netns: bool = False  # unshare(CLONE_NEWNET) through libc
+    userns: bool = False  # ... preceded by CLONE_NEWUSER (non-root caller)
+    mountns: bool = False  # private mount namespace with scratch dirs replaced
+    ro_root: bool = False  # ... and every other mount read-only, nosuid
+    drop_uid: bool = False  # root caller: run as a per-run uid
+    unshare_bin: bool = False  # network namespace through the unshare binary
+
+    @property
+    def network_isolated(self) -> bool:
+        return self.netns or self.unshare_bin
+
+
+def _candidate_modes() -> list[_Mode]:
+    root = os.geteuid() == 0
+    modes: list[_Mode] = []
+    if _IS_LINUX:
+        if _libc() is not None:
+            if root:
+                modes += [
+                    _Mode("netns+mountns+ro+uid", netns=True, mountns=True, ro_root=True, drop_uid=True),
+                    _Mode("netns+mountns+uid", netns=True, mountns=True, drop_uid=True),
+                    _Mode("netns+uid", netns=True, drop_uid=True),
+                ]
+            else:
+                modes += [
+                    _Mode("userns+netns+mountns+ro", netns=True, userns=True, mountns=True, ro_root=True),
+                    _Mode("userns+netns+mountns", netns=True, userns=True, mountns=True),
+                    _Mode("userns+netns", netns=True, userns=True),
+                ]
+        if shutil.which("unshare"):
+            modes.append(_Mode("unshare-binary" + ("+uid" if root else ""), unshare_bin=True, drop_uid=root))
+        if root and _libc() is not None:
+            modes.append(_Mode("netns-as-root", netns=True))
+    if root:
+        modes.append(_Mode("uid", drop_uid=True))
+    modes.append(_Mode("basic"))
+    return modes
+
+
+_mode_lock = threading.Lock()
+_mode_cache: list[_Mode] = []
+_PROBE_LIMITS = SandboxLimits(cpu_seconds=5, wall_seconds=10)
+
+
+def _isolation() -> _Mode:
+    """The strongest mode that works here: each candidate runs a trivial program once, in order."""
+    with _mode_lock:
+        if not _mode_cache:
+            chosen = _Mode("basic")
+            for mode in _candidate_modes():
+                r = _run(f"print({mode.name!r})", "", _PROBE_LIMITS, mode)
+                if r.status == "passed" and r.stdout.strip() == mode.name:
+                    chosen = mode
+                    break
+            _mode_cache.append(chosen)
+        return _mode_cache[0]
+
+
+def network_isolation_available() -> bool:
+    """Whether programs run without any network (a network namespace works here); the audit hook
+    that blocks Python-level sockets is installed either way."""
+    return _isolation().network_isolated
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers for the parent.
+
+_ids_lock = threading.Lock()
+_ids_in_use: set[int] = set()
+
+
+def _id_range_mapped(path: str, lo: int, hi: int) -> bool:
+    """Whether ids [lo, hi) exist in this (possibly nested) user namespace."""
+    try:
+        with open(path) as f:
+            for line in f:
+                inside, _outside, count = (int(x) for x in line.split())
+                if inside <= lo and hi <= inside + count:
+                    return True
+        return False
+    except OSError:
+        return not _IS_LINUX  # no user namespaces: every id is valid
+
+
+def _acquire_id() -> int | None:
+    if not (_id_range_mapped("/proc/self/uid_map", _UID_BASE, _UID_BASE + _UID_SPAN)
+            and _id_range_mapped("/proc/self/gid_map", _UID_BASE, _UID_BASE + _UID_SPAN)):
+        return None
+    with _ids_lock:
+        while True:
+            uid = _UID_BASE + random.randrange(_UID_SPAN)
+            if uid not in _ids_in_use:
+                _ids_in_use.add(uid)
+                return uid
+
+
+def _release_id(uid: int | None) -> None:
+    if uid is not None:
+        with _ids_lock:
+            _ids_in_use.discard(uid)
+
+
+def _user_task_count(uid: int) -> int | None:
+    """Threads run by ``uid`` now (what RLIMIT_NPROC counts), from /proc; None where unknown."""
+    if not _IS_LINUX:
+        return None
+    total = 0
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return None
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status") as f:
+                real_uid = threads = None
+                for line in f:
+                    if line.startswith("Uid:"):
+                        real_uid = int(line.split()[1])
+                    elif line.startswith("Threads:"):
+                        threads = int(line.split()[1])
+                if real_uid == uid:
+                    total += threads or 1
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def _world_traversable(path: str) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IXOTH)
+    except OSError:
+        return False
+
+
+def _ancestors(path: str) -> list[str]:
+    """Proper ancestors of an absolute path, from the root down."""
+    out, cur = [], os.path.dirname(path)
+    while True:
+        out.append(cur)
+        if cur == os.path.dirname(cur):
+            break
+        cur = os.path.dirname(cur)
+    return out[::-1]
+
+
+def _exposure_plan() -> tuple[list[str], list[str]]:
+    """(masks, exposures): directories an unprivileged child cannot traverse that lie on the way to the
+    interpreter's installation; inside the mount namespace each is replaced by a tmpfs into which the
+    installation directories (exposures) are mounted back."""
+    needed = {os.path.realpath(p) for p in (
+        sys.base_prefix, sys.prefix, sys.base_exec_prefix, sys.exec_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)), os.path.dirname(os.path.abspath(sys.executable)),
+    )}
+    exposures: list[str] = []
+    masks: list[str] = []
+    for p in sorted(needed):
+        if any(p == e or p.startswith(e + os.sep) for e in exposures):
+            continue
+        blocked = next((a for a in _ancestors(p) if not _world_traversable(a)), None)
+        if blocked is None or blocked == "/":
+            continue
+        exposures.append(p)
+        if blocked not in masks:
+            masks.append(blocked)
+    return masks, exposures
+
+
+def _sandbox_base() -> str:
+    """A world-traversable directory for run directories (the child must reach its own)."""
+    for d in (tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"):
+        if os.path.isdir(d) and all(_world_traversable(a) for a in _ancestors(d) + [d]):
+            return d
+    return tempfile.gettempdir()
+
+
+def _rmtree(path: str) -> None:
+    def onerror(func, p, exc_info):
+        # The program may have removed permissions from its own directories (non-root caller).
+        try:
+            os.chmod(os.path.dirname(p), 0o700)
+            os.chmod(p, 0o700)
+            func(p)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=onerror)
+
+
+def _kill_uid(uid: int) -> None:
+    """Kill every process of ``uid``: a forked helper takes that uid and sends kill(-1, SIGKILL), which
+    the kernel delivers to all of them at once (a concurrent fork cannot slip past it)."""
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:  # child: only async-signal-safe work, then _exit
+            try:
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)
+            except BaseException:
+                pass
+            os._exit(0)
+        os.waitpid(pid, 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# The child's setup, run between fork and exec.
+
+
+def _make_preexec(mode: _Mode, limits: SandboxLimits, uid: int | None, nproc: int | None,
+                  work: str, stage: str, masks: list[str], exposures: list[str]) -> Callable[[], None]:
+    libc = _libc()
+    my_uid, my_gid = os.getuid(), os.getgid()
+    scratch = [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(d) and not os.path.islink(d)]
+    # Bind last the one that holds the run directory: once covered, ``work`` no longer resolves.
+    scratch.sort(key=lambda d: work.startswith(d.rstrip("/") + "/"))
+
+    def setrlimit(res: int, soft: int, hard: int | None = None) -> None:
+        hard = soft if hard is None else hard
+        _, old_hard = resource.getrlimit(res)
+        if old_hard != resource.RLIM_INFINITY:  # never try to raise a limit
+            soft, hard = min(soft, old_hard), min(hard, old_hard)
+        try:
+            resource.setrlimit(res, (soft, hard))
+        except (ValueError, OSError):
+            if _IS_LINUX:
+                raise  # lowering a limit never fails on Linux; elsewhere (macOS RLIMIT_AS) skip it
+
+    def mount(src, target, fstype, flags, data=None) -> None:
+        _check(libc.mount(src and os.fsencode(src), os.fsencode(target), fstype and os.fsencode(fstype),
+                          flags, data and os.fsencode(data)), f"mount {target}")
+
+    def mount_setattr(path: str, flags: int, attr_set: int, attr_clr: int) -> None:
+        attr = _MountAttr(attr_set, attr_clr, 0, 0)
+        ret = libc.syscall(ctypes.c_long(SYS_mount_setattr), ctypes.c_int(AT_FDCWD), ctypes.c_char_p(os.fsencode(path)),
+                           ctypes.c_uint(flags), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+        _check(ret, f"mount_setattr {path}")
+
+    def preexec() -> None:
+        os.umask(0o022)
+        # 1. Namespaces.
+        if mode.netns:
+            flags = CLONE_NEWNET | (CLONE_NEWNS if mode.mountns else 0) | (CLONE_NEWUSER if mode.userns else 0)
+            _check(libc.unshare(flags), "unshare")
+            if mode.userns:  # map only our own ids, so nothing gains or loses access
+                for name, text in (("setgroups", "deny"), ("uid_map", f"{my_uid} {my_uid} 1"),
+                                   ("gid_map", f"{my_gid} {my_gid} 1")):
+                    fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
+                    try:
+                        os.write(fd, text.encode())
+                    finally:
+                        os.close(fd)
+        # 2. Mounts.
+        if mode.mountns:
+            mount("none", "/", None, MS_REC | MS_PRIVATE)
+            for i, path in enumerate(exposures):
+                mount(path, os.path.join(stage, str(i)), None, MS_BIND | MS_REC)
+            for m in masks:
+                mount("tmpfs", m, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+            for i, path in enumerate(exposures):
+                os.makedirs(path, 0o755, exist_ok=True)
+                mount(os.path.join(stage, str(i)), path, None, MS_MOVE)
+            for d in scratch:
+                mount(work, d, None, MS_BIND)
+            if mode.ro_root:
+                mount_setattr("/", AT_RECURSIVE, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0)
+                for d in scratch:
+                    mount_setattr(d, 0, 0, MOUNT_ATTR_RDONLY)
+            os.chdir("/tmp" if "/tmp" in scratch else scratch[0] if scratch else work)
+        # 3. Limits.
+        cpu = max(1, math.ceil(limits.cpu_seconds))
+        setrlimit(resource.RLIMIT_CPU, cpu, cpu + 1)  # SIGXCPU at the soft limit, SIGKILL a second later
+        setrlimit(resource.RLIMIT_AS, limits.memory_mb * 1024 * 1024)
+        setrlimit(resource.RLIMIT_FSIZE, limits.max_file_mb * 1024 * 1024)
+        setrlimit(resource.RLIMIT_CORE, 0)
+        if nproc is not None:
+            setrlimit(resource.RLIMIT_NPROC, nproc)
+        # 4. Privileges.
+        if libc is not None:
+            libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        if uid is not None:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+        if libc is not None:  # after the uid change, which clears it; dies with the parent
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+    return preexec
+
+
+# --------------------------------------------------------------------------------------------------
+# Running.
+
+
+def _minimal_env(home: str) -> dict[str, str]:
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "HOME": home,
+        "TMPDIR": home,
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+
+
+def _decode(data: bytes | bytearray) -> str:
+    return bytes(data).decode("utf-8", "replace")
+
+
+def _run(code: str, stdin: str, limits: SandboxLimits, mode: _Mode, audit_hook: bool = True) -> ExecutionResult:
+    start = time.monotonic()
+    root = os.geteuid() == 0
+    uid = _acquire_id() if (mode.drop_uid and root) else None
+    run_dir = tempfile.mkdtemp(prefix="archon-sandbox-", dir=_sandbox_base())
+    proc: subprocess.Popen | None = None
+    try:
+        os.chmod(run_dir, 0o711)
+        work = os.path.join(run_dir, "work")
+        os.mkdir(work, 0o700)
+        if uid is not None:
+            os.chown(work, uid, uid)
+        masks, exposures = _exposure_plan() if (mode.mountns and uid is not None) else ([], [])
+        stage = os.path.join(run_dir, "stage")
+        os.mkdir(stage, 0o700)
+        for i in range(len(exposures)):
+            os.mkdir(os.path.join(stage, str(i)))
+
+        if uid is not None:
+            nproc = limits.max_processes
+        elif root:
+            nproc = None  # root ignores RLIMIT_NPROC
+        else:
+            count = _user_task_count(os.getuid())
+            nproc = None if count is None else count + limits.max_processes
+
+        home = "/tmp" if mode.mountns and os.path.isdir("/tmp") else work
+        argv = [sys.executable, "-I", "-B", "-c", _BOOTSTRAP]
+        if mode.unshare_bin:
+            prefix = ["unshare", "--net"] if (root and uid is None) else ["unshare", "--user", "--map-root-user", "--net"]
+            argv = prefix + ["--"] + argv
+
+        with tempfile.TemporaryFile() as src, tempfile.TemporaryFile() as stdin_file:
+            src.write(code.encode("utf-8", "surrogateescape"))
+            src.seek(0)
+            stdin_file.write(stdin.encode("utf-8", "surrogateescape"))
+            stdin_file.seek(0)
+            argv += [str(src.fileno()), "1" if audit_hook else "0"]
+            try:
+                proc = subprocess.Popen(
+                    argv, stdin=stdin_file, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=work,
+                    env=_minimal_env(home), start_new_session=True, pass_fds=(src.fileno(),),
+                    preexec_fn=_make_preexec(mode, limits, uid, nproc, work, stage, masks, exposures),
+                )
+            except (OSError, subprocess.SubprocessError) as e:
+                return ExecutionResult("error", None, "", f"sandbox: could not start the program: {e}",
+                                       time.monotonic() - start)
+        return _supervise(proc, limits, uid, start)
+    finally:
+        if proc is not None and proc.returncode is None:  # only on an unexpected exception
+            _kill_all(proc.pid, uid)
+            proc.wait()
+        if proc is not None:
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        _rmtree(run_dir)
+        _release_id(uid)
+
+
+def _kill_all(pid: int, uid: int | None) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if uid is not None:
+        _kill_uid(uid)
+
+
+def _exited(pid: int) -> bool:
+    """Whether the child has exited, without reaping it (so its pid and process group stay ours)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _supervise(proc: subprocess.Popen, limits: SandboxLimits, uid: int | None, start: float) -> ExecutionResult:
+    deadline = start + limits.wall_seconds
+    cap = limits.max_output_bytes
+    bufs = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
+    sel = selectors.DefaultSelector()
+    for fd in bufs:
+        os.set_blocking(fd, False)
+        sel.register(fd, selectors.EVENT_READ)
+    pidfd = None
+    if hasattr(os, "pidfd_open"):
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+            sel.register(pidfd, selectors.EVENT_READ)
+        except OSError:
+            pidfd = None
+
+    def read(fd: int) -> bool:
+        """Read what is there; False at end of file."""
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        except OSError:
+            data = b""
+        if not data:
+            sel.unregister(fd)
+            return False
+        buf = bufs[fd]
+        buf += data[: max(0, cap + 1 - len(buf))]  # one byte over the cap marks the overflow
+        return True
+
+    reason = None  # why we killed it: "timeout" or "output_limit"
+    try:
+        while True:
+            if _exited(proc.pid):
+                break
+            now = time.monotonic()
+            if now >= deadline:
+                reason = "timeout"
+                break
+            for key, _ in sel.select(min(deadline - now, 0.05 if pidfd is None else 1.0)):
+                if key.fd != pidfd:
+                    read(key.fd)
+            if any(len(b) > cap for b in bufs.values()):
+                reason = "output_limit"
+                break
+        _kill_all(proc.pid, uid)
+        # Reap the main process; after SIGKILL this is immediate.
+        _, wait_status, rusage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(wait_status)
+        duration = time.monotonic() - start
+        # Drain what the program wrote before it ended; writers that escaped the kill get a short grace.
+        grace = time.monotonic() + 0.25
+        while reason != "output_limit" and any(fd in sel.get_map() for fd in bufs) and time.monotonic() < grace:
+            for key, _ in sel.select(0.05):
+                if key.fd != pidfd:
+                    read(key.fd)
+    finally:
+        sel.close()
+        if pidfd is not None:
+            os.close(pidfd)
+
+    out, err = bufs[proc.stdout.fileno()], bufs[proc.stderr.fileno()]
+    if len(out) > cap or len(err) > cap:
+        reason = "output_limit"
+    stdout, stderr = _decode(out[:cap]), _decode(err[:cap])
+    rc = proc.returncode
+    cpu_used = rusage.ru_utime + rusage.ru_stime
+    status: Status
+    if reason is not None:
+        status = reason
+    elif rc == 0:
+        status = "passed"
+    elif rc == -signal.SIGXCPU or (rc == -signal.SIGKILL and cpu_used >= math.ceil(limits.cpu_seconds)):
+        status = "timeout"
+    elif _last_line(stderr).startswith("MemoryError"):
+        status = "memory"
+    else:
+        status = "failed"
+    return ExecutionResult(status, rc, stdout, stderr, duration)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def run_python(code: str, *, stdin: str = "", limits: SandboxLimits = SandboxLimits()) -> ExecutionResult:
+    """Run ``code`` as a Python program in the sandbox, feeding it ``stdin``; blocks until it ends.
+
+    Status: ``passed`` (exit 0), ``failed`` (non-zero exit, uncaught exception, syntax error),
+    ``timeout`` (wall or CPU limit), ``memory`` (ended with ``MemoryError``), ``output_limit``
+    (stdout or stderr passed ``limits.max_output_bytes``; both are returned cut to that length) or
+    ``error`` (the sandbox could not start the program).
+    """
+    return _run(code, stdin, limits, _isolation())
+
+
+async def arun_python(code: str, *, stdin: str = "", limits: SandboxLimits = SandboxLimits()) -> ExecutionResult:
+    """:func:`run_python` in a worker thread, so that the event loop keeps running."""
+    return await asyncio.to_thread(run_python, code, stdin=stdin, limits=limits)

@@ -1,0 +1,124 @@
+import asyncio
+import json
+import time
+
+import pytest
+
+from archon import Archon, ProviderError, QueryFailed, RetryPolicy
+from archon.providers import ChatRequest, KeyStore, chat_with_retries
+from archon.providers.openai_compat import OpenAICompatibleProvider
+from archon.testing.fake_openai import Behaviour
+
+
+FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, timeout=2.0)
+
+
+def provider(server, keys=("sk-test-1",), **kw):
+    return OpenAICompatibleProvider(name="OpenAI_API", base_url=server.base_url, api_keys=list(keys), **kw)
+
+
+def req(n=1):
+    return ChatRequest(model="gpt-x", messages=[{"role": "user", "content": "hi"}], n=n)
+
+
+async def test_samples_go_in_one_request_with_n(server):
+    result = await provider(server).chat(req(n=4))
+    assert len(result.texts) == 4 and len(set(result.texts)) == 4
+    assert len(server.requests) == 1 and server.requests[0].body["n"] == 4
+    assert result.input_tokens > 0 and result.output_tokens > 0
+
+
+async def test_retries_429_and_5xx_then_succeeds(server):
+    server.enqueue(Behaviour(status=429), Behaviour(status=500), Behaviour(status=503))
+    policy = RetryPolicy(max_attempts=5, base_delay=0.01, timeout=2)
+    result, attempts = await chat_with_retries(provider(server), req(), policy)
+    assert attempts == 4 and result.texts
+
+
+async def test_gives_up_with_clear_error_without_the_key(server):
+    server.enqueue(*[Behaviour(status=500)] * 5)
+    with pytest.raises(ProviderError) as e:
+        await chat_with_retries(provider(server, keys=("sk-supersecret-123456",)), req(), FAST)
+    msg = str(e.value)
+    assert "OpenAI_API" in msg and "gpt-x" in msg and "3 attempts" in msg and "HTTP 500" in msg
+    assert "supersecret" not in msg
+    assert len(server.requests) == 3
+
+
+async def test_non_retryable_error_is_not_retried(server):
+    server.required_key = "sk-right"
+    with pytest.raises(ProviderError, match="HTTP 401") as e:
+        await chat_with_retries(provider(server, keys=("sk-wrong-key-000",)), req(), FAST)
+    assert len(server.requests) == 1 and "sk-wrong" not in str(e.value)
+
+
+async def test_hang_times_out_and_is_retried(server):
+    server.enqueue(Behaviour(hang=True))
+    policy = RetryPolicy(max_attempts=2, base_delay=0.01, timeout=0.3)
+    t0 = time.monotonic()
+    result, attempts = await chat_with_retries(provider(server), req(), policy)
+    assert attempts == 2 and result.texts and time.monotonic() - t0 < 2
+
+
+async def test_bad_json_is_retried(server):
+    server.enqueue(Behaviour(bad_json=True))
+    result, attempts = await chat_with_retries(provider(server), req(), FAST)
+    assert attempts == 2 and result.texts
+
+
+async def test_rate_limited_key_rotates_to_next(server):
+    server.rate_limited_keys = {"sk-first-aaaaaa"}
+    result, attempts = await chat_with_retries(provider(server, keys=("sk-first-aaaaaa", "sk-second-bbbbbb")), req(), FAST)
+    assert attempts == 2
+    used = [r.headers["authorization"] for r in server.requests]
+    assert used == ["Bearer sk-first-aaaaaa", "Bearer sk-second-bbbbbb"]
+
+
+def test_key_store_sources(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("TOGETHER_API_KEY=from-dotenv\nTOGETHER_API_KEY_2=second\n")
+    (tmp_path / "keys.json").write_text(json.dumps({"GROQ_API_KEY": ["g1", "g2", "g3"]}))
+    monkeypatch.setenv("TOGETHER_API_KEY", "from-env")
+    store = KeyStore(tmp_path / "keys.json", env_file=tmp_path / ".env")
+    assert store.ring("TOGETHER_API_KEY") == ["from-env", "second"]
+    assert store.ring("GROQ_API_KEY") == ["g1", "g2", "g3"]
+    assert KeyStore({"X": "y"}, env_file=None).ring("X") == ["y"]
+
+
+def test_openai_base_url_is_honoured(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key-123456")
+    with Archon({"layers": [[{"type": "generator", "model": "gpt-4o", "model_type": "OpenAI_API"}]]}) as a:
+        assert a.generate("hello").startswith("[gpt-4o]")
+    assert server.requests[0].headers["authorization"] == "Bearer sk-env-key-123456"
+
+
+def test_component_names_its_own_key_variable(server, comp, monkeypatch):
+    monkeypatch.setenv("MY_SERVER_KEY", "sk-mine-123456")
+    server.required_key = "sk-mine-123456"
+    cfg = {"layers": [[comp(api_key_env="MY_SERVER_KEY")]]}
+    with Archon(cfg) as a:
+        assert a.generate("hi")
+
+
+def test_missing_key_for_hosted_service_is_a_clear_failure():
+    cfg = {"layers": [[{"type": "generator", "model": "m", "model_type": "Together_API"}]]}
+    with Archon(cfg, retry=FAST) as a, pytest.raises(QueryFailed, match="no API key: set TOGETHER_API_KEY"):
+        a.generate("hi")
+
+
+def test_custom_generator_function():
+    def echo(messages, model, temperature, max_tokens):
+        return f"{model} says {messages[-1]['content'][::-1]}"
+
+    with Archon({"layers": [[{"type": "generator", "model": "rev", "model_type": "echo_fn"}]]}) as a:
+        a.add_generator("echo_fn", echo)
+        assert a.generate("abc") == "rev says cba"
+
+
+def test_per_provider_concurrency_limit(server, comp):
+    server.latency = 0.2
+    cfg = {"layers": [[comp(samples=1)]]}
+    with Archon(cfg, concurrency={"OpenAI_API": 3}, cache=False) as a:
+        results = a.run_batch([f"q{i}" for i in range(9)])
+    assert all(r.answer for r in results)
+    assert server.max_in_flight == 3
