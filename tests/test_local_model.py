@@ -1,0 +1,32 @@
+"""The embedded SmolLM2-135M-Instruct model, for real (slow: loads llama.cpp and generates)."""
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_archon_run_with_no_config_uses_embedded_model():
+    proc = subprocess.run(["archon", "run", "Say hello."], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip()
+    assert "1 calls" in proc.stderr
+
+
+def test_local_architecture_end_to_end(tmp_path):
+    from archon import Archon
+
+    cfg = {"layers": [[{"type": "generator", "model_type": "local", "samples": 2, "max_tokens": 48}],
+                      [{"type": "ranker", "model_type": "local", "top_k": 1, "max_tokens": 24, "parse_retries": 1}],
+                      [{"type": "fuser", "model_type": "local", "max_tokens": 48}]]}
+    with Archon(cfg, cache=tmp_path / "c.sqlite") as a:
+        results = a.run_batch(["What is 2 + 2?", "Name a fruit."])
+        assert all(r.answer and r.error is None for r in results)
+        usage = results[0].trace.usage
+        assert usage.calls >= 4 and usage.output_tokens > 0 and usage.cost_usd == 0
+        # Samples from the local model differ by seed; the cache serves a rerun.
+        again = a.run_batch(["What is 2 + 2?", "Name a fruit."])
+    assert [r.answer for r in again] == [r.answer for r in results]
+    assert all(r.trace.usage.calls == 0 for r in again)
