@@ -98,6 +98,7 @@ def test_crashed_batch_resumes_where_it_stopped(server, comp, tmp_path):
         task.cancel()  # the process dies: nothing is awaited any more
         with pytest.raises(asyncio.CancelledError):
             await task
+        await a.aclose()
 
     asyncio.run(crash_midway())
     done_before = len(CallCache(cache))

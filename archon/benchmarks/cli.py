@@ -1,5 +1,221 @@
-"""`archon bench` and `archon compare` (being written)."""
+"""`archon bench` (run an architecture on a benchmark) and `archon compare` (runs side by side)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import ArchonError
+
+SUMMARY_FILE = "summary.json"
+
+
+def _consoles() -> tuple[Console, Console]:
+    # Made per command so that output goes to the sys.stdout/sys.stderr of the moment (tests capture them).
+    # Not a terminal (a pipe, a file): wide enough that table cells are not wrapped.
+    out, err = Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False)
+    for c in (out, err):
+        if not c.is_terminal:
+            c.width = max(c.width, 200)
+    return out, err
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _num(x: Any, fmt: str = "{:.3f}") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return fmt.format(x)
+
+
+def _score(s: Mapping[str, Any]) -> str:
+    score, lo, hi = s.get("score"), s.get("ci_low"), s.get("ci_high")
+    if score is None:
+        return "-"
+    if lo is None or hi is None:
+        return _num(score)
+    return f"{_num(score)} [{_num(lo)}, {_num(hi)}]"
+
+
+def _cost(s: Mapping[str, Any]) -> str:
+    c = _num(s.get("cost_per_query_usd"), "${:.4f}")
+    return c + ("*" if s.get("unpriced_models") else "")
+
+
+def _tokens(s: Mapping[str, Any]) -> str:
+    return f"{_num(s.get('input_tokens_per_query'), '{:,.0f}')} / {_num(s.get('output_tokens_per_query'), '{:,.0f}')}"
+
+
+def _p50(s: Mapping[str, Any]) -> str:
+    return _num((s.get("latency_s") or {}).get("p50"), "{:.2f}s")
+
+
+def comparison_table(rows: Sequence[tuple[str, Mapping[str, Any]]], title: str | None = None) -> Table:
+    """One row per run: name, benchmark, n, score [95% CI], calls/query, tokens/query, cost/query, p50 latency."""
+    t = Table(title=title)
+    for col, kw in (("run", {}), ("benchmark", {}), ("n", {"justify": "right"}), ("score [95% CI]", {"justify": "right"}),
+                    ("errors", {"justify": "right"}), ("calls/query", {"justify": "right"}),
+                    ("tokens/query in / out", {"justify": "right"}), ("cost/query", {"justify": "right"}),
+                    ("p50 latency", {"justify": "right"})):
+        t.add_column(col, **kw)
+    for label, s in rows:
+        t.add_row(label, str(s.get("benchmark", "-")), str(s.get("n", "-")), _score(s), str(s.get("errors", 0)),
+                  _num(s.get("calls_per_query"), "{:.1f}"), _tokens(s), _cost(s), _p50(s))
+    return t
+
+
+def summary_table(s: Mapping[str, Any]) -> Table:
+    t = Table(title=f"{s.get('name')} on {s.get('benchmark')}", show_header=False)
+    t.add_column("metric", style="bold")
+    t.add_column("value")
+    lat = s.get("latency_s") or {}
+    fb = s.get("fallbacks") or {}
+    rows = [
+        ("score [95% CI]", _score(s)),
+        ("items", f"{s.get('n')} ({s.get('items_run', 0)} run now, {s.get('errors', 0)} errors)"),
+        ("calls / query", f"{_num(s.get('calls_per_query'), '{:.2f}')} (worst case {s.get('calls_per_query_worst_case', '-')}; "
+                          f"{_num(s.get('cached_calls_per_query'), '{:.2f}')} from cache)"),
+        ("new calls this run", str(s.get("new_calls", 0))),
+        ("tokens / query in / out", _tokens(s)),
+        ("cost / query", _cost(s) + (f"  (* unpriced: {', '.join(s['unpriced_models'])})" if s.get("unpriced_models") else "")),
+        ("latency p50 / p90 / p99", " / ".join(_num(lat.get(k), "{:.2f}s") for k in ("p50", "p90", "p99"))),
+        ("fallbacks", f"{fb.get('architecture', 0)} architecture, {fb.get('judge', 0)} judge"),
+    ]
+    ju = s.get("judge_usage") or {}
+    if ju.get("calls"):
+        rows.append(("judge calls", f"{ju['calls']} ({ju.get('new_calls', 0)} new), ${_num(ju.get('cost_usd'), '{:.4f}')}"))
+    for k, v in (s.get("extra") or {}).items():
+        if k in ("n",):
+            continue
+        rows.append((f"  {k}", _num(v, "{:.4g}") if isinstance(v, float) else (json.dumps(v) if isinstance(v, (dict, list)) else str(v))))
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ..providers.base import RetryPolicy
+    from .runner import run_benchmark
+
+    out, err = _consoles()
+    if args.baseline_answers and args.baseline_config:
+        raise ArchonError("give either --baseline-answers or --baseline-config, not both")
+    retry = RetryPolicy(max_attempts=args.max_attempts) if args.max_attempts else None
+    summary = run_benchmark(
+        args.config, args.benchmark, out_dir=args.out, data=args.data, split=args.split, limit=args.limit,
+        sample=args.sample, seed=args.seed, dev_fraction=args.dev_fraction, judge=args.judge,
+        baseline_answers=args.baseline_answers, baseline_config=args.baseline_config, baselines=args.baselines,
+        cache=False if args.no_cache else (args.cache or None), concurrency=args.concurrency,
+        progress=not args.no_progress, retry=retry, keys=args.keys, retry_errors=args.retry_errors,
+    )
+    if args.json:
+        out.print_json(json.dumps(summary))
+    else:
+        out.print(summary_table(summary))
+        for e in summary.get("error_examples") or []:
+            err.print(f"[red]error[/red] item {e['id']}: {e['error']}", markup=True, highlight=False)
+        if summary.get("baselines"):
+            rows = [(f"{summary['name']} (architecture)", summary)] + [
+                (f"{b['name']}", b) for b in summary["baselines"].values()]
+            out.print(comparison_table(rows, title="compute-matched baselines (same items)"))
+        out.print(f"results: {Path(args.out) / 'results.jsonl'}, summary: {Path(args.out) / SUMMARY_FILE}")
+    if summary.get("n") and summary.get("errors") == summary.get("n"):
+        err.print("[red]every item failed[/red]")
+        return 1
+    return 0
+
+
+def _load_summary(path: str) -> dict[str, Any]:
+    p = Path(path)
+    f = p / SUMMARY_FILE if p.is_dir() else p
+    if not f.exists():
+        raise ArchonError(f"{path}: no {SUMMARY_FILE} (is it a finished `archon bench` run folder?)")
+    try:
+        return json.loads(f.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ArchonError(f"{f}: not valid JSON ({e})") from None
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    out, _ = _consoles()
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for d in args.runs:
+        s = _load_summary(d)
+        rows.append((f"{s.get('name', '?')} ({d})", s))
+        if args.baselines:
+            for bname, b in (s.get("baselines") or {}).items():
+                rows.append((f"{b.get('name', bname)} ({Path(d) / 'baselines' / bname})", b))
+    if args.json:
+        out.print_json(json.dumps([{"run": label, **s} for label, s in rows]))
+    else:
+        out.print(comparison_table(rows))
+    return 0
+
+
+def _positive(v: str) -> int:
+    n = int(v)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return n
+
+
+def _non_negative(v: str) -> int:
+    n = int(v)
+    if n < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return n
 
 
 def add_commands(sub) -> None:
-    return None
+    b = sub.add_parser(
+        "bench", help="run an architecture on a benchmark: archon bench CONFIG --benchmark NAME --out RUN_DIR",
+        description="Answer a benchmark's items with an architecture, score them, and write RUN_DIR/results.jsonl "
+                    "(one line per item, appended as items finish; a rerun resumes), RUN_DIR/summary.json and "
+                    "RUN_DIR/config.json.",
+    )
+    b.add_argument("config", help="architecture config (JSON or YAML)")
+    b.add_argument("--benchmark", "-b", required=True,
+                   help="benchmark name: gsm8k, math, mixeval, mixeval-hard, humaneval, mbpp, codecontests, "
+                        "mt-bench, arena-hard, alpaca-eval, or a registered one")
+    b.add_argument("--data", help="local data file or folder (JSONL/JSON/Parquet); default: the benchmark's source")
+    b.add_argument("--out", "-o", required=True, metavar="RUN_DIR", help="run folder (created; resumed if it exists)")
+    b.add_argument("--split", choices=("all", "dev", "test"), default="all",
+                   help="seeded random split: dev (20%%, for search) or test (80%%, for reporting); default all")
+    b.add_argument("--dev-fraction", type=float, default=0.2, help="share of items in the dev split (default 0.2)")
+    b.add_argument("--seed", type=int, default=0, help="seed of the split and of --sample (default 0)")
+    b.add_argument("--sample", type=_non_negative, help="a seeded random N items of the split")
+    b.add_argument("--limit", type=_non_negative, help="the first N items (after --split and --sample)")
+    b.add_argument("--judge", metavar="CONFIG", help="judge architecture config (judged benchmarks need one)")
+    g = b.add_mutually_exclusive_group()
+    g.add_argument("--baseline-answers", metavar="FILE",
+                   help="pairwise baseline answers: JSONL with id and answers (e.g. another run's results.jsonl)")
+    g.add_argument("--baseline-config", metavar="CONFIG",
+                   help="generate the pairwise baseline's answers with this config first (RUN_DIR/baseline/)")
+    b.add_argument("--baselines", action="store_true",
+                   help="also run compute-matched baselines (single model, best-of-N, majority vote at the same "
+                        "calls per query) on the same items, under RUN_DIR/baselines/")
+    b.add_argument("--concurrency", type=_positive, default=64, help="items answered at once (default 64)")
+    b.add_argument("--max-attempts", type=_positive, help="attempts per provider call before giving up (default 5)")
+    b.add_argument("--retry-errors", action="store_true", help="on resume, redo items recorded with an error")
+    b.add_argument("--keys", help="JSON file of API keys (the environment and .env are read too)")
+    b.add_argument("--no-cache", action="store_true", help="do not use the call cache")
+    b.add_argument("--cache", help="call cache file (default $ARCHON_CACHE or ~/.cache/archon/calls.sqlite)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.add_argument("--json", action="store_true", help="print the summary as JSON")
+    b.set_defaults(func=cmd_bench)
+
+    c = sub.add_parser("compare", help="several runs' summaries side by side: archon compare RUN_DIR...")
+    c.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (or their summary.json); baselines/<name> too")
+    c.add_argument("--baselines", action="store_true", help="add each run's compute-matched baselines as rows")
+    c.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    c.set_defaults(func=cmd_compare)

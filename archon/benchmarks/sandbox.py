@@ -1,74 +1,76 @@
 """Run untrusted Python programs (model-written code for HumanEval, MBPP, CodeContests) in a contained child.
 
-Nothing here needs a package beyond the standard library. :func:`run_python` runs one program and
-returns an :class:`ExecutionResult`; :func:`arun_python` does the same without blocking the event loop.
+Standard library only. :func:`run_python` runs one program and returns an :class:`ExecutionResult`;
+:func:`arun_python` does the same in a worker thread, so the event loop keeps running.
 
 Layers of containment
 =====================
 
-Every run, on every POSIX system:
+On every POSIX system (Linux, macOS, the BSDs):
 
-* **Separate process and session.** The program runs in a fresh interpreter (``sys.executable`` of
-  the caller, with ``-I`` isolated mode and ``-B``) started with ``start_new_session``, so it leads its
-  own session and process group. When the program ends, times out or floods its output, the whole
-  process group is killed with ``SIGKILL``, background children included.
-* **Resource limits** (``setrlimit`` in a ``preexec_fn``): CPU seconds (``RLIMIT_CPU``, then
-  ``SIGXCPU``), address space (``RLIMIT_AS``; an oversized allocation raises ``MemoryError``), processes
-  (``RLIMIT_NPROC``), size of any file written (``RLIMIT_FSIZE``) and no core dumps. The wall-clock
-  limit is enforced by the parent, as is the output limit: stdout and stderr are read as they come and
-  the program is killed once either passes ``max_output_bytes`` (status ``"output_limit"``).
-* **Fresh working directory.** The program starts in a new, empty temporary directory, which is also
-  its ``HOME`` and ``TMPDIR``, and which is deleted afterwards. The program's source is handed over
-  through an inherited, already-unlinked file, so the directory really starts empty.
-* **Scrubbed environment.** Only ``PATH``, ``LANG``, ``PYTHONHASHSEED``, ``HOME``, ``TMPDIR`` and a few
-  thread-count variables reach the child; API keys and other secrets in the caller's environment do
-  not. (``-I`` makes the interpreter itself ignore every ``PYTHON*`` variable, ``PYTHONHASHSEED``
-  included; it is passed for programs the candidate starts.)
-* **Audit hook.** A small bootstrap installs a ``sys.addaudithook`` hook (which cannot be removed)
-  before the program runs. It refuses to create sockets of any family but ``AF_UNIX``, to connect,
-  bind or send to non-``AF_UNIX`` addresses and to resolve host names. It stops the program's own
-  Python code from using the network, but not programs it starts nor code reached through ``ctypes``:
-  it is the last line, not a security boundary.
+* **Own process, session and process group.** The program runs in a fresh interpreter (the caller's
+  ``sys.executable`` with ``-I``, isolated mode, and ``-B``, no bytecode files) started with
+  ``start_new_session``. When the program ends, times out or floods its output, the whole process
+  group is killed with ``SIGKILL``, background children included.
+* **Resource limits**, set by ``setrlimit`` in a ``preexec_fn``: CPU seconds (``RLIMIT_CPU``: ``SIGXCPU``,
+  then ``SIGKILL``), address space (``RLIMIT_AS``: a huge allocation raises ``MemoryError``), processes
+  and threads (``RLIMIT_NPROC``), the size of any file written (``RLIMIT_FSIZE``) and no core dumps.
+  The parent enforces the wall-clock limit and the output limit: it reads stdout and stderr as they
+  come and kills the program once either passes ``max_output_bytes`` (status ``"output_limit"``).
+* **A fresh working directory**, empty, also ``HOME`` and ``TMPDIR``, deleted afterwards. The source
+  reaches the child through an inherited, already-unlinked file, so the directory really is empty.
+* **A scrubbed environment.** Only ``PATH``, ``LANG``, ``PYTHONHASHSEED``, ``HOME``, ``TMPDIR`` and the
+  ``*_NUM_THREADS`` variables (set to 1) reach the child; API keys and other secrets of the caller do
+  not. (``-I`` makes the interpreter itself ignore all ``PYTHON*`` variables, ``PYTHONHASHSEED`` too;
+  it is there for Python processes the program starts.)
+* **An audit hook.** A small bootstrap installs a ``sys.addaudithook`` hook, which cannot be removed,
+  before running the program. It refuses sockets of any family but ``AF_UNIX``, connecting, binding or
+  sending to other addresses, and host name lookups. It keeps the program's own Python code off the
+  network, not programs it starts nor code called through ``ctypes``: a last line, not a boundary.
 
-Only on Linux, each where the kernel allows it (probed once per process, see ``_isolation()``):
+Only on Linux, each where the kernel allows it (tried once per process, strongest first, see
+``_isolation()``):
 
-* **No network.** The child gets a new, empty network namespace (``unshare(CLONE_NEWNET)`` through
-  ``ctypes``, since ``os.unshare`` needs Python 3.12): no interface is up, not even loopback, so every
-  connection fails. As root this needs nothing; otherwise an unprivileged user namespace that maps
-  only the caller's own uid is created first (``CLONE_NEWUSER``). Failing both, the ``unshare``
-  binary (``unshare --net`` or ``unshare --user --map-root-user --net``) is tried.
-  :func:`network_isolation_available` tells whether one of these works.
-* **Private mount namespace.** ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are replaced by the run's own
-  directory (so files "outside" in the usual scratch places land inside it and vanish with it), and
-  every other mount is made read-only and ``nosuid`` (``mount_setattr``, Linux 5.12+). Directories
-  the unprivileged child could not traverse but which hold the interpreter (say a Python installed
-  under a ``0700`` ``/root``) are replaced by an empty tmpfs in which only the interpreter's
-  installation is mounted back, which also hides the rest of them.
-* **Unprivileged, per-run user (when the caller is root).** Root ignores ``RLIMIT_NPROC`` and may
-  write anywhere, so a root caller runs each program as a user id of its own, picked at random from a
-  range no account uses (``0x7A000000`` upwards) with ``setresgid``/``setresuid`` and no supplementary
-  groups. The process limit then applies (it counts that uid's processes, so it is exactly the
-  program's own); the program may write only where anybody may; it cannot read the caller's
-  ``/proc/PID/environ``; and at the end every process of that uid is killed with one
-  ``kill(-1, SIGKILL)`` issued as that uid, which also catches children that left the process group
-  with ``setsid``. ``PR_SET_NO_NEW_PRIVS`` keeps set-uid programs from regaining privileges.
+* **No network**: a new network namespace (``unshare(CLONE_NEWNET)`` through ``ctypes``, as
+  ``os.unshare`` needs Python 3.12) has no interface up, not even loopback, so every connection
+  fails. Root needs nothing more; anyone else gets an unprivileged user namespace that maps only
+  their own uid and gid (``CLONE_NEWUSER``). Failing both, the ``unshare`` binary is tried.
+  :func:`network_isolation_available` says whether any of these works.
+* **A new PID namespace**: a bootstrap process stays outside as a supervisor and the program runs as
+  the namespace's init. When it ends, the kernel kills and reaps everything left in the namespace,
+  even processes that left the process group with ``setsid``, and no zombies pile up when the caller
+  is PID 1 of a container. (The program sees ``os.getpid() == 1``; as an init, it ignores signals
+  it sends itself, and its CPU limit ends it with ``SIGKILL`` rather than ``SIGXCPU``.)
+* **A private mount namespace**: ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are the run's directory, so
+  writes to the usual scratch places stay inside it and vanish with it, and every other mount is
+  read-only and ``nosuid`` (``mount_setattr``, Linux 5.12+). Directories an unprivileged child could
+  not pass through on the way to the interpreter (a Python under a ``0700`` ``/root``, say) are
+  covered by an empty tmpfs into which only the interpreter's installation is mounted back.
+* **A per-run user, when the caller is root.** Root ignores ``RLIMIT_NPROC`` and may write anywhere,
+  so a root caller runs each program as a uid and gid of its own (``setresgid``/``setresuid``, no
+  supplementary groups), picked at random above ``0x7A000000`` where no account lives. The process
+  limit then counts exactly the program's processes; it can write only where anyone may; it cannot
+  read the caller's ``/proc/PID/environ``; and at the end one ``kill(-1, SIGKILL)`` sent as that uid
+  kills every process it has, wherever they are. ``PR_SET_NO_NEW_PRIVS`` stops set-uid programs from
+  giving privileges back, and ``PR_SET_PDEATHSIG`` kills the program if the caller dies.
 
 What you get where
 ------------------
 
-* **Linux as root** (CI, containers): all of the above.
-* **Linux as a normal user** with unprivileged user namespaces (most distributions): everything but
-  the per-run user. The process limit is then the user's current process count plus
-  ``max_processes``; children that escape the process group with ``setsid`` survive the run; the
-  program runs as the caller and could read the caller's ``/proc/PID/environ``.
-* **macOS and other POSIX systems**: process group, resource limits (macOS does not enforce
-  ``RLIMIT_AS``, so huge allocations are not contained, and the process limit is left as it is for a
-  normal user), working directory, environment, isolated interpreter and the audit hook. There is no
-  network or filesystem isolation beyond what the user's permissions give.
+* **Linux as root** (CI, containers): all of the above. Where namespaces are refused (some
+  container runtimes' seccomp profiles), the per-run user remains if the interpreter is readable by
+  everyone; otherwise the program runs as root with only the portable layers.
+* **Linux as a normal user**, with unprivileged user namespaces (most distributions): all but the
+  per-run user. The process limit is the user's current thread count plus ``max_processes``, since
+  ``RLIMIT_NPROC`` counts all of a user's processes.
+* **macOS and other POSIX systems**: the portable layers only. macOS does not enforce ``RLIMIT_AS``,
+  so huge allocations are not contained, and for a normal user the process limit is left alone.
+  Network and filesystem access are those of the calling user, less what the audit hook refuses.
 * **Windows** is not supported.
 
-Not contained anywhere: disk use inside the working directory beyond the per-file limit times the
-run's length, and reads of world-readable files.
+Not contained anywhere: the disk space used inside the working directory (each file is limited, not
+their number), reads of world-readable files, and CPU time split over many processes beyond what the
+wall-clock limit bounds.
 """
 
 from __future__ import annotations
@@ -145,6 +147,22 @@ def _archon_guard(event, args):
 if int(sys.argv[2]):
     sys.addaudithook(_archon_guard)
 del _archon_guard
+if int(sys.argv[3]):
+    # New PID namespace: this process stays outside as a supervisor and the program runs as the
+    # namespace's init. When that ends, the kernel kills and reaps everything else in the namespace.
+    import os
+    _pid = os.fork()
+    if _pid:
+        _code = os.waitstatus_to_exitcode(os.waitpid(_pid, 0)[1])
+        if _code < 0:
+            import signal
+            if -_code != signal.SIGKILL:
+                signal.signal(-_code, signal.SIG_DFL)
+            os.kill(os.getpid(), -_code)  # end the same way, for the parent to see
+        os._exit(_code & 0xFF if _code >= 0 else 1)
+    import ctypes
+    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the supervisor
+    del _pid, ctypes
 def _archon_main():
     import linecache, types
     with open(int(sys.argv[1]), "rb") as f:
@@ -164,7 +182,8 @@ def _archon_main():
         tb = e.__traceback__
         while tb is not None and tb.tb_frame.f_code.co_filename == "<string>":
             tb = tb.tb_next
-        sys.excepthook(type(e), e.with_traceback(tb), tb)
+        import traceback  # the Python one: it reads source lines through linecache
+        traceback.print_exception(e.with_traceback(tb))
         sys.exit(1)
 _archon_main()
 """
@@ -174,6 +193,7 @@ _archon_main()
 
 _IS_LINUX = sys.platform.startswith("linux")
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 2, 4, 4096, 8192, 16384, 1 << 18
@@ -227,6 +247,7 @@ class _Mode:
     name: str
     netns: bool = False  # unshare(CLONE_NEWNET) through libc
     userns: bool = False  # ... preceded by CLONE_NEWUSER (non-root caller)
+    pidns: bool = False  # the program runs as init of a new PID namespace
     mountns: bool = False  # private mount namespace with scratch dirs replaced
     ro_root: bool = False  # ... and every other mount read-only, nosuid
     drop_uid: bool = False  # root caller: run as a per-run uid
@@ -244,12 +265,14 @@ def _candidate_modes() -> list[_Mode]:
         if _libc() is not None:
             if root:
                 modes += [
+                    _Mode("netns+pidns+mountns+ro+uid", netns=True, pidns=True, mountns=True, ro_root=True, drop_uid=True),
                     _Mode("netns+mountns+ro+uid", netns=True, mountns=True, ro_root=True, drop_uid=True),
                     _Mode("netns+mountns+uid", netns=True, mountns=True, drop_uid=True),
                     _Mode("netns+uid", netns=True, drop_uid=True),
                 ]
             else:
                 modes += [
+                    _Mode("userns+netns+pidns+mountns+ro", netns=True, userns=True, pidns=True, mountns=True, ro_root=True),
                     _Mode("userns+netns+mountns+ro", netns=True, userns=True, mountns=True, ro_root=True),
                     _Mode("userns+netns+mountns", netns=True, userns=True, mountns=True),
                     _Mode("userns+netns", netns=True, userns=True),
@@ -468,7 +491,8 @@ def _make_preexec(mode: _Mode, limits: SandboxLimits, uid: int | None, nproc: in
         os.umask(0o022)
         # 1. Namespaces.
         if mode.netns:
-            flags = CLONE_NEWNET | (CLONE_NEWNS if mode.mountns else 0) | (CLONE_NEWUSER if mode.userns else 0)
+            flags = (CLONE_NEWNET | (CLONE_NEWNS if mode.mountns else 0) | (CLONE_NEWUSER if mode.userns else 0)
+                     | (CLONE_NEWPID if mode.pidns else 0))
             _check(libc.unshare(flags), "unshare")
             if mode.userns:  # map only our own ids, so nothing gains or loses access
                 for name, text in (("setgroups", "deny"), ("uid_map", f"{my_uid} {my_uid} 1"),
@@ -497,7 +521,9 @@ def _make_preexec(mode: _Mode, limits: SandboxLimits, uid: int | None, nproc: in
             os.chdir("/tmp" if "/tmp" in scratch else scratch[0] if scratch else work)
         # 3. Limits.
         cpu = max(1, math.ceil(limits.cpu_seconds))
-        setrlimit(resource.RLIMIT_CPU, cpu, cpu + 1)  # SIGXCPU at the soft limit, SIGKILL a second later
+        # SIGXCPU at the soft limit, SIGKILL a second later; a namespace's init ignores SIGXCPU, so
+        # there SIGKILL comes at once.
+        setrlimit(resource.RLIMIT_CPU, cpu, cpu if mode.pidns else cpu + 1)
         setrlimit(resource.RLIMIT_AS, limits.memory_mb * 1024 * 1024)
         setrlimit(resource.RLIMIT_FSIZE, limits.max_file_mb * 1024 * 1024)
         setrlimit(resource.RLIMIT_CORE, 0)
@@ -556,12 +582,12 @@ def _run(code: str, stdin: str, limits: SandboxLimits, mode: _Mode, audit_hook: 
             os.mkdir(os.path.join(stage, str(i)))
 
         if uid is not None:
-            nproc = limits.max_processes
+            nproc = limits.max_processes + (1 if mode.pidns else 0)  # the supervisor does not count
         elif root:
             nproc = None  # root ignores RLIMIT_NPROC
         else:
             count = _user_task_count(os.getuid())
-            nproc = None if count is None else count + limits.max_processes
+            nproc = None if count is None else count + limits.max_processes + (1 if mode.pidns else 0)
 
         home = "/tmp" if mode.mountns and os.path.isdir("/tmp") else work
         argv = [sys.executable, "-I", "-B", "-c", _BOOTSTRAP]
@@ -574,7 +600,7 @@ def _run(code: str, stdin: str, limits: SandboxLimits, mode: _Mode, audit_hook: 
             src.seek(0)
             stdin_file.write(stdin.encode("utf-8", "surrogateescape"))
             stdin_file.seek(0)
-            argv += [str(src.fileno()), "1" if audit_hook else "0"]
+            argv += [str(src.fileno()), "1" if audit_hook else "0", "1" if mode.pidns else "0"]
             try:
                 proc = subprocess.Popen(
                     argv, stdin=stdin_file, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=work,
@@ -687,7 +713,7 @@ def _supervise(proc: subprocess.Popen, limits: SandboxLimits, uid: int | None, s
         status = reason
     elif rc == 0:
         status = "passed"
-    elif rc == -signal.SIGXCPU or (rc == -signal.SIGKILL and cpu_used >= math.ceil(limits.cpu_seconds)):
+    elif rc == -signal.SIGXCPU or (rc == -signal.SIGKILL and cpu_used >= max(1, math.ceil(limits.cpu_seconds)) - 0.05):
         status = "timeout"
     elif _last_line(stderr).startswith("MemoryError"):
         status = "memory"

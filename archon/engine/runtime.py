@@ -14,6 +14,7 @@ from ..providers.keys import KeyStore
 from ..providers.local import DEFAULT_LOCAL_MODEL
 from ..providers.registry import ProviderSettings, get_spec
 from .cache import CallCache, call_key
+from .limits import PrioritySemaphore
 from .trace import CallRecord, ComponentTrace
 
 
@@ -32,7 +33,7 @@ class Runtime:
         self.concurrency = concurrency or {}
         self._providers: dict[tuple, Provider] = {}
         # Semaphores belong to one event loop; keep a set per loop.
-        self._limits: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]]" = (
+        self._limits: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, PrioritySemaphore]]" = (
             weakref.WeakKeyDictionary()
         )
 
@@ -45,13 +46,13 @@ class Runtime:
             self._providers[key] = p
         return p
 
-    def _limit(self, provider: Provider) -> asyncio.Semaphore:
+    def _limit(self, provider: Provider) -> PrioritySemaphore:
         limits = self._limits.setdefault(asyncio.get_running_loop(), {})
         ident = provider.identity()
         sem = limits.get(ident)
         if sem is None:
             n = self.concurrency.get(provider.name) or self.concurrency.get(ident) or provider.default_concurrency
-            sem = limits[ident] = asyncio.Semaphore(n)
+            sem = limits[ident] = PrioritySemaphore(n)
         return sem
 
     async def aclose(self) -> None:
@@ -62,8 +63,11 @@ class Runtime:
 class ComponentContext:
     """What a component may use while it runs: LLM calls through the engine, fallbacks, named state."""
 
-    def __init__(self, runtime: Runtime, config: ComponentConfig, trace: ComponentTrace, cache: CallCache | None):
+    def __init__(self, runtime: Runtime, config: ComponentConfig, trace: ComponentTrace, cache: CallCache | None,
+                 layer: int = 0):
         self.runtime = runtime
+        # Deeper layers go first when a provider's cap is reached (see engine.limits).
+        self.priority = -layer
         self.config = config
         self.trace = trace
         self.cache = cache
@@ -117,7 +121,7 @@ class ComponentContext:
                               max_tokens=params["max_tokens"], n=len(indices), seed=indices[0])
             t0 = time.perf_counter()
             try:
-                async with self.runtime._limit(provider):
+                async with self.runtime._limit(provider).slot(self.priority):
                     result, attempts = await chat_with_retries(provider, req, self.runtime.retry)
             except ProviderError as e:
                 errors.append(e)

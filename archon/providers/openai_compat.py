@@ -1,15 +1,18 @@
 """OpenAI-compatible chat completions over HTTP: OpenAI, Together, Groq, vLLM, SGLang, Ollama, TGI, llama.cpp server.
 
-Talks to ``{base_url}/chat/completions`` with httpx directly: one pooled async client per
-event loop, no SDK-side retries (the shared retry loop handles those), and key rotation on 429.
+Talks to ``{base_url}/chat/completions`` with aiohttp directly: one pooled session per event
+loop, no SDK-side retries (the shared retry loop handles those), and key rotation on 429.
+aiohttp rather than httpx because its connection pool stays cheap with hundreds of requests in
+flight (httpx's pool scans every connection per request; see bench/latency.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import weakref
 
-import httpx
+import aiohttp
 
 from ..errors import ProviderError
 from .base import ChatRequest, ChatResult, Provider
@@ -38,22 +41,24 @@ class OpenAICompatibleProvider(Provider):
         self.default_concurrency = concurrency
         self._key_required = key_required
         self._key_env = key_env
-        # httpx clients belong to the loop that created them: one per running loop.
-        self._clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
+        # Sessions belong to the loop that created them: one per running loop.
+        self._sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = weakref.WeakKeyDictionary()
 
     def identity(self) -> str:
         return f"{self.name}@{self.base_url}"
 
-    def _client(self) -> httpx.AsyncClient:
+    def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = httpx.AsyncClient(
-                timeout=httpx.Timeout(None, connect=10.0),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            # No connection cap here: the engine's per-provider limit bounds requests in flight.
+            # No total timeout either: the retry policy's per-call timeout applies.
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0),
             )
-            self._clients[loop] = client
-        return client
+            self._sessions[loop] = session
+        return session
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         if not self._keys and self._key_required:
@@ -75,20 +80,23 @@ class OpenAICompatibleProvider(Provider):
             body["seed"] = request.seed
         body.update({k: v for k, v in request.extra.items() if k != "send_seed"})
         try:
-            resp = await self._client().post(f"{self.base_url}/chat/completions", json=body, headers=headers)
-        except httpx.TimeoutException:
+            async with self._session().post(f"{self.base_url}/chat/completions", json=body, headers=headers) as resp:
+                status = resp.status
+                raw = await resp.read()
+                retry_after = _retry_after(resp.headers.get("retry-after"))
+        except asyncio.TimeoutError:
             raise ProviderError("request timed out", provider=self.name, model=request.model, retryable=True) from None
-        except httpx.TransportError as e:
+        except aiohttp.ClientError as e:
             raise ProviderError(f"connection error ({type(e).__name__})", provider=self.name,
                                 model=request.model, retryable=True) from None
-        if resp.status_code != 200:
+        if status != 200:
             err = ProviderError(
-                f"HTTP {resp.status_code}: {self._error_message(resp)}",
-                provider=self.name, model=request.model, status=resp.status_code,
-                retryable=resp.status_code in RETRYABLE_STATUS,
+                f"HTTP {status}: {self._error_message(raw)}",
+                provider=self.name, model=request.model, status=status,
+                retryable=status in RETRYABLE_STATUS,
             )
-            if resp.status_code == 429:
-                err.retry_after = _retry_after(resp)
+            if status == 429:
+                err.retry_after = retry_after
                 if len(self._keys) > 1:
                     # Move the ring on (once per rate-limited key, however many calls saw it).
                     if self._key_index == key_index:
@@ -96,7 +104,7 @@ class OpenAICompatibleProvider(Provider):
                     err.retry_now = True
             raise err
         try:
-            data = resp.json()
+            data = json.loads(raw)
             choices = data["choices"]
             texts = [(c.get("message") or {}).get("content") or "" for c in choices]
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -106,23 +114,23 @@ class OpenAICompatibleProvider(Provider):
         return ChatResult(texts=texts, input_tokens=int(usage.get("prompt_tokens") or 0),
                           output_tokens=int(usage.get("completion_tokens") or 0))
 
-    def _error_message(self, resp: httpx.Response) -> str:
+    def _error_message(self, raw: bytes) -> str:
         try:
-            msg = resp.json().get("error", {})
+            msg = json.loads(raw).get("error", {})
             msg = msg.get("message", "") if isinstance(msg, dict) else str(msg)
         except Exception:
-            msg = resp.text
+            msg = raw.decode("utf-8", "replace")
         return redact(str(msg)[:300], self._keys)
 
     async def aclose(self) -> None:
         # Only the running loop's client can be closed from here; others go with their loops.
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None:
+            await session.close()
 
 
-def _retry_after(resp: httpx.Response) -> float | None:
+def _retry_after(value: str | None) -> float | None:
     try:
-        return float(resp.headers.get("retry-after"))
-    except (TypeError, ValueError):
+        return float(value) if value is not None else None
+    except ValueError:
         return None

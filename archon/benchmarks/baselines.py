@@ -1,0 +1,149 @@
+"""Compute-matched baselines: what the same number of calls buys without an architecture.
+
+The paper's reviewers asked for them. For an architecture making N calls per query (worst
+case, :func:`archon.config.calls_per_query`) and its "single best model" (the first
+generator of layer 1), three configs:
+
+``single``
+    One sample from that model (1 call).
+``best_of_n``
+    N-1 samples, then a list-wise ranker of the same model keeping the top one (N calls;
+    the ranker is not re-asked when its reply does not parse, so the count stays N).
+``majority``
+    N samples, then ``majority_vote`` (no call): the most common answer by a key, ties to
+    the earliest. The key is the benchmark's ``vote_key(answer) -> hashable | None`` when it
+    has one (e.g. the final number of a math answer), else the answer's whitespace-normalised
+    lower-cased text. Answers whose key is None do not vote (unless none has a key).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable, Hashable, Sequence
+
+from ..components.base import Component, Output, State
+from ..components.registry import register_component
+from ..config import ArchitectureConfig, ComponentConfig, calls_per_query, load_config
+from ..errors import ArchonError
+from .base import Benchmark
+
+__all__ = [
+    "BASELINE_NAMES",
+    "MajorityVote",
+    "compute_matched_baselines",
+    "default_vote_key",
+    "majority_vote",
+    "single_best_generator",
+    "vote_key_for",
+]
+
+BASELINE_NAMES = ("single", "best_of_n", "majority")
+_GENERATOR_FIELDS = ("model", "model_type", "base_url", "api_key_env", "temperature", "max_tokens")
+
+# vote_key functions of benchmarks handed over as objects (e.g. unregistered ones), by benchmark name.
+_VOTE_KEYS: dict[str, Callable[[str], Hashable | None]] = {}
+
+
+def default_vote_key(text: str) -> str:
+    """Whitespace-normalised, lower-cased text."""
+    return " ".join(str(text).lower().split())
+
+
+def vote_key_for(benchmark: str | Benchmark | None) -> Callable[[str], Hashable | None]:
+    """The benchmark's ``vote_key`` if it has one, else :func:`default_vote_key`."""
+    if benchmark is None:
+        return default_vote_key
+    if isinstance(benchmark, str):
+        if benchmark.lower() in _VOTE_KEYS:
+            return _VOTE_KEYS[benchmark.lower()]
+        from .registry import get_benchmark
+
+        try:
+            benchmark = get_benchmark(benchmark)
+        except ArchonError:
+            return default_vote_key
+    key = getattr(benchmark, "vote_key", None)
+    return key if callable(key) else default_vote_key
+
+
+def majority_vote(candidates: Sequence[str], key: Callable[[str], Hashable | None] = default_vote_key) -> tuple[int, dict[str, int]]:
+    """Index of the winning candidate (the first one with the most common key; ties go to the key
+    seen first) and the vote counts by key (as strings)."""
+    if not candidates:
+        raise ValueError("no candidates to vote on")
+    keys: list[Hashable | None] = []
+    for c in candidates:
+        try:
+            keys.append(key(c))
+        except Exception:  # noqa: BLE001 - an answer the key cannot read does not vote
+            keys.append(None)
+    if all(k is None for k in keys):
+        keys = [default_vote_key(c) for c in candidates]
+    counts = Counter(k for k in keys if k is not None)
+    best = max(counts.values())
+    for i, k in enumerate(keys):  # earliest first occurrence among the most common keys
+        if k is not None and counts[k] == best:
+            return i, {str(k): v for k, v in counts.items()}
+    raise AssertionError("unreachable")
+
+
+class MajorityVote(Component):
+    """Keeps the most common candidate by the benchmark's vote key (config field ``benchmark``). No LLM call."""
+
+    type = "majority_vote"
+
+    def __init__(self, config: ComponentConfig):
+        super().__init__(config)
+        self.benchmark = self.config.extra.get("benchmark")
+        self.key = vote_key_for(self.benchmark)
+
+    async def run(self, ctx, state: State) -> Output:
+        if not state.candidates:
+            return Output(candidates=[])
+        winner, counts = majority_vote(state.candidates, self.key)
+        return Output(candidates=[state.candidates[winner]], named={"votes": counts})
+
+
+register_component("majority_vote", MajorityVote)
+
+
+def single_best_generator(config: ArchitectureConfig) -> ComponentConfig:
+    """The first generator of layer 1: the paper's "single best model" stand-in."""
+    for c in config.layers[0]:
+        if c.type == "generator":
+            return c
+    raise ArchonError(f"architecture {config.name!r} has no generator in layer 1 to build baselines from")
+
+
+def compute_matched_baselines(
+    config: str | dict | ArchitectureConfig,
+    benchmark: str | Benchmark | None = None,
+    n: int | None = None,
+) -> dict[str, dict[str, Any]]:
+    """``{"single": cfg, "best_of_n": cfg, "majority": cfg}`` for ``config`` at ``n`` calls
+    (default: its worst-case calls per query)."""
+    config = load_config(config)
+    n = max(1, n if n is not None else calls_per_query(config))
+    gen = single_best_generator(config)
+    base = {k: v for k, v in gen.model_dump(include=set(_GENERATOR_FIELDS)).items() if v is not None}
+    model = gen.model or "local"
+    bench_name = benchmark if isinstance(benchmark, str) else getattr(benchmark, "name", None)
+    if isinstance(benchmark, Benchmark) and callable(getattr(benchmark, "vote_key", None)):
+        _VOTE_KEYS[benchmark.name.lower()] = benchmark.vote_key  # type: ignore[attr-defined]
+
+    single = {"name": f"single ({model})", "layers": [[{"type": "generator", **base, "samples": 1}]]}
+    if n <= 1:
+        best = {"name": f"best-of-1 ({model})", "layers": single["layers"]}
+    else:
+        best = {"name": f"best-of-{n} ({model})", "layers": [
+            [{"type": "generator", **base, "samples": n - 1}],
+            [{"type": "ranker", **base, "top_k": 1, "parse_retries": 0}],
+        ]}
+    vote: dict[str, Any] = {"type": "majority_vote"}
+    if bench_name:
+        vote["benchmark"] = bench_name
+    majority = {"name": f"majority-of-{n} ({model})", "layers": [
+        [{"type": "generator", **base, "samples": n}],
+        [vote],
+    ]}
+    return {"single": single, "best_of_n": best, "majority": majority}

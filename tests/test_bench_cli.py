@@ -1,0 +1,141 @@
+"""`archon bench` and `archon compare`, in-process and once as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archon.cli import main
+from archon.testing.fake_openai import FakeOpenAIServer
+
+N_ITEMS = 6
+
+
+def gold(i: int) -> int:
+    return 2 * i + 1
+
+
+def responder(body: dict):
+    text = "\n".join(m.get("content") or "" for m in body["messages"])
+    m = re.search(r"Rank the (\d+) candidate", text)
+    if m:
+        return " > ".join(f"[{k}]" for k in range(1, int(m.group(1)) + 1))
+    i = int(re.search(r"Question (\d+):", text).group(1))
+    return [f"The answer is {gold(i)}." if i % 2 == 0 else "The answer is 999."] * (body.get("n") or 1)
+
+
+@pytest.fixture
+def srv():
+    with FakeOpenAIServer(responder=responder) as s:
+        yield s
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    p = tmp_path / "gsm8k.jsonl"
+    p.write_text("".join(json.dumps({"id": f"q{i}", "question": f"Question {i}: what is {i} + {i + 1}?",
+                                     "answer": f"#### {gold(i)}"}) + "\n" for i in range(N_ITEMS)), encoding="utf-8")
+    return p
+
+
+def write_config(path: Path, srv: FakeOpenAIServer, name: str, samples: int = 1, fuse: bool = False) -> str:
+    g = {"type": "generator", "model": "m", "model_type": "OpenAI_API", "base_url": srv.base_url, "samples": samples}
+    layers = [[g]] + ([[{**g, "type": "fuser", "samples": 1}]] if fuse else [])
+    path.write_text(json.dumps({"name": name, "layers": layers}), encoding="utf-8")
+    return str(path)
+
+
+def test_bench_prints_summary_and_writes_run(srv, data, tmp_path, capsys):
+    cfg = write_config(tmp_path / "a.json", srv, "alpha-arch")
+    rc = main(["bench", cfg, "--benchmark", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run"), "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "alpha-arch on gsm8k" in out and "0.500 [" in out and "calls / query" in out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["n"] == N_ITEMS and summary["score"] == pytest.approx(0.5)
+    assert len((tmp_path / "run" / "results.jsonl").read_text().splitlines()) == N_ITEMS
+
+    # --json, a resumed run: same numbers, no new calls.
+    srv.reset()
+    rc = main(["bench", cfg, "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run"), "--json"])
+    assert rc == 0 and len(srv.requests) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["score"] == summary["score"] and again["new_calls"] == 0
+
+
+def test_bench_split_limit_and_no_cache(srv, data, tmp_path, capsys):
+    cfg = write_config(tmp_path / "a.json", srv, "alpha")
+    rc = main(["bench", cfg, "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run"), "--split", "test",
+               "--limit", "2", "--seed", "1", "--no-cache", "--concurrency", "1", "--json"])
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["n"] == 2 and s["split"] == "test" and s["seed"] == 1
+    assert not (tmp_path / "cache.sqlite").exists()  # conftest points ARCHON_CACHE here
+
+
+def test_bench_errors_are_clear(srv, data, tmp_path, capsys):
+    cfg = write_config(tmp_path / "a.json", srv, "alpha")
+    mt = tmp_path / "mt.jsonl"
+    mt.write_text(json.dumps({"question_id": 1, "turns": ["a", "b"]}) + "\n", encoding="utf-8")
+    assert main(["bench", cfg, "-b", "mt-bench", "--data", str(mt), "--out", str(tmp_path / "mt")]) == 2
+    assert "--judge" in capsys.readouterr().err
+    assert main(["bench", cfg, "-b", "no-such-bench", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown benchmark" in capsys.readouterr().err
+
+    assert main(["bench", cfg, "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run"), "--limit", "1"]) == 0
+    other = write_config(tmp_path / "b.json", srv, "beta")
+    capsys.readouterr()
+    assert main(["bench", other, "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run")]) == 2
+    assert "different architecture" in capsys.readouterr().err
+    assert len(srv.requests) == 1
+
+
+def test_bench_baselines_and_compare(srv, data, tmp_path, capsys):
+    cfg = write_config(tmp_path / "a.json", srv, "alpha-arch", samples=2, fuse=True)  # 3 calls per query
+    rc = main(["bench", cfg, "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "a"), "--baselines",
+               "--limit", "4"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "compute-matched baselines" in out
+    for label in ("single (m)", "best-of-3 (m)", "majority-of-3 (m)"):
+        assert label in out
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert {k: v["calls_per_query"] for k, v in summary["baselines"].items()} == {"single": 1, "best_of_n": 3, "majority": 3}
+
+    cfg_b = write_config(tmp_path / "b.json", srv, "beta-arch")
+    assert main(["bench", cfg_b, "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    rc = main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "a" / "baselines" / "majority")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "alpha-arch" in out and "beta-arch" in out and "majority-of-3 (m)" in out
+    assert "0.500 [" in out
+
+    assert main(["compare", str(tmp_path / "a"), "--baselines", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["alpha-arch", "single (m)", "best-of-3 (m)", "majority-of-3 (m)"]
+
+    assert main(["compare", str(tmp_path / "nowhere")]) == 2
+    assert "summary.json" in capsys.readouterr().err
+
+
+def test_bench_as_a_subprocess(srv, data, tmp_path):
+    cfg = write_config(tmp_path / "a.json", srv, "sub-arch")
+    env = {**os.environ, "ARCHON_CACHE": str(tmp_path / "sub-cache.sqlite")}
+    run = subprocess.run(
+        [sys.executable, "-m", "archon.cli", "bench", cfg, "--benchmark", "gsm8k", "--data", str(data),
+         "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "sub-arch on gsm8k" in run.stdout and "0.500 [" in run.stdout
+    assert "\x1b[" not in run.stderr  # no progress bar or colours when not a terminal
+    assert len(srv.requests) == N_ITEMS
+    assert (tmp_path / "sub-cache.sqlite").exists()
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["n"] == N_ITEMS
