@@ -393,9 +393,7 @@ class _VoteBench(Benchmark):
 async def test_majority_vote_component_uses_the_benchmark_vote_key():
     with FakeOpenAIServer(responder=lambda body: ["a 1", "b 2", "c 2", "d 3", "e 2"]) as s:
         archon = Archon({"layers": [[gen(s, samples=5)], [{"type": "majority_vote", "benchmark": "vote-test"}]]},
-                        cache=False, retry=FAST)
-        from archon.benchmarks import baselines  # noqa: F401  (registers majority_vote)
-
+                        cache=False, retry=FAST)  # majority_vote is registered by importing baselines
         result = await archon.arun("pick")
         await archon.aclose()
     assert result.answer == "b 2"

@@ -45,6 +45,8 @@ def _score(s: Mapping[str, Any]) -> str:
 
 
 def _cost(s: Mapping[str, Any]) -> str:
+    if s.get("unpriced_models") and not s.get("cost_per_query_usd"):
+        return "unpriced"
     c = _num(s.get("cost_per_query_usd"), "${:.4f}")
     return c + ("*" if s.get("unpriced_models") else "")
 
@@ -84,7 +86,8 @@ def summary_table(s: Mapping[str, Any]) -> Table:
                           f"{_num(s.get('cached_calls_per_query'), '{:.2f}')} from cache)"),
         ("new calls this run", str(s.get("new_calls", 0))),
         ("tokens / query in / out", _tokens(s)),
-        ("cost / query", _cost(s) + (f"  (* unpriced: {', '.join(s['unpriced_models'])})" if s.get("unpriced_models") else "")),
+        ("cost / query", _cost(s) + (f"  (no price for: {', '.join(s['unpriced_models'])}; see archon.register_price)"
+                                     if s.get("unpriced_models") else "")),
         ("latency p50 / p90 / p99", " / ".join(_num(lat.get(k), "{:.2f}s") for k in ("p50", "p90", "p99"))),
         ("fallbacks", f"{fb.get('architecture', 0)} architecture, {fb.get('judge', 0)} judge"),
     ]

@@ -30,12 +30,11 @@ import asyncio
 import hashlib
 import json
 import math
-import os
 import random
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..config import ArchitectureConfig, calls_per_query, load_config
 from ..engine.cache import CallCache
@@ -588,12 +587,8 @@ async def arun_benchmark(
     """
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
     out = Path(out_dir)
-    if items is None:
-        items = select_items(bench.load(data), split=split, limit=limit, sample=sample, seed=seed,
-                             dev_fraction=dev_fraction)
-    items = list(items)
 
-    # Everything that can be wrong is checked before the first call.
+    # Everything that can be wrong is checked before the first call (the judge before loading any data).
     judge_fn: Judge | None = None
     judge_cfg: ArchitectureConfig | None = None
     if judge is not None:
@@ -603,14 +598,18 @@ async def arun_benchmark(
             judge_cfg = load_config(judge)
     if getattr(bench, "kind", None) == "judge" and judge is None:
         raise ArchonError(f"benchmark {bench.name!r} is scored by an LLM judge: give a judge config with --judge CONFIG")
-    baseline: dict[str, list[str]] | None = None
     if baseline_answers is not None and baseline_config is not None:
         raise ArchonError("give either baseline answers or a baseline config, not both")
+    arch_cfg = config.config if isinstance(config, Archon) else load_config(config)
+    if items is None:
+        items = select_items(bench.load(data), split=split, limit=limit, sample=sample, seed=seed,
+                             dev_fraction=dev_fraction)
+    items = list(items)
+    baseline: dict[str, list[str]] | None = None
     if baseline_answers is not None:
         baseline = load_baseline_answers(baseline_answers)
     if baseline_config is None:
         _check_baselines(bench, items, baseline)
-    arch_cfg = config.config if isinstance(config, Archon) else load_config(config)
     # Registers the majority_vote component (custom components must exist before building).
     from . import baselines as _baselines  # noqa: F401
 

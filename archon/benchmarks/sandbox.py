@@ -426,16 +426,18 @@ def _sandbox_base() -> str:
 
 
 def _rmtree(path: str) -> None:
-    def onerror(func, p, exc_info):
-        # The program may have removed permissions from its own directories (non-root caller).
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-            func(p)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=onerror)
+    """Delete a run directory, also where the program took permissions away from its own files."""
+    shutil.rmtree(path, ignore_errors=True)
+    if os.path.lexists(path):
+        for dirpath, dirnames, _ in os.walk(path):  # top-down: each directory is opened before its walk
+            for d in dirnames:
+                p = os.path.join(dirpath, d)
+                if not os.path.islink(p):
+                    try:
+                        os.chmod(p, 0o700)
+                    except OSError:
+                        pass
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _kill_uid(uid: int) -> None:
@@ -581,8 +583,10 @@ def _run(code: str, stdin: str, limits: SandboxLimits, mode: _Mode, audit_hook: 
         for i in range(len(exposures)):
             os.mkdir(os.path.join(stage, str(i)))
 
-        if uid is not None:
-            nproc = limits.max_processes + (1 if mode.pidns else 0)  # the supervisor does not count
+        if uid is not None or mode.userns:
+            # Counted for the per-run uid, or within the new user namespace: only the program's own
+            # processes. The PID namespace's supervisor is not the program's.
+            nproc = limits.max_processes + (1 if mode.pidns else 0)
         elif root:
             nproc = None  # root ignores RLIMIT_NPROC
         else:

@@ -596,13 +596,15 @@ class FakeOpenAIServer:
                 self.max_in_flight = self._in_flight
         try:
             reply = self._chat_reply(body, headers)
-            if reply is None:  # hung, or the server stopped while waiting
-                h.close_connection = True
-                return
-            h.send_reply(reply)
         finally:
+            # Counted as done before the reply goes out, so a client that has its answer
+            # never sees the request still in flight.
             with self._lock:
                 self._in_flight -= 1
+        if reply is None:  # hung, or the server stopped while waiting
+            h.close_connection = True
+            return
+        h.send_reply(reply)
 
     def _chat_reply(self, body: Any, headers: dict[str, str]) -> _Reply | None:
         stop = self._stop_event
