@@ -13,29 +13,38 @@ from archon.testing.fake_openai import Behaviour
 FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, timeout=2.0)
 
 
-def provider(server, keys=("sk-test-1",), **kw):
-    return OpenAICompatibleProvider(name="OpenAI_API", base_url=server.base_url, api_keys=list(keys), **kw)
+@pytest.fixture
+async def provider():
+    made = []
+
+    def make(server, keys=("sk-test-1",), **kw):
+        made.append(OpenAICompatibleProvider(name="OpenAI_API", base_url=server.base_url, api_keys=list(keys), **kw))
+        return made[-1]
+
+    yield make
+    for p in made:
+        await p.aclose()
 
 
 def req(n=1):
     return ChatRequest(model="gpt-x", messages=[{"role": "user", "content": "hi"}], n=n)
 
 
-async def test_samples_go_in_one_request_with_n(server):
+async def test_samples_go_in_one_request_with_n(server, provider):
     result = await provider(server).chat(req(n=4))
     assert len(result.texts) == 4 and len(set(result.texts)) == 4
     assert len(server.requests) == 1 and server.requests[0].body["n"] == 4
     assert result.input_tokens > 0 and result.output_tokens > 0
 
 
-async def test_retries_429_and_5xx_then_succeeds(server):
+async def test_retries_429_and_5xx_then_succeeds(server, provider):
     server.enqueue(Behaviour(status=429), Behaviour(status=500), Behaviour(status=503))
     policy = RetryPolicy(max_attempts=5, base_delay=0.01, timeout=2)
     result, attempts = await chat_with_retries(provider(server), req(), policy)
     assert attempts == 4 and result.texts
 
 
-async def test_gives_up_with_clear_error_without_the_key(server):
+async def test_gives_up_with_clear_error_without_the_key(server, provider):
     server.enqueue(*[Behaviour(status=500)] * 5)
     with pytest.raises(ProviderError) as e:
         await chat_with_retries(provider(server, keys=("sk-supersecret-123456",)), req(), FAST)
@@ -45,14 +54,14 @@ async def test_gives_up_with_clear_error_without_the_key(server):
     assert len(server.requests) == 3
 
 
-async def test_non_retryable_error_is_not_retried(server):
+async def test_non_retryable_error_is_not_retried(server, provider):
     server.required_key = "sk-right"
     with pytest.raises(ProviderError, match="HTTP 401") as e:
         await chat_with_retries(provider(server, keys=("sk-wrong-key-000",)), req(), FAST)
     assert len(server.requests) == 1 and "sk-wrong" not in str(e.value)
 
 
-async def test_hang_times_out_and_is_retried(server):
+async def test_hang_times_out_and_is_retried(server, provider):
     server.enqueue(Behaviour(hang=True))
     policy = RetryPolicy(max_attempts=2, base_delay=0.01, timeout=0.3)
     t0 = time.monotonic()
@@ -60,13 +69,13 @@ async def test_hang_times_out_and_is_retried(server):
     assert attempts == 2 and result.texts and time.monotonic() - t0 < 2
 
 
-async def test_bad_json_is_retried(server):
+async def test_bad_json_is_retried(server, provider):
     server.enqueue(Behaviour(bad_json=True))
     result, attempts = await chat_with_retries(provider(server), req(), FAST)
     assert attempts == 2 and result.texts
 
 
-async def test_rate_limited_key_rotates_to_next(server):
+async def test_rate_limited_key_rotates_to_next(server, provider):
     server.rate_limited_keys = {"sk-first-aaaaaa"}
     result, attempts = await chat_with_retries(provider(server, keys=("sk-first-aaaaaa", "sk-second-bbbbbb")), req(), FAST)
     assert attempts == 2
@@ -122,3 +131,12 @@ def test_per_provider_concurrency_limit(server, comp):
         results = a.run_batch([f"q{i}" for i in range(9)])
     assert all(r.answer for r in results)
     assert server.max_in_flight == 3
+
+
+def test_missing_optional_sdk_says_which_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "google", None)
+    cfg = {"layers": [[{"type": "generator", "model": "gemini-1.5-pro", "model_type": "Google_API"}]]}
+    with Archon(cfg) as a, pytest.raises(Exception, match=r"archon\[google\]"):
+        a.generate("hi")
