@@ -406,3 +406,15 @@ def test_registered_names():
     for name, cls in [("gsm8k", GSM8K), ("math", MATHBenchmark), ("mixeval", MixEval), ("mixeval-hard", MixEvalHard)]:
         b = get_benchmark(name)
         assert type(b) is cls and b.name == name and b.kind == "ground_truth" and b.source
+
+
+def test_vote_keys_compare_final_answers():
+    from archon.benchmarks.registry import get_benchmark
+    from archon.components.majority import majority_vote, vote_key_for
+
+    gsm = vote_key_for("gsm8k")
+    assert gsm("so 3 + 4 = 7. The answer is 7.") == gsm("The answer is 7.00") != gsm("The answer is 8")
+    answers = ["Adding gives 8. The answer is 8", "The answer is 7", "We get 7, so the answer is 7", "no idea"]
+    assert majority_vote(answers, gsm)[0] == 1
+    math_key = get_benchmark("math").vote_key
+    assert math_key("thus \\boxed{\\frac{1}{2}}") == math_key("\\boxed{\\frac{1}{ 2}}") and math_key("none") is None

@@ -494,3 +494,11 @@ def test_single_grading_messages_format():
     assert msgs[0]["role"] == "system"
     body = msgs[-1]["content"]
     assert "Rating: [[" in body and "<reference_answer>" in body and "<assistant_reply>\na\n" in body
+
+
+def test_mt_bench_pairwise_is_registered_and_failures_score_bottom_of_scale():
+    from archon.benchmarks.registry import get_benchmark
+
+    assert get_benchmark("mt-bench-pairwise").mode == "pairwise"
+    assert get_benchmark("mt-bench").worst_score == 1.0
+    assert get_benchmark("mt-bench-pairwise").worst_score == 0.0

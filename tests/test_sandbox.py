@@ -60,9 +60,42 @@ def processes_with(token: str) -> list[int]:
     return pids
 
 
-def wait_gone(token: str, timeout: float = 2.0) -> list[int]:
+# A line a program prints (to stderr) to say which processes are its own, so that checks for
+# leftovers ignore sandboxes that other test sessions run at the same time.
+IDENT = ("import os as _os, sys as _sys; print('IDENT', _os.getuid(), _os.readlink('/proc/self/ns/pid'), "
+         "_os.getsid(0), file=_sys.stderr, flush=True); del _os, _sys\n")
+
+
+def leftovers(result: ExecutionResult) -> list[int]:
+    """Live processes of the run that printed IDENT: by its per-run uid, else its PID namespace,
+    else its session."""
+    line = next(line for line in result.stderr.splitlines() if line.startswith("IDENT "))
+    _, uid, pidns, sid = line.split()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if fields[0] == "Z":
+                continue
+            if MODE.drop_uid:
+                mine = os.stat(f"/proc/{name}").st_uid == int(uid)
+            elif MODE.pidns:
+                mine = os.readlink(f"/proc/{name}/ns/pid") == pidns
+            else:
+                mine = fields[3] == sid
+        except (OSError, IndexError):
+            continue
+        if mine:
+            found.append(int(name))
+    return found
+
+
+def wait_until_empty(probe, timeout: float = 2.0) -> list[int]:
     deadline = time.monotonic() + timeout
-    while (left := processes_with(token)) and time.monotonic() < deadline:
+    while (left := probe()) and time.monotonic() < deadline:
         time.sleep(0.05)
     return left
 
@@ -172,17 +205,22 @@ def test_error_status_when_the_program_cannot_start(monkeypatch):
     assert_still_works()
 
 
-def test_cwd_is_a_fresh_empty_directory_deleted_afterwards():
-    base = sandbox._sandbox_base()
-    before = {p for p in os.listdir(base) if p.startswith("archon-sandbox-")}
+def test_cwd_is_a_fresh_empty_directory_deleted_afterwards(monkeypatch):
+    made = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def spy(*args, **kwargs):
+        made.append(real_mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(sandbox.tempfile, "mkdtemp", spy)
     code = ("import os\nprint(sorted(os.listdir('.')))\nprint(os.getcwd() == os.environ['HOME'])\n"
             "open('leftover.txt', 'w').write('x')\nos.mkdir('sub'); os.chmod('sub', 0)")
     first = run_python(code)
     second = run_python(code)
     assert first.status == "passed", first
     assert first.stdout == second.stdout == "[]\nTrue\n"
-    after = {p for p in os.listdir(base) if p.startswith("archon-sandbox-")}
-    assert after == before
+    assert len(made) == 2 and not any(os.path.exists(d) for d in made)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -299,7 +337,7 @@ def test_network_isolation_available_is_a_bool():
 def test_infinite_loop_times_out():
     start = time.monotonic()
     r = run_python("while True:\n    pass", limits=SandboxLimits(cpu_seconds=1, wall_seconds=3))
-    assert r.status == "timeout" and not r.passed
+    assert r.status == "timeout" and not r.passed, r
     assert time.monotonic() - start < 3
     assert_still_works()
 
@@ -318,7 +356,7 @@ def test_wall_clock_limit_on_a_sleeping_program():
 def test_fork_bomb_is_contained():
     if not PROCESS_LIMIT:
         pytest.skip(f"no enforceable process limit here ({MODE.name}); not starting a fork bomb")
-    code = (
+    code = IDENT + (
         "import os, time\n"
         "made = failed = 0\n"
         "for _ in range(10_000):\n"
@@ -339,8 +377,8 @@ def test_fork_bomb_is_contained():
     assert time.monotonic() - start < 10
     made, failed = map(int, r.stdout.split())
     assert made <= 16 and failed >= 10_000 - 16
-    assert r.status == "failed" and "fork failed" in r.stderr
-    assert wait_gone(sandbox._MARKER) == []  # the sleeping children are gone
+    assert r.status == "failed" and "fork failed" in r.stderr, r
+    assert wait_until_empty(lambda: leftovers(r)) == []  # the sleeping children are gone
     assert_still_works()
 
 
@@ -418,7 +456,7 @@ def test_world_writable_tmp_is_private():
 @pytest.mark.skipif(not LINUX, reason="process scan through /proc")
 def test_background_children_are_killed():
     token = f"archon-bg-{uuid.uuid4().hex}"
-    code = (
+    code = IDENT + (
         "import os, subprocess, time\n"
         f"subprocess.Popen(['sh', '-c', 'sleep 60; echo late > late.txt; : {token}'])\n"
         "if os.fork() == 0:\n"
@@ -432,8 +470,8 @@ def test_background_children_are_killed():
     r = run_python(code)
     assert r.status == "passed" and r.stdout == "main done\n"
     assert time.monotonic() - start < 5  # it did not wait for the children
-    assert wait_gone(token) == []
-    assert wait_gone(sandbox._MARKER) == []
+    assert wait_until_empty(lambda: processes_with(token)) == []
+    assert wait_until_empty(lambda: leftovers(r)) == []
 
 
 @pytest.mark.skipif(not LINUX, reason="process scan through /proc")
@@ -441,7 +479,7 @@ def test_children_that_leave_the_process_group_are_killed():
     if not ESCAPEES_KILLED:
         pytest.skip(f"only the process group is killed here ({MODE.name})")
     token = f"archon-setsid-{uuid.uuid4().hex}"
-    code = (
+    code = IDENT + (
         "import os, subprocess, time\n"
         "if os.fork() == 0:\n"
         "    os.setsid()\n"
@@ -452,8 +490,8 @@ def test_children_that_leave_the_process_group_are_killed():
     )
     r = run_python(code)
     assert r.status == "passed"
-    assert wait_gone(token) == []
-    assert wait_gone(sandbox._MARKER) == []
+    assert wait_until_empty(lambda: processes_with(token)) == []
+    assert wait_until_empty(lambda: leftovers(r)) == []
 
 
 # --------------------------------------------------------------------------------------------------
@@ -494,18 +532,26 @@ async def test_arun_python_reports_like_run_python():
 
 @pytest.mark.skipif(not LINUX, reason="process scan through /proc")
 def test_no_stray_processes_left():
-    assert wait_gone(sandbox._MARKER) == []
+    # Each hostile run above checked its own processes. Here: no per-run id is still reserved, and no
+    # process of a per-run uid is older than a run can be (other sessions' sandboxes may be running).
+    assert sandbox._ids_in_use == set()
     if ROOT and MODE.drop_uid:
         lo, hi = sandbox._UID_BASE, sandbox._UID_BASE + sandbox._UID_SPAN
-        stray = []
+        stale = []
         for name in os.listdir("/proc"):
             if name.isdigit():
                 try:
-                    st = os.stat(f"/proc/{name}")
-                except OSError:
-                    continue
-                if lo <= st.st_uid < hi:
+                    uid = os.stat(f"/proc/{name}").st_uid
                     with open(f"/proc/{name}/stat") as f:
-                        if f.read().rsplit(")", 1)[1].split()[0] != "Z":
-                            stray.append(name)
-        assert stray == []
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except (OSError, IndexError):
+                    continue
+                if lo <= uid < hi and fields[0] != "Z" and _age_s(int(fields[19])) > 30:
+                    stale.append(name)
+        assert stale == []
+
+
+def _age_s(start_ticks: int) -> float:
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")

@@ -176,6 +176,11 @@ class GSM8K(Benchmark):
             return ItemScore(0.0, details)
         return ItemScore(1.0 if got == gold else 0.0, details)
 
+    def vote_key(self, answer: str) -> Fraction | None:
+        """Majority voting compares final numbers, not reasoning text."""
+        extracted, _ = extract_gsm8k_number(answer or "")
+        return _number(extracted) if extracted is not None else None
+
 
 # --------------------------------------------------------------------------- MATH
 
@@ -267,6 +272,11 @@ class MATHBenchmark(Benchmark):
             details["parse_error"] = f"verify: {type(e).__name__}: {str(e)[:200]}"
             return ItemScore(0.0, details)
         return ItemScore(1.0 if ok else 0.0, details)
+
+    def vote_key(self, answer: str) -> str | None:
+        """Majority voting compares final answers: the last \\boxed{} with spaces removed."""
+        boxed = _last_boxed(answer or "")
+        return "".join(boxed.split()) if boxed else None
 
 
 # --------------------------------------------------------------------------- MixEval

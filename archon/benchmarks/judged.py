@@ -538,6 +538,8 @@ class MTBench(_JudgedBenchmark):
         if mode not in ("single", "pairwise"):
             raise ArchonError(f"mt-bench mode must be 'single' or 'pairwise', not {mode!r}")
         self.mode = mode
+        # What a failed item scores: the bottom of the scale.
+        self.worst_score = 1.0 if mode == "single" else 0.0
 
     def load(self, data: str | Path | None = None) -> list[Item]:
         records = load_records(data, benchmark=self.name, hf_path=self.hf_path, split=self.hf_split)
@@ -640,6 +642,9 @@ class MTBench(_JudgedBenchmark):
 
 _ARENA_HF_REPO = "lmarena-ai/arena-hard-auto"
 _ARENA_HF_FILE = "data/arena-hard-v0.1/question.jsonl"
+
+
+register_benchmark("mt-bench-pairwise", lambda: MTBench(mode="pairwise"))
 
 
 @register_benchmark("arena-hard")

@@ -397,7 +397,8 @@ async def _run_items(
                 except Exception as e:  # noqa: BLE001 - one item's scoring must not sink the run
                     error = f"scoring failed: {type(e).__name__}: {e}"
             if error is not None and scoring is not None:
-                score, details = 0.0, {"error": error}
+                # A failed item gets the worst score of the benchmark's scale (1 for MT-Bench ratings).
+                score, details = float(getattr(bench, "worst_score", 0.0)), {"error": error}
             arch_fallbacks = [f for tr in traces for f in tr.fallbacks]
             rec = {
                 "id": item.id,

@@ -11,12 +11,13 @@ from .base import Component, ComponentFunction, Output, State
 from .critic import Critic
 from .fuser import Fuser
 from .generator import Generator
+from .majority import MajorityVote
 from .ranker import Ranker
 from .unit_tests import UnitTestEvaluator, UnitTestGenerator
 from .verifier import Verifier
 
 _REGISTRY: dict[str, Callable[[ComponentConfig], Component]] = {
-    c.type: c for c in (Generator, Fuser, Ranker, Critic, Verifier, UnitTestGenerator, UnitTestEvaluator)
+    c.type: c for c in (Generator, Fuser, Ranker, Critic, Verifier, UnitTestGenerator, UnitTestEvaluator, MajorityVote)
 }
 
 
