@@ -139,3 +139,38 @@ def test_bench_as_a_subprocess(srv, data, tmp_path):
     assert len(srv.requests) == N_ITEMS
     assert (tmp_path / "sub-cache.sqlite").exists()
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["n"] == N_ITEMS
+
+
+def test_killed_run_restarted_with_the_same_command_redoes_nothing_done(srv, tmp_path):
+    """kill -9 in the middle of a run; the same command finishes it without redoing finished work."""
+    import signal
+    import time
+
+    n_items = 24
+    data = tmp_path / "many.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "question": f"Question {i}: what is {i} + {i + 1}?",
+                                        "answer": f"#### {gold(i)}"}) + "\n" for i in range(n_items)))
+    srv.latency = 0.1
+    cfg = write_config(tmp_path / "a.json", srv, "killed", fuse=True)  # 2 calls per item
+    env = {**os.environ, "ARCHON_CACHE": str(tmp_path / "cache.sqlite")}
+    cmd = [sys.executable, "-m", "archon.cli", "bench", cfg, "--benchmark", "gsm8k", "--data", str(data),
+           "--out", str(tmp_path / "run"), "--concurrency", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path)
+    results = tmp_path / "run" / "results.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not results.exists() or len(results.read_text().splitlines()) < 4):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    done_before = len(results.read_text().splitlines())
+    assert 4 <= done_before < n_items
+    requests_before = len(srv.requests)
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert rerun.returncode == 0, rerun.stderr
+    rows = [json.loads(l) for l in results.read_text().splitlines()]
+    assert sorted(r["id"] for r in rows) == sorted(f"q{i}" for i in range(n_items))
+    # Finished items were not asked again; at most the calls in flight at the kill are repeated.
+    new_requests = len(srv.requests) - requests_before
+    assert new_requests <= 2 * (n_items - done_before)
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["score"] == pytest.approx(0.5)
