@@ -229,3 +229,16 @@ async def test_priority_cap_serves_deeper_layers_first():
     sem.release()
     await asyncio.gather(*tasks, return_exceptions=True)
     assert order == ["layer3", "layer2", "layer1-a"]
+
+
+def test_identical_components_in_a_layer_draw_different_samples(server, comp, tmp_path):
+    server.responder = lambda b: [f"sample seed {i}" for i in range(b.get("n", 1))]
+    cache = tmp_path / "c.sqlite"
+    with Archon({"layers": [[comp(model="g"), comp(model="g")]]}, cache=cache) as a:
+        twice = a.run_batch(["q"])[0]
+    # Two one-sample generators of a model are that model's samples 0 and 1, so they share
+    # the cache with one generator of two samples.
+    with Archon({"layers": [[comp(model="g", samples=2)]]}, cache=cache) as a:
+        once = a.run_batch(["q"])[0]
+    assert len(server.requests) == 2 and len(twice.candidates) == 2
+    assert once.trace.usage.cached_calls == 2 and once.trace.usage.calls == 0

@@ -147,12 +147,16 @@ class Archon:
             trace.layers.append(lt)
             lt0 = time.perf_counter()
             contexts = []
+            seen: dict[str, int] = {}
             for comp in layer:
                 cfg = comp.config
+                same = cfg.model_dump_json()
+                offset = seen.get(same, 0)
+                seen[same] = offset + cfg.samples
                 ct = ComponentTrace(type=cfg.type, model=cfg.model, provider=get_spec(cfg.model_type).name,
                                     inputs=state.candidates)
                 lt.components.append(ct)
-                contexts.append(ComponentContext(self.runtime, cfg, ct, cache, layer=li))
+                contexts.append(ComponentContext(self.runtime, cfg, ct, cache, layer=li, sample_offset=offset))
             outputs = await asyncio.gather(*(self._run_component(c, ctx, state) for c, ctx in zip(layer, contexts)))
             for ct, out in zip(lt.components, outputs):
                 if out is not None and out.candidates is not None:

@@ -64,8 +64,11 @@ class ComponentContext:
     """What a component may use while it runs: LLM calls through the engine, fallbacks, named state."""
 
     def __init__(self, runtime: Runtime, config: ComponentConfig, trace: ComponentTrace, cache: CallCache | None,
-                 layer: int = 0):
+                 layer: int = 0, sample_offset: int = 0):
         self.runtime = runtime
+        # Identical components in one layer draw different samples: the second of two
+        # one-sample generators of a model is that model's sample 1, as if one had samples=2.
+        self.sample_offset = sample_offset
         # Deeper layers go first when a provider's cap is reached (see engine.limits).
         self.priority = -layer
         self.config = config
@@ -102,7 +105,8 @@ class ComponentContext:
         if tag:
             params["tag"] = tag
         ident = provider.identity()
-        keys = [call_key(ident, model, messages, params, i) for i in range(n)]
+        first = self.sample_offset
+        keys = [call_key(ident, model, messages, params, first + i) for i in range(n)]
         texts: list[str | None] = [None] * n
         if self.cache is not None:
             hits = self.cache.get_many(keys)
@@ -118,7 +122,7 @@ class ComponentContext:
 
         async def request(indices: list[int]) -> None:
             req = ChatRequest(model=model, messages=messages, temperature=params["temperature"],
-                              max_tokens=params["max_tokens"], n=len(indices), seed=indices[0])
+                              max_tokens=params["max_tokens"], n=len(indices), seed=first + indices[0])
             t0 = time.perf_counter()
             try:
                 async with self.runtime._limit(provider).slot(self.priority):
