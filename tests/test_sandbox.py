@@ -338,7 +338,7 @@ def test_infinite_loop_times_out():
     start = time.monotonic()
     r = run_python("while True:\n    pass", limits=SandboxLimits(cpu_seconds=1, wall_seconds=3))
     assert r.status == "timeout" and not r.passed, r
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 4
     assert_still_works()
 
 
@@ -510,13 +510,13 @@ async def test_arun_python_does_not_block_the_event_loop():
 
     task = asyncio.create_task(ticker())
     start = time.monotonic()
-    results = await asyncio.gather(*(arun_python(f"import time; time.sleep(0.5); print({i})") for i in range(3)))
+    results = await asyncio.gather(*(arun_python(f"import time; time.sleep(1); print({i})") for i in range(3)))
     elapsed = time.monotonic() - start
     stop.set()
     await task
     assert [r.stdout for r in results] == ["0\n", "1\n", "2\n"]
     assert all(r.passed for r in results)
-    assert elapsed < 1.4  # they ran side by side
+    assert elapsed < 2.5  # side by side: one after the other would take over 3 s
     assert ticks >= 10  # and the loop kept turning meanwhile
 
 

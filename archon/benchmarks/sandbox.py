@@ -61,8 +61,10 @@ What you get where
   container runtimes' seccomp profiles), the per-run user remains if the interpreter is readable by
   everyone; otherwise the program runs as root with only the portable layers.
 * **Linux as a normal user**, with unprivileged user namespaces (most distributions): all but the
-  per-run user. The process limit is the user's current thread count plus ``max_processes``, since
-  ``RLIMIT_NPROC`` counts all of a user's processes.
+  per-run user. The process limit counts the program's processes inside its user namespace. Without
+  user namespaces (where only the ``unshare`` binary, or nothing, works) it is the user's current
+  thread count plus ``max_processes``, as ``RLIMIT_NPROC`` counts all of a user's processes, and
+  children that leave the process group with ``setsid`` outlive the run.
 * **macOS and other POSIX systems**: the portable layers only. macOS does not enforce ``RLIMIT_AS``,
   so huge allocations are not contained, and for a normal user the process limit is left alone.
   Network and filesystem access are those of the calling user, less what the audit hook refuses.
@@ -90,6 +92,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Literal
 
@@ -259,30 +262,39 @@ class _Mode:
 
 
 def _candidate_modes() -> list[_Mode]:
+    """Every mode worth trying here, strongest first."""
     root = os.geteuid() == 0
+    libc = _IS_LINUX and _libc() is not None
+    unshare = _IS_LINUX and shutil.which("unshare") is not None
     modes: list[_Mode] = []
-    if _IS_LINUX:
-        if _libc() is not None:
-            if root:
-                modes += [
-                    _Mode("netns+pidns+mountns+ro+uid", netns=True, pidns=True, mountns=True, ro_root=True, drop_uid=True),
-                    _Mode("netns+mountns+ro+uid", netns=True, mountns=True, ro_root=True, drop_uid=True),
-                    _Mode("netns+mountns+uid", netns=True, mountns=True, drop_uid=True),
-                    _Mode("netns+uid", netns=True, drop_uid=True),
-                ]
-            else:
-                modes += [
-                    _Mode("userns+netns+pidns+mountns+ro", netns=True, userns=True, pidns=True, mountns=True, ro_root=True),
-                    _Mode("userns+netns+mountns+ro", netns=True, userns=True, mountns=True, ro_root=True),
-                    _Mode("userns+netns+mountns", netns=True, userns=True, mountns=True),
-                    _Mode("userns+netns", netns=True, userns=True),
-                ]
-        if shutil.which("unshare"):
-            modes.append(_Mode("unshare-binary" + ("+uid" if root else ""), unshare_bin=True, drop_uid=root))
-        if root and _libc() is not None:
-            modes.append(_Mode("netns-as-root", netns=True))
     if root:
+        if libc:
+            modes += [
+                _Mode("netns+pidns+mountns+ro+uid", netns=True, pidns=True, mountns=True, ro_root=True, drop_uid=True),
+                _Mode("netns+mountns+ro+uid", netns=True, mountns=True, ro_root=True, drop_uid=True),
+                _Mode("netns+mountns+uid", netns=True, mountns=True, drop_uid=True),
+                _Mode("netns+uid", netns=True, drop_uid=True),
+            ]
+        if unshare:
+            modes.append(_Mode("unshare-binary+uid", unshare_bin=True, drop_uid=True))
         modes.append(_Mode("uid", drop_uid=True))
+        if not _ids_available():
+            modes = []
+        # Last resorts: the program runs as root.
+        if libc:
+            modes.append(_Mode("netns-as-root", netns=True))
+        if unshare:
+            modes.append(_Mode("unshare-binary", unshare_bin=True))
+    else:
+        if libc:
+            modes += [
+                _Mode("userns+netns+pidns+mountns+ro", netns=True, userns=True, pidns=True, mountns=True, ro_root=True),
+                _Mode("userns+netns+mountns+ro", netns=True, userns=True, mountns=True, ro_root=True),
+                _Mode("userns+netns+mountns", netns=True, userns=True, mountns=True),
+                _Mode("userns+netns", netns=True, userns=True),
+            ]
+        if unshare:
+            modes.append(_Mode("unshare-binary", unshare_bin=True))
     modes.append(_Mode("basic"))
     return modes
 
@@ -332,10 +344,13 @@ def _id_range_mapped(path: str, lo: int, hi: int) -> bool:
         return not _IS_LINUX  # no user namespaces: every id is valid
 
 
-def _acquire_id() -> int | None:
-    if not (_id_range_mapped("/proc/self/uid_map", _UID_BASE, _UID_BASE + _UID_SPAN)
-            and _id_range_mapped("/proc/self/gid_map", _UID_BASE, _UID_BASE + _UID_SPAN)):
-        return None
+def _ids_available() -> bool:
+    """Whether the per-run ids exist here (a rootless container may map only 0..65535)."""
+    return (_id_range_mapped("/proc/self/uid_map", _UID_BASE, _UID_BASE + _UID_SPAN)
+            and _id_range_mapped("/proc/self/gid_map", _UID_BASE, _UID_BASE + _UID_SPAN))
+
+
+def _acquire_id() -> int:
     with _ids_lock:
         while True:
             uid = _UID_BASE + random.randrange(_UID_SPAN)
@@ -440,20 +455,34 @@ def _rmtree(path: str) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _has_capabilities() -> bool:
+    """Whether this process holds any effective capability (Linux; elsewhere the uid says it all)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16) != 0
+    except OSError:
+        pass
+    return _IS_LINUX  # unreadable on Linux: assume the worst
+
+
 def _kill_uid(uid: int) -> None:
     """Kill every process of ``uid``: a forked helper takes that uid and sends kill(-1, SIGKILL), which
-    the kernel delivers to all of them at once (a concurrent fork cannot slip past it)."""
-    for _ in range(2):
+    the kernel delivers to all of them at once (a fork under way when it comes is cancelled)."""
+    with warnings.catch_warnings():  # Python 3.12+ warns about fork() in a threaded process
+        warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
-        if pid == 0:  # child: only async-signal-safe work, then _exit
-            try:
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
+    if pid == 0:  # the helper: a few system calls, then _exit
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            # kill(-1) from anything privileged would hit the whole system: make sure we are not.
+            if os.getuid() == os.geteuid() == uid and not _has_capabilities():
                 os.kill(-1, signal.SIGKILL)
-            except BaseException:
-                pass
+        finally:
             os._exit(0)
-        os.waitpid(pid, 0)
+    os.waitpid(pid, 0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -534,10 +563,10 @@ def _make_preexec(mode: _Mode, limits: SandboxLimits, uid: int | None, nproc: in
         # 4. Privileges.
         if libc is not None:
             libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-        if uid is not None:
+        if uid is not None:  # as root, these set the real, effective and saved ids
             os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
+            os.setgid(uid)
+            os.setuid(uid)
         if libc is not None:  # after the uid change, which clears it; dies with the parent
             libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
 
@@ -596,6 +625,7 @@ def _run(code: str, stdin: str, limits: SandboxLimits, mode: _Mode, audit_hook: 
         home = "/tmp" if mode.mountns and os.path.isdir("/tmp") else work
         argv = [sys.executable, "-I", "-B", "-c", _BOOTSTRAP]
         if mode.unshare_bin:
+            # Root keeps its own user namespace; anyone else (a per-run uid too) needs a new one.
             prefix = ["unshare", "--net"] if (root and uid is None) else ["unshare", "--user", "--map-root-user", "--net"]
             argv = prefix + ["--"] + argv
 
@@ -717,7 +747,9 @@ def _supervise(proc: subprocess.Popen, limits: SandboxLimits, uid: int | None, s
         status = reason
     elif rc == 0:
         status = "passed"
-    elif rc == -signal.SIGXCPU or (rc == -signal.SIGKILL and cpu_used >= max(1, math.ceil(limits.cpu_seconds)) - 0.05):
+    elif rc == -signal.SIGXCPU or (rc == -signal.SIGKILL and cpu_used >= 0.5 * max(1, math.ceil(limits.cpu_seconds))):
+        # A SIGKILL we did not send, after much CPU: the hard CPU limit. (The usage the kernel reports
+        # is sampled at clock ticks and, on a busy machine, comes out several percent short.)
         status = "timeout"
     elif _last_line(stderr).startswith("MemoryError"):
         status = "memory"
