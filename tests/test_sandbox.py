@@ -177,7 +177,7 @@ def test_child_is_started_in_its_own_session_with_limits(monkeypatch):
     assert seen["start_new_session"] is True
     assert callable(seen["preexec_fn"])
     args = seen["args"]
-    i = args.index(sys.executable)
+    i = args.index(os.path.realpath(sys.executable))
     assert args[i + 1: i + 3] == ["-I", "-B"]
     assert set(seen["env"]) <= {"PATH", "LANG", "PYTHONHASHSEED", "HOME", "TMPDIR",
                                 "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}
@@ -198,7 +198,7 @@ def test_resource_limits_are_set_in_the_child():
 
 
 def test_error_status_when_the_program_cannot_start(monkeypatch):
-    monkeypatch.setattr(sandbox.sys, "executable", "/nonexistent/python3")
+    monkeypatch.setattr(sandbox, "_INTERPRETER", "/nonexistent/python3")
     r = sandbox._run("print(1)", "", SandboxLimits(), sandbox._Mode("basic"))
     assert r.status == "error" and r.returncode is None and not r.passed
     monkeypatch.undo()

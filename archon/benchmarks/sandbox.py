@@ -9,7 +9,7 @@ Layers of containment
 On every POSIX system (Linux, macOS, the BSDs):
 
 * **Own process, session and process group.** The program runs in a fresh interpreter (the caller's
-  ``sys.executable`` with ``-I``, isolated mode, and ``-B``, no bytecode files) started with
+  base interpreter of ``sys.executable`` with ``-I``, isolated mode, and ``-B``, no bytecode files) started with
   ``start_new_session``. When the program ends, times out or floods its output, the whole process
   group is killed with ``SIGKILL``, background children included.
 * **Resource limits**, set by ``setrlimit`` in a ``preexec_fn``: CPU seconds (``RLIMIT_CPU``: ``SIGXCPU``,
@@ -392,6 +392,12 @@ def _user_task_count(uid: int) -> int | None:
     return total
 
 
+# The base interpreter, not a virtual environment's: programs need only the standard library, see
+# none of the project's packages, and keep working when the environment lives under /tmp (which
+# the mount namespace replaces with the run's own directory).
+_INTERPRETER = os.path.realpath(sys.executable)
+
+
 def _world_traversable(path: str) -> bool:
     try:
         return bool(os.stat(path).st_mode & stat.S_IXOTH)
@@ -414,10 +420,7 @@ def _exposure_plan() -> tuple[list[str], list[str]]:
     """(masks, exposures): directories an unprivileged child cannot traverse that lie on the way to the
     interpreter's installation; inside the mount namespace each is replaced by a tmpfs into which the
     installation directories (exposures) are mounted back."""
-    needed = {os.path.realpath(p) for p in (
-        sys.base_prefix, sys.prefix, sys.base_exec_prefix, sys.exec_prefix,
-        os.path.dirname(os.path.realpath(sys.executable)), os.path.dirname(os.path.abspath(sys.executable)),
-    )}
+    needed = {os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix, os.path.dirname(_INTERPRETER))}
     exposures: list[str] = []
     masks: list[str] = []
     for p in sorted(needed):
@@ -623,7 +626,7 @@ def _run(code: str, stdin: str, limits: SandboxLimits, mode: _Mode, audit_hook: 
             nproc = None if count is None else count + limits.max_processes + (1 if mode.pidns else 0)
 
         home = "/tmp" if mode.mountns and os.path.isdir("/tmp") else work
-        argv = [sys.executable, "-I", "-B", "-c", _BOOTSTRAP]
+        argv = [_INTERPRETER, "-I", "-B", "-c", _BOOTSTRAP]
         if mode.unshare_bin:
             # Root keeps its own user namespace; anyone else (a per-run uid too) needs a new one.
             prefix = ["unshare", "--net"] if (root and uid is None) else ["unshare", "--user", "--map-root-user", "--net"]
