@@ -63,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out.print(result.answer, markup=False)
     u = result.trace.usage
     if not args.json:
-        err.print(f"[dim]{u.calls} calls ({u.cached_calls} cached), {u.input_tokens} in / {u.output_tokens} out tokens, "
+        err.print(f"[dim]{u.calls} calls ({u.cached_calls} from cache), {u.input_tokens} in / {u.output_tokens} out tokens, "
                   f"${u.cost_usd:.4f}, {result.trace.latency_s:.2f}s[/dim]")
         for f in result.trace.fallbacks:
             err.print(f"[yellow]fallback[/yellow] {f}", markup=True)

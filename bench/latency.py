@@ -62,7 +62,7 @@ def main() -> int:
             batch_wall = time.perf_counter() - t0
             cpu = time.process_time() - cpu0
             await archon.aclose()
-            calls = sum(r.trace.usage.calls for r in results)
+            calls = sum(r.trace.usage.new_calls for r in results)
             assert calls == calls_per_query * args.queries and all(r.answer for r in results)
             return dict(single_wall=single_wall, batch_wall=batch_wall, cpu=cpu, calls=calls,
                         rss_before=rss_before, rss_peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

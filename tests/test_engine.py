@@ -71,7 +71,7 @@ def test_batch_uses_cache_rerun_makes_no_calls(server, three_layers, tmp_path):
         again = a.run_batch([f"question {i}" for i in range(5)])
     assert len(server.requests) == n
     assert [r.answer for r in again] == [r.answer for r in first]
-    assert all(r.trace.usage.calls == 0 and r.trace.usage.cached_calls == 8 for r in again)
+    assert all(r.trace.usage.new_calls == 0 and r.trace.usage.cached_calls == r.trace.usage.calls == 8 for r in again)
 
 
 def test_identical_calls_in_different_architectures_are_made_once(server, comp, tmp_path):
@@ -82,7 +82,7 @@ def test_identical_calls_in_different_architectures_are_made_once(server, comp, 
     with Archon({"layers": [[gen], [comp("fuser", model="f")]]}, cache=cache) as b:
         r = b.run("q")
     assert [q.body["model"] for q in server.requests] == ["shared", "f"]
-    assert r.trace.usage.cached_calls == 2 and r.trace.usage.calls == 1
+    assert r.trace.usage.cached_calls == 2 and r.trace.usage.new_calls == 1 and r.trace.usage.calls == 3
 
 
 def test_crashed_batch_resumes_where_it_stopped(server, comp, tmp_path):
@@ -241,4 +241,4 @@ def test_identical_components_in_a_layer_draw_different_samples(server, comp, tm
     with Archon({"layers": [[comp(model="g", samples=2)]]}, cache=cache) as a:
         once = a.run_batch(["q"])[0]
     assert len(server.requests) == 2 and len(twice.candidates) == 2
-    assert once.trace.usage.cached_calls == 2 and once.trace.usage.calls == 0
+    assert once.trace.usage.cached_calls == 2 and once.trace.usage.new_calls == 0

@@ -38,9 +38,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..config import ArchitectureConfig, calls_per_query, load_config
 from ..engine.cache import CallCache
-from ..engine.pricing import estimate_cost
 from ..engine.runner import Archon
-from ..engine.trace import Trace
+from ..engine.trace import Trace, Usage
 from ..errors import ArchonError, QueryFailed
 from ..providers.base import RetryPolicy
 from .base import Benchmark, Item, ItemScore, Judge, ScoringContext
@@ -190,42 +189,23 @@ def _dump(obj: Any) -> str:
 
 
 def _empty_usage() -> dict[str, Any]:
-    return {"calls": 0, "new_calls": 0, "cached_calls": 0, "failed_calls": 0, "input_tokens": 0,
-            "output_tokens": 0, "new_input_tokens": 0, "new_output_tokens": 0, "cost_usd": 0.0,
-            "new_cost_usd": 0.0, "unpriced_models": []}
+    return Usage().to_dict()
 
 
 def usage_of(traces: Iterable[Trace], into: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Calls, tokens and estimated cost of some traces.
-
-    ``calls``/``input_tokens``/``output_tokens``/``cost_usd`` count every sample the
-    architecture used, whether requested now or answered from the call cache (what it
-    costs to run); ``new_*`` count only requests actually sent; ``cached_calls`` the
-    cache hits; ``failed_calls`` samples that failed for good.
-    """
-    u = into if into is not None else _empty_usage()
+    """Calls, tokens and estimated cost of some traces, as :class:`Usage` counts them, added to ``into``."""
+    total = Usage()
     for trace in traces:
-        for layer in trace.layers:
-            for comp in layer.components:
-                for rec in comp.calls:
-                    if rec.error:
-                        u["failed_calls"] += rec.samples
-                        continue
-                    cost = estimate_cost(rec.provider, rec.model, rec.input_tokens, rec.output_tokens)
-                    if cost is None and rec.model not in u["unpriced_models"]:
-                        u["unpriced_models"].append(rec.model)
-                    u["calls"] += rec.samples
-                    u["input_tokens"] += rec.input_tokens
-                    u["output_tokens"] += rec.output_tokens
-                    u["cost_usd"] += cost or 0.0
-                    if rec.cached:
-                        u["cached_calls"] += rec.samples
-                    else:
-                        u["new_calls"] += rec.samples
-                        u["new_input_tokens"] += rec.input_tokens
-                        u["new_output_tokens"] += rec.output_tokens
-                        u["new_cost_usd"] += cost or 0.0
-    return u
+        total.merge(trace.usage)
+    out = total.to_dict()
+    if into is None:
+        return out
+    for k, v in out.items():
+        if k == "unpriced_models":
+            into[k].extend(m for m in v if m not in into[k])
+        else:
+            into[k] += v
+    return into
 
 
 # --------------------------------------------------------------------------- checks

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -49,38 +49,53 @@ class LayerTrace:
 
 @dataclass
 class Usage:
-    calls: int = 0  # LLM samples actually requested from providers (not answered from the cache)
+    """What queries used. ``calls``, tokens and cost count every sample the architecture used,
+    requested now or answered from the call cache (what running it costs); the ``new_*`` figures
+    count only requests actually sent; ``failed_calls`` samples that failed for good."""
+
+    calls: int = 0
     cached_calls: int = 0
+    failed_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    new_input_tokens: int = 0
+    new_output_tokens: int = 0
+    new_cost_usd: float = 0.0
     unpriced_models: list[str] = field(default_factory=list)
 
+    @property
+    def new_calls(self) -> int:
+        return self.calls - self.cached_calls
+
     def add(self, rec: CallRecord) -> None:
-        if rec.cached:
-            self.cached_calls += rec.samples
-            return
         if rec.error:
+            self.failed_calls += rec.samples
             return
+        cost = estimate_cost(rec.provider, rec.model, rec.input_tokens, rec.output_tokens)
+        if cost is None and rec.model not in self.unpriced_models:
+            self.unpriced_models.append(rec.model)
         self.calls += rec.samples
         self.input_tokens += rec.input_tokens
         self.output_tokens += rec.output_tokens
-        cost = estimate_cost(rec.provider, rec.model, rec.input_tokens, rec.output_tokens)
-        if cost is None:
-            if rec.model not in self.unpriced_models:
-                self.unpriced_models.append(rec.model)
+        self.cost_usd += cost or 0.0
+        if rec.cached:
+            self.cached_calls += rec.samples
         else:
-            self.cost_usd += cost
+            self.new_input_tokens += rec.input_tokens
+            self.new_output_tokens += rec.output_tokens
+            self.new_cost_usd += cost or 0.0
 
-    def merge(self, other: "Usage") -> None:
-        self.calls += other.calls
-        self.cached_calls += other.cached_calls
-        self.input_tokens += other.input_tokens
-        self.output_tokens += other.output_tokens
-        self.cost_usd += other.cost_usd
-        for m in other.unpriced_models:
-            if m not in self.unpriced_models:
-                self.unpriced_models.append(m)
+    def merge(self, other: "Usage") -> "Usage":
+        for f in fields(self):
+            if f.name == "unpriced_models":
+                self.unpriced_models.extend(m for m in other.unpriced_models if m not in self.unpriced_models)
+            else:
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "new_calls": self.new_calls}
 
 
 @dataclass
@@ -106,7 +121,7 @@ class Trace:
                     self.usage.add(rec)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "usage": self.usage.to_dict()}
 
 
 @dataclass
