@@ -189,7 +189,7 @@ def add_commands(sub) -> None:
     b.add_argument("config", help="architecture config (JSON or YAML)")
     b.add_argument("--benchmark", "-b", required=True,
                    help="benchmark name: gsm8k, math, mixeval, mixeval-hard, humaneval, mbpp, codecontests, "
-                        "mt-bench, arena-hard, alpaca-eval, or a registered one")
+                        "mt-bench, mt-bench-pairwise, arena-hard, alpaca-eval, or a registered one")
     b.add_argument("--data", help="local data file or folder (JSONL/JSON/Parquet); default: the benchmark's source")
     b.add_argument("--out", "-o", required=True, metavar="RUN_DIR", help="run folder (created; resumed if it exists)")
     b.add_argument("--split", choices=("all", "dev", "test"), default="all",
