@@ -30,6 +30,8 @@ BUILTIN_TYPES = (
 )
 # Components that judge or filter candidates: alone in their layer, never in layer 1 (paper rule 4).
 SOLO_TYPES = ("ranker", "critic", "verifier", "unit_test_generator", "unit_test_evaluator")
+# How many candidates a ranker keeps when its config names no top_k.
+DEFAULT_RANKER_TOP_K = 5
 
 
 class ComponentConfig(BaseModel):
@@ -241,7 +243,7 @@ def _max_outputs(c: ComponentConfig) -> int:
     if c.type == "fuser":
         return c.samples
     if c.type == "ranker":
-        return c.top_k or 1_000_000
+        return c.top_k or DEFAULT_RANKER_TOP_K
     # verifier, evaluator, critic keep (up to) all candidates
     return 1_000_000
 
@@ -263,7 +265,7 @@ def calls_per_query(config: ArchitectureConfig, *, max_candidates: int | None = 
                 new_candidates += c.samples
             elif t == "ranker":
                 total += 1
-                new_candidates = max(new_candidates, min(candidates, c.top_k or candidates))
+                new_candidates = max(new_candidates, min(candidates, c.top_k or DEFAULT_RANKER_TOP_K))
             elif t == "critic":
                 total += 1
                 passthrough = True

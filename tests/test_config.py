@@ -94,3 +94,8 @@ def test_calls_per_query_worst_case():
         [{"type": "fuser"}],                                                          # 1
     ]})
     assert calls_per_query(cfg) == 5 + 1 + 1 + 6 + 1 + 3 + 2 + 1
+
+
+def test_ranker_without_top_k_keeps_five_in_the_cost_estimate():
+    cfg = load_config({"layers": [[{"type": "generator", "samples": 8}], [{"type": "ranker"}], [{"type": "verifier"}]]})
+    assert calls_per_query(cfg) == 8 + 1 + 2 * 5

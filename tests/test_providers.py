@@ -140,3 +140,9 @@ def test_missing_optional_sdk_says_which_extra(monkeypatch):
     cfg = {"layers": [[{"type": "generator", "model": "gemini-1.5-pro", "model_type": "Google_API"}]]}
     with Archon(cfg) as a, pytest.raises(Exception, match=r"archon\[google\]"):
         a.generate("hi")
+
+
+def test_local_model_file_that_does_not_exist_is_a_clear_error(tmp_path):
+    cfg = {"layers": [[{"type": "generator", "model_type": "local", "model": str(tmp_path / "missing.gguf")}]]}
+    with Archon(cfg) as a, pytest.raises(QueryFailed, match="missing.gguf' not found"):
+        a.generate("hi")

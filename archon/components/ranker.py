@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from ..config import DEFAULT_RANKER_TOP_K
 from ._format import conversation_text, numbered
 from .base import Component, Output, State
 from .parsing import parse_ranking
@@ -15,8 +16,6 @@ Candidates:
 
 Reply with the ranking only, best first, using every index exactly once, in this form: {example}"""
 
-DEFAULT_TOP_K = 5
-
 
 class Ranker(Component):
     """One list-wise ranking call; keeps the ``top_k`` best (critiques reordered to match).
@@ -28,7 +27,7 @@ class Ranker(Component):
 
     async def run(self, ctx, state: State) -> Output:
         n = len(state.candidates)
-        top_k = self.config.top_k or DEFAULT_TOP_K
+        top_k = self.config.top_k or DEFAULT_RANKER_TOP_K
         if n <= 1:
             return Output(candidates=list(state.candidates), critiques=state.critiques)
         crits = state.critiques if self.config.use_critiques else None

@@ -66,14 +66,12 @@ class LocalProvider(Provider):
     supports_n = False
     default_concurrency = 1
 
-    def __init__(self, model_path: str | Path | None = None):
-        self.model_path = Path(model_path) if model_path else None
-
     def identity(self) -> str:
-        return f"local@{self.model_path or 'embedded'}"
+        return "local"
 
-    def _model(self):
-        path = self.model_path or embedded_model_path()
+    def _model(self, name: str):
+        # A model named by a .gguf path is loaded from there; any other name means the embedded model.
+        path = Path(name).expanduser() if name.endswith(".gguf") else embedded_model_path()
         key = str(path)
         if key not in _models:
             if not path.is_file():
@@ -83,7 +81,7 @@ class LocalProvider(Provider):
 
     def _complete(self, request: ChatRequest) -> ChatResult:
         with _lock:
-            llm = self._model()
+            llm = self._model(request.model)
             # Reserve room for the reply: drop the oldest non-system turns until the prompt fits.
             messages = _fit(llm, request.messages, request.max_tokens)
             try:

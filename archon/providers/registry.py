@@ -109,7 +109,7 @@ def _register_builtin() -> None:
                                    aliases=("google", "gemini"), key_env="GOOGLE_API_KEY", extra="google"))
     register_provider(ProviderSpec("Bedrock_API", lambda s: sdk.BedrockProvider(os.environ.get("AWS_REGION")),
                                    aliases=("bedrock",), key_env="AWS_ACCESS_KEY_ID", extra="bedrock"))
-    register_provider(ProviderSpec("local", lambda s: LocalProvider(s.base_url), aliases=("embedded", "llama_cpp"),
+    register_provider(ProviderSpec("local", lambda s: LocalProvider(), aliases=("embedded", "llama_cpp"),
                                    description="embedded SmolLM2-135M-Instruct on llama.cpp (no key)"))
 
 
