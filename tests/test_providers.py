@@ -146,3 +146,20 @@ def test_local_model_file_that_does_not_exist_is_a_clear_error(tmp_path):
     cfg = {"layers": [[{"type": "generator", "model_type": "local", "model": str(tmp_path / "missing.gguf")}]]}
     with Archon(cfg) as a, pytest.raises(QueryFailed, match="missing.gguf' not found"):
         a.generate("hi")
+
+
+def test_anthropic_provider_over_http(server, monkeypatch):
+    pytest.importorskip("anthropic")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-123456")
+    server.required_key = "sk-ant-test-123456"
+    server.enqueue(Behaviour(status=529))  # overloaded: retried by archon, not by the SDK
+    cfg = {"layers": [[{"type": "generator", "model": "claude-x", "model_type": "Anthropic_API",
+                        "base_url": server.url, "samples": 2}]]}
+    with Archon(cfg, retry=FAST) as a:
+        r = a.run([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}])
+    assert len(r.candidates) == 2 and r.answer.startswith("[claude-x]")
+    assert r.trace.usage.input_tokens > 0
+    sent = server.requests[-1]
+    assert sent.path == "/v1/messages" and sent.body["messages"][0] == {"role": "system", "content": "be brief"}
+    assert sent.body["temperature"] == 0.7 and sent.headers["x-api-key"] == "sk-ant-test-123456"
+    assert len(server.requests) == 3  # two samples (no `n`), one of them retried once

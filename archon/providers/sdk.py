@@ -7,6 +7,7 @@ The SDKs' own retries are turned off: archon's retry loop (backoff, jitter, boun
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 from ..errors import ProviderError
@@ -46,12 +47,18 @@ class AnthropicProvider(Provider):
         if loop not in self._clients:
             self._clients[loop] = self._sdk.AsyncAnthropic(api_key=self._keys[0], base_url=self._base_url, max_retries=0)
         system, msgs = _split_system(request.messages)
-        kwargs: dict[str, Any] = dict(model=request.model, messages=msgs, max_tokens=request.max_tokens,
-                                      temperature=min(request.temperature, 1.0))
+        create = self._clients[loop].messages.create
+        kwargs: dict[str, Any] = dict(model=request.model, messages=msgs, max_tokens=request.max_tokens)
+        # Recent SDKs dropped the `temperature` argument; the API still takes it for the models that use it.
+        temperature = min(request.temperature, 1.0)
+        if "temperature" in inspect.signature(create).parameters:
+            kwargs["temperature"] = temperature
+        else:
+            kwargs["extra_body"] = {"temperature": temperature}
         if system:
             kwargs["system"] = system
         try:
-            r = await self._clients[loop].messages.create(**kwargs)
+            r = await create(**kwargs)
         except Exception as e:
             raise _status_error(self.name, request.model, e) from None
         text = "".join(getattr(b, "text", "") for b in r.content)

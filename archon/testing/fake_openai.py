@@ -12,6 +12,9 @@ Endpoints
     Replies in the ``chat.completion`` format with ``n`` choices (default 1)
     and a ``usage`` block whose token counts are whitespace-split word counts
     (at least 1).  ``"stream": true`` gets a Server-Sent-Events reply.
+``POST /v1/messages``
+    The Anthropic Messages API, answered by the same responder, behaviours and key checks
+    (``x-api-key`` is the key; the ``system`` field becomes a system message).
 ``GET /v1/models``
     Lists ``fake-model`` and every model requested so far.
 ``POST /_control``
@@ -240,6 +243,36 @@ class _Reply:
         self.body = body
         self.content_type = content_type
         self.headers = headers
+
+
+def _from_anthropic(body: Any, headers: dict[str, str]) -> tuple[Any, dict[str, str]]:
+    """An Anthropic Messages request as the equivalent chat-completions request (same responder,
+    behaviours and key checks): the system prompt becomes a system message, x-api-key the bearer key."""
+    if isinstance(body, dict):
+        body = dict(body)
+        system = body.pop("system", None)
+        if isinstance(system, list):
+            system = "".join(b.get("text", "") for b in system if isinstance(b, dict))
+        if system:
+            body["messages"] = [{"role": "system", "content": system}] + list(body.get("messages") or [])
+    if "x-api-key" in headers:
+        headers = {**headers, "authorization": f"Bearer {headers['x-api-key']}"}
+    return body, headers
+
+
+def _to_anthropic(reply: _Reply) -> _Reply:
+    data = json.loads(reply.body)
+    usage = data["usage"]
+    return _Reply(200, _dumps({
+        "id": data["id"].replace("chatcmpl", "msg"),
+        "type": "message",
+        "role": "assistant",
+        "model": data["model"],
+        "content": [{"type": "text", "text": data["choices"][0]["message"]["content"]}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]},
+    }))
 
 
 def _error(status: int, message: str | None = None, retry_after: float | None = None) -> _Reply:
@@ -504,7 +537,7 @@ class FakeOpenAIServer:
         if len(path) > 1:
             path = path.rstrip("/")
         try:
-            if method == "POST" and path in ("/v1/chat/completions", "/chat/completions"):
+            if method == "POST" and path in ("/v1/chat/completions", "/chat/completions", "/v1/messages"):
                 self._chat(h, path)
             elif method == "GET" and path in ("/v1/models", "/models"):
                 h.send_reply(self._models(h))
@@ -583,6 +616,9 @@ class FakeOpenAIServer:
         except ValueError:
             body = None
         headers = {k.lower(): v for k, v in h.headers.items()}
+        anthropic = path == "/v1/messages"
+        if anthropic:
+            body, headers = _from_anthropic(body, headers)
         record = RecordedRequest(
             path=path,
             headers=headers,
@@ -596,6 +632,8 @@ class FakeOpenAIServer:
                 self.max_in_flight = self._in_flight
         try:
             reply = self._chat_reply(body, headers)
+            if anthropic and reply is not None and reply.status == 200:
+                reply = _to_anthropic(reply)
         finally:
             # Counted as done before the reply goes out, so a client that has its answer
             # never sees the request still in flight.
