@@ -211,26 +211,6 @@ def test_unknown_component_or_provider_is_a_config_error(server, comp):
         a.generate("q")
 
 
-async def test_priority_cap_serves_deeper_layers_first():
-    from archon.engine.limits import PrioritySemaphore
-
-    sem = PrioritySemaphore(1)
-    order = []
-    await sem.acquire()
-
-    async def waiter(name, priority):
-        async with sem.slot(priority):
-            order.append(name)
-
-    tasks = [asyncio.ensure_future(waiter(n, p)) for n, p in (("layer1-a", 0), ("layer3", -2), ("layer1-b", 0), ("layer2", -1))]
-    await asyncio.sleep(0.01)
-    tasks[2].cancel()  # a cancelled waiter gives its turn away
-    await asyncio.sleep(0.01)
-    sem.release()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    assert order == ["layer3", "layer2", "layer1-a"]
-
-
 def test_identical_components_in_a_layer_draw_different_samples(server, comp, tmp_path):
     server.responder = lambda b: [f"sample seed {i}" for i in range(b.get("n", 1))]
     cache = tmp_path / "c.sqlite"

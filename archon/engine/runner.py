@@ -156,7 +156,7 @@ class Archon:
                 ct = ComponentTrace(type=cfg.type, model=cfg.model, provider=get_spec(cfg.model_type).name,
                                     inputs=state.candidates)
                 lt.components.append(ct)
-                contexts.append(ComponentContext(self.runtime, cfg, ct, cache, layer=li, sample_offset=offset))
+                contexts.append(ComponentContext(self.runtime, cfg, ct, cache, sample_offset=offset))
             outputs = await asyncio.gather(*(self._run_component(c, ctx, state) for c, ctx in zip(layer, contexts)))
             for ct, out in zip(lt.components, outputs):
                 if out is not None and out.candidates is not None:

@@ -14,7 +14,6 @@ from ..providers.keys import KeyStore
 from ..providers.local import DEFAULT_LOCAL_MODEL
 from ..providers.registry import ProviderSettings, get_spec
 from .cache import CallCache, call_key
-from .limits import PrioritySemaphore
 from .trace import CallRecord, ComponentTrace
 
 
@@ -33,7 +32,7 @@ class Runtime:
         self.concurrency = concurrency or {}
         self._providers: dict[tuple, Provider] = {}
         # Semaphores belong to one event loop; keep a set per loop.
-        self._limits: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, PrioritySemaphore]]" = (
+        self._limits: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]]" = (
             weakref.WeakKeyDictionary()
         )
 
@@ -46,13 +45,15 @@ class Runtime:
             self._providers[key] = p
         return p
 
-    def _limit(self, provider: Provider) -> PrioritySemaphore:
+    def _limit(self, provider: Provider) -> asyncio.Semaphore:
         limits = self._limits.setdefault(asyncio.get_running_loop(), {})
         ident = provider.identity()
         sem = limits.get(ident)
         if sem is None:
             n = self.concurrency.get(provider.name) or self.concurrency.get(ident) or provider.default_concurrency
-            sem = limits[ident] = PrioritySemaphore(n)
+            # First come, first served: a batch's first-layer calls, which have the most work
+            # after them, go first, which keeps the cap busy to the end (bench/latency.py).
+            sem = limits[ident] = asyncio.Semaphore(n)
         return sem
 
     async def aclose(self) -> None:
@@ -64,13 +65,11 @@ class ComponentContext:
     """What a component may use while it runs: LLM calls through the engine, fallbacks, named state."""
 
     def __init__(self, runtime: Runtime, config: ComponentConfig, trace: ComponentTrace, cache: CallCache | None,
-                 layer: int = 0, sample_offset: int = 0):
+                 sample_offset: int = 0):
         self.runtime = runtime
         # Identical components in one layer draw different samples: the second of two
         # one-sample generators of a model is that model's sample 1, as if one had samples=2.
         self.sample_offset = sample_offset
-        # Deeper layers go first when a provider's cap is reached (see engine.limits).
-        self.priority = -layer
         self.config = config
         self.trace = trace
         self.cache = cache
@@ -125,7 +124,7 @@ class ComponentContext:
                               max_tokens=params["max_tokens"], n=len(indices), seed=first + indices[0])
             t0 = time.perf_counter()
             try:
-                async with self.runtime._limit(provider).slot(self.priority):
+                async with self.runtime._limit(provider):
                     result, attempts = await chat_with_retries(provider, req, self.runtime.retry)
             except ProviderError as e:
                 errors.append(e)
