@@ -16,18 +16,26 @@ def parse_ranking(text: str, n: int) -> list[int] | None:
         if sorted(idx) == list(range(n)):
             return idx
     idx = [int(m) - 1 for m in _INDEX.findall(text)]
-    return idx if sorted(idx) == list(range(n)) else None
+    if sorted(idx) == list(range(n)):
+        return idx
+    # Bare numbers are accepted on a line that reads as a ranking: "3 > 1 > 2".
+    for line in reversed(text.splitlines()):
+        if ">" in line:
+            idx = [int(m) - 1 for m in re.findall(r"\d+", line)]
+            if sorted(idx) == list(range(n)):
+                return idx
+    return None
 
 
 def parse_critiques(text: str, n: int) -> list[str] | None:
-    """Split a critique reply into exactly ``n`` parts, one per ``[k]`` heading in order 1..n."""
-    marks = [(m.start(), int(m.group(1))) for m in re.finditer(r"(?m)^\W*(?:Response\s*)?\[(\d+)\]", text)]
-    if [k for _, k in marks] != list(range(1, n + 1)):
+    """Split a critique reply into exactly ``n`` parts, one per heading ``[k]`` (or ``Response k``) in order 1..n."""
+    heads = list(re.finditer(r"(?mi)^\W*(?:\[(\d+)\]|(?:response|candidate)\s*\[?(\d+)\]?)\W*", text))
+    if [int(m.group(1) or m.group(2)) for m in heads] != list(range(1, n + 1)):
         return None
     parts = []
-    for i, (start, _) in enumerate(marks):
-        end = marks[i + 1][0] if i + 1 < len(marks) else len(text)
-        body = text[start:end].split("]", 1)[1].strip(" :\n*-")
+    for i, m in enumerate(heads):
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
+        body = text[m.end():end].strip(" :\n*-")
         if not body:
             return None
         parts.append(body)
