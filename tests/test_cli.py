@@ -86,6 +86,8 @@ def test_providers_never_prints_keys(monkeypatch):
     line = next(l for l in proc.stdout.splitlines() if "OpenAI_API" in l)
     assert "yes (2 keys)" in line
     assert "Together_API" in proc.stdout and "local" in proc.stdout
+    google = next(l for l in proc.stdout.splitlines() if "Google_API" in l)
+    assert "install archon[google]" in google or "needs key" in google
 
 
 def test_archon_command_as_subprocess(config_file):
