@@ -45,7 +45,7 @@ class Runtime:
             self._providers[key] = p
         return p
 
-    def _limit(self, provider: Provider) -> asyncio.Semaphore:
+    def limit(self, provider: Provider) -> asyncio.Semaphore:
         limits = self._limits.setdefault(asyncio.get_running_loop(), {})
         ident = provider.identity()
         sem = limits.get(ident)
@@ -124,7 +124,7 @@ class ComponentContext:
                               max_tokens=params["max_tokens"], n=len(indices), seed=first + indices[0])
             t0 = time.perf_counter()
             try:
-                async with self.runtime._limit(provider):
+                async with self.runtime.limit(provider):
                     result, attempts = await chat_with_retries(provider, req, self.runtime.retry)
             except ProviderError as e:
                 errors.append(e)
