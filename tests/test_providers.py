@@ -163,3 +163,23 @@ def test_anthropic_provider_over_http(server, monkeypatch):
     assert sent.path == "/v1/messages" and sent.body["messages"][0] == {"role": "system", "content": "be brief"}
     assert sent.body["temperature"] == 0.7
     assert len(server.requests) == 3  # two samples (no `n`), one of them retried once
+
+
+def test_secrets_never_reach_errors_or_traces(server, monkeypatch, tmp_path):
+    secret = "sk-live-do-not-leak-4242"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+
+    def echo_key(body):  # a server that puts the key into its error message
+        raise RuntimeError(f"invalid key {secret} (api_key={secret})")
+
+    server.responder = echo_key
+    cfg = {"layers": [[{"type": "generator", "model": "gpt-x", "model_type": "OpenAI_API"}]]}
+    with Archon(cfg, retry=FAST) as a, pytest.raises(QueryFailed) as e:
+        a.generate("hi")
+    from archon.engine import write_jsonl
+
+    write_jsonl([e.value.result], tmp_path / "trace.jsonl")
+    trace_text = (tmp_path / "trace.jsonl").read_text()
+    assert "HTTP 500" in trace_text
+    assert secret not in str(e.value) and secret not in trace_text
