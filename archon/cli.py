@@ -45,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         err.print("usage: archon run [CONFIG] PROMPT")
         return 2
     if prompt == "-":
-        prompt = sys.stdin.read()
+        prompt = sys.stdin.read().strip()
     archon = _archon(config, args)
     try:
         with err.status("running…", spinner="dots") if err.is_terminal else _null():
