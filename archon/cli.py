@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 import json
 import sys
 from importlib.util import find_spec
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .config import calls_per_query, check_rules, load_config
+from .config import Finding, calls_per_query, check_rules, load_config
 from .errors import ArchonError, QueryFailed
 
 # The architecture used when no config is named: one answer from the embedded model.
@@ -48,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         prompt = sys.stdin.read().strip()
     archon = _archon(config, args)
     try:
-        with err.status("running…", spinner="dots") if err.is_terminal else _null():
+        with err.status("running…", spinner="dots") if err.is_terminal else nullcontext():
             result = archon.run(prompt)
     except QueryFailed as e:
         result = e.result
@@ -117,11 +118,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for ci, c in enumerate(layer):
             where = f"layer {li + 1}, component {ci + 1} ({c.type})"
             if c.type not in known_types():
-                findings.append(_finding("warning", f"{where}: type {c.type!r} is not registered here (custom components must be registered before running)"))
+                findings.append(Finding("warning", f"{where}: type {c.type!r} is not registered here (custom components must be registered before running)"))
             try:
                 get_spec(c.model_type)
             except ArchonError:
-                findings.append(_finding("warning", f"{where}: model_type {c.model_type!r} is not a known provider or registered generator"))
+                findings.append(Finding("warning", f"{where}: model_type {c.model_type!r} is not a known provider or registered generator"))
     errors = [f for f in findings if f.level == "error"]
     for f in findings:
         err.print(f"[{'red' if f.level == 'error' else 'yellow'}]{f.level}[/]: {f.message}", markup=True)
@@ -132,12 +133,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out.print(f"LLM calls per query (worst case): {calls}")
     out.print("valid" if not errors else f"invalid: {len(errors)} rule violation(s)")
     return 1 if errors else 0
-
-
-def _finding(level: str, message: str):
-    from .config import Finding
-
-    return Finding(level, message)
 
 
 # The module each optional provider's SDK is imported from.
@@ -172,14 +167,6 @@ def cmd_providers(args: argparse.Namespace) -> int:
         table.add_row(s.name, ", ".join(s.aliases), s.key_env or "-", key_set, usable)
     out.print(table)
     return 0
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -285,7 +285,3 @@ def calls_per_query(config: ArchitectureConfig, *, max_candidates: int | None = 
         if max_candidates is not None:
             candidates = min(candidates, max_candidates)
     return total
-
-
-def providers_used(config: ArchitectureConfig) -> Iterable[tuple[str | None, str | None]]:
-    return {(c.model_type, c.model) for layer in config.layers for c in layer}

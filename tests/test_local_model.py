@@ -1,7 +1,6 @@
 """The embedded SmolLM2-135M-Instruct model, for real (slow: loads llama.cpp and generates)."""
 
 import subprocess
-import sys
 
 import pytest
 

@@ -10,11 +10,11 @@ import asyncio
 import threading
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Coroutine, Iterable, Mapping, Sequence, TypeVar
 
 from ..components.base import Component, Output, State
 from ..components.registry import build_component, register_component
-from ..config import ArchitectureConfig, ComponentConfig, load_config
+from ..config import ArchitectureConfig, load_config
 from ..errors import ArchonError, ConfigError, QueryFailed
 from ..providers.base import RetryPolicy
 from ..providers.keys import KeyStore, redact
@@ -25,8 +25,6 @@ from .trace import ComponentTrace, LayerTrace, Result, Trace
 
 T = TypeVar("T")
 Messages = str | Sequence[Mapping[str, str]]
-
-_DEFAULT_CACHE = object()
 
 
 def normalize_messages(messages: Messages) -> list[dict[str, str]]:
