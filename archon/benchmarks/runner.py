@@ -198,12 +198,15 @@ def usage_of(traces: Iterable[Trace], into: dict[str, Any] | None = None) -> dic
     for trace in traces:
         total.merge(trace.usage)
     out = total.to_dict()
-    if into is None:
-        return out
-    for k, v in out.items():
+    return out if into is None else _add_usage(into, out)
+
+
+def _add_usage(into: dict[str, Any], usage: Mapping[str, Any]) -> dict[str, Any]:
+    """Add one usage dict (``Usage.to_dict`` form) to another; keys ``into`` lacks are ignored."""
+    for k, v in usage.items():
         if k == "unpriced_models":
             into[k].extend(m for m in v if m not in into[k])
-        else:
+        elif k in into:
             into[k] += v
     return into
 
@@ -426,18 +429,11 @@ def summarize(
     usage = _empty_usage()
     judge = _empty_usage()
     for r in records:
-        for key, target in (("usage", usage), ("judge_usage", judge)):
-            u = r.get(key) or {}
-            for k, v in u.items():
-                if k == "unpriced_models":
-                    target[k].extend(m for m in v if m not in target[k])
-                elif k in target:
-                    target[k] += v
+        _add_usage(usage, r.get("usage") or {})
+        _add_usage(judge, r.get("judge_usage") or {})
     new_usage = _empty_usage()
     for r in new_records:
-        for k, v in (r.get("usage") or {}).items():
-            if k in new_usage and k != "unpriced_models":
-                new_usage[k] += v
+        _add_usage(new_usage, r.get("usage") or {})
     lat = [float(r.get("latency_s") or 0.0) for r in records]
     per = (lambda x: x / n) if n else (lambda x: float("nan"))
     errors = [r for r in records if r.get("error")]

@@ -33,7 +33,7 @@ def normalize_messages(messages: Messages) -> list[dict[str, str]]:
         return [{"role": "user", "content": messages}]
     out = []
     for i, m in enumerate(messages):
-        role, content = m.get("role") if isinstance(m, Mapping) else None, m.get("content") if isinstance(m, Mapping) else None
+        role, content = (m.get("role"), m.get("content")) if isinstance(m, Mapping) else (None, None)
         if role not in ("system", "user", "assistant") or not isinstance(content, str):
             raise ArchonError(f"message {i}: expected {{'role': system|user|assistant, 'content': str}}")
         out.append({"role": role, "content": content})
