@@ -10,7 +10,7 @@ import asyncio
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Coroutine, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Coroutine, Iterable, Mapping, NamedTuple, Sequence, TypeVar
 
 from ..components.base import Component, Output, State
 from ..components.registry import build_component, register_component
@@ -40,6 +40,12 @@ def normalize_messages(messages: Messages) -> list[dict[str, str]]:
     if not out or out[-1]["role"] != "user":
         raise ArchonError("the conversation must end with a user message")
     return out
+
+
+class _Planned(NamedTuple):
+    component: Component
+    provider: str  # registered provider name, for traces
+    sample_offset: int
 
 
 class _LoopThread:
@@ -85,7 +91,7 @@ class Archon:
                                concurrency=concurrency)
         self._cache_setting = cache
         self._cache: CallCache | None = cache if isinstance(cache, CallCache) else None
-        self._layers: list[list[Component]] | None = None
+        self._layers: list[list[_Planned]] | None = None
         self._loop: _LoopThread | None = None
 
     # --- extension points (the reference code's names) ---------------------------------
@@ -102,18 +108,25 @@ class Archon:
 
     # --- running ----------------------------------------------------------------------
 
-    def _components(self) -> list[list[Component]]:
+    def _components(self) -> list[list[_Planned]]:
+        """The built components, per layer, with what every query needs of them (built once)."""
         if self._layers is None:
             layers = []
             for li, layer in enumerate(self.config.layers):
-                built = []
+                planned: list[_Planned] = []
+                seen: dict[str, int] = {}
                 for ci, cfg in enumerate(layer):
                     try:
-                        get_spec(cfg.model_type)
-                        built.append(build_component(cfg))
+                        provider = get_spec(cfg.model_type).name
+                        component = build_component(cfg)
                     except ConfigError as e:
                         raise ConfigError(f"layer {li + 1}, component {ci + 1} ({cfg.type}): {e}") from None
-                layers.append(built)
+                    # Identical components of a layer draw consecutive samples (see ComponentContext).
+                    same = cfg.model_dump_json()
+                    offset = seen.get(same, 0)
+                    seen[same] = offset + cfg.samples
+                    planned.append(_Planned(component, provider, offset))
+                layers.append(planned)
             self._layers = layers
         return self._layers
 
@@ -145,17 +158,13 @@ class Archon:
             trace.layers.append(lt)
             lt0 = time.perf_counter()
             contexts = []
-            seen: dict[str, int] = {}
-            for comp in layer:
-                cfg = comp.config
-                same = cfg.model_dump_json()
-                offset = seen.get(same, 0)
-                seen[same] = offset + cfg.samples
-                ct = ComponentTrace(type=cfg.type, model=cfg.model, provider=get_spec(cfg.model_type).name,
-                                    inputs=state.candidates)
+            for p in layer:
+                cfg = p.component.config
+                ct = ComponentTrace(type=cfg.type, model=cfg.model, provider=p.provider, inputs=state.candidates)
                 lt.components.append(ct)
-                contexts.append(ComponentContext(self.runtime, cfg, ct, cache, sample_offset=offset))
-            outputs = await asyncio.gather(*(self._run_component(c, ctx, state) for c, ctx in zip(layer, contexts)))
+                contexts.append(ComponentContext(self.runtime, cfg, ct, cache, sample_offset=p.sample_offset))
+            outputs = await asyncio.gather(*(self._run_component(p.component, ctx, state)
+                                             for p, ctx in zip(layer, contexts)))
             for ct, out in zip(lt.components, outputs):
                 if out is not None and out.candidates is not None:
                     ct.outputs = out.candidates
