@@ -170,7 +170,11 @@ def test_child_is_started_in_its_own_session_with_limits(monkeypatch):
 
     def spy(args, **kwargs):
         seen.update(kwargs, args=list(args))
-        return real_popen(args, **kwargs)
+        proc = real_popen(args, **kwargs)
+        # Read from our side (ids inside a PID namespace mean nothing here); the child is not
+        # reaped yet, so its ids are still there even if it already exited.
+        seen["sid"], seen["pgid"] = os.getsid(proc.pid), os.getpgid(proc.pid)
+        return proc
 
     monkeypatch.setattr(sandbox.subprocess, "Popen", spy)
     assert run_python("pass").passed
@@ -181,9 +185,9 @@ def test_child_is_started_in_its_own_session_with_limits(monkeypatch):
     assert args[i + 1: i + 3] == ["-I", "-B"]
     assert set(seen["env"]) <= {"PATH", "LANG", "PYTHONHASHSEED", "HOME", "TMPDIR",
                                 "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}
-    # The process group is really its own: not ours.
-    r = run_python("import os; print(os.getsid(0), os.getpgrp())")
-    assert str(os.getsid(0)) not in r.stdout.split()
+    # The session and process group are really its own: not ours.
+    assert seen["sid"] == seen["pgid"] != os.getpgrp()
+    assert seen["sid"] != os.getsid(0)
 
 
 def test_resource_limits_are_set_in_the_child():
