@@ -164,6 +164,88 @@ def test_anthropic_provider_over_http(server, monkeypatch):
     assert len(server.requests) == 3  # two samples (no `n`), one of them retried once
 
 
+def test_anthropic_moves_to_the_next_key_on_a_rate_limit(server):
+    pytest.importorskip("anthropic")
+    server.rate_limited_keys = {"sk-ant-first-000000"}
+    keys = {"ANTHROPIC_API_KEY": "sk-ant-first-000000", "ANTHROPIC_API_KEY_2": "sk-ant-second-00000"}
+    cfg = {"layers": [[{"type": "generator", "model": "claude-x", "model_type": "Anthropic_API", "base_url": server.url}]]}
+    with Archon(cfg, keys=keys, retry=FAST, env_file=None) as a:
+        assert a.generate("hi").startswith("[claude-x]")
+        assert a.generate("again").startswith("[claude-x]")
+    used = [r.headers["authorization"].removeprefix("Bearer ") for r in server.requests]
+    # The first key's 429 hands over to the second at once; later calls start there.
+    assert used == ["sk-ant-first-000000", "sk-ant-second-00000", "sk-ant-second-00000"]
+
+
+def test_google_provider_over_http(server, monkeypatch):
+    pytest.importorskip("google.genai")
+    server.rate_limited_keys = {"g-key-first-00000"}
+    server.enqueue(Behaviour(status=503))  # retried by archon, not by the SDK
+    monkeypatch.setenv("GOOGLE_API_KEY", "g-key-first-00000")
+    monkeypatch.setenv("GOOGLE_API_KEY_2", "g-key-second-0000")
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", server.url)
+    cfg = {"layers": [[{"type": "generator", "model": "gemini-x", "model_type": "gemini", "samples": 2,
+                        "temperature": 0.3, "max_tokens": 77}]]}
+    with Archon(cfg, retry=FAST, env_file=None) as a:
+        r = a.run([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"},
+                   {"role": "assistant", "content": "hi!"}, {"role": "user", "content": "and now?"}])
+    assert len(r.candidates) == 2 and r.answer.startswith("[gemini-x]") and "and now?" in r.answer
+    assert r.trace.usage.input_tokens > 0 and r.trace.usage.output_tokens > 0
+    sent = server.requests[-1]
+    assert sent.path.endswith("/models/gemini-x:generateContent")
+    assert sent.body["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"},
+                                     {"role": "assistant", "content": "hi!"}, {"role": "user", "content": "and now?"}]
+    assert sent.body["temperature"] == 0.3 and sent.body["max_tokens"] == 77
+    # The two samples start at once on the first key and get 429s; then one 503 and two answers,
+    # all on the second key.
+    keys = [q.headers["authorization"].removeprefix("Bearer ") for q in server.requests]
+    assert 1 <= keys.count("g-key-first-00000") <= 2 and keys[-3:] == ["g-key-second-0000"] * 3
+
+
+def test_google_errors_are_clear_and_keyless(server):
+    pytest.importorskip("google.genai")
+    server.required_key = "g-right-key-00000"
+    cfg = {"layers": [[{"type": "generator", "model": "gemini-x", "model_type": "Google_API", "base_url": server.url}]]}
+    with Archon(cfg, keys={"GOOGLE_API_KEY": "g-wrong-key-12345"}, retry=FAST, env_file=None) as a, \
+            pytest.raises(QueryFailed) as e:
+        a.generate("hi")
+    msg = str(e.value)
+    assert "Google_API" in msg and "HTTP 401" in msg and "g-wrong-key" not in msg
+    assert len(server.requests) == 1  # a bad key is not retried
+
+
+BEDROCK_KEYS = {"AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE", "AWS_SECRET_ACCESS_KEY": "fake-secret-do-not-leak",
+                "AWS_REGION": "us-east-1"}
+
+
+def test_bedrock_provider_over_http(server):
+    pytest.importorskip("boto3")
+    server.required_key = "AKIAFAKEFAKEFAKE"  # the access key id, read from the SigV4 signature
+    server.enqueue(Behaviour(status=429))  # ThrottlingException: retried by archon
+    cfg = {"layers": [[{"type": "generator", "model": "anthropic.claude-3-haiku-20240307-v1:0",
+                        "model_type": "Bedrock_API", "base_url": server.url, "samples": 2, "max_tokens": 50}]]}
+    with Archon(cfg, keys=BEDROCK_KEYS, retry=FAST, env_file=None) as a:
+        r = a.run([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}])
+    assert len(r.candidates) == 2 and r.answer.startswith("[anthropic.claude-3-haiku-20240307-v1:0]")
+    assert r.trace.usage.input_tokens > 0
+    sent = server.requests[-1]
+    assert sent.path.startswith("/model/anthropic.claude-3-haiku") and sent.path.endswith("/converse")
+    assert sent.body["messages"][0] == {"role": "system", "content": "be brief"} and sent.body["max_tokens"] == 50
+    assert len(server.requests) == 3
+
+
+def test_bedrock_errors_are_clear_and_keyless(server):
+    pytest.importorskip("boto3")
+    server.enqueue(*[Behaviour(status=400)] * 3)
+    cfg = {"layers": [[{"type": "generator", "model": "m", "model_type": "bedrock", "base_url": server.url}]]}
+    with Archon(cfg, keys=BEDROCK_KEYS, retry=FAST, env_file=None) as a, pytest.raises(QueryFailed) as e:
+        a.generate("hi")
+    msg = str(e.value)
+    assert "Bedrock_API" in msg and "ValidationException" in msg and "HTTP 400" in msg
+    assert "fake-secret" not in msg
+    assert len(server.requests) == 1  # a validation error is not retried
+
+
 def test_secrets_never_reach_errors_or_traces(server, monkeypatch, tmp_path):
     secret = "sk-live-do-not-leak-4242"
     monkeypatch.setenv("OPENAI_API_KEY", secret)

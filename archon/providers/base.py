@@ -12,6 +12,9 @@ from ..errors import ProviderError
 
 Message = dict[str, str]
 
+#: HTTP statuses worth another attempt (rate limits, overload, gateway and server errors).
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
 
 @dataclass
 class ChatRequest:

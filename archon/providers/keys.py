@@ -61,6 +61,29 @@ class KeyStore:
         return set(self._explicit) | set(os.environ) | set(self._dotenv)
 
 
+class KeyRing:
+    """The keys of one provider and which one is in use; a rate-limited key hands over to the next."""
+
+    def __init__(self, keys: list[str]):
+        self.keys = list(keys)
+        self._index = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+    def current(self) -> tuple[int, str]:
+        return self._index, self.keys[self._index]
+
+    def rate_limited(self, index: int) -> bool:
+        """Key ``index`` got a 429: move the ring on (once, however many calls saw it).
+        True when there is another key to try at once."""
+        if len(self.keys) < 2:
+            return False
+        if self._index == index:
+            self._index = (index + 1) % len(self.keys)
+        return True
+
+
 _SECRET_PATTERN = re.compile(r"""(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|(?i:api[_-]?key)["']?\s*[=:]\s*["']?[^\s"',]+)""")
 
 

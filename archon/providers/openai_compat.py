@@ -15,10 +15,8 @@ import weakref
 import aiohttp
 
 from ..errors import ProviderError
-from .base import ChatRequest, ChatResult, Provider
-from .keys import redact
-
-RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
+from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Provider
+from .keys import KeyRing, redact
 
 
 class OpenAICompatibleProvider(Provider):
@@ -35,8 +33,7 @@ class OpenAICompatibleProvider(Provider):
     ):
         self.name = name
         self.base_url = base_url.rstrip("/")
-        self._keys = list(api_keys)
-        self._key_index = 0
+        self._keys = KeyRing(api_keys)
         self.supports_n = supports_n
         self.default_concurrency = concurrency
         self._key_required = key_required
@@ -66,8 +63,8 @@ class OpenAICompatibleProvider(Provider):
                 f"no API key: set {self._key_env or 'the key variable'} (or pass keys=...)",
                 provider=self.name, model=request.model,
             )
-        key_index = self._key_index
-        headers = {"Authorization": f"Bearer {self._keys[key_index]}"} if self._keys else {}
+        key_index, key = self._keys.current() if self._keys else (0, None)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
         body = {
             "model": request.model,
             "messages": request.messages,
@@ -97,11 +94,7 @@ class OpenAICompatibleProvider(Provider):
             )
             if status == 429:
                 err.retry_after = retry_after
-                if len(self._keys) > 1:
-                    # Move the ring on (once per rate-limited key, however many calls saw it).
-                    if self._key_index == key_index:
-                        self._key_index = (key_index + 1) % len(self._keys)
-                    err.retry_now = True
+                err.retry_now = self._keys.rate_limited(key_index)
             raise err
         try:
             data = json.loads(raw)
@@ -120,7 +113,7 @@ class OpenAICompatibleProvider(Provider):
             msg = msg.get("message", "") if isinstance(msg, dict) else str(msg)
         except Exception:
             msg = raw.decode("utf-8", "replace")
-        return redact(str(msg)[:300], self._keys)
+        return redact(str(msg)[:300], self._keys.keys)
 
     async def aclose(self) -> None:
         # Only the running loop's client can be closed from here; others go with their loops.

@@ -103,12 +103,22 @@ def _register_builtin() -> None:
         _openai_compatible(name, aliases=aliases, base_url=url, base_url_env=f"{name.upper().replace('.', '')}_BASE_URL",
                            key_env=f"{name.upper()}_API_KEY", supports_n=supports_n, key_required=False,
                            concurrency=64, description="self-hosted OpenAI-compatible server")
-    register_provider(ProviderSpec("Anthropic_API", lambda s: sdk.AnthropicProvider(s.keys.ring(s.api_key_env or "ANTHROPIC_API_KEY"), s.base_url),
-                                   aliases=("anthropic",), key_env="ANTHROPIC_API_KEY", extra="anthropic"))
-    register_provider(ProviderSpec("Google_API", lambda s: sdk.GoogleProvider(s.keys.ring(s.api_key_env or "GOOGLE_API_KEY")),
-                                   aliases=("google", "gemini"), key_env="GOOGLE_API_KEY", extra="google"))
-    register_provider(ProviderSpec("Bedrock_API", lambda s: sdk.BedrockProvider(os.environ.get("AWS_REGION")),
-                                   aliases=("bedrock",), key_env="AWS_ACCESS_KEY_ID", extra="bedrock"))
+    # SDK providers take the base URL variable their own SDK reads, so a proxy or test server can stand in.
+    def url(s: ProviderSettings, env: str) -> str | None:
+        return s.base_url or os.environ.get(env)
+
+    register_provider(ProviderSpec(
+        "Anthropic_API", aliases=("anthropic",), key_env="ANTHROPIC_API_KEY", base_url_env="ANTHROPIC_BASE_URL",
+        extra="anthropic", factory=lambda s: sdk.AnthropicProvider(
+            s.keys.ring(s.api_key_env or "ANTHROPIC_API_KEY"), url(s, "ANTHROPIC_BASE_URL"), s.api_key_env)))
+    register_provider(ProviderSpec(
+        "Google_API", aliases=("google", "gemini"), key_env="GOOGLE_API_KEY", base_url_env="GOOGLE_GEMINI_BASE_URL",
+        extra="google", factory=lambda s: sdk.GoogleProvider(
+            s.keys.ring(s.api_key_env or "GOOGLE_API_KEY"), url(s, "GOOGLE_GEMINI_BASE_URL"), s.api_key_env)))
+    register_provider(ProviderSpec(
+        "Bedrock_API", aliases=("bedrock",), key_env="AWS_ACCESS_KEY_ID", base_url_env="AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+        extra="bedrock", factory=lambda s: sdk.BedrockProvider(
+            s.keys, url(s, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"))))
     register_provider(ProviderSpec("local", lambda s: LocalProvider(), aliases=("embedded", "llama_cpp"),
                                    description="embedded SmolLM2-135M-Instruct on llama.cpp (no key)"))
 

@@ -1,17 +1,23 @@
 """Providers behind optional SDKs: Anthropic, Google (Gemini) and Bedrock.
 
 Each SDK is imported only when its provider is first used, with an install hint if missing.
-The SDKs' own retries are turned off: archon's retry loop (backoff, jitter, bounded attempts) applies.
+The SDKs' own retries are turned off: archon's retry loop (backoff, jitter, bounded attempts)
+applies, and the errors they raise become ProviderErrors with the HTTP status, retryable or not
+by the same rule as for OpenAI-compatible servers. Anthropic and Google keys rotate on a 429.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ProviderError
-from .base import ChatRequest, ChatResult, Provider
+from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Provider
+from .keys import KeyRing, KeyStore, redact
 
 
 def _split_system(messages: list[dict]) -> tuple[str, list[dict]]:
@@ -19,35 +25,108 @@ def _split_system(messages: list[dict]) -> tuple[str, list[dict]]:
     return system, [m for m in messages if m["role"] != "system"]
 
 
-def _status_error(provider: str, model: str, e: Exception) -> ProviderError:
-    status = getattr(e, "status_code", None) or getattr(getattr(e, "response", None), "status_code", None)
-    retryable = status is None or status in (408, 429, 500, 502, 503, 504, 529)
-    return ProviderError(f"{type(e).__name__}" + (f" (HTTP {status})" if status else ""), provider=provider,
-                         model=model, status=status, retryable=retryable)
+def _status_of(e: Exception) -> int | None:
+    """The HTTP status an SDK error carries: Anthropic's ``status_code``, Google's ``code``,
+    botocore's ``response["ResponseMetadata"]["HTTPStatusCode"]``."""
+    for value in (getattr(e, "status_code", None), getattr(e, "code", None)):
+        if isinstance(value, int):
+            return value
+    response = getattr(e, "response", None)
+    if isinstance(response, dict):
+        return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return None
 
 
-class AnthropicProvider(Provider):
-    name = "Anthropic_API"
+def _retry_after_of(e: Exception) -> float | None:
+    response = getattr(e, "response", None)
+    headers = (response.get("ResponseMetadata", {}).get("HTTPHeaders") if isinstance(response, dict)
+               else getattr(response, "headers", None))
+    try:
+        return float(headers.get("retry-after")) if headers and headers.get("retry-after") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_transient(e: Exception) -> bool:
+    """Connection failures and timeouts, whichever HTTP stack the SDK uses (httpx, aiohttp, urllib3)."""
+    if isinstance(e, (ConnectionError, TimeoutError)):
+        return True
+    return any("Connection" in c.__name__ or "Timeout" in c.__name__ for c in type(e).__mro__)
+
+
+def sdk_error(provider: str, model: str, e: Exception, secrets: list[str] = ()) -> ProviderError:
+    status = _status_of(e)
+    detail = redact(str(e).strip()[:300], secrets)
+    err = ProviderError(f"{type(e).__name__}" + (f" (HTTP {status})" if status else "") + (f": {detail}" if detail else ""),
+                        provider=provider, model=model, status=status,
+                        retryable=status in RETRYABLE_STATUS if status is not None else _is_transient(e))
+    err.retry_after = _retry_after_of(e)
+    return err
+
+
+class _KeyedSDKProvider(Provider):
+    """An SDK client per (event loop, key); a rate-limited key hands over to the next one."""
+
     default_concurrency = 16
+    key_env = ""
 
-    def __init__(self, api_keys: list[str], base_url: str | None = None):
+    def __init__(self, api_keys: list[str], base_url: str | None = None, key_env: str | None = None):
+        self._keys = KeyRing(api_keys)
+        self._base_url = base_url
+        self.key_env = key_env or self.key_env
+        # SDK clients belong to the loop that made them.
+        self._clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, Any]]" = weakref.WeakKeyDictionary()
+
+    def identity(self) -> str:
+        return f"{self.name}@{self._base_url}" if self._base_url else self.name
+
+    def _make_client(self, key: str) -> Any:
+        raise NotImplementedError
+
+    async def _call(self, client: Any, request: ChatRequest) -> ChatResult:
+        raise NotImplementedError
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        if not self._keys:
+            raise ProviderError(f"no API key: set {self.key_env}", provider=self.name, model=request.model)
+        index, key = self._keys.current()
+        clients = self._clients.setdefault(asyncio.get_running_loop(), {})
+        if index not in clients:
+            clients[index] = self._make_client(key)
+        try:
+            return await self._call(clients[index], request)
+        except Exception as e:
+            err = sdk_error(self.name, request.model, e, self._keys.keys)
+            if err.status == 429:
+                err.retry_now = self._keys.rate_limited(index)
+            raise err from None
+
+    async def aclose(self) -> None:
+        for client in self._clients.pop(asyncio.get_running_loop(), {}).values():
+            await self._close(client)
+
+    async def _close(self, client: Any) -> None:
+        await client.close()
+
+
+class AnthropicProvider(_KeyedSDKProvider):
+    name = "Anthropic_API"
+    key_env = "ANTHROPIC_API_KEY"
+
+    def __init__(self, api_keys: list[str], base_url: str | None = None, key_env: str | None = None):
         try:
             import anthropic
         except ImportError:
             raise ProviderError("install the extra: pip install 'archon[anthropic]'", provider=self.name, model="-") from None
         self._sdk = anthropic
-        self._keys = api_keys
-        self._base_url = base_url
-        self._clients: dict[int, Any] = {}
+        super().__init__(api_keys, base_url, key_env)
 
-    async def chat(self, request: ChatRequest) -> ChatResult:
-        if not self._keys:
-            raise ProviderError("no API key: set ANTHROPIC_API_KEY", provider=self.name, model=request.model)
-        loop = id(asyncio.get_running_loop())
-        if loop not in self._clients:
-            self._clients[loop] = self._sdk.AsyncAnthropic(api_key=self._keys[0], base_url=self._base_url, max_retries=0)
+    def _make_client(self, key: str) -> Any:
+        return self._sdk.AsyncAnthropic(api_key=key, base_url=self._base_url, max_retries=0)
+
+    async def _call(self, client: Any, request: ChatRequest) -> ChatResult:
         system, msgs = _split_system(request.messages)
-        create = self._clients[loop].messages.create
+        create = client.messages.create
         kwargs: dict[str, Any] = dict(model=request.model, messages=msgs, max_tokens=request.max_tokens)
         # Recent SDKs dropped the `temperature` argument; the API still takes it for the models that use it.
         temperature = min(request.temperature, 1.0)
@@ -57,56 +136,84 @@ class AnthropicProvider(Provider):
             kwargs["extra_body"] = {"temperature": temperature}
         if system:
             kwargs["system"] = system
-        try:
-            r = await create(**kwargs)
-        except Exception as e:
-            raise _status_error(self.name, request.model, e) from None
+        r = await create(**kwargs)
         text = "".join(getattr(b, "text", "") for b in r.content)
         return ChatResult([text], r.usage.input_tokens, r.usage.output_tokens)
 
 
-class GoogleProvider(Provider):
+class GoogleProvider(_KeyedSDKProvider):
     name = "Google_API"
-    default_concurrency = 16
+    key_env = "GOOGLE_API_KEY"
 
-    def __init__(self, api_keys: list[str]):
+    def __init__(self, api_keys: list[str], base_url: str | None = None, key_env: str | None = None):
         try:
             from google import genai
+            from google.genai import types
         except ImportError:
             raise ProviderError("install the extra: pip install 'archon[google]'", provider=self.name, model="-") from None
-        self._genai = genai
-        self._keys = api_keys
-        self._client = None
+        self._genai, self._types = genai, types
+        super().__init__(api_keys, base_url, key_env)
 
-    async def chat(self, request: ChatRequest) -> ChatResult:
-        if not self._keys:
-            raise ProviderError("no API key: set GOOGLE_API_KEY", provider=self.name, model=request.model)
-        if self._client is None:
-            self._client = self._genai.Client(api_key=self._keys[0])
+    def _make_client(self, key: str) -> Any:
+        options = self._types.HttpOptions(base_url=self._base_url, retry_options=self._types.HttpRetryOptions(attempts=1))
+        return self._genai.Client(api_key=key, http_options=options).aio
+
+    async def _call(self, client: Any, request: ChatRequest) -> ChatResult:
         system, msgs = _split_system(request.messages)
-        contents = [{"role": "model" if m["role"] == "assistant" else "user", "parts": [{"text": m["content"]}]} for m in msgs]
+        contents = [{"role": "model" if m["role"] == "assistant" else "user", "parts": [{"text": m["content"]}]}
+                    for m in msgs]
         config: dict[str, Any] = {"temperature": request.temperature, "max_output_tokens": request.max_tokens}
         if system:
             config["system_instruction"] = system
-        try:
-            r = await self._client.aio.models.generate_content(model=request.model, contents=contents, config=config)
-        except Exception as e:
-            raise _status_error(self.name, request.model, e) from None
-        u = getattr(r, "usage_metadata", None)
-        return ChatResult([r.text or ""], getattr(u, "prompt_token_count", 0) or 0, getattr(u, "candidates_token_count", 0) or 0)
+        r = await client.models.generate_content(model=request.model, contents=contents, config=config)
+        u = r.usage_metadata
+        # No candidate (a blocked prompt) is an empty answer, not a failure.
+        return ChatResult([r.text or ""], (u and u.prompt_token_count) or 0, (u and u.candidates_token_count) or 0)
+
+    async def _close(self, client: Any) -> None:
+        await client.aclose()
 
 
 class BedrockProvider(Provider):
+    """Bedrock's Converse API through boto3, whose blocking calls run on a thread pool of this
+    provider's own, so that the engine's concurrency cap, not the default pool, bounds them."""
+
     name = "Bedrock_API"
     default_concurrency = 16
+    max_threads = 64
 
-    def __init__(self, region: str | None = None):
+    def __init__(self, keys: KeyStore, base_url: str | None = None):
         try:
             import boto3
             from botocore.config import Config
         except ImportError:
             raise ProviderError("install the extra: pip install 'archon[bedrock]'", provider=self.name, model="-") from None
-        self._client = boto3.client("bedrock-runtime", region_name=region, config=Config(retries={"max_attempts": 1}))
+        self._boto3, self._config = boto3, Config(
+            retries={"total_max_attempts": 1}, max_pool_connections=self.max_threads,
+            # archon's per-call timeout applies; botocore's 60 s default would cut long generations.
+            read_timeout=600)
+        # Credentials from a key file or .env when given there; else boto3's usual chain.
+        self._credentials = {name.lower(): v for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+                             if (v := keys.get(name))}
+        self._region = keys.get("AWS_REGION") or keys.get("AWS_DEFAULT_REGION")
+        self._base_url = base_url
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def identity(self) -> str:
+        return f"{self.name}@{self._base_url or self._region}"
+
+    def _get_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._boto3.session.Session().client(
+                    "bedrock-runtime", region_name=self._region, endpoint_url=self._base_url, config=self._config,
+                    **self._credentials)
+            return self._client
+
+    def _converse(self, kwargs: dict) -> dict:
+        return self._get_client().converse(**kwargs)
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         system, msgs = _split_system(request.messages)
@@ -117,10 +224,17 @@ class BedrockProvider(Provider):
         )
         if system:
             kwargs["system"] = [{"text": system}]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.max_threads, thread_name_prefix="archon-bedrock")
         try:
-            r = await asyncio.to_thread(self._client.converse, **kwargs)
+            r = await asyncio.get_running_loop().run_in_executor(self._pool, self._converse, kwargs)
         except Exception as e:
-            raise _status_error(self.name, request.model, e) from None
+            raise sdk_error(self.name, request.model, e, list(self._credentials.values())) from None
         text = "".join(c.get("text", "") for c in r["output"]["message"]["content"])
         u = r.get("usage", {})
         return ChatResult([text], u.get("inputTokens", 0), u.get("outputTokens", 0))
+
+    async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

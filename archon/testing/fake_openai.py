@@ -12,9 +12,9 @@ Endpoints
     Replies in the ``chat.completion`` format with ``n`` choices (default 1)
     and a ``usage`` block whose token counts are whitespace-split word counts
     (at least 1).  ``"stream": true`` gets a Server-Sent-Events reply.
-``POST /v1/messages``
-    The Anthropic Messages API, answered by the same responder, behaviours and key checks
-    (``x-api-key`` is the key; the ``system`` field becomes a system message).
+``POST /v1/messages``, ``POST /v1beta/models/{model}:generateContent``, ``POST /model/{id}/converse``
+    The Anthropic Messages, Gemini and Bedrock Converse APIs, answered by the same responder,
+    behaviours and key checks in their own formats (see :mod:`archon.testing.dialects`).
 ``GET /v1/models``
     Lists ``fake-model`` and every model requested so far.
 ``POST /_control``
@@ -51,6 +51,8 @@ from dataclasses import asdict, dataclass, fields
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable
+
+from .dialects import Dialect, dialect_of
 
 __all__ = [
     "Behaviour",
@@ -245,34 +247,17 @@ class _Reply:
         self.headers = headers
 
 
-def _from_anthropic(body: Any, headers: dict[str, str]) -> tuple[Any, dict[str, str]]:
-    """An Anthropic Messages request as the equivalent chat-completions request (same responder,
-    behaviours and key checks): the system prompt becomes a system message, x-api-key the bearer key."""
-    if isinstance(body, dict):
-        body = dict(body)
-        system = body.pop("system", None)
-        if isinstance(system, list):
-            system = "".join(b.get("text", "") for b in system if isinstance(b, dict))
-        if system:
-            body["messages"] = [{"role": "system", "content": system}] + list(body.get("messages") or [])
-    if "x-api-key" in headers:
-        headers = {**headers, "authorization": f"Bearer {headers['x-api-key']}"}
-    return body, headers
-
-
-def _to_anthropic(reply: _Reply) -> _Reply:
-    data = json.loads(reply.body)
-    usage = data["usage"]
-    return _Reply(200, _dumps({
-        "id": data["id"].replace("chatcmpl", "msg"),
-        "type": "message",
-        "role": "assistant",
-        "model": data["model"],
-        "content": [{"type": "text", "text": data["choices"][0]["message"]["content"]}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]},
-    }))
+def _in_dialect(dialect: Dialect, reply: _Reply) -> _Reply:
+    """A chat-completions reply (or error) in the format of ``dialect``'s API."""
+    try:
+        data = json.loads(reply.body)
+    except ValueError:  # a bad_json behaviour: sent as it is
+        return reply
+    if reply.status == 200:
+        return _Reply(200, _dumps(dialect.from_completion(data)))
+    message = (data.get("error") or {}).get("message", "") if isinstance(data, dict) else ""
+    body, extra = dialect.error(reply.status, message)
+    return _Reply(reply.status, _dumps(body), headers={**(reply.headers or {}), **extra})
 
 
 def _error(status: int, message: str | None = None, retry_after: float | None = None) -> _Reply:
@@ -537,7 +522,7 @@ class FakeOpenAIServer:
         if len(path) > 1:
             path = path.rstrip("/")
         try:
-            if method == "POST" and path in ("/v1/chat/completions", "/chat/completions", "/v1/messages"):
+            if method == "POST" and (path in ("/v1/chat/completions", "/chat/completions") or dialect_of(path)):
                 self._chat(h, path)
             elif method == "GET" and path in ("/v1/models", "/models"):
                 h.send_reply(self._models(h))
@@ -616,9 +601,9 @@ class FakeOpenAIServer:
         except ValueError:
             body = None
         headers = {k.lower(): v for k, v in h.headers.items()}
-        anthropic = path == "/v1/messages"
-        if anthropic:
-            body, headers = _from_anthropic(body, headers)
+        dialect = dialect_of(path)
+        if dialect is not None:
+            body, headers = dialect.to_chat(body, headers, path)
         record = RecordedRequest(
             path=path,
             headers=headers,
@@ -632,8 +617,8 @@ class FakeOpenAIServer:
                 self.max_in_flight = self._in_flight
         try:
             reply = self._chat_reply(body, headers)
-            if anthropic and reply is not None and reply.status == 200:
-                reply = _to_anthropic(reply)
+            if dialect is not None and reply is not None:
+                reply = _in_dialect(dialect, reply)
         finally:
             # Counted as done before the reply goes out, so a client that has its answer
             # never sees the request still in flight.
