@@ -167,7 +167,11 @@ def load_config(source: str | Path | dict | ArchitectureConfig) -> ArchitectureC
         return parse_config(source)
     text: str
     path = Path(source) if not str(source).lstrip().startswith(("{", "name:", "layers:")) else None
-    if path is not None and path.exists():
+    try:
+        is_file = path is not None and path.is_file()
+    except OSError:  # text too long to be a file name: it is the config itself
+        is_file, path = False, None
+    if is_file:
         text = path.read_text(encoding="utf-8")
         is_yaml = path.suffix.lower() in (".yaml", ".yml")
     elif path is not None and path.suffix.lower() in (".json", ".yaml", ".yml"):
@@ -224,59 +228,47 @@ def check_rules(config: ArchitectureConfig) -> list[Finding]:
             prev = config.layers[li - 1] if li > 0 else []
             if not any(c.type == "unit_test_generator" for c in prev):
                 out.append(Finding("error", f"layer {n}: a unit_test_evaluator needs a unit_test_generator in the layer just before"))
-    last = config.layers[-1]
-    final = sum(_max_outputs(c) for c in last)
-    if final != 1:
+    final = _walk(config)[1]
+    if final != 1 and all(c.type in BUILTIN_TYPES for c in config.layers[-1]):
         out.append(
             Finding(
                 "warning",
-                f"the last layer can leave {'several' if final >= 1_000_000 else final} candidates; the first one is the answer. "
+                f"the last layer can leave {final} candidates; the first one is the answer. "
                 "End with a single fuser (samples 1), or a ranker with top_k 1, for one final answer.",
             )
         )
     return out
 
 
-def _max_outputs(c: ComponentConfig) -> int:
-    if c.type in ("generator",):
-        return c.samples
-    if c.type == "fuser":
-        return c.samples
-    if c.type == "ranker":
-        return c.top_k or DEFAULT_RANKER_TOP_K
-    # verifier, evaluator, critic keep (up to) all candidates
-    return 1_000_000
+def _walk(config: ArchitectureConfig, *, max_candidates: int | None = None,
+          with_parse_retries: bool = True) -> tuple[int, int]:
+    """Worst-case LLM calls per query, and the most candidates the last layer can leave.
 
-
-def calls_per_query(config: ArchitectureConfig, *, max_candidates: int | None = None) -> int:
-    """Worst-case number of LLM calls one query makes (custom components count as one call per sample)."""
+    Custom components count as one call per sample and pass the candidate count on.
+    """
     candidates = 0
     total = 0
     for layer in config.layers:
         new_candidates = 0
         passthrough = False
         for c in layer:
+            # A reply that must parse (ranking, critiques, verdict, tests) may be asked again.
+            asks = 1 + (c.parse_retries if with_parse_retries else 0)
             t = c.type
-            if t == "generator":
-                total += c.samples
-                new_candidates += c.samples
-            elif t == "fuser":
+            if t in ("generator", "fuser"):
                 total += c.samples
                 new_candidates += c.samples
             elif t == "ranker":
-                total += 1
+                total += asks
                 new_candidates = max(new_candidates, min(candidates, c.top_k or DEFAULT_RANKER_TOP_K))
-            elif t == "critic":
-                total += 1
+            elif t in ("critic", "unit_test_generator"):
+                total += asks
                 passthrough = True
             elif t == "verifier":
-                total += 2 * candidates
-                passthrough = True
-            elif t == "unit_test_generator":
-                total += 1
+                total += (1 + asks) * candidates  # reasoning, then a verdict that must parse
                 passthrough = True
             elif t == "unit_test_evaluator":
-                total += candidates if c.evaluation == "llm" else 0
+                total += asks * candidates if c.evaluation == "llm" else 0
                 new_candidates = max(new_candidates, min(candidates, c.top_k or candidates))
             else:
                 total += c.samples
@@ -284,4 +276,11 @@ def calls_per_query(config: ArchitectureConfig, *, max_candidates: int | None = 
         candidates = candidates if passthrough and new_candidates == 0 else new_candidates
         if max_candidates is not None:
             candidates = min(candidates, max_candidates)
-    return total
+    return total, candidates
+
+
+def calls_per_query(config: ArchitectureConfig, *, max_candidates: int | None = None,
+                    with_parse_retries: bool = True) -> int:
+    """Worst-case number of LLM calls one query makes: every reply that must parse re-asked
+    ``parse_retries`` times, unless ``with_parse_retries=False`` (every reply parses at once)."""
+    return _walk(config, max_candidates=max_candidates, with_parse_retries=with_parse_retries)[0]

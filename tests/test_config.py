@@ -93,9 +93,24 @@ def test_calls_per_query_worst_case():
         [{"type": "fuser", "samples": 2}],                                            # 2
         [{"type": "fuser"}],                                                          # 1
     ]})
-    assert calls_per_query(cfg) == 5 + 1 + 1 + 6 + 1 + 3 + 2 + 1
+    assert calls_per_query(cfg, with_parse_retries=False) == 5 + 1 + 1 + 6 + 1 + 3 + 2 + 1
+    # The worst case asks every reply that must parse 1 + parse_retries (default 2) times.
+    assert calls_per_query(cfg) == 5 + 3 + 3 + (1 + 3) * 3 + 3 + 3 * 3 + 2 + 1
+
+
+def test_last_layer_warning_counts_the_candidates_that_reach_it():
+    def warns(layers):
+        return [f.message for f in check_rules(load_config({"layers": layers})) if "last layer" in f.message]
+
+    gen = [{"type": "generator", "samples": 3}]
+    assert warns([gen, [{"type": "ranker", "top_k": 1}]]) == []
+    assert warns([gen, [{"type": "unit_test_generator"}], [{"type": "unit_test_evaluator", "top_k": 1}]]) == []
+    # A ranker keeps at most what it is given: 3, not its top_k of 5.
+    assert warns([gen, [{"type": "ranker"}]]) == [
+        "the last layer can leave 3 candidates; the first one is the answer. End with a single fuser (samples 1), "
+        "or a ranker with top_k 1, for one final answer."]
 
 
 def test_ranker_without_top_k_keeps_five_in_the_cost_estimate():
     cfg = load_config({"layers": [[{"type": "generator", "samples": 8}], [{"type": "ranker"}], [{"type": "verifier"}]]})
-    assert calls_per_query(cfg) == 8 + 1 + 2 * 5
+    assert calls_per_query(cfg, with_parse_retries=False) == 8 + 1 + 2 * 5

@@ -222,3 +222,99 @@ def test_identical_components_in_a_layer_draw_different_samples(server, comp, tm
         once = a.run_batch(["q"])[0]
     assert len(server.requests) == 2 and len(twice.candidates) == 2
     assert once.trace.usage.cached_calls == 2 and once.trace.usage.new_calls == 0
+
+
+def test_components_differing_in_other_fields_still_draw_different_samples(server, comp, tmp_path):
+    counter = iter(range(1000))
+    server.responder = lambda b: [f"unique-{next(counter)}" for _ in range(b.get("n", 1))]
+    cache = tmp_path / "c.sqlite"
+    cfg = {"layers": [[comp(model="g", name="first"), comp(model="g", samples=2, top_k=3)]]}
+    with Archon(cfg, cache=cache) as a:
+        first = a.run_batch(["q"])[0].candidates
+    with Archon(cfg, cache=cache) as a:
+        again = a.run_batch(["q"])[0].candidates
+    # Three different samples, and the cached rerun gives back the same three.
+    assert len(set(first)) == 3 and again == first
+
+
+def test_concurrent_identical_calls_are_made_once(server, comp, tmp_path):
+    server.latency = 0.3
+    gen = comp(model="shared", samples=2)
+    with Archon({"layers": [[gen]]}, cache=tmp_path / "c.sqlite") as a:
+        results = a.run_batch(["same question"] * 4)
+    assert len(server.requests) == 1  # one request with n=2 served all four queries
+    assert all(r.candidates == results[0].candidates for r in results)
+    usage = [r.trace.usage for r in results]
+    assert sorted(u.new_calls for u in usage) == [0, 0, 0, 2] and all(u.calls == 2 for u in usage)
+
+
+def test_a_shared_call_that_fails_is_made_again_by_the_waiter(server, comp, tmp_path):
+    server.latency = 0.2
+    server.enqueue(Behaviour(status=400))  # the first request fails for good
+    with Archon({"layers": [[comp(model="g")]]}, cache=tmp_path / "c.sqlite", retry=FAST) as a:
+        results = a.run_batch(["q", "q"])
+    assert sorted(r.error is None for r in results) == [False, True]
+    assert len(server.requests) == 2
+
+
+def test_a_layer_may_leave_no_candidates_when_a_later_one_makes_them(server, comp):
+    # The reference code's "unit tests first" shape: tests, then generators, then the evaluator.
+    server.responder = lambda b: ["1. It works.\n2. It is short."] if b["model"] == "t" else [f"[{b['model']}] answer"]
+    cfg = {"layers": [[comp("unit_test_generator", model="t")], [comp(model="g", samples=2)],
+                      [comp("unit_test_evaluator", model="e", top_k=1)]]}
+    with Archon(cfg) as a:
+        r = a.run("q")
+    assert r.answer == "[g] answer" and len(r.candidates) == 1
+    assert [len(layer.components[0].outputs or []) for layer in r.trace.layers] == [0, 2, 1]
+
+
+def test_fuser_keeps_the_users_system_prompt(server, comp):
+    cfg = {"layers": [[comp(model="g")], [comp("fuser", model="f")]]}
+    with Archon(cfg) as a:
+        a.run([{"role": "system", "content": "Always answer in French."}, {"role": "user", "content": "hi"}])
+    fuser = next(q for q in server.requests if q.body["model"] == "f")
+    system = fuser.body["messages"][0]
+    assert system["role"] == "system" and system["content"].startswith("Always answer in French.")
+    assert "candidate" in system["content"] and fuser.body["messages"][1:] == [{"role": "user", "content": "hi"}]
+
+
+def test_more_samples_than_one_request_may_ask_for_go_in_several(server, comp):
+    with Archon({"layers": [[comp(model="g", samples=200)]]}) as a:
+        r = a.run("q")
+    assert len(r.candidates) == 200
+    assert sorted(q.body["n"] for q in server.requests) == [72, 128]
+
+
+def test_threads_calling_the_sync_api_at_once_share_one_loop_and_its_caps(server, comp):
+    import threading
+
+    server.latency = 0.2
+    with Archon({"layers": [[comp(model="g")]]}, concurrency={"OpenAI_API": 2}) as a:
+        threads = [threading.Thread(target=a.generate, args=(f"q{i}",)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(server.requests) == 8 and server.max_in_flight == 2
+    assert not [t for t in threading.enumerate() if t.name == "archon-loop"]
+
+
+def test_concurrency_caps_by_alias_and_bad_caps(server, comp):
+    server.latency = 0.1
+    with Archon({"layers": [[comp(model="g")]]}, concurrency={"openai": 3}) as a:
+        a.run_batch([f"q{i}" for i in range(9)])
+    assert server.max_in_flight == 3
+    from archon import ConfigError
+
+    for bad in ({"OpenAI_API": 0}, {"OpenAI_API": "4"}, {"NoSuchProvider": 2}):
+        with pytest.raises(ConfigError):
+            Archon({"layers": [[comp(model="g")]]}, concurrency=bad)
+
+
+def test_registering_a_generator_again_replaces_it(server):
+    cfg = {"layers": [[{"type": "generator", "model": "m", "model_type": "mygen"}]]}
+    with Archon(cfg) as a:
+        a.add_generator("mygen", lambda messages, **kw: "from f1")
+        assert a.generate("hi") == "from f1"
+        a.add_generator("mygen", lambda messages, **kw: "from f2")
+        assert a.generate("hi") == "from f2"

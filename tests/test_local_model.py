@@ -29,3 +29,16 @@ def test_local_architecture_end_to_end(tmp_path):
         again = a.run_batch(["What is 2 + 2?", "Name a fruit."])
     assert [r.answer for r in again] == [r.answer for r in results]
     assert all(r.trace.usage.new_calls == 0 and r.trace.usage.calls > 0 for r in again)
+
+
+async def test_a_prompt_longer_than_the_context_is_shortened_to_fit():
+    from archon.providers import ChatRequest
+    from archon.providers.local import LocalProvider
+
+    # A fuser puts every candidate into its system prompt: that is the message to shorten.
+    system = "Fuse the candidates below.\n\n" + " ".join(f"word{i}" for i in range(8000)) + "\n\nEnd of candidates."
+    req = ChatRequest(model="", messages=[{"role": "system", "content": system}, {"role": "user", "content": "Say hi."}],
+                      max_tokens=8)
+    result = await LocalProvider().chat(req)
+    assert result.texts[0].strip()
+    assert 0 < result.input_tokens < 8000

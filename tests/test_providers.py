@@ -82,6 +82,21 @@ async def test_rate_limited_key_rotates_to_next(server, provider):
     assert used == ["Bearer sk-first-aaaaaa", "Bearer sk-second-bbbbbb"]
 
 
+async def test_when_every_key_is_rate_limited_the_client_backs_off_as_told(server, provider):
+    keys = ("sk-first-aaaaaa", "sk-second-bbbbbb")
+    server.enqueue(*[Behaviour(status=429, retry_after=0.2)] * 4)
+    policy = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=1.0, timeout=2.0)
+    t0 = time.monotonic()
+    with pytest.raises(ProviderError, match="HTTP 429"):
+        await chat_with_retries(provider(server, keys=keys), req(), policy)
+    # The second key is tried at once; then both keys rest, and the retry waits Retry-After
+    # (after which the first key has rested and is tried at once again).
+    assert [r.headers["authorization"][-6:] for r in server.requests] == ["aaaaaa", "bbbbbb", "bbbbbb", "aaaaaa"]
+    gaps = [b.received_at - a.received_at for a, b in zip(server.requests, server.requests[1:])]
+    assert gaps[0] < 0.15 and gaps[1] >= 0.19 and gaps[2] < 0.15
+    assert time.monotonic() - t0 < 3
+
+
 def test_key_store_sources(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text("TOGETHER_API_KEY=from-dotenv\nTOGETHER_API_KEY_2=second\n")
     (tmp_path / "keys.json").write_text(json.dumps({"GROQ_API_KEY": ["g1", "g2", "g3"]}))

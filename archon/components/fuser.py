@@ -32,7 +32,10 @@ class Fuser(Component):
             length=length,
             candidates=numbered(cands, crits),
         )
-        # The conversation stays intact after the system prompt, so multi-turn context is kept.
-        msgs = [{"role": "system", "content": system}] + [m for m in state.messages if m["role"] != "system"]
+        # The user's own system prompt comes first (the answer must still follow it); the
+        # conversation stays intact after it, so multi-turn context is kept.
+        user_system = [m["content"] for m in state.messages if m["role"] == "system"]
+        msgs = ([{"role": "system", "content": "\n\n".join(user_system + [system])}]
+                + [m for m in state.messages if m["role"] != "system"])
         texts = await ctx.complete(msgs, n=self.config.samples)
         return Output(candidates=texts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Coroutine, Iterable, Mapping, NamedTuple, Sequence, TypeVar
 
@@ -93,6 +94,7 @@ class Archon:
         self._cache: CallCache | None = cache if isinstance(cache, CallCache) else None
         self._layers: list[list[_Planned]] | None = None
         self._loop: _LoopThread | None = None
+        self._loop_lock = threading.Lock()
 
     # --- extension points (the reference code's names) ---------------------------------
 
@@ -104,6 +106,7 @@ class Archon:
     def add_generator(self, name: str, fn: Callable[..., Any]) -> None:
         """Register a generator function usable as ``model_type: NAME``."""
         register_generator(name, fn)
+        self.runtime.forget_provider(name)
         self._layers = None
 
     # --- running ----------------------------------------------------------------------
@@ -114,15 +117,16 @@ class Archon:
             layers = []
             for li, layer in enumerate(self.config.layers):
                 planned: list[_Planned] = []
-                seen: dict[str, int] = {}
+                seen: dict[tuple, int] = {}
                 for ci, cfg in enumerate(layer):
                     try:
                         provider = get_spec(cfg.model_type).name
                         component = build_component(cfg)
                     except ConfigError as e:
                         raise ConfigError(f"layer {li + 1}, component {ci + 1} ({cfg.type}): {e}") from None
-                    # Identical components of a layer draw consecutive samples (see ComponentContext).
-                    same = cfg.model_dump_json()
+                    # Components of a layer that make the same calls (same provider, model and
+                    # sampling parameters, as the call cache keys them) draw consecutive samples.
+                    same = (provider, cfg.base_url, cfg.model, cfg.temperature, cfg.max_tokens)
                     offset = seen.get(same, 0)
                     seen[same] = offset + cfg.samples
                     planned.append(_Planned(component, provider, offset))
@@ -170,9 +174,12 @@ class Archon:
                     ct.outputs = out.candidates
             state = _merge(state, outputs, lt)
             lt.latency_s = time.perf_counter() - lt0
-            if not state.candidates:
+            # A layer may leave no candidates on purpose (unit tests or named state first); the
+            # query stops early only when the whole layer failed with nothing to go on.
+            all_failed = all(c.error for c in lt.components)
+            if not state.candidates and (all_failed or li == len(self.config.layers) - 1):
                 error = f"layer {li + 1} left nothing to answer with: " + "; ".join(
-                    c.error or "no output" for c in lt.components)
+                    c.error or f"{c.type} gave no candidates" for c in lt.components)
                 break
         trace.latency_s = time.perf_counter() - t0
         trace.finish()
@@ -222,9 +229,13 @@ class Archon:
     # --- sync face --------------------------------------------------------------------
 
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._loop is None:
-            self._loop = _LoopThread()
-        return self._loop.run(coro)
+        with self._loop_lock:  # threads calling at once must share one loop (and its limits)
+            if self._loop is None:
+                self._loop = _LoopThread()
+                # Closed at exit (or when this object goes) if the caller never calls close().
+                self._closer = weakref.finalize(self, _shut_down, self._loop, self.runtime)
+            loop = self._loop
+        return loop.run(coro)
 
     def run(self, messages: Messages) -> Result:
         return self._sync(self.arun(messages))
@@ -237,15 +248,17 @@ class Archon:
         return self._sync(self.arun_batch(queries, **kwargs))
 
     def close(self) -> None:
-        if self._loop is not None:
-            self._loop.run(self.runtime.aclose())
-            self._loop.stop()
-            self._loop = None
+        """Close provider connections and the private event loop (``with Archon(...)`` does this)."""
+        with self._loop_lock:
+            if self._loop is not None:
+                self._closer()
+                self._loop = None
         if self._cache is not None and not isinstance(self._cache_setting, CallCache):
             self._cache.close()
             self._cache = None
 
     async def aclose(self) -> None:
+        """Close the provider connections made on the running loop (``async with Archon(...)`` does this)."""
         await self.runtime.aclose()
 
     def __enter__(self) -> "Archon":
@@ -253,6 +266,24 @@ class Archon:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    async def __aenter__(self) -> "Archon":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+
+def _shut_down(loop: _LoopThread, runtime: Runtime) -> None:
+    if threading.current_thread() is loop._thread:
+        # Collected on its own loop's thread: it cannot wait for itself; just stop.
+        loop.loop.call_soon(loop.loop.stop)
+        return
+    try:
+        loop.run(asyncio.wait_for(runtime.aclose(), 5))
+    except Exception:  # noqa: BLE001 - closing is best effort at exit
+        pass
+    loop.stop()
 
 
 def _merge(state: State, outputs: list[Output | None], lt: LayerTrace) -> State:

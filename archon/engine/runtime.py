@@ -8,7 +8,7 @@ import weakref
 from typing import Any
 
 from ..config import ComponentConfig
-from ..errors import ProviderError
+from ..errors import ConfigError, ProviderError
 from ..providers.base import ChatRequest, Provider, RetryPolicy, chat_with_retries
 from ..providers.keys import KeyStore
 from ..providers.local import DEFAULT_LOCAL_MODEL
@@ -29,10 +29,13 @@ class Runtime:
     ):
         self.keys = keys
         self.retry = retry
-        self.concurrency = concurrency or {}
+        self.concurrency = _concurrency_caps(concurrency or {})
         self._providers: dict[tuple, Provider] = {}
         # Semaphores belong to one event loop; keep a set per loop.
         self._limits: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]]" = (
+            weakref.WeakKeyDictionary()
+        )
+        self._in_flight: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future]]" = (
             weakref.WeakKeyDictionary()
         )
 
@@ -44,6 +47,15 @@ class Runtime:
             p = spec.factory(ProviderSettings(base_url=cfg.base_url, api_key_env=cfg.api_key_env, keys=self.keys))
             self._providers[key] = p
         return p
+
+    def in_flight(self) -> dict[str, asyncio.Future]:
+        """Futures of the cached calls being made now on the running loop, by cache key."""
+        return self._in_flight.setdefault(asyncio.get_running_loop(), {})
+
+    def forget_provider(self, name: str) -> None:
+        """Drop the provider made for ``name``, so that the next call uses its new registration."""
+        for key in [k for k in self._providers if k[0] == name]:
+            del self._providers[key]
 
     def limit(self, provider: Provider) -> asyncio.Semaphore:
         limits = self._limits.setdefault(asyncio.get_running_loop(), {})
@@ -59,6 +71,16 @@ class Runtime:
     async def aclose(self) -> None:
         for p in self._providers.values():
             await p.aclose()
+
+
+def _concurrency_caps(caps: dict[str, int]) -> dict[str, int]:
+    """Caps by registered provider name (aliases resolved) or by provider identity ("vLLM@URL")."""
+    out = {}
+    for name, n in caps.items():
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"concurrency for {name!r} must be a positive integer, not {n!r}")
+        out[name if "@" in name else get_spec(name).name] = n
+    return out
 
 
 class ComponentContext:
@@ -77,6 +99,17 @@ class ComponentContext:
     def fallback(self, reason: str) -> None:
         """Record that the component took its stated default instead of a parsed reply."""
         self.trace.fallback(reason)
+
+    def _from_cache(self, keys: list[str], indices, texts: list[str | None], provider: str, model: str) -> None:
+        """Fill ``texts`` at ``indices`` from the cache, recording the hits as one cached call."""
+        hits = self.cache.get_many([keys[i] for i in indices]) if indices else {}
+        for i in indices:
+            if keys[i] in hits:
+                texts[i] = hits[keys[i]][0]
+        if hits:
+            self.trace.calls.append(CallRecord(provider, model, samples=len(hits), cached=True,
+                                               input_tokens=sum(h[1] for h in hits.values()),
+                                               output_tokens=sum(h[2] for h in hits.values())))
 
     async def complete(
         self,
@@ -108,15 +141,19 @@ class ComponentContext:
         keys = [call_key(ident, model, messages, params, first + i) for i in range(n)]
         texts: list[str | None] = [None] * n
         if self.cache is not None:
-            hits = self.cache.get_many(keys)
-            for i, k in enumerate(keys):
-                if k in hits:
-                    texts[i] = hits[k][0]
-            if hits:
-                self.trace.calls.append(CallRecord(provider.name, model, samples=len(hits), cached=True,
-                                                   input_tokens=sum(h[1] for h in hits.values()),
-                                                   output_tokens=sum(h[2] for h in hits.values())))
+            self._from_cache(keys, range(n), texts, provider.name, model)
         missing = [i for i in range(n) if texts[i] is None]
+        # With a cache, a call that another component or query is making right now is not made
+        # twice: this one waits for that one's answer (single flight).
+        in_flight = self.runtime.in_flight() if self.cache is not None else None
+        shared: dict[int, asyncio.Future] = {}
+        if in_flight is not None:
+            for i in missing:
+                if keys[i] in in_flight:
+                    shared[i] = in_flight[keys[i]]
+                else:
+                    in_flight[keys[i]] = asyncio.get_running_loop().create_future()
+            missing = [i for i in missing if i not in shared]
         errors: list[ProviderError] = []
 
         async def request(indices: list[int]) -> None:
@@ -147,11 +184,27 @@ class ComponentContext:
             if 0 < len(got) < len(indices):
                 await asyncio.gather(*(request([i]) for i in indices[len(got):]))
 
-        if missing:
-            if provider.supports_n and len(missing) > 1:
-                await request(missing)
-            else:
-                await asyncio.gather(*(request([i]) for i in missing))
+        async def make_own() -> None:
+            try:
+                if provider.supports_n and len(missing) > 1:
+                    step = provider.max_n
+                    await asyncio.gather(*(request(missing[i:i + step]) for i in range(0, len(missing), step)))
+                else:
+                    await asyncio.gather(*(request([i]) for i in missing))
+            finally:  # waiters get the text, or None when it failed (or this task was cancelled)
+                for i in missing if in_flight is not None else ():
+                    future = in_flight.pop(keys[i], None)
+                    if future is not None and not future.done():
+                        future.set_result(texts[i])
+
+        async def await_shared() -> None:
+            got = await asyncio.gather(*shared.values())
+            answered = [i for i, text in zip(shared, got) if text is not None]
+            self._from_cache(keys, answered, texts, provider.name, model)
+            # Where the other call failed, try on our own.
+            await asyncio.gather(*(request([i]) for i in shared if texts[i] is None))
+
+        await asyncio.gather(make_own(), await_shared())
         out = [t for t in texts if t is not None]
         if not out and errors:
             raise errors[0]

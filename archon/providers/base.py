@@ -61,6 +61,8 @@ class Provider(ABC):
     name: str = "provider"
     #: Whether one request may ask for several samples (`n`).
     supports_n: bool = False
+    #: The most samples one request may ask for (OpenAI's limit is 128); more go in several requests.
+    max_n: int = 128
     #: Default cap on concurrent requests to this provider (per process).
     default_concurrency: int = 16
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Mapping
 
@@ -62,11 +63,16 @@ class KeyStore:
 
 
 class KeyRing:
-    """The keys of one provider and which one is in use; a rate-limited key hands over to the next."""
+    """The keys of one provider and which one is in use; a rate-limited key hands over to the next
+    key that is not itself cooling down from a rate limit."""
+
+    #: Seconds a rate-limited key rests when the server did not say (Retry-After).
+    cooldown = 2.0
 
     def __init__(self, keys: list[str]):
         self.keys = list(keys)
         self._index = 0
+        self._resting_until = [0.0] * len(self.keys)
 
     def __bool__(self) -> bool:
         return bool(self.keys)
@@ -74,14 +80,17 @@ class KeyRing:
     def current(self) -> tuple[int, str]:
         return self._index, self.keys[self._index]
 
-    def rate_limited(self, index: int) -> bool:
-        """Key ``index`` got a 429: move the ring on (once, however many calls saw it).
-        True when there is another key to try at once."""
-        if len(self.keys) < 2:
-            return False
-        if self._index == index:
-            self._index = (index + 1) % len(self.keys)
-        return True
+    def rate_limited(self, index: int, retry_after: float | None = None) -> bool:
+        """Key ``index`` got a 429. True when the ring now holds a rested key to try at once;
+        False when every key is resting, so the caller backs off as with a single key."""
+        now = time.monotonic()
+        self._resting_until[index] = now + (retry_after or self.cooldown)
+        for step in range(len(self.keys)):
+            j = (self._index + step) % len(self.keys)
+            if self._resting_until[j] <= now:
+                self._index = j
+                return True
+        return False
 
 
 _SECRET_PATTERN = re.compile(r"""(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|(?i:api[_-]?key)["']?\s*[=:]\s*["']?[^\s"',]+)""")

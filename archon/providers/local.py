@@ -82,7 +82,7 @@ class LocalProvider(Provider):
     def _complete(self, request: ChatRequest) -> ChatResult:
         with _lock:
             llm = self._model(request.model)
-            # Reserve room for the reply: drop the oldest non-system turns until the prompt fits.
+            # Reserve room for the reply: shorten the longest messages until the prompt fits.
             messages = _fit(llm, request.messages, request.max_tokens)
             try:
                 out = llm.create_chat_completion(
@@ -112,11 +112,13 @@ def _fit(llm, messages: list[dict], max_tokens: int) -> list[dict]:
         return sum(len(llm.tokenize(m["content"].encode(), add_bos=False)) + 4 for m in ms)
 
     while size(msgs) > budget:
-        # Keep the system prompt and the last message; shorten the longest message in between,
-        # or, with nothing in between, the last message itself (from its start).
-        idx = max(range(len(msgs)), key=lambda i: len(msgs[i]["content"]) if msgs[i]["role"] != "system" or len(msgs) == 1 else -1)
+        # Shorten the longest message, whatever its role (a fuser puts every candidate in its
+        # system prompt), by cutting its middle: instructions at its start and the question at
+        # its end survive.
+        idx = max(range(len(msgs)), key=lambda i: len(msgs[i]["content"]))
         content = msgs[idx]["content"]
         if len(content) < 64:
             break
-        msgs[idx] = {**msgs[idx], "content": content[: len(content) * 3 // 4]}
+        keep = len(content) * 3 // 8
+        msgs[idx] = {**msgs[idx], "content": content[:keep] + "\n[...]\n" + content[-keep:]}
     return msgs

@@ -94,7 +94,7 @@ class OpenAICompatibleProvider(Provider):
             )
             if status == 429:
                 err.retry_after = retry_after
-                err.retry_now = self._keys.rate_limited(key_index)
+                err.retry_now = self._keys.rate_limited(key_index, retry_after)
             raise err
         try:
             data = json.loads(raw)

@@ -98,7 +98,7 @@ class _KeyedSDKProvider(Provider):
         except Exception as e:
             err = sdk_error(self.name, request.model, e, self._keys.keys)
             if err.status == 429:
-                err.retry_now = self._keys.rate_limited(index)
+                err.retry_now = self._keys.rate_limited(index, err.retry_after)
             raise err from None
 
     async def aclose(self) -> None:
