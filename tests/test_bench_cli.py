@@ -174,3 +174,59 @@ def test_killed_run_restarted_with_the_same_command_redoes_nothing_done(srv, tmp
     new_requests = len(srv.requests) - requests_before
     assert new_requests <= 2 * (n_items - done_before)
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["score"] == pytest.approx(0.5)
+
+
+def test_bench_where_every_item_failed_shows_the_first_error_not_a_score(data, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
+    cfg = tmp_path / "nokey.json"
+    cfg.write_text(json.dumps({"name": "nokey", "layers": [[{"type": "generator", "model": "x", "model_type": "Together_API"}]]}))
+    assert main(["bench", str(cfg), "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run")]) == 1
+    out, err = capsys.readouterr()
+    assert "0.000" not in out + err
+    assert f"error: every item failed ({N_ITEMS} of {N_ITEMS}), so there is no score" in err
+    assert "no API key: set TOGETHER_API_KEY (environment or .env) or give a key file (--keys FILE" in err
+    assert main(["bench", str(cfg), "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run"), "--json"]) == 1
+    assert "every item failed" in capsys.readouterr().err
+
+
+def test_bench_usage_errors_are_one_line_without_traceback(srv, data, tmp_path, capsys):
+    cfg = write_config(tmp_path / "a.json", srv, "alpha")
+    a_file = tmp_path / "taken"
+    a_file.write_text("")
+    for out_dir, message in ((a_file, f"--out {a_file} is a file"), (a_file / "run", f"--out {a_file / 'run'}: {a_file} is a file")):
+        assert main(["bench", cfg, "-b", "gsm8k", "--data", str(data), "--out", str(out_dir)]) == 2
+        assert capsys.readouterr().err.startswith(f"error: {message}")
+    assert main(["bench", cfg, "-b", "gsm8k", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.startswith("error: data path")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"layers": [[{"type": "generator", "temperature": "hot"}]]}')
+    assert main(["bench", str(broken), "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.startswith("error: invalid architecture config")
+    assert not srv.requests
+    # The whole command, as a user runs it: no traceback.
+    run = subprocess.run([sys.executable, "-m", "archon.cli", "bench", cfg, "-b", "gsm8k", "--data", str(data),
+                          "--out", str(a_file)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "Traceback" not in run.stderr and run.stderr.startswith("error: ")
+
+
+def test_bench_prints_names_and_errors_literally(srv, data, tmp_path, capsys):
+    cfg = write_config(tmp_path / "a.json", srv, "moa [v2] :smile:")
+    assert main(["bench", cfg, "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run"), "--limit", "2"]) == 0
+    assert "moa [v2] :smile: on gsm8k" in capsys.readouterr().out
+    assert main(["compare", str(tmp_path / "run")]) == 0
+    assert "moa [v2] :smile:" in capsys.readouterr().out
+    # An error message with brackets keeps them.
+    assert main(["bench", cfg, "-b", "gsm8k", "--data", "gsm8k[test].jsonl", "--out", str(tmp_path / "r")]) == 2
+    assert "error: data path 'gsm8k[test].jsonl' does not exist" in capsys.readouterr().err
+
+
+def test_readme_shows_run_benchmark_real_arguments():
+    import inspect
+
+    from archon.benchmarks.runner import arun_benchmark
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "run_benchmark(" in b)
+    params = inspect.signature(arun_benchmark).parameters
+    named = set(re.findall(r"(\w+)=", block))
+    assert "out_dir" in named and named <= set(params), named - set(params)

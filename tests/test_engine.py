@@ -266,6 +266,7 @@ def test_a_layer_may_leave_no_candidates_when_a_later_one_makes_them(server, com
         r = a.run("q")
     assert r.answer == "[g] answer" and len(r.candidates) == 1
     assert [len(layer.components[0].outputs or []) for layer in r.trace.layers] == [0, 2, 1]
+    assert r.trace.layers[2].components[0].calls  # the evaluator judged the candidates against the tests
 
 
 def test_fuser_keeps_the_users_system_prompt(server, comp):

@@ -19,7 +19,9 @@ SUMMARY_FILE = "summary.json"
 def _consoles() -> tuple[Console, Console]:
     # Made per command so that output goes to the sys.stdout/sys.stderr of the moment (tests capture them).
     # Not a terminal (a pipe, a file): wide enough that table cells are not wrapped.
-    out, err = Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False)
+    # Names, paths and errors are printed literally: no rich markup, no :emoji: codes.
+    out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+    err = Console(stderr=True, soft_wrap=True, highlight=False, markup=False, emoji=False)
     for c in (out, err):
         if not c.is_terminal:
             c.width = max(c.width, 200)
@@ -44,11 +46,15 @@ def _score(s: Mapping[str, Any]) -> str:
     return f"{_num(score)} [{_num(lo)}, {_num(hi)}]"
 
 
-def _cost(s: Mapping[str, Any]) -> str:
-    if s.get("unpriced_models") and not s.get("cost_per_query_usd"):
+def _usd(cost: Any, unpriced: Any) -> str:
+    """A cost; with models of unknown price it is "unpriced" (nothing known) or a lower bound marked "*"."""
+    if unpriced and not cost:
         return "unpriced"
-    c = _num(s.get("cost_per_query_usd"), "${:.4f}")
-    return c + ("*" if s.get("unpriced_models") else "")
+    return _num(cost, "${:.4f}") + ("*" if unpriced else "")
+
+
+def _cost(s: Mapping[str, Any]) -> str:
+    return _usd(s.get("cost_per_query_usd"), s.get("unpriced_models"))
 
 
 def _tokens(s: Mapping[str, Any]) -> str:
@@ -93,7 +99,8 @@ def summary_table(s: Mapping[str, Any]) -> Table:
     ]
     ju = s.get("judge_usage") or {}
     if ju.get("calls"):
-        rows.append(("judge calls", f"{ju['calls']} ({ju.get('new_calls', 0)} new), ${_num(ju.get('cost_usd'), '{:.4f}')}"))
+        rows.append(("judge calls", f"{ju['calls']} ({ju.get('new_calls', 0)} new), "
+                                    f"{_usd(ju.get('cost_usd'), ju.get('unpriced_models'))}"))
     for k, v in (s.get("extra") or {}).items():
         if k in ("n",):
             continue
@@ -106,13 +113,26 @@ def summary_table(s: Mapping[str, Any]) -> Table:
 # --------------------------------------------------------------------------- commands
 
 
+def _check_out_dir(out: str) -> None:
+    """--out must be a folder or a path where one can be made (not an existing file, nor under one)."""
+    p = Path(out)
+    for q in (p, *p.parents):
+        if q.exists():
+            if not q.is_dir():
+                raise ArchonError(f"--out {out}" + (" is a file" if q == p else f": {q} is a file")
+                                  + "; give a run folder (it is created if missing)")
+            return
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    from ..cli import say
     from ..providers.base import RetryPolicy
     from .runner import run_benchmark
 
     out, err = _consoles()
     if args.baseline_answers and args.baseline_config:
         raise ArchonError("give either --baseline-answers or --baseline-config, not both")
+    _check_out_dir(args.out)
     retry = RetryPolicy(max_attempts=args.max_attempts) if args.max_attempts else None
     summary = run_benchmark(
         args.config, args.benchmark, out_dir=args.out, data=args.data, split=args.split, limit=args.limit,
@@ -121,19 +141,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
         cache=False if args.no_cache else (args.cache or None), concurrency=args.concurrency,
         progress=not args.no_progress, retry=retry, keys=args.keys, retry_errors=args.retry_errors,
     )
+    files = f"results: {Path(args.out) / 'results.jsonl'}, summary: {Path(args.out) / SUMMARY_FILE}"
+    all_failed = bool(summary.get("n")) and summary.get("errors") == summary.get("n")
     if args.json:
         out.print_json(json.dumps(summary))
-    else:
+    elif not all_failed:  # with no item answered there is no score to show
         out.print(summary_table(summary))
         for e in summary.get("error_examples") or []:
-            err.print(f"[red]error[/red] item {e['id']}: {e['error']}", markup=True, highlight=False)
+            say(err, "error", "red", f"item {e['id']}: {e['error']}")
         if summary.get("baselines"):
             rows = [(f"{summary['name']} (architecture)", summary)] + [
                 (f"{b['name']}", b) for b in summary["baselines"].values()]
             out.print(comparison_table(rows, title="compute-matched baselines (same items)"))
-        out.print(f"results: {Path(args.out) / 'results.jsonl'}, summary: {Path(args.out) / SUMMARY_FILE}")
-    if summary.get("n") and summary.get("errors") == summary.get("n"):
-        err.print("[red]every item failed[/red]")
+        out.print(files)
+    if all_failed:
+        first = (summary.get("error_examples") or [{}])[0]
+        say(err, "error:", "bold red", f"every item failed ({summary['n']} of {summary['n']}), so there is no score. "
+                                       f"First error (item {first.get('id', '?')}):")
+        err.print(str(first.get("error", "?")))
+        if not args.json:
+            err.print(files)
         return 1
     return 0
 

@@ -51,10 +51,12 @@ def parse_verdict(text: str) -> bool | None:
 
 
 def parse_unit_tests(text: str, cap: int | None = None) -> list[str] | None:
-    """Tests written one per line as ``Test k: ...`` (or python ``assert ...`` lines)."""
+    """Tests written one per line as ``Test k: ...`` (or python ``assert ...`` lines, or a numbered list)."""
     tests = [m.strip() for m in re.findall(r"(?im)^\W*test\s*\d+\s*[:.)-]\s*(.+)$", text)]
     if not tests:
         tests = [l.strip() for l in text.splitlines() if l.strip().startswith("assert ")]
+    if not tests:  # a plain numbered list: "1. ...", "2) ..."
+        tests = [m.strip() for m in re.findall(r"(?m)^\s*\d+\s*[.)]\s+(.+)$", text)]
     tests = [t for t in tests if t]
     if not tests:
         return None

@@ -92,7 +92,8 @@ class UnitTestEvaluator(Component):
         if not tests or n == 0:
             if not tests:
                 ctx.fallback("no unit tests to evaluate with; candidates kept in order")
-            return Output(candidates=list(state.candidates), critiques=state.critiques)
+            k = self.config.top_k or n
+            return Output(candidates=state.candidates[:k], critiques=state.critiques[:k] if state.critiques else None)
         if self.config.evaluation == "execute":
             passes = await asyncio.gather(*(self._executed_passes(c, tests) for c in state.candidates))
         else:

@@ -253,13 +253,19 @@ class Archon:
             if self._loop is not None:
                 self._closer()
                 self._loop = None
+        self._close_cache()
+
+    def _close_cache(self) -> None:
+        # A cache the caller passed in is theirs to close.
         if self._cache is not None and not isinstance(self._cache_setting, CallCache):
             self._cache.close()
             self._cache = None
 
     async def aclose(self) -> None:
-        """Close the provider connections made on the running loop (``async with Archon(...)`` does this)."""
+        """Close the provider connections made on the running loop, and the call cache
+        (``async with Archon(...)`` does this)."""
         await self.runtime.aclose()
+        self._close_cache()
 
     def __enter__(self) -> "Archon":
         return self

@@ -60,7 +60,8 @@ class OpenAICompatibleProvider(Provider):
     async def chat(self, request: ChatRequest) -> ChatResult:
         if not self._keys and self._key_required:
             raise ProviderError(
-                f"no API key: set {self._key_env or 'the key variable'} (or pass keys=...)",
+                f"no API key: set {self._key_env or 'the key variable'} (environment or .env) or give a key file "
+                "(--keys FILE; keys=... in Python)",
                 provider=self.name, model=request.model,
             )
         key_index, key = self._keys.current() if self._keys else (0, None)

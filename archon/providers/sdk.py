@@ -88,7 +88,8 @@ class _KeyedSDKProvider(Provider):
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         if not self._keys:
-            raise ProviderError(f"no API key: set {self.key_env}", provider=self.name, model=request.model)
+            raise ProviderError(f"no API key: set {self.key_env} (environment or .env) or give a key file "
+                               "(--keys FILE; keys=... in Python)", provider=self.name, model=request.model)
         index, key = self._keys.current()
         clients = self._clients.setdefault(asyncio.get_running_loop(), {})
         if index not in clients:
