@@ -17,6 +17,7 @@ from archon.benchmarks.baselines import compute_matched_baselines, default_vote_
 from archon.benchmarks.registry import register_benchmark
 from archon.benchmarks.runner import (
     arun_benchmark,
+    load_baseline_answers,
     load_results,
     run_benchmark,
     select_items,
@@ -293,6 +294,19 @@ def test_mt_bench_two_turns_uses_own_answers_and_judge(tmp_path):
         recs = lines(tmp_path / "run" / "results.jsonl")
         assert all(len(r["answers"]) == 2 and r["judge_usage"]["calls"] == 2 for r in recs)
         assert json.loads((tmp_path / "run" / "config.json").read_text())["judge"]["name"] == "judge"
+        # One architecture call per turn: the worst case per query (item) counts both turns.
+        assert summary["calls_per_query"] == 2 and summary["calls_per_query_worst_case"] == 2
+
+
+def test_mt_bench_unparsed_ratings_give_no_score_rather_than_a_default(tmp_path):
+    data = write_mt_bench(tmp_path / "mt.jsonl")
+    with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "I will not grade this.") as judge:
+        summary = run_benchmark(single_config(arch), "mt-bench", data=data, out_dir=tmp_path / "run",
+                                judge=single_config(judge, name="judge"), retry=FAST, judge_retries=0)
+    assert summary["score"] is None and summary["ci_low"] is None  # not a confident-looking 5.5
+    assert summary["n"] == 2 and summary["unscored"] == 2 and summary["errors"] == 0
+    assert summary["extra"]["unparsed_ratings"] == 4 and summary["fallbacks"]["judge"] == 4
+    assert all(r["score"] is None for r in lines(tmp_path / "run" / "results.jsonl"))
 
 
 def write_alpaca(path: Path, with_output: bool) -> Path:
@@ -330,6 +344,19 @@ def test_pairwise_baselines_reference_file_and_config(tmp_path):
         assert len(base) == 3 and all(r["answers"][0].startswith("[base]") for r in base)
         recs = lines(tmp_path / "cfg" / "results.jsonl")
         assert all(r["details"]["baseline_source"] == "baseline" for r in recs)
+
+
+def test_baseline_answers_in_arena_hard_model_answer_format(tmp_path):
+    # Arena-Hard's model_answer/gpt-4-0314.jsonl (FastChat's format), one record per question.
+    p = tmp_path / "gpt-4-0314.jsonl"
+    recs = [
+        {"question_id": "328c149e", "answer_id": "x", "model_id": "gpt-4-0314",
+         "choices": [{"index": 0, "turns": [{"content": "Baseline answer", "token_len": 3}]}], "tstamp": 1.0},
+        {"question_id": 81, "model_id": "m", "choices": [{"index": 0, "turns": [{"content": "t1"}, {"content": "t2"}]}]},
+        {"id": "a0", "answers": ["own format"]},
+    ]
+    p.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    assert load_baseline_answers(p) == {"328c149e": ["Baseline answer"], "81": ["t1", "t2"], "a0": ["own format"]}
 
 
 # ---------------------------------------------------------------- compute-matched baselines
@@ -371,6 +398,18 @@ def test_majority_vote_picks_the_most_common_key():
     assert majority_vote(["so 4", "it is 5", "answer: 5", "no idea"], last_number)[0] == 1
     assert majority_vote(["no", "numbers", "numbers"], last_number)[0] == 1  # nobody votes: plain text
     assert default_vote_key("  The  Answer\nIS 5 ") == "the answer is 5"
+
+
+def test_majority_vote_groups_equivalent_benchmark_answers():
+    from archon.benchmarks.baselines import vote_key_for
+
+    mc = ["A. Paris", "The answer is B.", "B", "(B) London", "Answer: B"]
+    assert majority_vote(mc, vote_key_for("mixeval")) == (1, {"(A)": 1, "(B)": 4})
+    free = ["It is Canberra.", "The answer is 17 apples.", "Canberra", "**Answer:** 17", "\\boxed{17}"]
+    assert majority_vote(free, vote_key_for("mixeval"))[0] == 1
+    math_answers = ["So $x=\\boxed{\\frac{1}{2}}$", "\\boxed{3}", "Thus \\boxed{0.5}", "\\boxed{\\dfrac12}", "\\boxed{3}"]
+    winner, counts = majority_vote(math_answers, vote_key_for("math"))
+    assert winner == 0 and sorted(counts.values()) == [2, 3]
 
 
 @register_benchmark("vote-test")

@@ -27,13 +27,34 @@ def fenced(code: str, tag: str = "python") -> str:
 # --------------------------------------------------------------------------- extract_code
 
 
-def test_extract_code_prefers_longest_python_block():
+def test_extract_code_prefers_the_block_defining_the_tested_function():
+    answer = (
+        "The solution:\n```python\ndef f(x):\n    return x + 1\n```\n"
+        "Usage, longer than the solution:\n```python\nprint(f(1))\nprint(f(2))\nprint(f(3))\nassert f(4) == 5\n```\n"
+    )
+    assert extract_code(answer, ["f"]) == "def f(x):\n    return x + 1\n"
+    # Two versions of the function: the last one is the answer.
+    two = "```python\ndef f(x):\n    return 0\n```\nBetter:\n```python\ndef f(x):\n    return x + 1\n```"
+    assert extract_code(two, ["f"]) == "def f(x):\n    return x + 1\n"
+
+
+def test_extract_code_joins_python_blocks_without_a_known_function():
     answer = (
         "First a sketch:\n```\nx = 1\n```\n"
-        "The solution:\n```python\ndef f(x):\n    return x + 1\n```\n"
-        "Usage:\n```python\nprint(f(1))\n```\n"
+        "A helper:\n```python\ndef g(x):\n    return x + 1\n```\n"
+        "The solution:\n```python\ndef f(x):\n    return g(x)\n```\n"
     )
-    assert extract_code(answer) == "def f(x):\n    return x + 1\n"
+    assert extract_code(answer) == "def g(x):\n    return x + 1\n\ndef f(x):\n    return g(x)\n"
+    # Blocks that are not valid Python together (a body continuation, then prose-like code): the longest.
+    assert extract_code("```python\n    return x + 1\n```\n```python\nprint(7)\n```") == "    return x + 1\n"
+
+
+def test_extract_code_dedents_a_fence_inside_a_list():
+    answer = "Steps:\n1. Define the function:\n   ```python\n   def add(a, b):\n       return a + b\n   ```\n2. Done."
+    assert extract_code(answer) == "def add(a, b):\n    return a + b\n"
+    assert extract_code("- code:\n  ```python\n  x = 1\n  if x:\n      print(x)\n  ```") == "x = 1\nif x:\n    print(x)\n"
+    # A fence after prose on the same line is not an indentation.
+    assert extract_code("Here: ```python\ndef f():\n    return 1\n```") == "def f():\n    return 1\n"
 
 
 def test_extract_code_other_fences_and_raw_text():
@@ -45,8 +66,8 @@ def test_extract_code_other_fences_and_raw_text():
     assert extract_code("Sure:\n```python\nprint(5)\n") == "print(5)\n"
     # A body continuation keeps its indentation.
     assert extract_code("    return x\n") == "    return x\n"
-    # Equal lengths: the last block wins.
-    assert extract_code("```python\nprint(6)\n```\n```python\nprint(7)\n```") == "print(7)\n"
+    # No python block: the longest block of any language, the last one on a tie.
+    assert extract_code("```\nprint(6)\n```\n```\nprint(7)\n```") == "print(7)\n"
     assert extract_code("") == "\n"
 
 
@@ -102,6 +123,36 @@ async def test_humaneval_wrong_and_broken_fail(humaneval_items):
     assert "AssertionError" in s.details["stderr"] and len(s.details["stderr"]) <= 500
     s = await b.score(item, [fenced("def has_close_elements(:\n")], CTX)
     assert s.value == 0.0 and "SyntaxError" in s.details["stderr"]
+
+
+EARLY_EXITS = {
+    "unittest.main()": "import unittest\nclass T(unittest.TestCase):\n    def test(self):\n        pass\n\n"
+                       "if __name__ == '__main__':\n    unittest.main()",
+    "sys.exit(0)": "import sys\nsys.exit(0)",
+    "exit()": "exit()",
+    "raise SystemExit": "raise SystemExit",
+}
+
+
+@pytest.mark.parametrize("ending", list(EARLY_EXITS))
+async def test_humaneval_wrong_answer_that_exits_early_fails(humaneval_items, ending):
+    # The tests come after the answer's code: ending the program there must not count as passing.
+    item = humaneval_items["HumanEval/0"]
+    wrong = "def has_close_elements(numbers, threshold):\n    return False\n\n" + EARLY_EXITS[ending]
+    s = await HumanEval().score(item, [fenced(wrong)], CTX)
+    assert s.value == 0.0 and s.details["status"] == "exited_early", s.details
+
+
+async def test_humaneval_right_answer_with_usage_block_and_main_guard_passes(humaneval_items):
+    item = humaneval_items["HumanEval/2"]  # truncate_number
+    answer = (
+        "```python\ndef truncate_number(number: float) -> float:\n    return number % 1.0\n\n"
+        "if __name__ == '__main__':\n    print(truncate_number(3.5))\n```\n\n"
+        "You can test it like this (a longer block):\n```python\nprint(truncate_number(3.5))   # 0.5\n"
+        "print(truncate_number(10.25)) # 0.25\nprint(truncate_number(7.0))   # 0.0\n```"
+    )
+    s = await HumanEval().score(item, [answer], CTX)
+    assert s.value == 1.0 and s.details["status"] == "passed", s.details
 
 
 async def test_humaneval_infinite_loop_times_out(humaneval_items):
@@ -194,6 +245,23 @@ async def test_mbpp_scoring(mbpp_items):
     assert s.value == 0.0
 
 
+@pytest.mark.parametrize("ending", list(EARLY_EXITS))
+async def test_mbpp_wrong_answer_that_exits_early_fails(mbpp_items, ending):
+    wrong = "def remove_Occ(s, ch):\n    return s\n\n" + EARLY_EXITS[ending]
+    s = await MBPP().score(mbpp_items[0], [fenced(wrong)], CTX)
+    assert s.value == 0.0 and s.details["status"] == "exited_early", s.details
+
+
+async def test_mbpp_picks_the_tested_function_over_a_usage_block_and_reads_list_fences(mbpp_items):
+    code = MBPP_RECORDS[0]["code"]
+    usage = "\n".join(f"print(remove_Occ({w!r}, 'l'))" for w in ("hello", "world", "lll", "level", "hall"))
+    s = await MBPP().score(mbpp_items[0], [fenced(code) + "\n\nUsage:\n" + fenced(usage)], CTX)
+    assert s.value == 1.0, s.details
+    in_list = "Steps:\n1. Define it:\n   ```python\n" + "".join(f"   {line}\n" for line in code.splitlines()) + "   ```\n2. Done."
+    s = await MBPP().score(mbpp_items[0], [in_list], CTX)
+    assert s.value == 1.0, s.details
+
+
 def test_mbpp_needs_tests(tmp_path):
     with pytest.raises(DatasetNotFound, match="test_list"):
         MBPP().load(write_jsonl(tmp_path / "m.jsonl", [{"task_id": 1, "text": "t", "test_list": []}]))
@@ -255,6 +323,14 @@ async def test_codecontests_scoring(cc_items):
     assert s.value == 0.0 and s.details["failed_case"] == 0 and s.details["status"] != "passed"
     s = await b.score(cc_items[0], [fenced("while True:\n    pass")], CTX)
     assert s.value == 0.0 and s.details["status"] == "timeout"
+
+
+async def test_codecontests_program_may_exit_after_answering(cc_items):
+    b = CodeContests()
+    b.limits = FAST
+    for ending in ("exit(0)", "import sys\nsys.exit()", "if __name__ == '__main__':\n    pass"):
+        s = await b.score(cc_items[0], [fenced(SUM + "\n" + ending)], CTX)
+        assert s.value == 1.0, (ending, s.details)
 
 
 async def test_codecontests_float_tolerance_and_whitespace(cc_items):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from fractions import Fraction
 
 import pytest
 
@@ -86,6 +87,25 @@ def test_extract_gsm8k_number():
     assert extract_gsm8k_number("nothing") == (None, "none")
 
 
+@pytest.mark.parametrize(
+    "text, number",
+    [
+        ("Final answer: 10 + 8 = 18", "18"),  # a calculation after the marker: its result, not its first number
+        ("**Answer:** She makes 16 - 3 - 4 = 9 eggs into 9 * $2 = $18.", "18"),
+        ("The answer is: The total cost is $25.", "25"),
+        ("The answer is: **$1,080**", "1,080"),
+        ("The answer is 0.5 hours, i.e. 30 minutes", "0.5"),
+        ("Answer: 3 boxes of 12 eggs is 36 eggs.\nThe answer is 36.", "36"),
+        ("Let's find the answer:\n1. She has 16 eggs.\n2. 16 - 7 = 9 left, 9 * 2 = 18.\n\nSo $18.", "18"),
+        ("The answer is 60 dollars.\n\nNote: an answer is rounding needed? No.", "60"),
+        ("The answer is 18.\n\n#### 18", "18"),
+    ],
+)
+def test_extract_gsm8k_number_reads_the_final_answer_after_the_marker(text, number):
+    assert extract_gsm8k_number(text)[0] == number
+    assert GSM8K().vote_key(text) == Fraction(number.replace(",", ""))
+
+
 def test_gsm8k_without_datasets_asks_for_data(monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
     with pytest.raises(DatasetNotFound) as e:
@@ -106,6 +126,31 @@ def test_gsm8k_parquet(tmp_path):
     pq.write_table(pa.Table.from_pylist(GSM8K_RECORDS), path)
     items = GSM8K().load(path)
     assert [i.reference for i in items] == ["1234", "42", "-5"]
+
+
+def test_json_file_holding_json_lines_loads(tmp_path):
+    # datasets.Dataset.to_json("gsm8k.json") writes JSON Lines under a .json name.
+    path = tmp_path / "gsm8k.json"
+    path.write_text("".join(json.dumps(r) + "\n" for r in GSM8K_RECORDS), encoding="utf-8")
+    assert [i.reference for i in GSM8K().load(path)] == ["1234", "42", "-5"]
+
+
+@pytest.mark.parametrize(
+    "name, content, where",
+    [
+        ("bad.jsonl", '{"question": "q", "answer": "#### 1"}\n{"question": "q2", "answer": \n', "line 2"),
+        ("bad.json", '{"question": "q", "answer": "#### 1"}\n\n{"question": oops}\n', "line 3"),
+        ("broken.json", '[{"question": "q",\n  "answer": "#### 1"\n', "line 3"),
+        ("list.jsonl", '[1, 2]\n', "line 1"),
+        ("bad.parquet", "this is not parquet", "Parquet"),
+    ],
+)
+def test_unreadable_data_files_raise_a_clear_error(tmp_path, name, content, where):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DatasetNotFound) as e:
+        GSM8K().load(path)
+    assert name in str(e.value) and where in str(e.value)
 
 
 # --------------------------------------------------------------------------- MATH
@@ -154,6 +199,33 @@ async def test_math_malformed_never_raises(math_items, garbage):
     s = await MATHBenchmark().score(math_items[0], [garbage], CTX)
     assert s.value == 0.0
     assert "parse_error" in s.details
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        ("I am not sure what 1/2+1/2 is.", 0.0),  # no box, no final-answer marker
+        ("The answer is 1 or maybe 3", 0.0),  # a marker, but not a single expression
+        ("Perhaps 1. The answer is 3 apples or 1.", 0.0),
+        ("The answer is 1.", 1.0),
+        ("Final Answer: The final answer is $1$. I hope it is correct.", 1.0),
+        ("First 2, then $\\boxed{3}$, finally \\boxed{1}", 1.0),  # the last box
+        ("\\boxed{1} is what I first thought, but it is \\boxed{2}", 0.0),
+    ],
+)
+async def test_math_scores_only_a_clear_final_answer(answer, expected):
+    s = await MATHBenchmark().score(Item("x", ["What is 1/2 + 1/2?"], "1"), [answer], CTX)
+    assert s.value == expected, s.details
+    if expected == 0.0 and "\\boxed" not in answer:
+        assert "parse_error" in s.details
+
+
+def test_math_vote_key_groups_equivalent_answers():
+    key = MATHBenchmark().vote_key
+    assert key("So $x=\\boxed{\\frac{1}{2}}$") == key("\\boxed{0.5}") == key("\\boxed{\\dfrac12}") == key("The answer is 1/2.")
+    assert key("\\boxed{\\sqrt{18}}") == key("\\boxed{3\\sqrt{2}}")
+    assert key("\\boxed{3}") != key("\\boxed{0.5}")
+    assert key("no final answer here") is None
 
 
 async def test_math_broken_reference_scores_zero():
@@ -230,6 +302,16 @@ def test_mixeval_load_native_files(mix_items):
     mc = mix_items["multiple_choice-0"]
     assert mc.reference == {"type": "multiple_choice", "options": ["Paris", "London", "Rome", "Madrid"], "target": [2]}
     assert mix_items["free_form-0"].reference == {"type": "free_form", "target": ["William Shakespeare", "Shakespeare"]}
+
+
+def test_mixeval_load_json_lines_in_a_json_file(tmp_path):
+    recs = [{"problem_type": "free_form", "prompt": "Capital of France?", "options": [], "target": ["Paris"]}] * 2
+    path = tmp_path / "mixeval.json"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    assert [i.id for i in MixEval().load(path)] == ["free_form-0", "free_form-1"]
+    path.write_text(json.dumps(recs[0]) + "\n{not json\n", encoding="utf-8")
+    with pytest.raises(DatasetNotFound, match="mixeval.json.*line 2"):
+        MixEval().load(path)
 
 
 def test_mixeval_load_jsonl_hub_style(tmp_path):
@@ -347,6 +429,55 @@ async def test_mixeval_judge_not_called_when_rules_parse(mix_items):
 async def test_mixeval_free_form_rules(mix_items, item, answer, expected):
     s = await MixEval().score(mix_items[item], [answer], CTX)
     assert s.value == expected, s.details
+
+
+@pytest.mark.parametrize(
+    "answer, targets, expected",
+    [
+        ("She starts with 5 apples and buys 3 packs of 4, so 5 + 12 = 17 apples.", ["5"], 0.0),
+        ("5 + 12 = 17", ["5"], 0.0),
+        ("The answer is 5 + 12 = 17.", ["5"], 0.0),
+        ("The answer is 5 + 12 = 17.", ["17"], 1.0),
+        ("The capital of Australia is not Sydney; it is Canberra.", ["Sydney"], 0.0),
+        ("Not Sydney.", ["Sydney"], 0.0),
+        ("The answer is not Sydney.", ["Sydney"], 0.0),
+        ("Sydney is the largest city, but the capital of Australia is Canberra.", ["Sydney"], 0.0),
+        ("The answer is Canberra, not Sydney.", ["Canberra"], 1.0),
+        ("Canberra.", ["Canberra"], 1.0),
+        ("\\boxed{Canberra}", ["Canberra"], 1.0),
+        ("The answer is 12", ["2"], 0.0),
+        ("No", ["yes"], 0.0),
+        ("It ended in 1945.", ["1945"], 1.0),
+    ],
+)
+async def test_mixeval_free_form_matches_only_the_final_answer(answer, targets, expected):
+    item = Item("ff", ["q"], {"type": "free_form", "target": targets})
+    s = await MixEval().score(item, [answer], CTX)
+    assert s.value == expected, s.details
+
+
+async def test_mixeval_judge_retry_is_a_new_request(mix_items):
+    # A cache in front of the judge answers identical requests identically: a retry must differ.
+    replies: dict[str, str] = {}
+    seen = []
+
+    async def cached_judge(messages):
+        key = json.dumps(messages)
+        seen.append(messages)
+        return replies.setdefault(key, "[[B]]" if len(replies) else "The response picks the second option.")
+
+    item = mix_items["multiple_choice-0"]
+    s = await MixEval().score(item, ["I'd go with the second one."], ScoringContext(judge=cached_judge, judge_retries=2))
+    assert s.value == 0.0 and s.fallbacks == 0 and s.details["choice"] == 1 and s.details["judge_attempts"] == 2
+    assert len(seen) == 2 and seen[1][:1] == seen[0] and seen[1][1]["role"] == "assistant" and "[[" in seen[1][2]["content"]
+
+
+def test_mixeval_vote_key():
+    key = MixEval().vote_key
+    assert key("B") == key("The answer is (B).") == key("B. London") == key("**Answer: B**") != key("A")
+    assert key("The answer is 17.") == key("\\boxed{17}") == key("17 apples") != key("The answer is 5 + 12 = 18.")
+    assert key("Canberra.") == key("The answer is Canberra.")
+    assert key("Let's think step by step about the many cities of Australia and their roles.") is None
 
 
 async def test_mixeval_free_form_judge(mix_items):

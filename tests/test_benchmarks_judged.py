@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 
 import pytest
 
 from archon.benchmarks.base import Item, ItemScore, ScoringContext
 from archon.benchmarks.judged import (
-    FALLBACK_RATING,
     AlpacaEval,
     ArenaHard,
     MTBench,
@@ -321,15 +321,18 @@ async def test_mt_bench_reference_shown_to_judge():
     assert sum("REF-TWO" in t for t in texts) == 1
 
 
-async def test_mt_bench_unparseable_judge_falls_back():
+async def test_mt_bench_unparsed_ratings_are_left_out_not_scored_as_a_default():
     judge = CountingJudge("I refuse to grade.")
     score = await MTBench().score(_mt_item(), ["a", "b"], ScoringContext(judge=judge, judge_retries=1))
     assert score.fallbacks == 2
-    assert score.value == FALLBACK_RATING
+    assert math.isnan(score.value)  # no rating parsed: the item has no score
     assert score.details["ratings"] == [None, None]
     assert len(judge.calls) == 4  # 2 turns x (1 + 1 retry)
-    extra = MTBench().summary_extra([score])
-    assert extra["fallbacks"] == 2
+    rated = ItemScore(value=8.0, details={"ratings": [8.0, 8.0]})
+    extra = MTBench().summary_extra([score, rated])
+    # The summary rests on the one rated item and says how many ratings were left out.
+    assert extra["score"] == 8.0 and extra["ci_low"] == extra["ci_high"] == 8.0 and extra["n"] == 1
+    assert extra["unparsed_ratings"] == 2 and extra["items_unscored"] == 1 and extra["fallbacks"] == 2
 
 
 async def test_mt_bench_mixed_parse():
@@ -338,8 +341,10 @@ async def test_mt_bench_mixed_parse():
 
     score = await MTBench().score(_mt_item(), ["a-answer", "b-answer"], ScoringContext(judge=judge, judge_retries=0))
     assert score.details["ratings"] == [None, 9.0]
-    assert score.value == pytest.approx((FALLBACK_RATING + 9.0) / 2)
+    assert score.value == 9.0  # the unparsed turn is left out
     assert score.fallbacks == 1
+    extra = MTBench().summary_extra([score])
+    assert extra["turn_2"] == 9.0 and math.isnan(extra["turn_1"]) and extra["unparsed_ratings"] == 1
 
 
 async def test_mt_bench_needs_judge_and_answers():
@@ -376,8 +381,8 @@ async def test_mt_bench_pairwise_mode():
 async def test_mt_bench_summary_extra():
     bench = MTBench()
     scores = [
-        ItemScore(value=7.0, details={"turn_scores": [8.0, 6.0], "category": "writing"}),
-        ItemScore(value=5.0, details={"turn_scores": [6.0, 4.0], "category": "math"}, fallbacks=1),
+        ItemScore(value=7.0, details={"ratings": [8.0, 6.0], "category": "writing"}),
+        ItemScore(value=5.0, details={"ratings": [6.0, 4.0], "category": "math"}, fallbacks=1),
     ]
     extra = bench.summary_extra(scores)
     assert extra["score"] == 6.0 and extra["turn_1"] == 7.0 and extra["turn_2"] == 5.0
@@ -502,3 +507,14 @@ def test_mt_bench_pairwise_is_registered_and_failures_score_bottom_of_scale():
     assert get_benchmark("mt-bench-pairwise").mode == "pairwise"
     assert get_benchmark("mt-bench").worst_score == 1.0
     assert get_benchmark("mt-bench-pairwise").worst_score == 0.0
+
+
+async def test_mt_bench_pairwise_errors_name_the_pairwise_benchmark():
+    from archon.benchmarks.registry import get_benchmark
+
+    bench = get_benchmark("mt-bench-pairwise")
+    assert bench.name == "mt-bench-pairwise"
+    with pytest.raises(ArchonError, match="benchmark 'mt-bench-pairwise'.*no baseline answer"):
+        await bench.score(_mt_item(), ["a", "b"], ScoringContext(judge=rating_8, baseline={}))
+    with pytest.raises(ArchonError, match="benchmark 'mt-bench-pairwise'.*--judge"):
+        await bench.score(_mt_item(), ["a", "b"], ScoringContext(judge=None))

@@ -29,11 +29,12 @@ class Item:
 
 @dataclass
 class ItemScore:
-    """The score of one item. ``value`` is on the benchmark's scale (0..1 for accuracy and win rates, 1..10 for MT-Bench single grading)."""
+    """The score of one item. ``value`` is on the benchmark's scale (0..1 for accuracy and win rates, 1..10 for MT-Bench single grading);
+    NaN when the item could not be scored (e.g. no judge rating parsed): a run's summary leaves it out and counts it."""
 
     value: float
     details: dict[str, Any] = field(default_factory=dict)
-    # Number of judge verdicts or answers that could not be parsed and fell back to a default (tie, wrong, ...).
+    # Number of judge verdicts or answers that could not be parsed and fell back (to a tie, wrong, or left out).
     fallbacks: int = 0
 
 

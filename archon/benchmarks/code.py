@@ -2,23 +2,28 @@
 
 The program is pulled out of the answer with :func:`extract_code`, joined with the
 item's tests and run by :func:`archon.benchmarks.sandbox.arun_python` under
-``self.limits``. An item passes (1.0) only if every test passes; anything else
+``self.limits``. An item passes (1.0) only if every test passes; for HumanEval and MBPP
+the program must also get past the last test (an answer ending the program early, with
+``sys.exit(0)`` or ``unittest.main()``, fails with status ``exited_early``). Anything else
 (wrong output, a crash, a timeout, a syntax error) scores 0.0 and says why in
 ``ItemScore.details``.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
 import gzip
-import json
+import keyword
 import math
 import re
+import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import DatasetNotFound
 from .base import Benchmark, Item, ItemScore, ScoringContext
-from .data import load_records, read_local
+from .data import load_records, read_json_lines, read_local
 from .registry import register_benchmark
 from .sandbox import ExecutionResult, SandboxLimits, arun_python
 
@@ -26,30 +31,70 @@ __all__ = ["CodeContests", "HumanEval", "MBPP", "extract_code", "outputs_match"]
 
 STDERR_CHARS = 500
 
-_FENCE_RE = re.compile(r"```[ \t]*([\w+.#-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+# A fenced block: what precedes the fence on its line, the language tag, the body.
+_FENCE_RE = re.compile(r"^([^\n`]*?)```[ \t]*([\w+.#-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL | re.MULTILINE)
+# A fence's own indentation: spaces, or a markdown list marker ("1. ", "- ") with the spaces around it.
+_INDENT_RE = re.compile(r"[ \t]*(?:(?:[-*+]|\d+[.)])[ \t]+)?")
 _PYTHON_TAGS = {"python", "py", "python3", "py3"}
 
 
-def extract_code(answer: str) -> str:
+def _dedent(body: str, width: int) -> str:
+    """Remove up to ``width`` leading spaces or tabs from each line (the fence's own indentation)."""
+    if not width:
+        return body
+    return "".join(re.sub(rf"^[ \t]{{0,{width}}}", "", line) for line in body.splitlines(True))
+
+
+def _defines(code: str, name: str) -> bool:
+    return bool(re.search(rf"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+{re.escape(name)}\b", code, re.MULTILINE))
+
+
+def _compiles(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def extract_code(answer: str, names: Sequence[str] = ()) -> str:
     """The Python program in an LLM answer.
 
-    The longest ```python fenced block (the last one on a tie), else the longest fenced block
-    of any language, else the raw text. An unclosed fence at the end of the answer (a cut-off
-    reply) counts as a block. Indentation is kept, so an answer that only continues a function
-    body still works.
+    Among the fenced blocks (```python ones, else blocks of any language):
+
+    1. the last block that defines one of ``names`` (the function the tests call), if any;
+    2. else all ```python blocks joined in order (a helper in one block, the function in the next),
+       when together they are valid Python;
+    3. else the longest block (the last one on a tie).
+
+    No fence at all: the raw text. An unclosed fence at the end of the answer (a cut-off reply)
+    counts as a block. A fence indented inside a markdown list is dedented by its own indentation;
+    otherwise indentation is kept, so an answer that only continues a function body still works.
     """
     text = answer or ""
-    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE_RE.finditer(text)]
+    blocks = [(m.group(2).lower(), _dedent(m.group(3), len(m.group(1)) if _INDENT_RE.fullmatch(m.group(1)) else 0))
+              for m in _FENCE_RE.finditer(text)]
     blocks = [(tag, body) for tag, body in blocks if body.strip()]
     python = [body for tag, body in blocks if tag in _PYTHON_TAGS]
     chosen = python or [body for _, body in blocks]
-    if chosen:
-        best = max(range(len(chosen)), key=lambda i: (len(chosen[i].strip()), i))
-        code = chosen[best]
+    defining = [body for body in chosen if any(_defines(body, n) for n in names)]
+    if defining:
+        code = defining[-1]
+    elif len(python) > 1 and _compiles(joined := "\n\n".join(b.strip("\r\n") for b in python)):
+        code = joined
+    elif chosen:
+        code = chosen[max(range(len(chosen)), key=lambda i: (len(chosen[i].strip()), i))]
     else:
         code = text
     # Drop leading blank lines and trailing whitespace, keep the first line's indentation.
     return code.lstrip("\r\n").rstrip() + "\n"
+
+
+def _completion_check(marker: str) -> str:
+    """Code to put after the tests: writes ``marker`` straight to file descriptor 1, so only a
+    program that ran every test to the end prints it (not one the answer ended early with
+    ``sys.exit(0)``, ``exit()`` or ``unittest.main()``)."""
+    return f"\n\nimport os as _archon_os\n_archon_os.write(1, b'\\n{marker}\\n')\n"
 
 
 def _result_details(result: ExecutionResult) -> dict[str, Any]:
@@ -68,6 +113,18 @@ class _CodeBenchmark(Benchmark):
         # Per-instance so that tests and callers can tighten them (e.g. cpu 1 s, wall 2 s).
         self.limits = limits or SandboxLimits()
 
+    async def _run_tests(self, program: str) -> ItemScore:
+        """Run a program that ends with the item's tests; it passes only if it exits 0 *and* got
+        past the last test (a random marker printed after them shows up on stdout)."""
+        marker = f"archon-tests-done-{secrets.token_hex(16)}"
+        result = await arun_python(program + _completion_check(marker), limits=self.limits)
+        details = _result_details(result)
+        if result.passed and marker not in (result.stdout or ""):
+            details.update(status="exited_early",
+                           error="the program ended before the tests finished (e.g. sys.exit() or unittest.main() in the answer)")
+            return ItemScore(0.0, details)
+        return ItemScore(1.0 if result.passed else 0.0, details)
+
 
 # --------------------------------------------------------------------------- HumanEval
 
@@ -75,7 +132,7 @@ class _CodeBenchmark(Benchmark):
 def _read_humaneval_file(p: Path) -> list[dict[str, Any]]:
     if p.is_file() and p.name.endswith(".gz"):
         with gzip.open(p, "rt", encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+            return read_json_lines(fh, p)
     return read_local(p)
 
 
@@ -135,8 +192,8 @@ class HumanEval(_CodeBenchmark):
         """The program to run: the function from the answer (or the prompt plus the answer's body), then the tests."""
         ref = item.reference
         entry = ref["entry_point"]
-        code = extract_code(answer)
-        if re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(entry)}\s*\(", code, re.MULTILINE):
+        code = extract_code(answer, [entry])
+        if _defines(code, entry):
             # The prompt comes first for its imports and helper functions; the answer's definition replaces the stub.
             # (The prompt's stub, a def with only a docstring, is valid Python.)
             solution = f"{ref['prompt']}\n\n{code}"
@@ -146,11 +203,16 @@ class HumanEval(_CodeBenchmark):
 
     async def score(self, item: Item, answers: list[str], ctx: ScoringContext) -> ItemScore:
         answer = answers[-1] if answers else ""
-        result = await arun_python(self.program(item, answer or ""), limits=self.limits)
-        return ItemScore(1.0 if result.passed else 0.0, _result_details(result))
+        return await self._run_tests(self.program(item, answer or ""))
 
 
 # --------------------------------------------------------------------------- MBPP
+
+
+def _called_names(tests: Sequence[str]) -> list[str]:
+    """The functions the asserts call (``assert add(1, 2) == 3`` -> ``add``), builtins and methods left out."""
+    names = re.findall(r"(?<![\w.])([A-Za-z_]\w*)\s*\(", "\n".join(tests))
+    return list(dict.fromkeys(n for n in names if not keyword.iskeyword(n) and not hasattr(builtins, n)))
 
 
 @register_benchmark("mbpp")
@@ -198,13 +260,12 @@ class MBPP(_CodeBenchmark):
         tests = list(ref["test_list"])
         if self.include_challenge_tests:
             tests += ref.get("challenge_test_list") or []
-        parts = [extract_code(answer), ref.get("test_setup_code") or "", "\n".join(tests)]
+        parts = [extract_code(answer, _called_names(tests)), ref.get("test_setup_code") or "", "\n".join(tests)]
         return "\n\n".join(p for p in parts if p.strip()) + "\n"
 
     async def score(self, item: Item, answers: list[str], ctx: ScoringContext) -> ItemScore:
         answer = answers[-1] if answers else ""
-        result = await arun_python(self.program(item, answer or ""), limits=self.limits)
-        return ItemScore(1.0 if result.passed else 0.0, _result_details(result))
+        return await self._run_tests(self.program(item, answer or ""))
 
 
 # --------------------------------------------------------------------------- CodeContests

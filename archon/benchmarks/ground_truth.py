@@ -8,7 +8,6 @@ rules could not, as the MixEval authors do with their model parser.
 
 from __future__ import annotations
 
-import json
 import re
 import string
 import threading
@@ -17,8 +16,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import DatasetNotFound
-from .base import Benchmark, Item, ItemScore, Message, ScoringContext
-from .data import LOCAL_SUFFIXES, load_records, read_local
+from .base import Benchmark, Item, ItemScore, ScoringContext
+from .data import LOCAL_SUFFIXES, load_records, read_json, read_local
+from .judged import judge_verdict
 from .registry import register_benchmark
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "MixEvalHard",
     "extract_gsm8k_number",
     "extract_option_letter",
+    "math_final_answer",
     "normalize_text",
 ]
 
@@ -100,18 +101,48 @@ def _clean_for_numbers(text: str) -> str:
     return text.replace("{,}", ",").replace("\\!", "").replace("$", "").replace("\\%", "%")
 
 
+# The end of a sentence: a line break, or . ! ? ; followed by a space or the end (not a decimal point).
+_SENTENCE_END_RE = re.compile(r"\n|[.!?;](?=\s|$)")
+# A number right after an answer marker: spaces, colons, bold or a backslash between them, on the same line.
+_RIGHT_AFTER_RE = re.compile(r"[ \t:*_\\]*(" + _NUM + r")")
+# What makes a number the start of a calculation rather than the answer: "10 + 8 = 18".
+_OPERATOR_AFTER_RE = re.compile(r"\s*(?:[-+*/×÷=^<>]|\\times|\\cdot|\\div)")
+
+
+def _first_sentence(text: str) -> str:
+    """``text`` up to the end of its first sentence or line."""
+    m = _SENTENCE_END_RE.search(text)
+    return text[: m.start()] if m else text
+
+
+def _final_segment(answer: str) -> str | None:
+    """The text after the last "answer is" / "Answer:" marker, if any."""
+    ms = list(_ANSWER_IS_RE.finditer(answer))
+    return answer[ms[-1].end():] if ms else None
+
+
+def _number_after_marker(text: str) -> str | None:
+    """The answer number in the text that follows an answer marker: the number right after it,
+    unless a calculation starts there; else the last number of the marker's sentence."""
+    m = _RIGHT_AFTER_RE.match(text)
+    if m and not _OPERATOR_AFTER_RE.match(text, m.end()):
+        return m.group(1)
+    nums = _NUM_RE.findall(_first_sentence(text))
+    return nums[-1] if nums else None
+
+
 def extract_gsm8k_number(text: str) -> tuple[str | None, str]:
     """The final number of a GSM8K answer and how it was found.
 
-    Preference: the first number after the last "The answer is" / "Answer:", then after the
-    last "####", then inside the last ``\\boxed{}``, else the last number in the text.
+    Preference: after the last "The answer is" / "Answer:" that has one (the number right after
+    the marker, else the last number of the marker's sentence, so "Final answer: 10 + 8 = 18" gives
+    18), then after the last "####", then inside the last ``\\boxed{}``, else the last number in the text.
     """
     t = _clean_for_numbers(text or "")
-    answer_is = list(_ANSWER_IS_RE.finditer(t))
-    if answer_is:
-        m = _NUM_RE.search(t[answer_is[-1].end():answer_is[-1].end() + 200])
-        if m:
-            return m.group(0), "answer_is"
+    for marker in reversed(list(_ANSWER_IS_RE.finditer(t))):
+        found = _number_after_marker(t[marker.end():])
+        if found is not None:
+            return found, "answer_is"
     if "####" in t:
         m = _NUM_RE.search(t.rsplit("####", 1)[1])
         if m:
@@ -189,12 +220,14 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _math_parse(text: str, *, gold: bool = False) -> list:
+def _math_parse(text: str, *, bare: bool = False) -> list:
+    """math_verify's parse of ``text``. ``bare``: ``text`` is one expression (a reference answer, the
+    content of a box), tried as ``$text$``, ``\boxed{text}`` and as it is."""
     from math_verify import parse  # imported lazily: sympy is slow to import
 
     # math_verify's time limits use SIGALRM, which only works in the main thread.
     kw: dict[str, Any] = {} if _in_main_thread() else {"parsing_timeout": None}
-    if not gold:
+    if not bare:
         return parse(text, **kw)
     t = text.strip()
     candidates = [t] if ("$" in t or "\\boxed" in t or "\\(" in t or "\\[" in t) else []
@@ -204,6 +237,36 @@ def _math_parse(text: str, *, gold: bool = False) -> list:
         if parsed:
             return parsed
     return []
+
+
+_MATH_DELIMS_RE = re.compile(r"^(?:\$\$?|\\\(|\\\[)(.*?)(?:\$\$?|\\\)|\\\])$", re.DOTALL)
+
+
+def _single_expression(expr: str) -> bool:
+    """Whether ``expr`` reads as one mathematical answer: no run of words ("1 or maybe 3", "3 apples"),
+    one word at most when it is the whole answer ("Monday")."""
+    rest = re.sub(r"\\[A-Za-z]+", " ", expr)
+    words = re.findall(r"[A-Za-z]{2,}", rest)
+    return not words or (len(words) == 1 and re.sub(r"[\s{}()]", "", rest) == words[0])
+
+
+def math_final_answer(answer: str) -> tuple[str | None, str]:
+    """The final answer of a MATH solution and how it was found: the content of the last ``\\boxed{}``;
+    without a box, the single expression that follows the last "The answer is" / "Answer:" (to the end
+    of its sentence); else None (and ``"none"``, or ``"unclear"`` when the marker is followed by prose)."""
+    boxed = _last_boxed(answer or "")
+    if boxed is not None:
+        return (boxed if boxed.strip() else None), "boxed"
+    segment = _final_segment(answer or "")
+    if segment is None:
+        return None, "none"
+    expr = _first_sentence(segment).strip().strip("*").strip().rstrip(".").strip()
+    m = _MATH_DELIMS_RE.match(expr)
+    if m:
+        expr = m.group(1).strip()
+    if not expr or not _single_expression(expr):
+        return None, "unclear"
+    return expr, "answer_is"
 
 
 def _math_verify(gold: list, answer: list) -> bool:
@@ -250,20 +313,26 @@ class MATHBenchmark(Benchmark):
         answer = answers[-1] if answers else ""
         details: dict[str, Any] = {"gold": str(item.reference)}
         try:
-            gold = _math_parse(str(item.reference), gold=True)
+            gold = _math_parse(str(item.reference), bare=True)
         except Exception as e:  # a broken reference must not stop a run
             details["parse_error"] = f"gold: {type(e).__name__}: {str(e)[:200]}"
             return ItemScore(0.0, details)
         if not gold:
             details["parse_error"] = "could not parse the reference answer"
             return ItemScore(0.0, details)
+        final, method = math_final_answer(answer or "")
+        details["method"] = method
+        if final is None:
+            details["parse_error"] = ("no \\boxed{} answer and no single expression after 'The answer is'"
+                                      if method == "unclear" else "no \\boxed{} final answer")
+            return ItemScore(0.0, details)
         try:
-            parsed = _math_parse(answer or "")
+            parsed = _math_parse(final, bare=True)
         except Exception as e:
             details["parse_error"] = f"{type(e).__name__}: {str(e)[:200]}"
             return ItemScore(0.0, details)
         if not parsed:
-            details["parse_error"] = "no final answer found in the answer"
+            details["parse_error"] = f"could not read the final answer {final[:100]!r}"
             return ItemScore(0.0, details)
         details["extracted"] = str(parsed[-1])[:200]
         try:
@@ -274,9 +343,25 @@ class MATHBenchmark(Benchmark):
         return ItemScore(1.0 if ok else 0.0, details)
 
     def vote_key(self, answer: str) -> str | None:
-        """Majority voting compares final answers: the last \\boxed{} with spaces removed."""
-        boxed = _last_boxed(answer or "")
-        return "".join(boxed.split()) if boxed else None
+        """Majority voting compares final answers, equivalent forms together: a number by its value
+        (``\\frac{1}{2}``, ``0.5`` and ``\\dfrac12`` vote as one), anything else as math_verify reads it,
+        else the answer's text without spaces."""
+        final, _ = math_final_answer(answer or "")
+        if final is None:
+            return None
+        try:
+            parsed = _math_parse(final, bare=True)
+        except Exception:  # noqa: BLE001 - an answer math_verify cannot read votes by its text
+            parsed = []
+        if parsed and hasattr(parsed[0], "free_symbols"):
+            expr = parsed[0]
+            if getattr(expr, "is_number", False):
+                try:
+                    return f"{float(expr.evalf()):.10g}"
+                except (TypeError, ValueError):  # complex, undefined
+                    pass
+            return str(expr)
+        return "".join(final.split())
 
 
 # --------------------------------------------------------------------------- MixEval
@@ -359,25 +444,66 @@ def extract_option_letter(answer: str, options: Sequence[str]) -> int | None:
     return None
 
 
-def _final_segment(answer: str) -> str | None:
-    """The text after the last "answer is" / "Answer:" marker, if any."""
-    ms = list(_ANSWER_IS_RE.finditer(answer))
-    return answer[ms[-1].end():] if ms else None
+# At most this many words (after normalisation) make an answer short enough to be read whole.
+_SHORT_ANSWER_WORDS = 6
+_NEGATIONS = {"not", "no", "never", "neither", "nor", "none", "isnt", "wasnt", "arent", "werent", "dont", "doesnt",
+              "didnt", "cannot", "cant", "wont"}
+
+
+def _free_form_final(answer: str) -> tuple[str, str] | None:
+    """The final answer of a free-form reply and where it came from: the last ``\\boxed{}``, the
+    sentence after the last answer marker, or a short reply as a whole; None when there is none."""
+    boxed = _last_boxed(answer)
+    if boxed is not None:
+        return boxed, "boxed"
+    segment = _final_segment(answer)
+    if segment is not None:
+        return _first_sentence(segment.lstrip(" \t\r\n:*")), "answer_is"
+    text = _strip_markup(answer)
+    if text and len(normalize_text(text).split()) <= _SHORT_ANSWER_WORDS:
+        return text, "short"
+    return None
+
+
+def _final_number(final: str, how: str) -> Fraction | None:
+    """The number a final answer gives: after a marker or in a box as GSM8K reads it, in a short
+    reply only when it holds exactly one number."""
+    text = _clean_for_numbers(final)
+    if how == "short":
+        nums = _NUM_RE.findall(text)
+        return _number(nums[0]) if len(nums) == 1 else None
+    found = _number_after_marker(text)
+    return _number(found) if found is not None else None
 
 
 def _free_form_match(answer: str, targets: Sequence[str]) -> bool:
-    boxed = _last_boxed(answer)
-    segments = [s for s in (boxed, _final_segment(answer)) if s is not None] or [answer]
-    for seg in segments:
-        norm = normalize_text(_strip_markup(seg))
-        for t in targets:
-            nt = normalize_text(t)
-            if nt and (norm == nt or _contains_words(norm, nt)):
+    """Whether the reply's final answer (see :func:`_free_form_final`) is one of ``targets``.
+
+    A number target must be the final answer's number; a text target must be the whole final answer,
+    come right after the answer marker, or appear in the final answer (on word boundaries) with no
+    negation the target lacks ("not Sydney"). A reply with no clear final answer does not match:
+    the judge parser, if any, reads it.
+    """
+    found = _free_form_final(answer or "")
+    if found is None:
+        return False
+    final, how = found
+    norm = normalize_text(_strip_markup(final))
+    words = set(norm.split())
+    number = _final_number(final, how)
+    for t in targets:
+        gold = _number(str(t))
+        if gold is not None:
+            if number == gold:
                 return True
-            # Numbers compare by value ("1,000" vs "1000.0").
-            gold = _number(str(t))
-            if gold is not None and any(_number(x) == gold for x in _NUM_RE.findall(_clean_for_numbers(seg))):
-                return True
+            continue
+        nt = normalize_text(t)
+        if not nt:
+            continue
+        if norm == nt or (how != "short" and norm.startswith(nt + " ")):  # right after the marker
+            return True
+        if _contains_words(norm, nt) and not (words & _NEGATIONS) - set(nt.split()):
+            return True
     return False
 
 
@@ -408,6 +534,13 @@ Response:
 Reply with [[1]] if the response's final answer is correct, or [[0]] if it is wrong or gives no answer."""
 
 
+_MC_JUDGE_REMINDER = (
+    "Your reply did not end with the option letter in the required form. Reply with only the letter in double "
+    "square brackets, for example [[B]], or [[none]] if the response chose no option or several."
+)
+_FF_JUDGE_REMINDER = "Your reply did not end with a verdict in the required form. Reply with only [[1]] (correct) or [[0]] (wrong)."
+
+
 def _format_options(options: Sequence[str]) -> str:
     return "\n".join(f"{string.ascii_uppercase[i]}. {o}" for i, o in enumerate(options))
 
@@ -427,7 +560,7 @@ def _read_mixeval_local(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = []
     for f in files:
         if f.suffix == ".json":
-            obj = json.loads(f.read_text(encoding="utf-8"))
+            obj = read_json(f)
             if isinstance(obj, dict) and obj and all(isinstance(v, dict) for v in obj.values()):
                 out += [(str(k), v) for k, v in obj.items()]
                 continue
@@ -546,7 +679,7 @@ class MixEval(Benchmark):
                 return True, string.ascii_uppercase.index(v.upper())
             return False, None
 
-        parsed, value, info = await self._ask_judge(ctx, prompt, read)
+        parsed, value, info = await self._ask_judge(ctx, prompt, read, _MC_JUDGE_REMINDER)
         details.update(info)
         if not parsed:
             details["parse_error"] = "neither the rules nor the judge found an option"
@@ -571,7 +704,7 @@ class MixEval(Benchmark):
             m = re.findall(r"\[\[\s*([01](?:\.0+)?)\s*\]\]", reply)
             return (True, int(float(m[-1]))) if m else (False, None)
 
-        parsed, value, info = await self._ask_judge(ctx, prompt, read)
+        parsed, value, info = await self._ask_judge(ctx, prompt, read, _FF_JUDGE_REMINDER)
         details.update(info)
         if not parsed:
             details["parse_error"] = "the judge's verdict could not be read"
@@ -580,21 +713,41 @@ class MixEval(Benchmark):
         return ItemScore(float(value or 0), details)
 
     @staticmethod
-    async def _ask_judge(ctx: ScoringContext, prompt: str, read) -> tuple[bool, Any, dict[str, Any]]:
-        """Ask the judge up to 1 + ctx.judge_retries times; (parsed, value, details)."""
-        messages: list[Message] = [{"role": "user", "content": prompt}]
+    async def _ask_judge(ctx: ScoringContext, prompt: str, read, reminder: str) -> tuple[bool, Any, dict[str, Any]]:
+        """Ask the judge up to 1 + ctx.judge_retries times; (parsed, value, details). A retry shows the
+        judge its unreadable reply and ``reminder``, so it is a new request (not a cache hit)."""
+        def parse(reply: str) -> tuple[Any] | None:
+            ok, value = read(reply)
+            return (value,) if ok else None
+
         info: dict[str, Any] = {}
-        for _ in range(1 + max(0, ctx.judge_retries)):
-            try:
-                reply = await ctx.judge(messages)  # type: ignore[misc]
-            except Exception as e:  # a failed judge call counts as an unread verdict
-                info["judge_error"] = f"{type(e).__name__}: {str(e)[:200]}"
-                continue
-            info["judge_reply"] = str(reply)[:500]
-            parsed, value = read(str(reply))
-            if parsed:
-                return True, value, info
-        return False, None, info
+        try:
+            call = await judge_verdict(ctx.judge, [{"role": "user", "content": prompt}], parse,  # type: ignore[arg-type]
+                                       ctx.judge_retries, reminder=reminder)
+        except Exception as e:  # a failed judge call counts as an unread verdict
+            info["judge_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+            return False, None, info
+        info["judge_attempts"] = call.attempts
+        if call.replies:
+            info["judge_reply"] = call.replies[-1][:500]
+        if call.parsed is None:
+            return False, None, info
+        return True, call.parsed[0], info
+
+    def vote_key(self, answer: str) -> str | None:
+        """Majority voting compares final answers: the option letter a multiple-choice reply names
+        (``"B"``, ``"The answer is (B)"`` vote as ``"(B)"``), else a free-form reply's final answer (a
+        number by its value, text normalised); None when there is no clear final answer."""
+        letter = extract_option_letter(answer or "", [""] * len(string.ascii_uppercase))
+        if letter is not None:
+            return f"({string.ascii_uppercase[letter]})"
+        found = _free_form_final(answer or "")
+        if found is None:
+            return None
+        number = _final_number(*found)
+        if number is not None:
+            return str(number)
+        return normalize_text(_strip_markup(found[0])) or None
 
 
 @register_benchmark("mixeval-hard")

@@ -19,7 +19,9 @@ Every pairwise comparison is judged twice, with the answers in both positions
 (concurrently), and the two verdicts are combined to cancel position bias: the
 answer wins only if it wins in both orders, loses only if it loses in both, and
 ties otherwise. A verdict that cannot be parsed after the retries counts as a tie
-(pairwise) or the midpoint 5.5 (ratings), and is counted in ``ItemScore.fallbacks``.
+(pairwise) and is counted in ``ItemScore.fallbacks``; a rating that cannot be parsed
+is left out of the score (an item with no parsed rating has no score, NaN) and counted
+in ``ItemScore.fallbacks`` and in the summary's ``unparsed_ratings``.
 
 All win rates are on the 0..1 scale.
 """
@@ -27,6 +29,7 @@ All win rates are on the 0..1 scale.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -42,7 +45,6 @@ from .stats import arena_hard_score, bootstrap_ci, length_controlled_win_rate
 __all__ = [
     "PairwiseVerdict",
     "ARENA_LABELS",
-    "FALLBACK_RATING",
     "parse_rating",
     "parse_pairwise",
     "parse_pairwise_label",
@@ -62,8 +64,6 @@ T = TypeVar("T")
 PairwiseVerdict = Literal["A", "B", "tie"]
 # Arena-Hard's five labels, strongest preference for A first.
 ARENA_LABELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
-# The rating a turn gets when the judge's rating cannot be parsed: the middle of 1..10.
-FALLBACK_RATING = 5.5
 
 
 # --------------------------------------------------------------------------- parsing
@@ -523,7 +523,12 @@ class MTBench(_JudgedBenchmark):
     ``mode="single"`` (default): each turn is rated 1..10 and the item score is the
     mean of the turns' ratings (so the headline is on 1..10). ``mode="pairwise"``:
     each turn is compared with ``ctx.baseline[item.id]`` (the baseline's answer per
-    turn) in both orders; the item score is the mean turn outcome (0..1).
+    turn) in both orders; the item score is the mean turn outcome (0..1). Registered
+    as ``mt-bench-pairwise``, the name this mode goes by.
+
+    A turn whose rating does not parse after the retries is left out: the item score is the
+    mean of the parsed ratings, NaN (no score; the run's summary leaves it out and counts it)
+    when there is none.
     """
 
     name = "mt-bench"
@@ -538,6 +543,8 @@ class MTBench(_JudgedBenchmark):
         if mode not in ("single", "pairwise"):
             raise ArchonError(f"mt-bench mode must be 'single' or 'pairwise', not {mode!r}")
         self.mode = mode
+        if mode == "pairwise":
+            self.name = "mt-bench-pairwise"
         # What a failed item scores: the bottom of the scale.
         self.worst_score = 1.0 if mode == "single" else 0.0
 
@@ -547,7 +554,7 @@ class MTBench(_JudgedBenchmark):
         for i, r in enumerate(records):
             turns = _as_turns(_first(r, "turns", "prompt", "prompts"))
             if not turns:
-                raise DatasetNotFound(f"mt-bench: record {i} has no 'turns' (or 'prompt') field")
+                raise DatasetNotFound(f"{self.name}: record {i} has no 'turns' (or 'prompt') field")
             refs = _as_turns(_first(r, "reference", "references"))
             reference = refs if any(x.strip() for x in refs) else None
             qid = _first(r, "question_id", "prompt_id", "id")
@@ -596,13 +603,12 @@ class MTBench(_JudgedBenchmark):
             for t in range(n)
         ))
         ratings = [c.parsed for c in calls]
-        turn_scores = [FALLBACK_RATING if r is None else float(r) for r in ratings]
         return ItemScore(
-            value=_mean(turn_scores),
+            # Unparsed ratings are left out; with none parsed the item has no score (NaN).
+            value=_mean([float(r) for r in ratings if r is not None]),
             details={
                 "mode": "single",
                 "ratings": ratings,
-                "turn_scores": turn_scores,
                 "category": item.metadata.get("category"),
                 "judge_attempts": [c.attempts for c in calls],
                 "judgments": [c.replies[-1] if c.replies else "" for c in calls],
@@ -611,19 +617,20 @@ class MTBench(_JudgedBenchmark):
         )
 
     def summary_extra(self, scores: Sequence[ItemScore]) -> dict[str, Any]:
-        """Single mode: mean score, per-turn means, per-category means and a bootstrap CI (1..10 scale). Pairwise: win rate with CI."""
+        """Single mode: mean score, per-turn means, per-category means and a bootstrap CI (1..10 scale),
+        over parsed ratings only, with the number of ratings left out (``unparsed_ratings``) and of items
+        left without a score (``items_unscored``). Pairwise: win rate with CI."""
         if self.mode == "pairwise":
             return self._pairwise_summary(scores)
-        values = [float(s.value) for s in scores]
+        scored = [s for s in scores if not math.isnan(s.value)]
+        values = [float(s.value) for s in scored]
         lo, hi = bootstrap_ci(values) if values else (float("nan"), float("nan"))
+        ratings = [s.details.get("ratings") or [] for s in scores]
         per_turn: dict[str, float] = {}
-        n_turns = max((len(s.details.get("turn_scores", [])) for s in scores), default=0)
-        for t in range(n_turns):
-            per_turn[f"turn_{t + 1}"] = _mean(
-                [s.details["turn_scores"][t] for s in scores if len(s.details.get("turn_scores", [])) > t]
-            )
+        for t in range(max(map(len, ratings), default=0)):
+            per_turn[f"turn_{t + 1}"] = _mean([r[t] for r in ratings if len(r) > t and r[t] is not None])
         by_cat: dict[str, list[float]] = {}
-        for s in scores:
+        for s in scored:
             cat = s.details.get("category")
             if cat:
                 by_cat.setdefault(str(cat), []).append(float(s.value))
@@ -634,6 +641,8 @@ class MTBench(_JudgedBenchmark):
             **per_turn,
             "by_category": {c: _mean(v) for c, v in sorted(by_cat.items())},
             "n": len(values),
+            "unparsed_ratings": sum(1 for r in ratings for x in r if x is None),
+            "items_unscored": len(scores) - len(scored),
             "fallbacks": sum(s.fallbacks for s in scores),
         }
 

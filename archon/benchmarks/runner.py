@@ -7,15 +7,16 @@ Everything a run produces lives in one folder (``out_dir``):
     resume into a folder whose saved architecture, benchmark or judge differ.
 ``results.jsonl``
     One JSON object per item, appended as each item finishes: ``id``, ``answers`` (one
-    per turn), ``score``, ``details``, ``fallbacks`` (``judge``: count, ``architecture``:
+    per turn), ``score`` (null when the item could not be scored, e.g. no judge rating parsed), ``details``, ``fallbacks`` (``judge``: count, ``architecture``:
     the trace's fallback notes), ``usage`` (see :func:`usage_of`), ``judge_usage``,
     ``latency_s`` (the architecture's time, all turns) and ``error`` (None, or why the
     item failed; a failed item scores 0). A restarted run skips the ids already there
     (``retry_errors=True`` redoes the failed ones); a truncated last line, as a kill
     leaves it, is dropped.
 ``summary.json``
-    The headline score with a bootstrap 95% interval, errors, calls, tokens, cost and
-    latency percentiles per query, fallbacks, the benchmark's own extra summary and,
+    The headline score with a bootstrap 95% interval (over the scored items; ``unscored``
+    counts the others), errors, calls, tokens, cost and latency percentiles per query (a
+    query is an item, all its turns; so is ``calls_per_query_worst_case``), fallbacks, the benchmark's own extra summary and,
     with ``baselines=True``, the compute-matched baselines (run under ``baselines/<name>/``).
 
 Calls go through the call cache (``$ARCHON_CACHE`` or ``~/.cache/archon/calls.sqlite``
@@ -121,6 +122,28 @@ def select_items(
 # --------------------------------------------------------------------------- files
 
 
+def _read_jsonl_tolerant(p: Path, *, repair: bool = False) -> list[dict[str, Any]]:
+    """The JSON objects of a JSONL file, skipping lines that are not (a run killed mid-write leaves a
+    truncated last line). With ``repair``, such an unterminated tail is cut off so appends start clean."""
+    raw = p.read_bytes()
+    if repair and raw and not raw.endswith(b"\n"):
+        cut = raw.rfind(b"\n") + 1
+        with open(p, "r+b") as fh:
+            fh.truncate(cut)
+        raw = raw[:cut]
+    out = []
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
 def load_results(path: str | Path, *, repair: bool = False) -> dict[str, dict[str, Any]]:
     """Records of a ``results.jsonl`` by item id (the last record of an id wins).
 
@@ -130,40 +153,40 @@ def load_results(path: str | Path, *, repair: bool = False) -> dict[str, dict[st
     p = Path(path)
     if not p.exists():
         return {}
-    raw = p.read_bytes()
-    if repair and raw and not raw.endswith(b"\n"):
-        cut = raw.rfind(b"\n") + 1
-        with open(p, "r+b") as fh:
-            fh.truncate(cut)
-        raw = raw[:cut]
-    out: dict[str, dict[str, Any]] = {}
-    for line in raw.decode("utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and "id" in rec:
-            out[str(rec["id"])] = rec
-    return out
+    return {str(rec["id"]): rec for rec in _read_jsonl_tolerant(p, repair=repair) if "id" in rec}
+
+
+def _baseline_record(rec: Mapping[str, Any]) -> tuple[str | None, Any]:
+    """(item id, answers) of one line of a baseline answers file: archon's ``id`` with ``answers``
+    (or ``answer``), or Arena-Hard's / FastChat's ``question_id`` with ``choices[0].turns[*].content``."""
+    item_id = next((rec[k] for k in ("id", "question_id", "uid") if rec.get(k) is not None), None)
+    answers = rec.get("answers", rec.get("answer"))
+    choices = rec.get("choices")
+    if answers is None and isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
+        turns = choices[0].get("turns") or []
+        answers = [t.get("content") if isinstance(t, Mapping) else t for t in turns]
+    return (None if item_id is None else str(item_id)), answers
 
 
 def load_baseline_answers(source: str | Path | Mapping[str, Any]) -> dict[str, list[str]]:
-    """Baseline answers by item id from a JSONL file (``id`` and ``answers`` list or ``answer``
-    string per line; another run's results.jsonl works) or a mapping."""
+    """Baseline answers by item id from a JSONL file or a mapping.
+
+    Each line holds ``id`` and an ``answers`` list (one per turn) or an ``answer`` string (another
+    run's results.jsonl works; its failed items are skipped), or is an Arena-Hard / FastChat
+    ``model_answer`` record: ``question_id`` and ``choices[0].turns[*].content``.
+    """
     if isinstance(source, Mapping):
-        records: Iterable[tuple[str, Any]] = ((str(k), v) for k, v in source.items())
+        records: Iterable[tuple[str | None, Any]] = ((str(k), v) for k, v in source.items())
     else:
         p = Path(source)
         if not p.exists():
             raise ArchonError(f"baseline answers file {str(p)!r} does not exist")
-        records = ((i, r.get("answers", r.get("answer"))) for i, r in load_results(p).items() if not r.get("error"))
+        records = (_baseline_record(r) for r in _read_jsonl_tolerant(p) if not r.get("error"))
     out: dict[str, list[str]] = {}
     for item_id, ans in records:
         if isinstance(ans, str):
             ans = [ans]
-        if isinstance(ans, list) and ans and all(isinstance(a, str) for a in ans):
+        if item_id is not None and isinstance(ans, list) and ans and all(isinstance(a, str) for a in ans):
             out[item_id] = list(ans)
     return out
 
@@ -243,7 +266,8 @@ def _check_baselines(bench: Benchmark, items: Sequence[Item], baseline: dict[str
     if missing:
         raise ArchonError(
             f"benchmark {bench.name!r} is judged pairwise against a baseline, but {len(missing)} item(s) have no baseline "
-            f"answer (e.g. {', '.join(map(str, missing[:5]))}): pass --baseline-answers FILE (JSONL with id and answers) "
+            f"answer (e.g. {', '.join(map(str, missing[:5]))}): pass --baseline-answers FILE (JSONL with id and answers, "
+            f"or an Arena-Hard/FastChat model_answer file) "
             f"or --baseline-config CONFIG"
         )
 
@@ -411,6 +435,12 @@ async def _run_items(
     return existing, done_now
 
 
+def _score_value(record: Mapping[str, Any]) -> float:
+    """An item record's score; NaN when it has none (written as null)."""
+    v = record.get("score")
+    return float("nan") if v is None else float(v)
+
+
 def summarize(
     bench: Benchmark,
     records: Sequence[Mapping[str, Any]],
@@ -420,11 +450,13 @@ def summarize(
     extra_info: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary of a run from its item records (see the module docstring)."""
-    scores = [ItemScore(value=float(r.get("score") or 0.0), details=dict(r.get("details") or {}),
+    scores = [ItemScore(value=_score_value(r), details=dict(r.get("details") or {}),
                         fallbacks=int((r.get("fallbacks") or {}).get("judge", 0) or 0)) for r in records]
-    values = [s.value for s in scores]
+    # An item without a score (NaN; e.g. MT-Bench when no rating parsed) is left out of the score and counted.
+    scored = [s for s in scores if not math.isnan(s.value)]
+    values = [s.value for s in scored]
     n = len(records)
-    headline = bench.aggregate(scores) if scores else float("nan")
+    headline = bench.aggregate(scored) if scored else float("nan")
     lo, hi = bootstrap_ci(values) if values else (float("nan"), float("nan"))
     usage = _empty_usage()
     judge = _empty_usage()
@@ -445,6 +477,7 @@ def summarize(
         "ci_low": lo,
         "ci_high": hi,
         "confidence": 0.95,
+        "unscored": n - len(scored),
         "errors": len(errors),
         "error_examples": [{"id": r["id"], "error": r["error"]} for r in errors[:5]],
         "calls_per_query": per(usage["calls"]),
@@ -631,7 +664,8 @@ async def arun_benchmark(
             bench, selected, name=arch_cfg.name, new_records=[records[i] for i in done_now],
             extra_info={
                 "out_dir": str(out), "split": split, "seed": seed, "limit": limit, "sample": sample,
-                "calls_per_query_worst_case": calls_per_query(arch_cfg),
+                # A query is an item: a multi-turn item runs the architecture once per turn.
+                "calls_per_query_worst_case": calls_per_query(arch_cfg) * max((len(it.turns) for it in items), default=1),
                 "cache": cache_obj is not None,
             },
         )
