@@ -307,6 +307,13 @@ def test_mt_bench_unparsed_ratings_give_no_score_rather_than_a_default(tmp_path)
     assert summary["n"] == 2 and summary["unscored"] == 2 and summary["errors"] == 0
     assert summary["extra"]["unparsed_ratings"] == 4 and summary["fallbacks"]["judge"] == 4
     assert all(r["score"] is None for r in lines(tmp_path / "run" / "results.jsonl"))
+    from rich.console import Console
+
+    from archon.benchmarks.cli import summary_table
+
+    console = Console(record=True, width=200)
+    console.print(summary_table(summary))
+    assert "2 unscored: no judge verdict parsed" in console.export_text()
 
 
 def write_alpaca(path: Path, with_output: bool) -> Path:

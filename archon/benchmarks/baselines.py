@@ -1,7 +1,7 @@
 """Compute-matched baselines: what the same number of calls buys without an architecture.
 
-The paper's reviewers asked for them. For an architecture making N calls per query (worst
-case, :func:`archon.config.calls_per_query`) and its "single best model" (the first
+The paper's reviewers asked for them. For an architecture making N calls per query (when
+every reply parses at once, :func:`archon.config.calls_per_query`) and its "single best model" (the first
 generator of layer 1), three configs:
 
 ``single``
@@ -52,9 +52,9 @@ def compute_matched_baselines(
     n: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{"single": cfg, "best_of_n": cfg, "majority": cfg}`` for ``config`` at ``n`` calls
-    (default: its worst-case calls per query)."""
+    (default: its calls per query when every reply parses at once)."""
     config = load_config(config)
-    n = max(1, n if n is not None else calls_per_query(config))
+    n = max(1, n if n is not None else calls_per_query(config, with_parse_retries=False))
     gen = single_best_generator(config)
     base = {k: v for k, v in gen.model_dump(include=set(_GENERATOR_FIELDS)).items() if v is not None}
     model = gen.model or "local"

@@ -87,7 +87,8 @@ def summary_table(s: Mapping[str, Any]) -> Table:
     fb = s.get("fallbacks") or {}
     rows = [
         ("score [95% CI]", _score(s)),
-        ("items", f"{s.get('n')} ({s.get('items_run', 0)} run now, {s.get('errors', 0)} errors)"),
+        ("items", f"{s.get('n')} ({s.get('items_run', 0)} run now, {s.get('errors', 0)} errors"
+                  + (f", {s['unscored']} unscored: no judge verdict parsed" if s.get("unscored") else "") + ")"),
         ("calls / query", f"{_num(s.get('calls_per_query'), '{:.2f}')} (worst case {s.get('calls_per_query_worst_case', '-')}; "
                           f"{_num(s.get('cached_calls_per_query'), '{:.2f}')} from cache)"),
         ("new calls this run", str(s.get("new_calls", 0))),

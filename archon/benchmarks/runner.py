@@ -321,9 +321,9 @@ def _progress(enabled: bool, description: str, total: int):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False)  # the description is a config's name, shown as written
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+        TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
         TimeElapsedColumn(), TimeRemainingColumn(),
         console=console, disable=not (enabled and console.is_terminal), transient=False,
     ), description, total
@@ -500,7 +500,8 @@ def summarize(
             "items_with_fallbacks": sum(1 for r in records if (r.get("fallbacks") or {}).get("architecture")
                                         or (r.get("fallbacks") or {}).get("judge")),
         },
-        "judge_usage": {k: judge[k] for k in ("calls", "new_calls", "cached_calls", "input_tokens", "output_tokens", "cost_usd")},
+        "judge_usage": {k: judge[k] for k in ("calls", "new_calls", "cached_calls", "input_tokens", "output_tokens", "cost_usd",
+                                             "unpriced_models")},
     }
     extra_fn = getattr(bench, "summary_extra", None)
     if callable(extra_fn) and scores:
