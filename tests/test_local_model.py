@@ -42,3 +42,42 @@ async def test_a_prompt_longer_than_the_context_is_shortened_to_fit():
     result = await LocalProvider().chat(req)
     assert result.texts[0].strip()
     assert 0 < result.input_tokens < 8000
+
+
+async def test_a_call_given_up_frees_the_model_at_once(monkeypatch):
+    import asyncio
+    import time
+
+    from archon.providers import ChatRequest
+    from archon.providers.local import LocalProvider
+
+    provider = LocalProvider()
+    real_model = provider._model
+
+    class NeverEnding:
+        """The model with end-of-sequence banned, so that a reply runs to max_tokens."""
+
+        def __init__(self, llm):
+            self.llm = llm
+
+        def __getattr__(self, name):
+            return getattr(self.llm, name)
+
+        def create_chat_completion(self, logits_processor, **kw):
+            eos = self.llm.token_eos()
+
+            def ban_eos(input_ids, scores):
+                scores[eos] = float("-inf")
+                return scores
+
+            return self.llm.create_chat_completion(logits_processor=[ban_eos, *logits_processor], **kw)
+
+    long = ChatRequest(model="", messages=[{"role": "user", "content": "Tell a story."}], max_tokens=3000)
+    monkeypatch.setattr(provider, "_model", lambda name: NeverEnding(real_model(name)))
+    await provider.chat(ChatRequest(model="", messages=[{"role": "user", "content": "Hi"}], max_tokens=2))  # load
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(provider.chat(long), timeout=0.5)
+    t0 = time.monotonic()
+    short = await provider.chat(ChatRequest(model="", messages=[{"role": "user", "content": "Hi"}], max_tokens=4))
+    # The abandoned generation (3000 tokens, about 30 s here) did not hold the model.
+    assert short.texts and time.monotonic() - t0 < 2

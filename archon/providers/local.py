@@ -79,8 +79,10 @@ class LocalProvider(Provider):
             _models[key] = _load(path)
         return _models[key]
 
-    def _complete(self, request: ChatRequest) -> ChatResult:
+    def _complete(self, request: ChatRequest, cancelled: threading.Event) -> ChatResult:
         with _lock:
+            if cancelled.is_set():  # given up while waiting for the model
+                raise ProviderError("cancelled", provider=self.name, model=request.model)
             llm = self._model(request.model)
             # Reserve room for the reply: shorten the longest messages until the prompt fits.
             messages = _fit(llm, request.messages, request.max_tokens)
@@ -90,6 +92,7 @@ class LocalProvider(Provider):
                     temperature=request.temperature,
                     max_tokens=request.max_tokens,
                     seed=request.seed if request.seed is not None else 0,
+                    logits_processor=[_end_when(cancelled, llm.token_eos())],
                 )
             except ValueError as e:  # context overflow and the like
                 raise ProviderError(str(e)[:200], provider=self.name, model=request.model) from None
@@ -101,7 +104,24 @@ class LocalProvider(Provider):
         )
 
     async def chat(self, request: ChatRequest) -> ChatResult:
-        return await asyncio.to_thread(self._complete, request)
+        # A call given up (timeout, Ctrl-C) ends its generation at the next token, so the model
+        # is free for the next call instead of finishing a reply nobody will read.
+        cancelled = threading.Event()
+        try:
+            return await asyncio.to_thread(self._complete, request, cancelled)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+
+def _end_when(cancelled: threading.Event, eos: int):
+    """A logits processor that forces end-of-sequence once ``cancelled`` is set."""
+    def process(input_ids, scores):
+        if cancelled.is_set():
+            scores[:] = float("-inf")
+            scores[eos] = 0.0
+        return scores
+    return process
 
 
 def _fit(llm, messages: list[dict], max_tokens: int) -> list[dict]:
