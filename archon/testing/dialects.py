@@ -39,6 +39,15 @@ def _text(parts: Any) -> str:
     return ""
 
 
+def _chat(model: str, messages: list[dict], config: dict | None, **names: str) -> dict:
+    """A chat-completions body; ``names`` maps its fields (temperature, max_tokens, n) to the API's."""
+    chat: dict[str, Any] = {"model": model, "messages": messages}
+    for ours, theirs in names.items():
+        if (config or {}).get(theirs) is not None:
+            chat[ours] = config[theirs]
+    return chat
+
+
 # -- Anthropic Messages: POST /v1/messages ---------------------------------------------------
 
 
@@ -86,14 +95,8 @@ def _gemini_request(body: Any, headers: Headers, path: str) -> tuple[Any, Header
     for c in body.get("contents") or []:
         role = "assistant" if c.get("role") == "model" else "user"
         messages.append({"role": role, "content": _text(c.get("parts"))})
-    config = body.get("generationConfig") or {}
-    chat = {"model": model, "messages": messages}
-    if "temperature" in config:
-        chat["temperature"] = config["temperature"]
-    if "maxOutputTokens" in config:
-        chat["max_tokens"] = config["maxOutputTokens"]
-    if config.get("candidateCount"):
-        chat["n"] = config["candidateCount"]
+    chat = _chat(model, messages, body.get("generationConfig"),
+                 temperature="temperature", max_tokens="maxOutputTokens", n="candidateCount")
     return chat, _with_key(headers, headers.get("x-goog-api-key"))
 
 
@@ -132,12 +135,7 @@ def _bedrock_request(body: Any, headers: Headers, path: str) -> tuple[Any, Heade
         return body, headers
     messages = [{"role": "system", "content": _text(body.get("system"))}] if body.get("system") else []
     messages += [{"role": m.get("role"), "content": _text(m.get("content"))} for m in body.get("messages") or []]
-    config = body.get("inferenceConfig") or {}
-    chat = {"model": model, "messages": messages}
-    if "temperature" in config:
-        chat["temperature"] = config["temperature"]
-    if "maxTokens" in config:
-        chat["max_tokens"] = config["maxTokens"]
+    chat = _chat(model, messages, body.get("inferenceConfig"), temperature="temperature", max_tokens="maxTokens")
     return chat, _with_key(headers, signed.group(1) if signed else None)
 
 
