@@ -97,6 +97,21 @@ async def test_when_every_key_is_rate_limited_the_client_backs_off_as_told(serve
     assert time.monotonic() - t0 < 3
 
 
+async def test_a_server_that_is_not_running_is_named_in_the_error():
+    import socket
+
+    with socket.socket() as s:  # a free port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = OpenAICompatibleProvider(name="vLLM", base_url=f"http://user:pw-secret@127.0.0.1:{port}/v1", api_keys=[],
+                                 key_required=False)
+    with pytest.raises(ProviderError) as e:
+        await chat_with_retries(p, req(), FAST)
+    await p.aclose()
+    assert f"connection error (ClientConnectorError) to http://127.0.0.1:{port}/v1" in str(e.value)
+    assert "pw-secret" not in str(e.value) and e.value.attempts == 3
+
+
 def test_key_store_sources(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text("TOGETHER_API_KEY=from-dotenv\nTOGETHER_API_KEY_2=second\n")
     (tmp_path / "keys.json").write_text(json.dumps({"GROQ_API_KEY": ["g1", "g2", "g3"]}))

@@ -85,8 +85,8 @@ class OpenAICompatibleProvider(Provider):
         except asyncio.TimeoutError:
             raise ProviderError("request timed out", provider=self.name, model=request.model, retryable=True) from None
         except aiohttp.ClientError as e:
-            raise ProviderError(f"connection error ({type(e).__name__})", provider=self.name,
-                                model=request.model, retryable=True) from None
+            raise ProviderError(f"connection error ({type(e).__name__}) to {_without_userinfo(self.base_url)}",
+                                provider=self.name, model=request.model, retryable=True) from None
         if status != 200:
             err = ProviderError(
                 f"HTTP {status}: {self._error_message(raw)}",
@@ -128,3 +128,10 @@ def _retry_after(value: str | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _without_userinfo(url: str) -> str:
+    """The URL as safe to show: any ``user:password@`` part removed."""
+    scheme, sep, rest = url.partition("://")
+    host, at, path = rest.partition("/")
+    return scheme + sep + host.rpartition("@")[2] + at + path
