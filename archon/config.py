@@ -228,6 +228,7 @@ def check_rules(config: ArchitectureConfig) -> list[Finding]:
             prev = config.layers[li - 1] if li > 0 else []
             if not any(c.type == "unit_test_generator" for c in prev):
                 out.append(Finding("error", f"layer {n}: a unit_test_evaluator needs a unit_test_generator in the layer just before"))
+    out.extend(_local_model_warnings(config))
     final = _walk(config)[1]
     if final != 1 and all(c.type in BUILTIN_TYPES for c in config.layers[-1]):
         out.append(
@@ -237,6 +238,25 @@ def check_rules(config: ArchitectureConfig) -> list[Finding]:
                 "End with a single fuser (samples 1), or a ranker with top_k 1, for one final answer.",
             )
         )
+    return out
+
+
+def _local_model_warnings(config: ArchitectureConfig) -> list[Finding]:
+    """A model name that only a hosted provider knows, left to the embedded model by a missing model_type."""
+    from .providers.local import DEFAULT_LOCAL_MODEL
+    from .providers.registry import get_spec
+
+    out = []
+    for li, layer in enumerate(config.layers):
+        for ci, c in enumerate(layer):
+            try:
+                local = get_spec(c.model_type).name == "local"
+            except ConfigError:
+                continue
+            if local and c.model and not c.model.endswith(".gguf") and c.model.lower() != DEFAULT_LOCAL_MODEL.lower():
+                out.append(Finding("warning", f"layer {li + 1}, component {ci + 1} ({c.type}): model {c.model!r} has no "
+                                              f"model_type, so the embedded {DEFAULT_LOCAL_MODEL} answers for it; "
+                                              "set model_type (e.g. OpenAI_API) to use that model"))
     return out
 
 

@@ -114,3 +114,11 @@ def test_last_layer_warning_counts_the_candidates_that_reach_it():
 def test_ranker_without_top_k_keeps_five_in_the_cost_estimate():
     cfg = load_config({"layers": [[{"type": "generator", "samples": 8}], [{"type": "ranker"}], [{"type": "verifier"}]]})
     assert calls_per_query(cfg, with_parse_retries=False) == 8 + 1 + 2 * 5
+
+
+def test_a_hosted_model_name_without_model_type_is_warned_about():
+    cfg = load_config({"layers": [[{"type": "generator", "model": "gpt-4o"}, {"type": "generator"}],
+                                  [{"type": "fuser", "model": "weights/my-model.gguf"}]]})
+    warnings = [f.message for f in check_rules(cfg) if "model_type" in f.message]
+    assert warnings == ["layer 1, component 1 (generator): model 'gpt-4o' has no model_type, so the embedded "
+                        "SmolLM2-135M-Instruct answers for it; set model_type (e.g. OpenAI_API) to use that model"]

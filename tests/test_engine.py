@@ -319,3 +319,103 @@ def test_registering_a_generator_again_replaces_it(server):
         assert a.generate("hi") == "from f1"
         a.add_generator("mygen", lambda messages, **kw: "from f2")
         assert a.generate("hi") == "from f2"
+
+
+def test_a_changed_generator_function_is_asked_again_not_answered_from_the_cache(tmp_path):
+    cfg = {"layers": [[{"type": "generator", "model": "m", "model_type": "versioned"}]]}
+    cache = tmp_path / "c.sqlite"
+
+    def answers(fn):
+        with Archon(cfg, cache=cache) as a:
+            a.add_generator("versioned", fn)
+            return [r.answer for r in a.run_batch(["x", "y"])]
+
+    assert answers(lambda messages, **kw: "v1: " + messages[-1]["content"]) == ["v1: x", "v1: y"]
+    assert answers(lambda messages, **kw: "v2: " + messages[-1]["content"]) == ["v2: x", "v2: y"]
+    # The same code is the same function: served from the cache.
+    with Archon(cfg, cache=cache) as a:
+        a.add_generator("versioned", lambda messages, **kw: "v2: " + messages[-1]["content"])
+        assert a.run_batch(["x"])[0].trace.usage.cached_calls == 1
+
+
+def test_trace_keeps_critiques_tests_and_verdicts(server, comp):
+    def reply(body):
+        text = body["messages"][-1]["content"]
+        if "critique" in text.lower() and "strengths" in text.lower():
+            return "[1] Strengths: clear. Weaknesses: none.\n[2] Strengths: short. Weaknesses: vague."
+        if "[Correct] or [Incorrect]" in text:
+            return "[Correct]"
+        return f"[{body['model']}] answer"
+
+    server.responder = reply
+    cfg = {"layers": [[comp(model="g", samples=2)], [comp("critic", model="c")], [comp("verifier", model="v")],
+                      [comp("fuser", model="f", use_critiques=True)]]}
+    with Archon(cfg) as a:
+        r = a.run("q")
+    critic, verifier = r.trace.layers[1].components[0], r.trace.layers[2].components[0]
+    assert critic.critiques and len(critic.critiques) == 2
+    assert verifier.named["verdicts"] == [True, True] and len(verifier.named["verifier_reasoning"]) == 2
+    data = r.to_dict()
+    assert data["trace"]["layers"][1]["components"][0]["critiques"] == critic.critiques
+    assert data["state"]["verdicts"] == [True, True]
+
+
+def test_one_malformed_query_fails_alone_in_a_batch(server, comp):
+    with Archon({"layers": [[comp(model="g")]]}) as a:
+        results = a.run_batch(["fine", [{"role": "user", "content": None}], "also fine"])
+    assert [r.answer is not None for r in results] == [True, False, True]
+    assert results[1].error.startswith("query 1: message 0")
+
+
+def test_a_cache_file_that_is_not_a_database_is_a_clear_error(tmp_path):
+    from archon import ArchonError
+
+    bad = tmp_path / "notdb.sqlite"
+    bad.write_text("this is not a database, " * 100)
+    with pytest.raises(ArchonError, match="cannot use the call cache .*notdb.sqlite"):
+        CallCache(bad)
+
+
+def test_a_locked_cache_does_not_fail_queries(server, comp, tmp_path):
+    import sqlite3
+
+    path = tmp_path / "c.sqlite"
+    cache = CallCache(path)
+    cache._db.execute("PRAGMA busy_timeout=100")  # give up on the lock quickly
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    try:
+        with Archon({"layers": [[comp(model="g")]]}, cache=cache) as a:
+            results = a.run_batch(["q1", "q2"])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert all(r.answer and r.error is None for r in results)
+
+
+def test_cached_samples_keep_the_token_totals(server, comp, tmp_path):
+    cache = tmp_path / "c.sqlite"
+    cfg = {"layers": [[comp(model="g", samples=3)]]}
+    with Archon(cfg, cache=cache) as a:
+        fresh = a.run_batch(["a question of several words"])[0].trace.usage
+    with Archon(cfg, cache=cache) as a:
+        again = a.run_batch(["a question of several words"])[0].trace.usage
+    assert again.cached_calls == 3 and (again.input_tokens, again.output_tokens) == (fresh.input_tokens, fresh.output_tokens)
+
+
+def test_connections_close_with_the_callers_event_loop(server):
+    import subprocess
+    import sys
+
+    script = f"""
+import asyncio
+from archon import Archon
+a = Archon({{"layers": [[{{"type": "generator", "model": "g", "model_type": "OpenAI_API",
+                         "base_url": "{server.base_url}"}}]]}}, keys={{"OPENAI_API_KEY": "x"}})
+print(asyncio.run(a.agenerate("hi")))
+print(asyncio.run(a.agenerate("again")))
+a.close()
+"""
+    proc = subprocess.run([sys.executable, "-W", "always", "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.count("[g] reply") == 2, proc.stderr
+    assert "Unclosed" not in proc.stderr

@@ -26,16 +26,18 @@ class Verifier(Component):
 
     type = "verifier"
 
-    async def _check(self, ctx, state: State, i: int, candidate: str) -> bool:
+    async def _check(self, ctx, state: State, i: int, candidate: str) -> tuple[bool, str]:
         ask = [{"role": "user", "content": REASONING_PROMPT.format(query=conversation_text(state.messages), candidate=candidate)}]
         reasoning = (await ctx.complete(ask, n=1, tag=f"reason{i}"))[0]
         verdict_msgs = ask + [{"role": "assistant", "content": reasoning}, {"role": "user", "content": VERDICT_PROMPT}]
-        return await self.ask_until_parsed(ctx, verdict_msgs, parse_verdict, what=f"verdict for candidate {i + 1}",
-                                           fallback=lambda: True, key=f"verdict{i}")
+        verdict = await self.ask_until_parsed(ctx, verdict_msgs, parse_verdict, what=f"verdict for candidate {i + 1}",
+                                              fallback=lambda: True, key=f"verdict{i}")
+        return verdict, reasoning
 
     async def run(self, ctx, state: State) -> Output:
-        verdicts = await asyncio.gather(*(self._check(ctx, state, i, c) for i, c in enumerate(state.candidates)))
+        checks = await asyncio.gather(*(self._check(ctx, state, i, c) for i, c in enumerate(state.candidates)))
+        verdicts = [ok for ok, _ in checks]
         keep = [i for i, ok in enumerate(verdicts) if ok] or list(range(len(state.candidates)))
         critiques = [state.critiques[i] for i in keep] if state.critiques and len(state.critiques) == len(verdicts) else None
         return Output(candidates=[state.candidates[i] for i in keep], critiques=critiques,
-                      named={"verdicts": list(verdicts)})
+                      named={"verdicts": verdicts, "verifier_reasoning": [r for _, r in checks]})

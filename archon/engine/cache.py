@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
+
+from ..errors import ArchonError
+
+log = logging.getLogger("archon.cache")
 
 
 def default_cache_path() -> Path:
@@ -35,31 +40,46 @@ class CallCache:
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
-            " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL)"
-        )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
+                " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL)"
+            )
+        except (OSError, sqlite3.Error) as e:
+            raise ArchonError(f"cannot use the call cache {str(self.path)!r}: {e} "
+                              "(point $ARCHON_CACHE or cache= elsewhere, or turn the cache off)") from None
+
+    # Reads and writes never fail a query: the answer is good without the cache (a file another
+    # process holds locked past sqlite's timeout, a full disk). A failed read is a miss; a failed
+    # write is skipped; both are logged.
 
     def get_many(self, keys: list[str]) -> dict[str, tuple[str, int, int]]:
         if not keys:
             return {}
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT key, text, input_tokens, output_tokens FROM calls WHERE key IN ({','.join('?' * len(keys))})",
-                keys,
-            ).fetchall()
+        try:
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT key, text, input_tokens, output_tokens FROM calls WHERE key IN ({','.join('?' * len(keys))})",
+                    keys,
+                ).fetchall()
+        except sqlite3.Error as e:
+            log.warning("call cache %s: read failed (%s); asking the model", self.path, e)
+            return {}
         return {k: (t, i, o) for k, t, i, o in rows}
 
     def put_many(self, rows: list[tuple[str, str, int, int]]) -> None:
         if not rows:
             return
-        with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)", rows)
+        try:
+            with self._lock:
+                self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)", rows)
+        except sqlite3.Error as e:
+            log.warning("call cache %s: write failed (%s); %d answers not cached", self.path, e, len(rows))
 
     def __len__(self) -> int:
         with self._lock:

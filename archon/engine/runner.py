@@ -22,7 +22,7 @@ from ..providers.keys import KeyStore, redact
 from ..providers.registry import get_spec, register_generator
 from .cache import CallCache
 from .runtime import ComponentContext, Runtime
-from .trace import ComponentTrace, LayerTrace, Result, Trace
+from .trace import ComponentTrace, LayerTrace, Result, Trace, json_data
 
 T = TypeVar("T")
 Messages = str | Sequence[Mapping[str, str]]
@@ -170,8 +170,10 @@ class Archon:
             outputs = await asyncio.gather(*(self._run_component(p.component, ctx, state)
                                              for p, ctx in zip(layer, contexts)))
             for ct, out in zip(lt.components, outputs):
-                if out is not None and out.candidates is not None:
-                    ct.outputs = out.candidates
+                if out is not None:
+                    ct.outputs = out.candidates if out.candidates is not None else []
+                    ct.critiques, ct.unit_tests = out.critiques, out.unit_tests
+                    ct.named = json_data(out.named)
             state = _merge(state, outputs, lt)
             lt.latency_s = time.perf_counter() - lt0
             # A layer may leave no candidates on purpose (unit tests or named state first); the
@@ -210,20 +212,26 @@ class Archon:
 
         ``on_result(index, result)`` is called as each query finishes (e.g. to append to a file).
         """
-        items = [normalize_messages(q) for q in queries]
         cache = self._cache_for(batch=True)
         gate = asyncio.Semaphore(max_concurrent_queries)
-        results: list[Result | None] = [None] * len(items)
+        queries = list(queries)
+        results: list[Result | None] = [None] * len(queries)
 
-        async def one(i: int, msgs: list[dict[str, str]]) -> None:
-            async with gate:
-                results[i] = r = await self._run_query(msgs, cache)
+        async def one(i: int, query: Messages) -> None:
+            try:
+                msgs = normalize_messages(query)
+            except ArchonError as e:  # one malformed query fails alone
+                r = results[i] = Result(answer=None, candidates=[], trace=Trace(architecture=self.config.name),
+                                        error=f"query {i}: {e}")
+            else:
+                async with gate:
+                    results[i] = r = await self._run_query(msgs, cache)
             if on_result is not None:
                 out = on_result(i, r)
                 if asyncio.iscoroutine(out):
                     await out
 
-        await asyncio.gather(*(one(i, m) for i, m in enumerate(items)))
+        await asyncio.gather(*(one(i, q) for i, q in enumerate(queries)))
         return results  # type: ignore[return-value]
 
     # --- sync face --------------------------------------------------------------------

@@ -73,6 +73,12 @@ class Runtime:
             await p.aclose()
 
 
+def _share(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` whole shares that add up to it."""
+    q, r = divmod(total, max(1, parts))
+    return [q + (k < r) for k in range(parts)]
+
+
 def _concurrency_caps(caps: dict[str, int]) -> dict[str, int]:
     """Caps by registered provider name (aliases resolved) or by provider identity ("vLLM@URL")."""
     out = {}
@@ -177,9 +183,9 @@ class ComponentContext:
             for i, text in zip(indices, got):
                 texts[i] = text
             if self.cache is not None:
-                per = max(1, len(got))
-                self.cache.put_many([(keys[i], t, result.input_tokens // per, result.output_tokens // per)
-                                     for i, t in zip(indices, got)])
+                # One request's tokens shared out over its samples, so that cached totals match.
+                ins, outs = _share(result.input_tokens, len(got)), _share(result.output_tokens, len(got))
+                self.cache.put_many([(keys[i], t, ins[k], outs[k]) for k, (i, t) in enumerate(zip(indices, got))])
             # A server that ignored `n` gave fewer choices: ask for the rest one by one.
             if 0 < len(got) < len(indices):
                 await asyncio.gather(*(request([i]) for i in indices[len(got):]))

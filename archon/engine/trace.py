@@ -30,6 +30,10 @@ class ComponentTrace:
     provider: str | None
     inputs: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    # What else the component produced: critiques, unit tests, named state (verdicts, test passes, ...).
+    critiques: list[str] | None = None
+    unit_tests: list[str] | None = None
+    named: dict[str, Any] = field(default_factory=dict)
     calls: list[CallRecord] = field(default_factory=list)
     latency_s: float = 0.0
     fallbacks: list[str] = field(default_factory=list)
@@ -141,8 +145,14 @@ class Result:
             "candidates": self.candidates,
             "error": self.error,
             "messages": self.messages,
+            "state": json_data(self.state),
             "trace": self.trace.to_dict(),
         }
+
+
+def json_data(value: Any) -> Any:
+    """``value`` as plain JSON data (what is not JSON becomes its repr)."""
+    return json.loads(json.dumps(value, ensure_ascii=False, default=repr))
 
 
 def write_jsonl(results: Iterable[Result], path: str | Path, *, append: bool = True) -> None:

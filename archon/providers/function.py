@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
+import types
 from typing import Any, Callable
 
 from ..errors import ProviderError
@@ -23,6 +25,12 @@ class FunctionProvider(Provider):
     def __init__(self, name: str, fn: Callable[..., Any]):
         self.name = name
         self.fn = fn
+        self._identity = f"{name}:{_fingerprint(fn)}"
+
+    def identity(self) -> str:
+        # Cached calls are keyed by the function's code (and closure values), not just its name,
+        # so a changed or re-registered function is asked again instead of answered from the cache.
+        return self._identity
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         kwargs = dict(model=request.model, temperature=request.temperature, max_tokens=request.max_tokens)
@@ -42,3 +50,27 @@ class FunctionProvider(Provider):
                               output_tokens=int(out.get("output_tokens", 0)))
         texts = [str(t) for t in out] if isinstance(out, (list, tuple)) else [str(out)]
         return ChatResult(texts=texts, output_tokens=sum(len(t.split()) for t in texts))
+
+
+def _fingerprint(fn: Callable[..., Any]) -> str:
+    """A digest of what a function does: its code (nested code included) and closure values."""
+    target = fn if hasattr(fn, "__code__") else getattr(fn, "__call__", fn)
+    parts = [getattr(fn, "__module__", "") or "", getattr(fn, "__qualname__", type(fn).__qualname__)]
+
+    def add_code(code: types.CodeType) -> None:
+        parts.append(code.co_code.hex())
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                add_code(const)
+            else:
+                parts.append(repr(const))
+
+    code = getattr(target, "__code__", None)
+    if code is not None:
+        add_code(code)
+    for cell in getattr(target, "__closure__", None) or ():
+        try:
+            parts.append(repr(cell.cell_contents))
+        except ValueError:  # an empty cell
+            parts.append("<empty>")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
+from typing import AsyncGenerator
 
 import aiohttp
 
@@ -40,11 +41,12 @@ class OpenAICompatibleProvider(Provider):
         self._key_env = key_env
         # Sessions belong to the loop that created them: one per running loop.
         self._sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = weakref.WeakKeyDictionary()
+        self._closers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator]" = weakref.WeakKeyDictionary()
 
     def identity(self) -> str:
         return f"{self.name}@{self.base_url}"
 
-    def _session(self) -> aiohttp.ClientSession:
+    async def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None or session.closed:
@@ -55,6 +57,11 @@ class OpenAICompatibleProvider(Provider):
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0),
             )
             self._sessions[loop] = session
+            # Closed when its loop shuts down (asyncio.run finalizes async generators), even if
+            # nobody calls aclose().
+            closer = _close_at_shutdown(session)
+            await closer.__anext__()
+            self._closers[loop] = closer
         return session
 
     async def chat(self, request: ChatRequest) -> ChatResult:
@@ -78,7 +85,7 @@ class OpenAICompatibleProvider(Provider):
             body["seed"] = request.seed
         body.update({k: v for k, v in request.extra.items() if k != "send_seed"})
         try:
-            async with self._session().post(f"{self.base_url}/chat/completions", json=body, headers=headers) as resp:
+            async with (await self._session()).post(f"{self.base_url}/chat/completions", json=body, headers=headers) as resp:
                 status = resp.status
                 raw = await resp.read()
                 retry_after = _retry_after(resp.headers.get("retry-after"))
@@ -117,10 +124,19 @@ class OpenAICompatibleProvider(Provider):
         return redact(str(msg)[:300], self._keys.keys)
 
     async def aclose(self) -> None:
-        # Only the running loop's client can be closed from here; others go with their loops.
-        session = self._sessions.pop(asyncio.get_running_loop(), None)
-        if session is not None:
-            await session.close()
+        # Only the running loop's client can be closed from here; others close with their loops.
+        loop = asyncio.get_running_loop()
+        self._sessions.pop(loop, None)
+        closer = self._closers.pop(loop, None)
+        if closer is not None:
+            await closer.aclose()  # its finally closes the session
+
+
+async def _close_at_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await session.close()
 
 
 def _retry_after(value: str | None) -> float | None:
