@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import difflib
 import json
+import os
 import sys
 from contextlib import nullcontext
 from importlib.util import find_spec
@@ -18,13 +19,19 @@ from rich.table import Table
 from rich.text import Text
 
 from .config import BUILTIN_TYPES, ArchitectureConfig, ComponentConfig, Finding, calls_per_query, check_rules, load_config
-from .errors import ArchonError, QueryFailed
+from .errors import ArchonError, ConfigError, QueryFailed
 
 # The architecture used when no config is named: one answer from the embedded model.
 DEFAULT_CONFIG = {
     "name": "local-default",
     "layers": [[{"type": "generator", "model_type": "local", "temperature": 0.7, "max_tokens": 512, "samples": 1}]],
 }
+
+# Fields of the reference code's configs that archon accepts and does not use, so they get no "unknown field"
+# warning: the PairRM ranker's batch size (archon's ranker is an LLM), the unit test evaluator's switch that cuts
+# "Your response should pass the following unit tests:" off the query (no archon prompt holds that sentence), and
+# the fuser's top_k_generations (unused by the reference code itself).
+REFERENCE_FIELDS_IGNORED = frozenset({"ranker_batch_size", "remove_unit_tests_from_prompt", "top_k_generations"})
 
 # Text from users, models and errors is printed literally: no rich markup, no :emoji: codes.
 # Messages are not hard-wrapped (a terminal wraps them; a log or a pipe gets whole lines).
@@ -99,7 +106,7 @@ def _component_findings(config: ArchitectureConfig) -> list[Finding]:
             except ArchonError as e:
                 findings.append(Finding("error", f"{where}: {e}"))
             if c.type in BUILTIN_TYPES:
-                for name in c.extra:
+                for name in (n for n in c.extra if n not in REFERENCE_FIELDS_IGNORED):
                     close = difflib.get_close_matches(name, sorted(known_fields), n=1)
                     findings.append(Finding("warning", f"{where}: unknown field {name!r}, ignored"
                                                        + (f" (did you mean {close[0]!r}?)" if close else "")))
@@ -114,18 +121,46 @@ def _load_and_warn(source: Any) -> ArchitectureConfig:
     return config
 
 
+RUN_USAGE = "usage: archon run [CONFIG] PROMPT"
+
+
+def _unquoted_prompt(words: Sequence[str], config: str | None) -> ArchonError:
+    example = " ".join(["archon run", *([config] if config else []), json.dumps(" ".join(words), ensure_ascii=False)])
+    return ArchonError(f"the prompt must be one argument: quote it, as in\n  {example}\n{RUN_USAGE}")
+
+
+def _check_trace_file(path: str) -> None:
+    """--trace names a file the trace can be appended to: checked before any call is paid for."""
+    p = Path(path)
+    if p.is_dir():
+        raise ArchonError(f"--trace {path} is a folder: give a file (the trace is appended to it as one JSON line)")
+    if not p.parent.is_dir():
+        raise ArchonError(f"--trace {path}: the folder {p.parent} does not exist")
+    if not os.access(p if p.exists() else p.parent, os.W_OK):
+        raise ArchonError(f"--trace {path}: no permission to write there")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    if len(args.args) == 1:
-        if _looks_like_config(args.args[0]):
-            err.print(f"missing PROMPT ({args.args[0]} looks like a config file)\nusage: archon run [CONFIG] PROMPT")
+    words = args.args
+    if len(words) == 1:
+        if _looks_like_config(words[0]):
+            err.print(f"missing PROMPT ({words[0]} looks like a config file)\n{RUN_USAGE}")
             return 2
-        config, prompt = DEFAULT_CONFIG, args.args[0]
-    elif len(args.args) == 2:
-        config, prompt = args.args
+        config, prompt = DEFAULT_CONFIG, words[0]
+    elif len(words) == 2:
+        config, prompt = words
+    elif _looks_like_config(words[0]):
+        raise _unquoted_prompt(words[1:], words[0])
     else:
-        err.print("usage: archon run [CONFIG] PROMPT")
-        return 2
-    config = _load_and_warn(config)
+        raise _unquoted_prompt(words, None)
+    try:
+        config = _load_and_warn(config)
+    except ConfigError:
+        if not isinstance(config, str) or _looks_like_config(config) or any(c in config for c in "{:\n"):
+            raise
+        raise _unquoted_prompt(words, None) from None  # `archon run What now`: two words, not a config and a prompt
+    if args.trace:
+        _check_trace_file(args.trace)
     if prompt == "-":
         prompt = sys.stdin.read().strip()
     with _Session(config, args) as session:
@@ -134,10 +169,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                 result = session.run(prompt)
         except QueryFailed as e:
             result = e.result
-    if args.trace:
-        from .engine import write_jsonl
-
-        write_jsonl([result], args.trace)
     if args.json:
         out.print_json(json.dumps(result.to_dict(), default=str))
     elif result.answer is not None:
@@ -154,10 +185,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             say(err, "fallback", "yellow", f)
         for e in result.trace.errors:
             say(err, "error", "red", e)
+    rc = 0
     if result.error:
         say(err, "failed:", "red", result.error)
-        return 1
-    return 0
+        rc = 1
+    if args.trace:  # after the answer: a trace that cannot be written must not lose it
+        from .engine import write_jsonl
+
+        try:
+            write_jsonl([result], args.trace)
+        except OSError as e:
+            say(err, "error:", "red", f"cannot write the trace to {args.trace}: {e.strerror or e}")
+            rc = rc or 1
+    return rc
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -270,12 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sp):
         sp.add_argument("--keys", help="JSON file of API keys (the environment and .env are read too)")
-        sp.add_argument("--no-cache", action="store_true", help="do not use the call cache")
-        sp.add_argument("--cache", help="call cache file (default ~/.cache/archon/calls.sqlite)")
+        sp.add_argument("--no-cache", action="store_true", help="do not use a call cache (the default here)")
+        sp.add_argument("--cache", metavar="FILE",
+                        help="keep and reuse this command's LLM calls in this SQLite file. run and chat cache nothing "
+                             "by default, and $ARCHON_CACHE does not change that (it is the default file of "
+                             "`archon bench` and of batches)")
 
     r = sub.add_parser("run", help="answer one prompt: archon run [CONFIG] PROMPT")
     r.add_argument("args", nargs="+", metavar="[CONFIG] PROMPT")
-    r.add_argument("--trace", help="append the trace as one JSON line to this file")
+    r.add_argument("--trace", metavar="FILE", help="append the trace as one JSON line to this file")
     r.add_argument("--json", action="store_true", help="print the answer, candidates and trace as JSON")
     common(r)
     r.set_defaults(func=cmd_run)

@@ -105,6 +105,7 @@ def test_bench_baselines_and_compare(srv, data, tmp_path, capsys):
     assert "compute-matched baselines" in out
     for label in ("single (m)", "best-of-3 (m)", "majority-of-3 (m)"):
         assert label in out
+    assert "note:" not in out
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert {k: v["calls_per_query"] for k, v in summary["baselines"].items()} == {"single": 1, "best_of_n": 3, "majority": 3}
 
@@ -123,6 +124,13 @@ def test_bench_baselines_and_compare(srv, data, tmp_path, capsys):
 
     assert main(["compare", str(tmp_path / "nowhere")]) == 2
     assert "summary.json" in capsys.readouterr().err
+
+    # Two calls per query: best-of-2 and majority-of-2 would be the single model again, and the table says so.
+    cfg_c = write_config(tmp_path / "c.json", srv, "gamma-arch", fuse=True)
+    assert main(["bench", cfg_c, "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "c"), "--baselines"]) == 0
+    out = capsys.readouterr().out
+    assert "single (m)" in out and "best-of-2 (m)" not in out and "majority-of-2 (m)" not in out
+    assert "note: best-of-N and majority vote are left out: the architecture makes 2 calls per query" in out
 
 
 def test_bench_as_a_subprocess(srv, data, tmp_path):
@@ -174,6 +182,70 @@ def test_killed_run_restarted_with_the_same_command_redoes_nothing_done(srv, tmp
     new_requests = len(srv.requests) - requests_before
     assert new_requests <= 2 * (n_items - done_before)
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["score"] == pytest.approx(0.5)
+
+
+def test_two_runs_on_one_folder_the_second_is_refused_at_once(srv, data, tmp_path):
+    """Two `archon bench` processes on the same --out: the second fails at once; the first does the work once."""
+    import time
+
+    srv.latency = 0.5  # the first run takes 3 s; the second fails in well under one
+    cfg = write_config(tmp_path / "a.json", srv, "locked")
+    env = {**os.environ, "ARCHON_CACHE": str(tmp_path / "cache.sqlite")}
+    cmd = [sys.executable, "-m", "archon.cli", "bench", cfg, "-b", "gsm8k", "--data", str(data),
+           "--out", str(tmp_path / "run"), "--concurrency", "1"]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not srv.requests:  # the first run holds the folder
+        time.sleep(0.02)
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert second.returncode == 2
+    assert second.stderr.startswith(f"error: another run is using {tmp_path / 'run'}") and "Traceback" not in second.stderr
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    ids = [json.loads(line)["id"] for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert sorted(ids) == sorted(f"q{i}" for i in range(N_ITEMS))  # each item once
+    assert len(srv.requests) == N_ITEMS
+    # Once the first run is over, the folder is free again.
+    assert subprocess.run(cmd, capture_output=True, env=env, cwd=tmp_path, timeout=60).returncode == 0
+
+
+def test_unusable_cache_or_run_folder_is_an_error_line_not_a_traceback(srv, data, tmp_path, monkeypatch):
+    cfg = write_config(tmp_path / "a.json", srv, "alpha")
+    corrupt = tmp_path / "notdb.sqlite"
+    corrupt.write_text("this is not a database\n" * 100)
+    env = {**os.environ, "ARCHON_CACHE": str(corrupt)}
+    base = [sys.executable, "-m", "archon.cli", "bench", cfg, "-b", "gsm8k", "--data", str(data)]
+    for extra, env_, message in (
+        (["--out", str(tmp_path / "r1")], env, f"error: cannot use the call cache '{corrupt}'"),
+        (["--out", str(tmp_path / "r2"), "--cache", str(tmp_path)], os.environ, "error: cannot use the call cache"),
+    ):
+        run = subprocess.run(base + extra, capture_output=True, text=True, env=env_, timeout=60, cwd=tmp_path)
+        assert run.returncode == 2 and run.stderr.startswith(message) and "Traceback" not in run.stderr, run.stderr
+    if Path("/proc").is_dir():  # a folder nobody can create
+        run = subprocess.run(base + ["--out", "/proc/archon-test/run"], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 2 and "Traceback" not in run.stderr
+        assert run.stderr.startswith("error: cannot create the run folder /proc/archon-test/run: ")
+    assert not srv.requests
+
+
+def test_failed_items_come_with_a_hint_to_retry_them(data, tmp_path, capsys):
+    def responder_failing_q3(body):
+        if "Question 3:" in "\n".join(m.get("content") or "" for m in body["messages"]):
+            raise RuntimeError("boom")
+        return responder(body)
+
+    with FakeOpenAIServer(responder=responder_failing_q3) as s:
+        cfg = write_config(tmp_path / "a.json", s, "alpha")
+        cmd = ["bench", cfg, "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run"), "--max-attempts", "1"]
+        assert main(cmd) == 0
+        assert "--retry-errors" in capsys.readouterr().err
+        assert main(cmd) == 0  # resumed: the error is kept, and the hint says how to redo it
+        out, err = capsys.readouterr()
+        assert "(0 run now, 1 errors)" in out
+        assert "hint: 1 failed item(s) are kept as they are when the run is resumed; add --retry-errors" in err
+        s.responder = responder
+        assert main(cmd + ["--retry-errors"]) == 0
+        assert "hint:" not in capsys.readouterr().err
 
 
 def test_bench_where_every_item_failed_shows_the_first_error_not_a_score(data, tmp_path, capsys, monkeypatch):

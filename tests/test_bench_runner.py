@@ -13,7 +13,7 @@ import pytest
 
 from archon import Archon, RetryPolicy
 from archon.benchmarks.base import Benchmark, Item, ItemScore
-from archon.benchmarks.baselines import compute_matched_baselines, default_vote_key, majority_vote
+from archon.benchmarks.baselines import baselines_note, compute_matched_baselines, default_vote_key, majority_vote
 from archon.benchmarks.registry import register_benchmark
 from archon.benchmarks.runner import (
     arun_benchmark,
@@ -213,8 +213,54 @@ def test_refuses_to_resume_a_different_run(srv, data, tmp_path):
         run_benchmark(single_config(srv, temperature=0.1), "gsm8k", data=data, out_dir=out, retry=FAST)
     with pytest.raises(ArchonError, match="different benchmark"):
         run_benchmark(single_config(srv), "math", data=data, out_dir=out, retry=FAST)
-    # The same architecture with other selection arguments resumes fine.
+    # The same architecture with another limit resumes fine: it takes the first N of the same selection.
     assert run_benchmark(single_config(srv), "gsm8k", data=data, out_dir=out, limit=2, retry=FAST)["n"] == 2
+
+
+def test_refuses_to_resume_with_other_data_split_sample_or_baseline(srv, tmp_path):
+    def write(path, prefix):  # no ids: items get ids 0, 1, ... so two files line up
+        path.write_text("".join(json.dumps({"question": f"Question {i}: {prefix}?", "answer": f"#### {gold(i)}"}) + "\n"
+                                for i in range(N_ITEMS)), encoding="utf-8")
+        return path
+
+    a, b = write(tmp_path / "a.jsonl", "apples"), write(tmp_path / "b.jsonl", "bananas")
+    out = tmp_path / "run"
+    run_benchmark(single_config(srv), "gsm8k", data=a, out_dir=out, limit=2, retry=FAST)
+    saved, results = (out / "config.json").read_text(), (out / "results.jsonl").read_text()
+    srv.reset()
+    for kwargs, message in (
+        ({"data": b}, f"different data set ({a.resolve()} there, {b.resolve()} now)"),
+        ({"data": a, "split": "test"}, "different split ('all' there, 'test' now)"),
+        ({"data": a, "sample": 3}, "different sample (none there, 3 now)"),
+        ({"data": a, "baseline_answers": {"0": ["x"]}}, "different pairwise baseline"),
+    ):
+        with pytest.raises(ArchonError, match=re.escape(message)):
+            run_benchmark(single_config(srv), "gsm8k", out_dir=out, retry=FAST, **kwargs)
+    # Nothing was asked, and the folder still tells the truth about its run.
+    assert not srv.requests
+    assert (out / "config.json").read_text() == saved and (out / "results.jsonl").read_text() == results
+
+    # The file edited in place is other data too; the same items copied elsewhere are not.
+    copy = tmp_path / "copy.jsonl"
+    copy.write_text(a.read_text(encoding="utf-8"), encoding="utf-8")
+    write(a, "cherries")
+    with pytest.raises(ArchonError, match=re.escape(f"different data set (the items of {a.resolve()} changed)")):
+        run_benchmark(single_config(srv), "gsm8k", data=a, out_dir=out, retry=FAST)
+    assert run_benchmark(single_config(srv), "gsm8k", data=copy, out_dir=out, limit=2, retry=FAST)["items_run"] == 0
+    assert not srv.requests
+
+    # The seeded dev split resumes with the same seed, not another one.
+    run_benchmark(single_config(srv), "gsm8k", data=b, out_dir=tmp_path / "dev", split="dev", seed=1, retry=FAST)
+    with pytest.raises(ArchonError, match=re.escape("different seed (1 there, 2 now)")):
+        run_benchmark(single_config(srv), "gsm8k", data=b, out_dir=tmp_path / "dev", split="dev", seed=2, retry=FAST)
+
+
+def test_a_run_folder_that_cannot_be_created_is_a_clear_error(srv, data, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ArchonError, match=f"cannot create the run folder {re.escape(str(blocker / 'run'))}: "):
+        run_benchmark(single_config(srv), "gsm8k", data=data, out_dir=blocker / "run", retry=FAST)
+    assert not srv.requests
 
 
 # ---------------------------------------------------------------- failures
@@ -316,6 +362,52 @@ def test_mt_bench_unparsed_ratings_give_no_score_rather_than_a_default(tmp_path)
     assert "2 unscored: no judge verdict parsed" in console.export_text()
 
 
+def test_a_failing_judge_leaves_items_unscored_but_a_failing_architecture_loses(tmp_path):
+    data = write_mt_bench(tmp_path / "mt.jsonl")
+
+    def judge_responder(body):  # HTTP 500 (after the retries) for every judgment of topic 1
+        if "topic 1" in _all_text(body):
+            raise RuntimeError("judge down")
+        return "Fine. Rating: [[7]]"
+
+    def arch_responder(body):
+        if "topic 0" in _all_text(body):
+            raise RuntimeError("model down")
+        return "an answer"
+
+    with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=judge_responder) as judge:
+        judge_cfg = single_config(judge, name="judge")
+        s = run_benchmark(single_config(arch), "mt-bench", data=data, out_dir=tmp_path / "judge", judge=judge_cfg,
+                          retry=FAST)
+        # Topic 1's judge failed: it is an error and unscored, left out of the headline as of turn_1/turn_2/by_category.
+        assert s["score"] == pytest.approx(7.0) and s["n"] == 2
+        assert s["errors"] == 1 and s["unscored"] == 1 and s["scoring_errors"] == 1
+        assert s["extra"]["turn_1"] == s["extra"]["turn_2"] == pytest.approx(7.0)
+        assert s["extra"]["by_category"] == {"writing": pytest.approx(7.0)} and s["extra"]["items_unscored"] == 1
+        bad = next(r for r in lines(tmp_path / "judge" / "results.jsonl") if r["error"])
+        assert bad["id"] == "82" and bad["score"] is None and "the judge failed" in bad["error"]
+
+    with FakeOpenAIServer(responder=arch_responder) as arch, \
+            FakeOpenAIServer(responder=lambda body: "Fine. Rating: [[7]]") as judge:
+        s = run_benchmark(single_config(arch), "mt-bench", data=data, out_dir=tmp_path / "arch",
+                          judge=single_config(judge, name="judge"), retry=FAST)
+        # Topic 0's architecture failed: it lost, at the bottom of the scale, and counts.
+        assert s["score"] == pytest.approx((1.0 + 7.0) / 2) and s["errors"] == 1 and s["unscored"] == 0
+
+    with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: (
+            _raise() if "Instruction 1" in _all_text(body) else "Verdict: [[A]]")) as judge:
+        s = run_benchmark(single_config(arch), "alpaca-eval", data=write_alpaca(tmp_path / "a.jsonl", True),
+                          out_dir=tmp_path / "alpaca", judge=single_config(judge, name="judge"), retry=FAST)
+        # Pairwise: the item the judge failed on is not a loss either.
+        assert s["score"] == pytest.approx(0.5) and s["unscored"] == 1 and s["errors"] == 1
+        assert s["extra"]["win_rate"] == pytest.approx(0.5) and s["extra"]["n"] == 2
+        assert s["extra"]["items_unscored"] == 1 and s["extra"]["losses"] == 0
+
+
+def _raise():
+    raise RuntimeError("judge down")
+
+
 def write_alpaca(path: Path, with_output: bool) -> Path:
     recs = [{"id": f"a{i}", "instruction": f"Instruction {i}", **({"output": f"reference {i}"} if with_output else {})}
             for i in range(3)]
@@ -380,8 +472,21 @@ def test_compute_matched_baseline_configs(srv):
     assert [c["type"] for layer in cfgs["best_of_n"]["layers"] for c in layer] == ["generator", "ranker"]
     assert cfgs["best_of_n"]["layers"][0][0]["samples"] == 5 - 1 and cfgs["best_of_n"]["layers"][1][0]["top_k"] == 1
     assert cfgs["majority"]["layers"][0][0]["samples"] == 5
-    assert compute_matched_baselines(config, n=1)["best_of_n"]["layers"] == cfgs["single"]["layers"]
     assert cfgs["majority"]["layers"][1][0] == {"type": "majority_vote", "benchmark": "gsm8k"}
+    # Below 3 calls best-of-N and majority vote would be the single model again: only single is built.
+    assert set(compute_matched_baselines(config, n=3)) == {"single", "best_of_n", "majority"}
+    for n in (1, 2):
+        assert compute_matched_baselines(config, n=n) == {"single": cfgs["single"]}
+        assert "left out" in baselines_note(config, n=n)
+    assert baselines_note(config) is None
+
+
+def test_baselines_of_a_two_call_architecture_say_why_only_single_ran(srv, data, tmp_path):
+    config = {"name": "gen-fuse", "layers": [[gen(srv)], [{**gen(srv), "type": "fuser"}]]}
+    summary = run_benchmark(config, "gsm8k", data=data, out_dir=tmp_path / "run", baselines=True, limit=2, retry=FAST)
+    assert set(summary["baselines"]) == {"single"}
+    assert "makes 2 calls per query" in summary["baselines_note"]
+    assert not (tmp_path / "run" / "baselines" / "best_of_n").exists()
 
 
 def test_baselines_run_on_the_same_items_at_the_same_calls(srv, data, tmp_path):
@@ -444,6 +549,13 @@ async def test_majority_vote_component_uses_the_benchmark_vote_key():
         await archon.aclose()
     assert result.answer == "b 2"
     assert result.state["votes"] == {"1": 1, "2": 3, "3": 1}
+
+
+async def test_run_benchmark_works_inside_a_running_event_loop(srv, data, tmp_path, recwarn):
+    # As in a Jupyter cell: the sync face called while an event loop runs.
+    summary = run_benchmark(single_config(srv), "gsm8k", data=data, out_dir=tmp_path / "run", limit=2, retry=FAST)
+    assert summary["n"] == 2 and summary["score"] == pytest.approx(0.5)
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
 
 
 async def test_async_api(srv, data, tmp_path):

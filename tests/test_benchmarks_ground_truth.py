@@ -397,8 +397,10 @@ async def test_mixeval_mc_judge_parser(mix_items):
     async def failing_judge(messages):
         raise RuntimeError("boom")
 
-    s = await MixEval().score(mix_items["multiple_choice-0"], ["hmm"], ScoringContext(judge=failing_judge, judge_retries=0))
-    assert s.value == 0.0 and s.fallbacks == 1 and "boom" in s.details["judge_error"]
+    # A judge that fails is not the architecture's wrong answer: the error reaches the runner,
+    # which leaves the item unscored.
+    with pytest.raises(RuntimeError, match="boom"):
+        await MixEval().score(mix_items["multiple_choice-0"], ["hmm"], ScoringContext(judge=failing_judge, judge_retries=0))
 
 
 async def test_mixeval_judge_not_called_when_rules_parse(mix_items):

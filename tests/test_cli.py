@@ -148,6 +148,48 @@ def test_run_with_a_config_and_no_prompt_is_an_error(config_file, server, capsys
     assert capsys.readouterr().out == "[final] reply 0 to: What is in package.json?\n"
 
 
+def test_run_with_an_unquoted_prompt_says_to_quote_it(config_file, server, capsys):
+    assert main(["run", str(config_file), "What", "is", "the", "capital"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the prompt must be one argument: quote it, as in\n")
+    assert f'archon run {config_file} "What is the capital"' in err and "usage: archon run [CONFIG] PROMPT" in err
+    for words in (["What", "is", "the", "capital"], ["What", "now"]):  # no config: the words are the prompt
+        assert main(["run", *words]) == 2
+        assert f'archon run "{" ".join(words)}"' in capsys.readouterr().err
+    assert not server.requests
+
+
+def test_run_checks_the_trace_file_before_paying_for_calls(config_file, server, tmp_path, capsys):
+    for trace, message in ((tmp_path / "no" / "t.jsonl", f"the folder {tmp_path / 'no'} does not exist"),
+                           (tmp_path, "is a folder")):
+        assert main(["run", str(config_file), "Hi", "--trace", str(trace)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --trace {trace}") and message in err
+    assert not server.requests
+
+
+def test_run_prints_the_answer_even_when_the_trace_cannot_be_written(config_file, tmp_path, capsys, monkeypatch):
+    import archon.engine
+
+    def fail(results, path, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(archon.engine, "write_jsonl", fail)
+    assert main(["run", str(config_file), "Hi", "--trace", str(tmp_path / "t.jsonl")]) == 1
+    out, err = capsys.readouterr()
+    assert out == "[final] reply 0 to: Hi\n"
+    assert f"error: cannot write the trace to {tmp_path / 't.jsonl'}: No space left on device" in err
+
+
+def test_run_and_chat_help_say_the_cache_is_off_unless_asked(capsys):
+    for cmd in ("run", "chat"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "~/.cache/archon/calls.sqlite" not in text
+        assert "run and chat cache nothing by default, and $ARCHON_CACHE does not change that" in text
+
+
 def test_run_and_chat_warn_about_rule_violations_but_run(tmp_path, comp, capsys):
     cfg = tmp_path / "custom.json"
     cfg.write_text(json.dumps({"layers": [[comp()], [comp("fuser", use_critiques=True)]]}))
@@ -182,6 +224,16 @@ def test_validate_rejects_what_run_rejects_and_warns_about_unknown_fields(tmp_pa
             "(did you mean 'temperature'?)") in capsys.readouterr().err
     assert main(["run", str(typo), "Hi"]) == 0
     assert "unknown field 'temprature'" in capsys.readouterr().err
+
+    # Fields of the reference code's configs that archon does not use are accepted without a warning.
+    reference = tmp_path / "reference.json"
+    reference.write_text(json.dumps({"layers": [
+        [comp(samples=3)], [comp("ranker", top_k=1, ranker_batch_size=16)],
+        [comp("fuser", top_k_generations=3)]]}))
+    assert main(["validate", str(reference)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["run", str(reference), "Hi"]) == 0
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_run_says_unpriced_when_no_price_is_known(config_file, capsys):

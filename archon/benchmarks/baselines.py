@@ -14,6 +14,11 @@ generator of layer 1), three configs:
     the earliest. The key is the benchmark's ``vote_key(answer) -> hashable | None`` when it
     has one (e.g. the final number of a math answer), else the answer's whitespace-normalised
     lower-cased text. Answers whose key is None do not vote (unless none has a key).
+
+Best-of-N and majority vote are built only when N >= 3: with N = 2, best-of-2 is one sample
+"ranked" alone and majority-of-2 always keeps the first sample (a tie goes to the earliest),
+so both are the single model at a higher price. :func:`baselines_note` says so for such an
+architecture.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from .base import Benchmark
 
 __all__ = [
     "BASELINE_NAMES",
+    "MIN_CALLS_TO_CHOOSE",
     "MajorityVote",
+    "baselines_note",
     "compute_matched_baselines",
     "default_vote_key",
     "majority_vote",
@@ -36,7 +43,14 @@ __all__ = [
 ]
 
 BASELINE_NAMES = ("single", "best_of_n", "majority")
+# Calls per query that best-of-N and majority vote need to choose between samples at all.
+MIN_CALLS_TO_CHOOSE = 3
 _GENERATOR_FIELDS = ("model", "model_type", "base_url", "api_key_env", "temperature", "max_tokens")
+
+
+def _matched_calls(config: ArchitectureConfig, n: int | None = None) -> int:
+    return max(1, n if n is not None else calls_per_query(config, with_parse_retries=False))
+
 
 def single_best_generator(config: ArchitectureConfig) -> ComponentConfig:
     """The first generator of layer 1: the paper's "single best model" stand-in."""
@@ -52,9 +66,10 @@ def compute_matched_baselines(
     n: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{"single": cfg, "best_of_n": cfg, "majority": cfg}`` for ``config`` at ``n`` calls
-    (default: its calls per query when every reply parses at once)."""
+    (default: its calls per query when every reply parses at once); only ``single`` when
+    ``n`` < :data:`MIN_CALLS_TO_CHOOSE` (the others would be the single model again)."""
     config = load_config(config)
-    n = max(1, n if n is not None else calls_per_query(config, with_parse_retries=False))
+    n = _matched_calls(config, n)
     gen = single_best_generator(config)
     base = {k: v for k, v in gen.model_dump(include=set(_GENERATOR_FIELDS)).items() if v is not None}
     model = gen.model or "local"
@@ -63,13 +78,12 @@ def compute_matched_baselines(
         _VOTE_KEYS[benchmark.name.lower()] = benchmark.vote_key  # type: ignore[attr-defined]
 
     single = {"name": f"single ({model})", "layers": [[{"type": "generator", **base, "samples": 1}]]}
-    if n <= 1:
-        best = {"name": f"best-of-1 ({model})", "layers": single["layers"]}
-    else:
-        best = {"name": f"best-of-{n} ({model})", "layers": [
-            [{"type": "generator", **base, "samples": n - 1}],
-            [{"type": "ranker", **base, "top_k": 1, "parse_retries": 0}],
-        ]}
+    if n < MIN_CALLS_TO_CHOOSE:
+        return {"single": single}
+    best = {"name": f"best-of-{n} ({model})", "layers": [
+        [{"type": "generator", **base, "samples": n - 1}],
+        [{"type": "ranker", **base, "top_k": 1, "parse_retries": 0}],
+    ]}
     vote: dict[str, Any] = {"type": "majority_vote"}
     if bench_name:
         vote["benchmark"] = bench_name
@@ -78,3 +92,13 @@ def compute_matched_baselines(
         [vote],
     ]}
     return {"single": single, "best_of_n": best, "majority": majority}
+
+
+def baselines_note(config: str | dict | ArchitectureConfig, n: int | None = None) -> str | None:
+    """Why best-of-N and majority vote are not among ``config``'s baselines (None when they are)."""
+    n = _matched_calls(load_config(config), n)
+    if n >= MIN_CALLS_TO_CHOOSE:
+        return None
+    return (f"best-of-N and majority vote are left out: the architecture makes {n} call{'s' if n > 1 else ''} per query, "
+            f"and with fewer than {MIN_CALLS_TO_CHOOSE} they are the single model again (best-of-2 ranks one sample, "
+            f"majority-of-2 keeps the first)")

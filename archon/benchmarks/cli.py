@@ -79,6 +79,15 @@ def comparison_table(rows: Sequence[tuple[str, Mapping[str, Any]]], title: str |
     return t
 
 
+def _unscored_why(s: Mapping[str, Any]) -> str:
+    """Why items have no score: no judge verdict parsed, or their scoring failed (e.g. the judge's calls)."""
+    failed = int(s.get("scoring_errors") or 0)
+    unparsed = int(s.get("unscored") or 0) - failed
+    why = [(unparsed, "no judge verdict parsed"), (failed, "scoring failed (e.g. the judge)")]
+    why = [(k, text) for k, text in why if k > 0]
+    return why[0][1] if len(why) == 1 else ", ".join(f"{k} {text}" for k, text in why)
+
+
 def summary_table(s: Mapping[str, Any]) -> Table:
     t = Table(title=f"{s.get('name')} on {s.get('benchmark')}", show_header=False)
     t.add_column("metric", style="bold")
@@ -88,7 +97,7 @@ def summary_table(s: Mapping[str, Any]) -> Table:
     rows = [
         ("score [95% CI]", _score(s)),
         ("items", f"{s.get('n')} ({s.get('items_run', 0)} run now, {s.get('errors', 0)} errors"
-                  + (f", {s['unscored']} unscored: no judge verdict parsed" if s.get("unscored") else "") + ")"),
+                  + (f", {s['unscored']} unscored: {_unscored_why(s)}" if s.get("unscored") else "") + ")"),
         ("calls / query", f"{_num(s.get('calls_per_query'), '{:.2f}')} (worst case {s.get('calls_per_query_worst_case', '-')}; "
                           f"{_num(s.get('cached_calls_per_query'), '{:.2f}')} from cache)"),
         ("new calls this run", str(s.get("new_calls", 0))),
@@ -154,6 +163,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             rows = [(f"{summary['name']} (architecture)", summary)] + [
                 (f"{b['name']}", b) for b in summary["baselines"].values()]
             out.print(comparison_table(rows, title="compute-matched baselines (same items)"))
+            if summary.get("baselines_note"):
+                out.print(f"note: {summary['baselines_note']}")
         out.print(files)
     if all_failed:
         first = (summary.get("error_examples") or [{}])[0]
@@ -162,8 +173,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         err.print(str(first.get("error", "?")))
         if not args.json:
             err.print(files)
-        return 1
-    return 0
+    if summary.get("errors") and not args.retry_errors:
+        say(err, "hint:", "cyan", f"{summary['errors']} failed item(s) are kept as they are when the run is resumed; "
+                                  f"add --retry-errors to the same command to run them again")
+    return 1 if all_failed else 0
 
 
 def _load_summary(path: str) -> dict[str, Any]:
@@ -219,13 +232,16 @@ def add_commands(sub) -> None:
                    help="benchmark name: gsm8k, math, mixeval, mixeval-hard, humaneval, mbpp, codecontests, "
                         "mt-bench, mt-bench-pairwise, arena-hard, alpaca-eval, or a registered one")
     b.add_argument("--data", help="local data file or folder (JSONL/JSON/Parquet); default: the benchmark's source")
-    b.add_argument("--out", "-o", required=True, metavar="RUN_DIR", help="run folder (created; resumed if it exists)")
+    b.add_argument("--out", "-o", required=True, metavar="RUN_DIR",
+                   help="run folder (created; resumed if it exists, one run at a time)")
     b.add_argument("--split", choices=("all", "dev", "test"), default="all",
                    help="seeded random split: dev (20%%, for search) or test (80%%, for reporting); default all")
     b.add_argument("--dev-fraction", type=float, default=0.2, help="share of items in the dev split (default 0.2)")
     b.add_argument("--seed", type=int, default=0, help="seed of the split and of --sample (default 0)")
     b.add_argument("--sample", type=_non_negative, help="a seeded random N items of the split")
-    b.add_argument("--limit", type=_non_negative, help="the first N items (after --split and --sample)")
+    b.add_argument("--limit", type=_non_negative,
+                   help="the first N items (after --split and --sample); unlike the data, split, seed and sample, "
+                        "it may change when a run is resumed")
     b.add_argument("--judge", metavar="CONFIG", help="judge architecture config (judged benchmarks need one)")
     g = b.add_mutually_exclusive_group()
     g.add_argument("--baseline-answers", metavar="FILE",

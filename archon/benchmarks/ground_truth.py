@@ -721,12 +721,10 @@ class MixEval(Benchmark):
             return (value,) if ok else None
 
         info: dict[str, Any] = {}
-        try:
-            call = await judge_verdict(ctx.judge, [{"role": "user", "content": prompt}], parse,  # type: ignore[arg-type]
-                                       ctx.judge_retries, reminder=reminder)
-        except Exception as e:  # a failed judge call counts as an unread verdict
-            info["judge_error"] = f"{type(e).__name__}: {str(e)[:200]}"
-            return False, None, info
+        # A judge that fails for good raises: the runner leaves the item unscored (a judge error
+        # is not the architecture's wrong answer).
+        call = await judge_verdict(ctx.judge, [{"role": "user", "content": prompt}], parse,  # type: ignore[arg-type]
+                                   ctx.judge_retries, reminder=reminder)
         info["judge_attempts"] = call.attempts
         if call.replies:
             info["judge_reply"] = call.replies[-1][:500]

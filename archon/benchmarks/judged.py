@@ -21,7 +21,10 @@ answer wins only if it wins in both orders, loses only if it loses in both, and
 ties otherwise. A verdict that cannot be parsed after the retries counts as a tie
 (pairwise) and is counted in ``ItemScore.fallbacks``; a rating that cannot be parsed
 is left out of the score (an item with no parsed rating has no score, NaN) and counted
-in ``ItemScore.fallbacks`` and in the summary's ``unparsed_ratings``.
+in ``ItemScore.fallbacks`` and in the summary's ``unparsed_ratings``. A judge whose calls fail
+(errors raised by the judge propagate) leaves the item unscored too, recorded as a scoring error
+by the runner: the judge failing is not the architecture losing. Only an item the architecture
+itself failed on scores the bottom of the scale (``worst_score``).
 
 All win rates are on the 0..1 scale.
 """
@@ -492,13 +495,15 @@ class _JudgedBenchmark(Benchmark):
 
     @staticmethod
     def _pairwise_summary(scores: Sequence[ItemScore], seed: int = 0) -> dict[str, Any]:
-        outcomes = [float(s.value) for s in scores]
+        # Unscored items (NaN: the judge failed) are left out, as in the run's headline.
+        outcomes = [float(s.value) for s in scores if not math.isnan(s.value)]
         wr, (lo, hi) = arena_hard_score(outcomes, seed) if outcomes else (float("nan"), (float("nan"), float("nan")))
         return {
             "win_rate": wr,
             "ci_low": lo,
             "ci_high": hi,
             "n": len(outcomes),
+            "items_unscored": len(scores) - len(outcomes),
             "wins": sum(1 for o in outcomes if o == 1.0),
             "ties": sum(1 for o in outcomes if o == 0.5),
             "losses": sum(1 for o in outcomes if o == 0.0),

@@ -3,21 +3,30 @@
 Everything a run produces lives in one folder (``out_dir``):
 
 ``config.json``
-    The architecture, the benchmark, the judge and the arguments. A run refuses to
-    resume into a folder whose saved architecture, benchmark or judge differ.
+    The architecture, the benchmark, the judge, the items (data path and a fingerprint of the
+    loaded items' ids, prompts and references; split, seed, sample) and the pairwise baseline
+    (answers fingerprint or config), and the arguments. A run refuses to resume into a folder
+    where any of these differ, so results of different questions never mix. ``--limit`` may
+    change: it takes the first N of the same selection, so a larger limit runs the extra items
+    and a smaller one summarises the first N (the other results stay in ``results.jsonl``).
+``.lock``
+    Held (``flock``) while a run uses the folder: a second run on it fails at once.
 ``results.jsonl``
     One JSON object per item, appended as each item finishes: ``id``, ``answers`` (one
     per turn), ``score`` (null when the item could not be scored, e.g. no judge rating parsed), ``details``, ``fallbacks`` (``judge``: count, ``architecture``:
     the trace's fallback notes), ``usage`` (see :func:`usage_of`), ``judge_usage``,
     ``latency_s`` (the architecture's time, all turns) and ``error`` (None, or why the
-    item failed; a failed item scores 0). A restarted run skips the ids already there
+    item failed). An item whose architecture failed gets the bottom of the benchmark's scale (it
+    lost); one whose scoring failed (e.g. the judge's calls failed) is left unscored (null), since
+    it says nothing about the architecture. A restarted run skips the ids already there
     (``retry_errors=True`` redoes the failed ones); a truncated last line, as a kill
     leaves it, is dropped.
 ``summary.json``
     The headline score with a bootstrap 95% interval (over the scored items; ``unscored``
     counts the others), errors, calls, tokens, cost and latency percentiles per query (a
     query is an item, all its turns; so is ``calls_per_query_worst_case``), fallbacks, the benchmark's own extra summary and,
-    with ``baselines=True``, the compute-matched baselines (run under ``baselines/<name>/``).
+    with ``baselines=True``, the compute-matched baselines (run under ``baselines/<name>/``; see
+    :mod:`archon.benchmarks.baselines` for when best-of-N and majority vote are left out).
 
 Calls go through the call cache (``$ARCHON_CACHE`` or ``~/.cache/archon/calls.sqlite``
 by default), so a rerun, or an item answered before a kill but not yet written, costs
@@ -28,6 +37,8 @@ from the cache, its real cost), ``new_calls`` are the requests this run actually
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import hashlib
 import json
 import math
@@ -47,6 +58,11 @@ from .base import Benchmark, Item, ItemScore, Judge, ScoringContext
 from .registry import get_benchmark
 from .stats import bootstrap_ci, percentiles
 
+try:
+    import fcntl
+except ImportError:  # Windows: run folders are not locked
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
     "arun_benchmark",
     "run_benchmark",
@@ -61,6 +77,7 @@ SPLITS = ("all", "dev", "test")
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "config.json"
+LOCK_FILE = ".lock"
 
 
 # --------------------------------------------------------------------------- item selection
@@ -287,9 +304,79 @@ def _same_config(saved: Any, current: dict[str, Any] | None) -> bool:
         return False
 
 
+def _fingerprint(obj: Any) -> str:
+    """A short hash of some JSON-able content (what a run's results were made from)."""
+    return hashlib.sha256(json.dumps(_clean(obj), sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def _items_source(data: str | Path | None, loaded: Sequence[Item], *, split: str, dev_fraction: float, seed: int,
+                  sample: int | None) -> dict[str, Any]:
+    """Where a run's items come from: the data (path and a fingerprint of the loaded items) and the selection.
+    The limit is not part of it: it takes the first N of the same selection, so it may change on resume."""
+    return {
+        "data": str(Path(data).resolve()) if data is not None else None,
+        "fingerprint": _fingerprint([[it.id, it.turns, it.reference] for it in loaded]),
+        "split": split,
+        "dev_fraction": dev_fraction if split != "all" else None,
+        "seed": seed if split != "all" or sample is not None else None,
+        "sample": sample,
+    }
+
+
+def _baseline_source(answers: Mapping[str, Any] | None, config: ArchitectureConfig | None) -> dict[str, Any] | None:
+    """The pairwise baseline a run is judged against: its config, or a fingerprint of its answers."""
+    if config is not None:
+        return {"config": _config_dict(config)}
+    return None if answers is None else {"answers": _fingerprint(sorted(answers.items()))}
+
+
+def _show(v: Any) -> str:
+    return "none" if v is None else repr(v)
+
+
+def _source_problems(saved: Mapping[str, Any], info: Mapping[str, Any]) -> list[str]:
+    """How the items and the baseline of a saved run differ from this one's (folders made before they were
+    recorded are not checked)."""
+    problems = []
+    si, ci = saved.get("items"), info["items"]
+    if si is not None:
+        for key, what in (("split", "split"), ("sample", "sample"), ("dev_fraction", "dev fraction"), ("seed", "seed")):
+            # A dev fraction or seed that only one side uses differs because the split or sample does.
+            implied = key in ("dev_fraction", "seed") and None in (si.get(key), ci[key])
+            if si.get(key) != ci[key] and not implied:
+                problems.append(f"{what} ({_show(si.get(key))} there, {_show(ci[key])} now)")
+        if si.get("fingerprint") != ci["fingerprint"]:
+            default = "the benchmark's default source"
+            problems.append("data set (" + (f"{si.get('data') or default} there, {ci['data'] or default} now"
+                                            if si.get("data") != ci["data"] else
+                                            f"the items of {ci['data'] or default} changed") + ")")
+    if "baseline" in saved:
+        sb, cb = saved["baseline"] or {}, info["baseline"] or {}
+        if not _same_config(sb.get("config"), cb.get("config")) or sb.get("answers") != cb.get("answers"):
+            problems.append("pairwise baseline (answers or config)")
+    return problems
+
+
+@contextlib.contextmanager
+def _locked_run_dir(out: Path):
+    """Create ``out`` and hold an exclusive lock on it while the block runs: a second run on the same folder
+    fails at once, instead of doing all the work again and appending every result twice."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fh = open(out / LOCK_FILE, "a")
+    except OSError as e:
+        raise ArchonError(f"cannot create the run folder {out}: {e.strerror or e}") from None
+    with fh:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ArchonError(f"another run is using {out}; wait for it to finish, or use another --out") from None
+        yield
+
+
 def _prepare_dir(out: Path, info: dict[str, Any]) -> None:
-    """Create ``out``; refuse to resume into a run of another architecture, benchmark or judge."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Refuse to resume into a run of another architecture, benchmark, judge, items or baseline; record this one."""
     cfg_path = out / CONFIG_FILE
     if cfg_path.exists():
         try:
@@ -306,6 +393,7 @@ def _prepare_dir(out: Path, info: dict[str, Any]) -> None:
             problems.append("judge config")
         if saved.get("generate_only", False) != info.get("generate_only", False):
             problems.append("kind of run (answers only vs scored)")
+        problems += _source_problems(saved, info)
         if problems:
             raise ArchonError(
                 f"{out} holds a run with a different {' and '.join(problems)}; refusing to mix results. "
@@ -397,15 +485,17 @@ async def _run_items(
             score: float | None = None
             details: dict[str, Any] = {}
             judge_fallbacks = 0
-            if error is None and scoring is not None:
+            if scoring is not None and error is not None:
+                # The architecture failed: it lost, the bottom of the benchmark's scale (1 for MT-Bench ratings).
+                score, details = float(getattr(bench, "worst_score", 0.0)), {"error": error}
+            elif scoring is not None:
                 try:
                     s = await bench.score(item, list(answers), scoring(judge_usage))
                     score, details, judge_fallbacks = float(s.value), dict(s.details), int(s.fallbacks)
                 except Exception as e:  # noqa: BLE001 - one item's scoring must not sink the run
+                    # The judge (or the scorer) failed, not the architecture: the item is left unscored.
                     error = f"scoring failed: {type(e).__name__}: {e}"
-            if error is not None and scoring is not None:
-                # A failed item gets the worst score of the benchmark's scale (1 for MT-Bench ratings).
-                score, details = float(getattr(bench, "worst_score", 0.0)), {"error": error}
+                    details = {"error": error}
             arch_fallbacks = [f for tr in traces for f in tr.fallbacks]
             rec = {
                 "id": item.id,
@@ -452,7 +542,7 @@ def summarize(
     """The summary of a run from its item records (see the module docstring)."""
     scores = [ItemScore(value=_score_value(r), details=dict(r.get("details") or {}),
                         fallbacks=int((r.get("fallbacks") or {}).get("judge", 0) or 0)) for r in records]
-    # An item without a score (NaN; e.g. MT-Bench when no rating parsed) is left out of the score and counted.
+    # An item without a score (NaN: no judge rating parsed, or its scoring failed) is left out of the score and counted.
     scored = [s for s in scores if not math.isnan(s.value)]
     values = [s.value for s in scored]
     n = len(records)
@@ -479,6 +569,8 @@ def summarize(
         "confidence": 0.95,
         "unscored": n - len(scored),
         "errors": len(errors),
+        # Items whose scoring failed (e.g. the judge's calls failed): errors, and among the unscored.
+        "scoring_errors": sum(1 for r in errors if r.get("score") is None),
         "error_examples": [{"id": r["id"], "error": r["error"]} for r in errors[:5]],
         "calls_per_query": per(usage["calls"]),
         "cached_calls_per_query": per(usage["cached_calls"]),
@@ -524,6 +616,7 @@ async def _generate_answers(
     items: Sequence[Item],
     out_dir: Path,
     *,
+    items_source: dict[str, Any],
     keys: Any,
     cache: CallCache | None,
     retry: RetryPolicy | None,
@@ -533,11 +626,13 @@ async def _generate_answers(
     """Answers only (no scoring), e.g. a pairwise baseline's; stored and resumed like a run."""
     archon = _archon_for(config, keys=keys, cache=cache, retry=retry)
     try:
-        _prepare_dir(out_dir, {"architecture": _config_dict(archon.config), "benchmark": _benchmark_info(bench),
-                               "judge": None, "generate_only": True, "args": {"items": len(items)}})
-        records, _ = await _run_items(archon, bench, items, out_dir / RESULTS_FILE, scoring=None,
-                                      concurrency=concurrency, progress=progress,
-                                      label=f"baseline {archon.config.name}")
+        with _locked_run_dir(out_dir):
+            _prepare_dir(out_dir, {"architecture": _config_dict(archon.config), "benchmark": _benchmark_info(bench),
+                                   "judge": None, "generate_only": True, "items": items_source, "baseline": None,
+                                   "args": {"items": len(items)}})
+            records, _ = await _run_items(archon, bench, items, out_dir / RESULTS_FILE, scoring=None,
+                                          concurrency=concurrency, progress=progress,
+                                          label=f"baseline {archon.config.name}")
     finally:
         await archon.aclose()
     return {i: r["answers"] for i, r in records.items() if not r.get("error") and r.get("answers")}
@@ -575,6 +670,8 @@ async def arun_benchmark(
     retry_errors: bool = False,
     judge_retries: int = 2,
     items: Sequence[Item] | None = None,
+    # Internal: the compute-matched baselines' sub-runs record their parent run's data and baseline.
+    _sources: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``config`` on ``benchmark``; write ``out_dir/{config.json,results.jsonl,summary.json}``; return the summary.
 
@@ -594,7 +691,11 @@ async def arun_benchmark(
         progress: show a progress bar on stderr (only when it is a terminal).
         retry: the provider retry policy (default: ``RetryPolicy()``).
         retry_errors: on resume, redo items recorded with an error (default: keep them).
-        items: run exactly these items (skips loading and selection).
+        items: run exactly these items (skips loading and selection; their fingerprint stands for the data).
+
+    Resuming into ``out_dir`` is refused (ArchonError) when the architecture, benchmark, judge, data,
+    split, seed, sample or pairwise baseline differ from the saved run's; a different ``limit`` is fine.
+    Only one run at a time may use ``out_dir``.
     """
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
     out = Path(out_dir)
@@ -612,15 +713,23 @@ async def arun_benchmark(
     if baseline_answers is not None and baseline_config is not None:
         raise ArchonError("give either baseline answers or a baseline config, not both")
     arch_cfg = config.config if isinstance(config, Archon) else load_config(config)
+    base_cfg = load_config(baseline_config) if baseline_config is not None else None
     if items is None:
-        items = select_items(bench.load(data), split=split, limit=limit, sample=sample, seed=seed,
-                             dev_fraction=dev_fraction)
+        loaded = bench.load(data)
+        items = select_items(loaded, split=split, limit=limit, sample=sample, seed=seed, dev_fraction=dev_fraction)
+    else:
+        loaded = items
     items = list(items)
     baseline: dict[str, list[str]] | None = None
     if baseline_answers is not None:
         baseline = load_baseline_answers(baseline_answers)
-    if baseline_config is None:
+    if base_cfg is None and _sources is None:  # a sub-run scores like its parent: a missing answer is an item's error
         _check_baselines(bench, items, baseline)
+    # What the results are made from; the compute-matched baselines' sub-runs record their parent's.
+    sources = _sources or {
+        "items": _items_source(data, loaded, split=split, dev_fraction=dev_fraction, seed=seed, sample=sample),
+        "baseline": _baseline_source(baseline, base_cfg),
+    }
     # Registers the majority_vote component (custom components must exist before building).
     from . import baselines as _baselines  # noqa: F401
 
@@ -635,67 +744,80 @@ async def arun_benchmark(
             "benchmark": _benchmark_info(bench),
             "judge": _config_dict(judge_cfg) if judge_cfg is not None else ("custom" if judge_fn else None),
             "generate_only": False,
+            **sources,
             "args": {
                 "data": str(data) if data is not None else None, "split": split, "limit": limit, "sample": sample,
                 "seed": seed, "dev_fraction": dev_fraction, "concurrency": concurrency,
                 "cache": None if cache is None or cache is True else (False if cache is False else str(getattr(cache, "path", cache))),
                 "baseline_answers": str(baseline_answers) if isinstance(baseline_answers, (str, Path)) else (
                     "mapping" if baseline_answers is not None else None),
-                "baseline_config": _config_dict(load_config(baseline_config)) if baseline_config is not None else None,
+                "baseline_config": _config_dict(base_cfg),
                 "baselines": baselines, "n_items": len(items),
             },
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        _prepare_dir(out, info)
+        with _locked_run_dir(out):
+            _prepare_dir(out, info)
 
-        if baseline_config is not None:
-            baseline = await _generate_answers(baseline_config, bench, items, out / "baseline", keys=keys,
-                                               cache=cache_obj, retry=retry, concurrency=concurrency, progress=progress)
-            # Items the baseline failed on are recorded as scoring errors (no baseline answer).
+            if base_cfg is not None:
+                baseline = await _generate_answers(base_cfg, bench, items, out / "baseline", items_source=sources["items"],
+                                                   keys=keys, cache=cache_obj, retry=retry, concurrency=concurrency,
+                                                   progress=progress)
+                # Items the baseline failed on are recorded as scoring errors (no baseline answer).
 
-        def scoring(judge_usage: dict[str, Any]) -> ScoringContext:
-            return ScoringContext(judge=_make_judge(judge_archon, judge_fn, judge_usage), baseline=baseline,
-                                  judge_retries=judge_retries)
+            def scoring(judge_usage: dict[str, Any]) -> ScoringContext:
+                return ScoringContext(judge=_make_judge(judge_archon, judge_fn, judge_usage), baseline=baseline,
+                                      judge_retries=judge_retries)
 
-        records, done_now = await _run_items(archon, bench, items, out / RESULTS_FILE, scoring=scoring,
-                                             concurrency=concurrency, progress=progress, label=arch_cfg.name,
-                                             retry_errors=retry_errors)
-        selected = [records[it.id] for it in items if it.id in records]
-        summary = summarize(
-            bench, selected, name=arch_cfg.name, new_records=[records[i] for i in done_now],
-            extra_info={
-                "out_dir": str(out), "split": split, "seed": seed, "limit": limit, "sample": sample,
-                # A query is an item: a multi-turn item runs the architecture once per turn.
-                "calls_per_query_worst_case": calls_per_query(arch_cfg) * max((len(it.turns) for it in items), default=1),
-                "cache": cache_obj is not None,
-            },
-        )
-        (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            records, done_now = await _run_items(archon, bench, items, out / RESULTS_FILE, scoring=scoring,
+                                                 concurrency=concurrency, progress=progress, label=arch_cfg.name,
+                                                 retry_errors=retry_errors)
+            selected = [records[it.id] for it in items if it.id in records]
+            summary = summarize(
+                bench, selected, name=arch_cfg.name, new_records=[records[i] for i in done_now],
+                extra_info={
+                    "out_dir": str(out), "split": split, "seed": seed, "limit": limit, "sample": sample,
+                    # A query is an item: a multi-turn item runs the architecture once per turn.
+                    "calls_per_query_worst_case": calls_per_query(arch_cfg) * max((len(it.turns) for it in items), default=1),
+                    "cache": cache_obj is not None,
+                },
+            )
+            (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+            if baselines:
+                rows = {}
+                for bname, bcfg in _baselines.compute_matched_baselines(arch_cfg, bench).items():
+                    rows[bname] = await arun_benchmark(
+                        bcfg, bench, out_dir=out / "baselines" / bname, items=items, _sources=sources,
+                        judge=judge_fn if judge_fn is not None else judge_cfg,
+                        baseline_answers=baseline, cache=cache_obj if cache_obj is not None else False,
+                        concurrency=concurrency, progress=progress, retry=retry, keys=keys,
+                        retry_errors=retry_errors, judge_retries=judge_retries,
+                        split=split, seed=seed, limit=limit, sample=sample,
+                    )
+                summary["baselines"] = rows
+                note = _baselines.baselines_note(arch_cfg)
+                if note:
+                    summary["baselines_note"] = note
+                (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     finally:
         for a in (archon, judge_archon):
             if a is not None and not (a is config):
                 await a.aclose()
-
-    try:
-        if baselines:
-            rows = {}
-            for bname, bcfg in _baselines.compute_matched_baselines(arch_cfg, bench).items():
-                rows[bname] = await arun_benchmark(
-                    bcfg, bench, out_dir=out / "baselines" / bname, items=items,
-                    judge=judge_fn if judge_fn is not None else judge_cfg,
-                    baseline_answers=baseline, cache=cache_obj if cache_obj is not None else False,
-                    concurrency=concurrency, progress=progress, retry=retry, keys=keys,
-                    retry_errors=retry_errors, judge_retries=judge_retries,
-                    split=split, seed=seed, limit=limit, sample=sample,
-                )
-            summary["baselines"] = rows
-            (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    finally:
         if owned and cache_obj is not None:
             cache_obj.close()
     return summary
 
 
 def run_benchmark(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Sync face of :func:`arun_benchmark` (same arguments); not for use inside a running event loop."""
-    return asyncio.run(arun_benchmark(*args, **kwargs))
+    """Sync face of :func:`arun_benchmark` (same arguments).
+
+    Inside a running event loop (a Jupyter cell) the run goes on a private event loop in a worker
+    thread, and this call waits for it, as ``Archon.generate`` does.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(arun_benchmark(*args, **kwargs))
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="archon-bench") as worker:
+        return worker.submit(lambda: asyncio.run(arun_benchmark(*args, **kwargs))).result()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 from ._format import conversation_text
 from .base import Component, Output, State
@@ -78,13 +79,18 @@ class UnitTestEvaluator(Component):
         from ..benchmarks.code import extract_code
         from ..benchmarks.sandbox import arun_python
 
-        # One sandboxed run per candidate: each assert runs on its own and reports a line.
+        # One sandboxed run per candidate: each assert runs on its own and, if it passes, prints a line
+        # with a random per-run nonce and its index. Only those lines count, each index once, so printing
+        # lines of its own gains a candidate nothing. (It shares the process with the harness, so code
+        # written to dig the nonce out of it could still forge them.)
+        nonce = secrets.token_hex(16)
+        pass_lines = [f"{nonce} {i} pass" for i in range(len(tests))]
         harness = "\n".join(
-            f"try:\n    exec({t!r}, globals())\n    print('ARCHON_TEST_PASS')\nexcept BaseException:\n    print('ARCHON_TEST_FAIL')"
-            for t in tests
+            f"try:\n    exec({t!r}, globals())\nexcept BaseException:\n    pass\nelse:\n    print({line!r})"
+            for t, line in zip(tests, pass_lines)
         )
         result = await arun_python(extract_code(candidate) + "\n\n" + harness)
-        return result.stdout.count("ARCHON_TEST_PASS")
+        return len(set(pass_lines).intersection(result.stdout.splitlines()))
 
     async def run(self, ctx, state: State) -> Output:
         tests = state.unit_tests or []

@@ -52,7 +52,7 @@ class CallCache:
             )
         except (OSError, sqlite3.Error) as e:
             raise ArchonError(f"cannot use the call cache {str(self.path)!r}: {e} "
-                              "(point $ARCHON_CACHE or cache= elsewhere, or turn the cache off)") from None
+                              "(use another cache file, or turn the cache off)") from None
 
     # Reads and writes never fail a query: the answer is good without the cache (a file another
     # process holds locked past sqlite's timeout, a full disk). A failed read is a miss; a failed
