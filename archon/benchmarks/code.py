@@ -25,7 +25,7 @@ from ..errors import DatasetNotFound
 from .base import Benchmark, Item, ItemScore, ScoringContext
 from .data import load_records, read_json_lines, read_local
 from .registry import register_benchmark
-from .sandbox import ExecutionResult, SandboxLimits, arun_python
+from .sandbox import ExecutionResult, SandboxLimits, arun_python, isolation_mode, network_isolation_available
 
 __all__ = ["CodeContests", "HumanEval", "MBPP", "extract_code", "outputs_match"]
 
@@ -112,6 +112,10 @@ class _CodeBenchmark(Benchmark):
     def __init__(self, limits: SandboxLimits | None = None):
         # Per-instance so that tests and callers can tighten them (e.g. cpu 1 s, wall 2 s).
         self.limits = limits or SandboxLimits()
+
+    def summary_extra(self, scores: Sequence[ItemScore]) -> dict[str, Any]:
+        # Which containment the programs ran under: a reader of the result should know.
+        return {"sandbox": isolation_mode(), "sandbox_network_isolated": network_isolation_available()}
 
     async def _run_tests(self, program: str) -> ItemScore:
         """Run a program that ends with the item's tests; it passes only if it exits 0 *and* got

@@ -405,6 +405,12 @@ def _isolation() -> _Mode:
         return _mode_cache[0]
 
 
+def isolation_mode() -> str:
+    """The name of the containment mode programs run in here, e.g. ``netns+pidns+mountns+ro+uid``
+    (the layers it has); ``basic`` means only the portable layers."""
+    return _isolation().name
+
+
 def network_isolation_available() -> bool:
     """Whether programs run without any network (a network namespace works here); the audit hook
     that blocks Python-level sockets is installed either way."""
