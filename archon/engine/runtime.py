@@ -106,14 +106,10 @@ class ComponentContext:
         """Record that the component took its stated default instead of a parsed reply."""
         self.trace.fallback(reason)
 
-    def _from_cache(self, keys: list[str], indices, texts: list[str | None], provider: str, model: str) -> None:
-        """Fill ``texts`` at ``indices`` from the cache, recording the hits as one cached call."""
-        hits = self.cache.get_many([keys[i] for i in indices]) if indices else {}
-        for i in indices:
-            if keys[i] in hits:
-                texts[i] = hits[keys[i]][0]
-        if hits:
-            self.trace.calls.append(CallRecord(provider, model, samples=len(hits), cached=True,
+    def _record_cached(self, provider: str, model: str, samples: int, hits: dict[str, tuple[str, int, int]]) -> None:
+        """Samples answered without a request of ours, as one cached call (tokens as the cache has them)."""
+        if samples:
+            self.trace.calls.append(CallRecord(provider, model, samples=samples, cached=True,
                                                input_tokens=sum(h[1] for h in hits.values()),
                                                output_tokens=sum(h[2] for h in hits.values())))
 
@@ -147,7 +143,11 @@ class ComponentContext:
         keys = [call_key(ident, model, messages, params, first + i) for i in range(n)]
         texts: list[str | None] = [None] * n
         if self.cache is not None:
-            self._from_cache(keys, range(n), texts, provider.name, model)
+            hits = self.cache.get_many(keys)
+            for i, k in enumerate(keys):
+                if k in hits:
+                    texts[i] = hits[k][0]
+            self._record_cached(provider.name, model, len(hits), hits)
         missing = [i for i in range(n) if texts[i] is None]
         # With a cache, a call that another component or query is making right now is not made
         # twice: this one waits for that one's answer (single flight).
@@ -205,8 +205,10 @@ class ComponentContext:
 
         async def await_shared() -> None:
             got = await asyncio.gather(*shared.values())
-            answered = [i for i, text in zip(shared, got) if text is not None]
-            self._from_cache(keys, answered, texts, provider.name, model)
+            for i, text in zip(shared, got):
+                texts[i] = text
+            answered = [keys[i] for i in shared if texts[i] is not None]
+            self._record_cached(provider.name, model, len(answered), self.cache.get_many(answered))
             # Where the other call failed, try on our own.
             await asyncio.gather(*(request([i]) for i in shared if texts[i] is None))
 
