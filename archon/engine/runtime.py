@@ -204,6 +204,8 @@ class ComponentContext:
                         future.set_result(texts[i])
 
         async def await_shared() -> None:
+            if not shared:
+                return
             got = await asyncio.gather(*shared.values())
             for i, text in zip(shared, got):
                 texts[i] = text
