@@ -125,20 +125,43 @@ def _end_when(cancelled: threading.Event, eos: int):
 
 
 def _fit(llm, messages: list[dict], max_tokens: int) -> list[dict]:
+    """The messages, shortened until the prompt leaves room for the reply in the context.
+
+    The longest messages, whatever their role (a fuser puts every candidate in its system prompt),
+    are cut down to an equal share of the room, each losing its middle, so instructions at its
+    start and the question at its end survive. Cuts are sized from token counts, so even a huge
+    prompt takes a pass or two.
+    """
     budget = llm.n_ctx() - min(max_tokens, llm.n_ctx() // 2) - 16
     msgs = list(messages)
 
-    def size(ms):
-        return sum(len(llm.tokenize(m["content"].encode(), add_bos=False)) + 4 for m in ms)
+    def tokens(m: dict) -> int:
+        return len(llm.tokenize(m["content"].encode(), add_bos=False)) + 4
 
-    while size(msgs) > budget:
-        # Shorten the longest message, whatever its role (a fuser puts every candidate in its
-        # system prompt), by cutting its middle: instructions at its start and the question at
-        # its end survive.
-        idx = max(range(len(msgs)), key=lambda i: len(msgs[i]["content"]))
-        content = msgs[idx]["content"]
-        if len(content) < 64:
+    sizes = [tokens(m) for m in msgs]
+    for _ in range(4):  # token counts are not linear in characters: a pass or two more may be needed
+        if sum(sizes) <= budget:
             break
-        keep = len(content) * 3 // 8
-        msgs[idx] = {**msgs[idx], "content": content[:keep] + "\n[...]\n" + content[-keep:]}
+        cap = _equal_share(sizes, budget)
+        cut = False
+        for i, m in enumerate(msgs):
+            if sizes[i] > cap and len(m["content"]) >= 64:
+                keep = int(len(m["content"]) * cap / sizes[i] * 0.95) // 2
+                msgs[i] = {**m, "content": m["content"][:keep] + "\n[...]\n" + m["content"][len(m["content"]) - keep:]}
+                sizes[i] = tokens(msgs[i])
+                cut = True
+        if not cut:
+            break
     return msgs
+
+
+def _equal_share(sizes: list[int], budget: int) -> int:
+    """The largest cap C with sum(min(size, C)) <= budget: what each long message may keep."""
+    rest = budget
+    ordered = sorted(sizes)
+    for k, size in enumerate(ordered):
+        share = rest // (len(ordered) - k)
+        if size > share:
+            return max(share, 0)
+        rest -= size
+    return ordered[-1]
