@@ -43,6 +43,17 @@ async def test_a_prompt_longer_than_the_context_is_shortened_to_fit():
     assert result.texts[0].strip()
     assert 0 < result.input_tokens < 8000
 
+    # Two long messages share the room: each keeps its start and its end.
+    from archon.providers.local import _fit
+
+    llm = LocalProvider()._model("")
+    long_user = "Question start. " + " ".join(f"q{i}" for i in range(6000)) + " Question end?"
+    fitted = _fit(llm, [{"role": "system", "content": system}, {"role": "user", "content": long_user}], 256)
+    assert [m["content"][:10] for m in fitted] == ["Fuse the c", "Question s"]
+    assert fitted[0]["content"].endswith("End of candidates.") and fitted[1]["content"].endswith("Question end?")
+    sizes = [len(llm.tokenize(m["content"].encode(), add_bos=False)) for m in fitted]
+    assert sum(sizes) < llm.n_ctx() - 256 and min(sizes) > 1000
+
 
 async def test_a_call_given_up_frees_the_model_at_once(monkeypatch):
     import asyncio
