@@ -9,6 +9,7 @@ by the same rule as for OpenAI-compatible servers. Anthropic and Google keys rot
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import threading
 import weakref
@@ -18,6 +19,14 @@ from typing import Any
 from ..errors import ProviderError
 from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Provider
 from .keys import KeyRing, KeyStore, redact
+
+
+def _require(provider: str, extra: str, module: str) -> Any:
+    """Import an optional SDK, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ProviderError(f"install the extra: pip install 'archon[{extra}]'", provider=provider, model="-") from None
 
 
 def _split_system(messages: list[dict]) -> tuple[str, list[dict]]:
@@ -115,11 +124,7 @@ class AnthropicProvider(_KeyedSDKProvider):
     key_env = "ANTHROPIC_API_KEY"
 
     def __init__(self, api_keys: list[str], base_url: str | None = None, key_env: str | None = None):
-        try:
-            import anthropic
-        except ImportError:
-            raise ProviderError("install the extra: pip install 'archon[anthropic]'", provider=self.name, model="-") from None
-        self._sdk = anthropic
+        self._sdk = _require(self.name, "anthropic", "anthropic")
         super().__init__(api_keys, base_url, key_env)
 
     def _make_client(self, key: str) -> Any:
@@ -147,12 +152,8 @@ class GoogleProvider(_KeyedSDKProvider):
     key_env = "GOOGLE_API_KEY"
 
     def __init__(self, api_keys: list[str], base_url: str | None = None, key_env: str | None = None):
-        try:
-            from google import genai
-            from google.genai import types
-        except ImportError:
-            raise ProviderError("install the extra: pip install 'archon[google]'", provider=self.name, model="-") from None
-        self._genai, self._types = genai, types
+        self._genai = _require(self.name, "google", "google.genai")
+        self._types = self._genai.types
         super().__init__(api_keys, base_url, key_env)
 
     def _make_client(self, key: str) -> Any:
@@ -184,12 +185,8 @@ class BedrockProvider(Provider):
     max_threads = 64
 
     def __init__(self, keys: KeyStore, base_url: str | None = None):
-        try:
-            import boto3
-            from botocore.config import Config
-        except ImportError:
-            raise ProviderError("install the extra: pip install 'archon[bedrock]'", provider=self.name, model="-") from None
-        self._boto3, self._config = boto3, Config(
+        self._boto3 = _require(self.name, "bedrock", "boto3")
+        self._config = _require(self.name, "bedrock", "botocore.config").Config(
             retries={"total_max_attempts": 1}, max_pool_connections=self.max_threads,
             # archon's per-call timeout applies; botocore's 60 s default would cut long generations.
             read_timeout=600)
