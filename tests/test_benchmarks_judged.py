@@ -15,7 +15,6 @@ from archon.benchmarks.judged import (
     ArenaHard,
     MTBench,
     judge_verdict,
-    judge_with_retries,
     pairwise_both_orders,
     pairwise_messages,
     parse_pairwise,
@@ -142,24 +141,24 @@ def test_parse_pairwise_label_and_strength():
 # ---------------------------------------------------------------- retries
 
 
-async def test_judge_with_retries_retries_then_gives_none():
+async def test_judge_verdict_retries_then_gives_none():
     judge = CountingJudge("nothing", "still nothing")
-    parsed, fallbacks = await judge_with_retries(judge, [{"role": "user", "content": "q"}], parse_rating, 2)
-    assert parsed is None and fallbacks == 1
+    call = await judge_verdict(judge, [{"role": "user", "content": "q"}], parse_rating, 2)
+    assert call.parsed is None and call.fallbacks == 1
     assert len(judge.calls) == 3
 
 
-async def test_judge_with_retries_succeeds_on_retry():
+async def test_judge_verdict_succeeds_on_retry():
     judge = CountingJudge("hmm", "Rating: [[6]]")
-    parsed, fallbacks = await judge_with_retries(judge, [{"role": "user", "content": "q"}], parse_rating, 2)
-    assert parsed == 6.0 and fallbacks == 0
+    call = await judge_verdict(judge, [{"role": "user", "content": "q"}], parse_rating, 2)
+    assert call.parsed == 6.0 and call.fallbacks == 0
     assert len(judge.calls) == 2
 
 
-async def test_judge_with_retries_zero_retries_and_reminder():
+async def test_judge_verdict_zero_retries_and_reminder():
     judge = CountingJudge("hmm")
-    parsed, fallbacks = await judge_with_retries(judge, [{"role": "user", "content": "q"}], parse_rating, 0)
-    assert (parsed, fallbacks, len(judge.calls)) == (None, 1, 1)
+    call = await judge_verdict(judge, [{"role": "user", "content": "q"}], parse_rating, 0)
+    assert (call.parsed, call.fallbacks, len(judge.calls)) == (None, 1, 1)
     judge = CountingJudge("hmm", "[[5]]")
     call = await judge_verdict(judge, [{"role": "user", "content": "q"}], parse_rating, 1, reminder="use [[N]]")
     assert call.parsed == 5.0 and call.attempts == 2
@@ -172,7 +171,7 @@ async def test_judge_errors_propagate():
         raise RuntimeError("HTTP 500")
 
     with pytest.raises(RuntimeError):
-        await judge_with_retries(broken, [{"role": "user", "content": "q"}], parse_rating, 2)
+        await judge_verdict(broken, [{"role": "user", "content": "q"}], parse_rating, 2)
 
 
 # ---------------------------------------------------------------- pairwise both orders

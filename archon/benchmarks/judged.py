@@ -54,7 +54,6 @@ __all__ = [
     "verdict_strength",
     "JudgeCall",
     "judge_verdict",
-    "judge_with_retries",
     "single_grading_messages",
     "pairwise_messages",
     "pairwise_both_orders",
@@ -188,22 +187,6 @@ async def judge_verdict(
                 {"role": "user", "content": reminder},
             ]
     return JudgeCall(None, replies, 1)
-
-
-async def judge_with_retries(
-    judge: Judge,
-    messages: list[Message],
-    parse: Callable[[str], T | None],
-    retries: int,
-    *,
-    reminder: str | None = None,
-) -> tuple[T | None, int]:
-    """``(parsed, fallbacks)``: the parsed verdict (None if ``1 + retries`` attempts all failed to parse) and 1 if it fell back, else 0.
-
-    The caller decides what a None means (a tie, the middle rating, ...).
-    """
-    call = await judge_verdict(judge, messages, parse, retries, reminder=reminder)
-    return call.parsed, call.fallbacks
 
 
 # --------------------------------------------------------------------------- prompts (archon's own wording)
