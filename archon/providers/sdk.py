@@ -21,7 +21,7 @@ from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Provider
 from .keys import KeyRing, KeyStore, redact
 
 
-def _require(provider: str, extra: str, module: str) -> Any:
+def _import_sdk(provider: str, extra: str, module: str) -> Any:
     """Import an optional SDK, or say which extra installs it."""
     try:
         return importlib.import_module(module)
@@ -124,7 +124,7 @@ class AnthropicProvider(_KeyedSDKProvider):
     key_env = "ANTHROPIC_API_KEY"
 
     def __init__(self, api_keys: list[str], base_url: str | None = None, key_env: str | None = None):
-        self._sdk = _require(self.name, "anthropic", "anthropic")
+        self._sdk = _import_sdk(self.name, "anthropic", "anthropic")
         super().__init__(api_keys, base_url, key_env)
 
     def _make_client(self, key: str) -> Any:
@@ -152,7 +152,7 @@ class GoogleProvider(_KeyedSDKProvider):
     key_env = "GOOGLE_API_KEY"
 
     def __init__(self, api_keys: list[str], base_url: str | None = None, key_env: str | None = None):
-        self._genai = _require(self.name, "google", "google.genai")
+        self._genai = _import_sdk(self.name, "google", "google.genai")
         self._types = self._genai.types
         super().__init__(api_keys, base_url, key_env)
 
@@ -185,8 +185,8 @@ class BedrockProvider(Provider):
     max_threads = 64
 
     def __init__(self, keys: KeyStore, base_url: str | None = None):
-        self._boto3 = _require(self.name, "bedrock", "boto3")
-        self._config = _require(self.name, "bedrock", "botocore.config").Config(
+        self._boto3 = _import_sdk(self.name, "bedrock", "boto3")
+        self._config = _import_sdk(self.name, "bedrock", "botocore.config").Config(
             retries={"total_max_attempts": 1}, max_pool_connections=self.max_threads,
             # archon's per-call timeout applies; botocore's 60 s default would cut long generations.
             read_timeout=600)
