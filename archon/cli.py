@@ -18,6 +18,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from .benchmarks.cli import add_commands, add_timeout_option
 from .config import BUILTIN_TYPES, ArchitectureConfig, ComponentConfig, Finding, calls_per_query, check_rules, load_config
 from .errors import ArchonError, ConfigError, QueryFailed
 
@@ -53,8 +54,10 @@ def _looks_like_config(arg: str) -> bool:
 
 def _archon(config, args) -> "Archon":  # noqa: F821
     from .engine import Archon
+    from .providers import RetryPolicy
 
-    return Archon(config, keys=args.keys, cache=False if args.no_cache else (args.cache or None))
+    return Archon(config, keys=args.keys, cache=False if args.no_cache else (args.cache or None),
+                  retry=RetryPolicy(timeout=args.timeout) if args.timeout else None)
 
 
 class _Session:
@@ -315,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep and reuse this command's LLM calls in this SQLite file. run and chat cache nothing "
                              "by default, and $ARCHON_CACHE does not change that (it is the default file of "
                              "`archon bench` and of batches)")
+        add_timeout_option(sp)
 
     r = sub.add_parser("run", help="answer one prompt: archon run [CONFIG] PROMPT")
     r.add_argument("args", nargs="+", metavar="[CONFIG] PROMPT")
@@ -336,8 +340,6 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("providers", help="which providers are usable and which keys are set")
     pr.add_argument("--keys")
     pr.set_defaults(func=cmd_providers)
-
-    from .benchmarks.cli import add_commands
 
     add_commands(sub)
     return p

@@ -179,11 +179,92 @@ def load_config(source: str | Path | dict | ArchitectureConfig) -> ArchitectureC
     else:
         text = str(source)
         is_yaml = not text.lstrip().startswith("{")
+    kind = "YAML" if is_yaml else "JSON"
     try:
-        raw = yaml.safe_load(text) if is_yaml else json.loads(text)
+        raw = _parse_yaml(text) if is_yaml else json.loads(text)
+        if not is_yaml:
+            _check_depth(raw)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"config is not valid {'YAML' if is_yaml else 'JSON'}: {e}") from None
+        raise ConfigError(f"config is not valid {kind}: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"config is not a plausible {kind} config: nested more than {MAX_CONFIG_DEPTH} levels deep") from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise ConfigError(f"config is not a plausible {kind} config: {e}") from None
     return parse_config(raw)
+
+
+# A config is refused when its shape is out of proportion, before anything is built from it:
+# a few hundred bytes of nested YAML aliases expand to billions of nodes.
+#: The deepest nesting of lists and objects (a config needs about six levels).
+MAX_CONFIG_DEPTH = 100
+#: The most values (lists, objects, scalars) a config may hold, each alias counted every time it is used.
+MAX_CONFIG_NODES = 100_000
+
+
+def _parse_yaml(text: str) -> Any:
+    """YAML through the safe loader, its node graph checked before it is expanded into Python values."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_yaml_shape(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _yaml_children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _check_yaml_shape(root: yaml.Node) -> None:
+    """Refuse recursive aliases, nesting past MAX_CONFIG_DEPTH and more than MAX_CONFIG_NODES values
+    once aliases are expanded; computed on the composed nodes, where an alias is one shared node."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    ancestors: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            ancestors.discard(key)
+            kids = _yaml_children(node)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+            if size[key] > MAX_CONFIG_NODES:
+                raise ConfigError(f"config is not a plausible YAML config: its aliases expand to more than "
+                                  f"{MAX_CONFIG_NODES} values")
+            if depth[key] > MAX_CONFIG_DEPTH:
+                raise ConfigError(f"config is not a plausible YAML config: nested more than {MAX_CONFIG_DEPTH} levels deep")
+            continue
+        if key in size:
+            continue
+        ancestors.add(key)
+        stack.append((node, True))
+        for kid in _yaml_children(node):
+            if id(kid) in ancestors:
+                raise ConfigError("config is not a plausible YAML config: an alias refers to itself (a recursive structure)")
+            if id(kid) not in size:
+                stack.append((kid, False))
+
+
+def _check_depth(data: Any) -> None:
+    """Refuse JSON nested deeper than MAX_CONFIG_DEPTH (checked without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, level = stack.pop()
+        if level > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"config is not a plausible JSON config: nested more than {MAX_CONFIG_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((v, level + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, level + 1) for v in value)
 
 
 # --- construction rules and cost -------------------------------------------------------

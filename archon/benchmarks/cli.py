@@ -143,7 +143,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.baseline_answers and args.baseline_config:
         raise ArchonError("give either --baseline-answers or --baseline-config, not both")
     _check_out_dir(args.out)
-    retry = RetryPolicy(max_attempts=args.max_attempts) if args.max_attempts else None
+    limits = {"max_attempts": args.max_attempts, "timeout": args.timeout}
+    retry = RetryPolicy(**{k: v for k, v in limits.items() if v}) if any(limits.values()) else None
     summary = run_benchmark(
         args.config, args.benchmark, out_dir=args.out, data=args.data, split=args.split, limit=args.limit,
         sample=args.sample, seed=args.seed, dev_fraction=args.dev_fraction, judge=args.judge,
@@ -220,6 +221,23 @@ def _non_negative(v: str) -> int:
     return n
 
 
+def _seconds(v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number of seconds") from None
+    if not (x > 0 and math.isfinite(x)):
+        raise argparse.ArgumentTypeError("must be a number of seconds > 0")
+    return x
+
+
+def add_timeout_option(parser: argparse.ArgumentParser) -> None:
+    """``--timeout SECONDS``, shared by the commands that call providers (passed on as RetryPolicy(timeout=...))."""
+    parser.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                        help="deadline of each provider call for its whole reply, however slowly it arrives "
+                             "(default 120); a call past it is retried like other transient failures")
+
+
 def add_commands(sub) -> None:
     b = sub.add_parser(
         "bench", help="run an architecture on a benchmark: archon bench CONFIG --benchmark NAME --out RUN_DIR",
@@ -254,6 +272,7 @@ def add_commands(sub) -> None:
     b.add_argument("--concurrency", type=_positive, default=64, help="items answered at once (default 64)")
     b.add_argument("--max-attempts", type=_positive, help="attempts per provider call before giving up (default 5)")
     b.add_argument("--retry-errors", action="store_true", help="on resume, redo items recorded with an error")
+    add_timeout_option(b)
     b.add_argument("--keys", help="JSON file of API keys (the environment and .env are read too)")
     b.add_argument("--no-cache", action="store_true", help="do not use the call cache")
     b.add_argument("--cache", help="call cache file (default $ARCHON_CACHE or ~/.cache/archon/calls.sqlite)")

@@ -54,6 +54,7 @@ from ..engine.runner import Archon
 from ..engine.trace import Trace, Usage
 from ..errors import ArchonError, QueryFailed
 from ..providers.base import RetryPolicy
+from ..providers.keys import without_password
 from .base import Benchmark, Item, ItemScore, Judge, ScoringContext
 from .registry import get_benchmark
 from .stats import bootstrap_ci, percentiles
@@ -290,7 +291,15 @@ def _check_baselines(bench: Benchmark, items: Sequence[Item], baseline: dict[str
 
 
 def _config_dict(config: ArchitectureConfig | None) -> dict[str, Any] | None:
-    return None if config is None else config.model_dump(mode="json")
+    """The config as written to a run's config.json: a password in a base URL masked."""
+    if config is None:
+        return None
+    data = config.model_dump(mode="json")
+    for layer in data["layers"]:
+        for component in layer:
+            if component.get("base_url"):
+                component["base_url"] = without_password(component["base_url"])
+    return data
 
 
 def _same_config(saved: Any, current: dict[str, Any] | None) -> bool:
@@ -299,7 +308,7 @@ def _same_config(saved: Any, current: dict[str, Any] | None) -> bool:
     if saved == "custom" or current == "custom":
         return True
     try:
-        return load_config(saved).model_dump(mode="json") == current
+        return _config_dict(load_config(saved)) == current
     except ArchonError:
         return False
 

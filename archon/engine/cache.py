@@ -70,7 +70,13 @@ class CallCache:
         except sqlite3.Error as e:
             log.warning("call cache %s: read failed (%s); asking the model", self.path, e)
             return {}
-        return {k: (t, i, o) for k, t, i, o in rows}
+        # A row another program wrote (SQLite does not enforce column types: a blob, a number) is a miss.
+        good = {k: (t, i, o) for k, t, i, o in rows
+                if isinstance(t, str) and isinstance(i, int) and isinstance(o, int)}
+        if len(good) < len(rows):
+            log.warning("call cache %s: %d row(s) not of the cache's types, ignored; asking the model",
+                        self.path, len(rows) - len(good))
+        return good
 
     def put_many(self, rows: list[tuple[str, str, int, int]]) -> None:
         if not rows:

@@ -179,7 +179,8 @@ class ComponentContext:
                 errors.append(ProviderError("reply had no choices", provider=provider.name, model=model))
             self.trace.calls.append(CallRecord(provider.name, model, samples=len(got), input_tokens=result.input_tokens,
                                                output_tokens=result.output_tokens, attempts=attempts,
-                                               latency_s=time.perf_counter() - t0))
+                                               latency_s=time.perf_counter() - t0,
+                                               usage_estimated=result.usage_estimated))
             for i, text in zip(indices, got):
                 texts[i] = text
             if self.cache is not None:

@@ -21,6 +21,8 @@ class CallRecord:
     cached: bool = False
     attempts: int = 0
     error: str | None = None
+    # The server reported no usable token counts: these are estimates.
+    usage_estimated: bool = False
 
 
 @dataclass

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ProviderError
@@ -14,6 +15,10 @@ Message = dict[str, str]
 
 #: HTTP statuses worth another attempt (rate limits, overload, gateway and server errors).
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
+#: The most bytes one reply may decode to: far above any real completion (128 choices of
+#: 32k tokens is about 16 MiB of JSON), far below what would exhaust memory.
+DEFAULT_MAX_REPLY_BYTES = 16 * 2**20
 
 
 @dataclass
@@ -27,6 +32,8 @@ class ChatRequest:
     # Distinguishes otherwise identical requests (sample index); local models use it as a seed.
     seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # A reply that decodes to more bytes fails the call (not retried); set from RetryPolicy by the retry loop.
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
 
 
 @dataclass
@@ -34,6 +41,46 @@ class ChatResult:
     texts: list[str]
     input_tokens: int = 0
     output_tokens: int = 0
+    # True when the server's token counts were missing or unusable and these are estimates.
+    usage_estimated: bool = False
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (about four characters per token), for replies that report none."""
+    return max(1, math.ceil(len(text) / 4)) if text else 0
+
+
+def token_count(value: Any) -> int | None:
+    """A token count as a server reported it, or None when it is not a finite count
+    (usage fields are untrusted: strings, negatives, NaN, infinities, huge floats)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value) if 0 <= value < 2**53 else None
+
+
+def result_with_usage(request: ChatRequest, texts: list[str], input_tokens: Any, output_tokens: Any) -> ChatResult:
+    """The result with the token counts a server reported, or estimates (marked as such) where
+    those are missing or not counts: usage is untrusted input."""
+    ins, outs = token_count(input_tokens), token_count(output_tokens)
+    estimated = ins is None or outs is None
+    if ins is None:
+        ins = estimate_tokens("".join(m["content"] if isinstance(m.get("content"), str) else "" for m in request.messages))
+    if outs is None:
+        outs = sum(map(estimate_tokens, texts))
+    return ChatResult(texts, ins, outs, usage_estimated=estimated)
+
+
+def retry_after_seconds(value: Any) -> float | None:
+    """A Retry-After value in seconds, or None when it is not a usable number (an HTTP date,
+    a negative, NaN, infinity): then the usual backoff applies. Huge values are capped by
+    ``RetryPolicy.delay``."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 @dataclass(frozen=True)
@@ -43,12 +90,19 @@ class RetryPolicy:
     max_attempts: int = 5
     base_delay: float = 0.5
     max_delay: float = 30.0
-    # Per-call timeout in seconds; a hung call counts as a retryable failure.
+    # Per-call deadline in seconds for the whole reply (not between bytes); a call past it
+    # counts as a retryable failure.
     timeout: float = 120.0
+    # The most bytes one reply may decode to; a larger reply fails its call without being
+    # read further, and is not retried.
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1``: the jittered backoff, or the server's
+        Retry-After when longer, never more than ``max_delay`` (a negative one is ignored)."""
         cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         d = random.uniform(0, cap)
+        retry_after = retry_after_seconds(retry_after)
         if retry_after is not None:
             d = max(d, min(retry_after, self.max_delay))
         return d
@@ -80,6 +134,8 @@ class Provider(ABC):
 
 async def chat_with_retries(provider: Provider, request: ChatRequest, policy: RetryPolicy) -> tuple[ChatResult, int]:
     """Call ``provider`` until it answers or the policy gives up; returns the result and the attempts made."""
+    if request.max_reply_bytes != policy.max_reply_bytes:
+        request = replace(request, max_reply_bytes=policy.max_reply_bytes)
     attempt = 0
     while True:
         attempt += 1

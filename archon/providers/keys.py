@@ -12,6 +12,7 @@ import re
 import time
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
@@ -84,7 +85,9 @@ class KeyRing:
         """Key ``index`` got a 429. True when the ring now holds a rested key to try at once;
         False when every key is resting, so the caller backs off as with a single key."""
         now = time.monotonic()
-        self._resting_until[index] = now + (retry_after or self.cooldown)
+        # A negative or NaN Retry-After would mark the key rested at once and skip the backoff.
+        rest = retry_after if retry_after is not None and retry_after > 0 else self.cooldown
+        self._resting_until[index] = now + rest
         for step in range(len(self.keys)):
             j = (self._index + step) % len(self.keys)
             if self._resting_until[j] <= now:
@@ -96,9 +99,29 @@ class KeyRing:
 _SECRET_PATTERN = re.compile(r"""(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|(?i:api[_-]?key)["']?\s*[=:]\s*["']?[^\s"',]+)""")
 
 
-def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
-    """Remove known secrets and anything shaped like a key from ``text``."""
-    for s in secrets:
-        if s:
-            text = text.replace(s, "***")
-    return _SECRET_PATTERN.sub("***", text)
+def redact(text: str, secrets: list[str] | tuple[str, ...] = (), *, limit: int | None = None) -> str:
+    """Remove known secrets and anything shaped like a key from ``text``, then cut it to ``limit``
+    characters: in that order, so that no key cut in two escapes being recognised."""
+    # Longest first: a key that holds another key is removed whole.
+    for s in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(s, "***")
+    text = _SECRET_PATTERN.sub("***", text)
+    return text if limit is None else text[:limit]
+
+
+def url_password(url: str | None) -> str | None:
+    """The password of a ``scheme://user:password@host/...`` URL, if it holds one."""
+    try:
+        return urlsplit(url).password if url else None
+    except ValueError:
+        return None
+
+
+def without_password(url: str) -> str:
+    """``url`` with any password in it replaced by ``***`` (safe to write to a file or show)."""
+    password = url_password(url)
+    if not password:
+        return url
+    parts = urlsplit(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}"))

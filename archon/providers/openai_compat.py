@@ -16,8 +16,13 @@ from typing import AsyncGenerator
 import aiohttp
 
 from ..errors import ProviderError
-from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Provider
-from .keys import KeyRing, redact
+from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Provider, result_with_usage, retry_after_seconds
+from .keys import KeyRing, redact, url_password
+
+#: Bytes read from a reply at a time (decoded), so that a reply over the limit is refused as it arrives.
+_READ_CHUNK = 64 * 1024
+#: Characters of a server's error message kept in an error (after redaction).
+_ERROR_CHARS = 300
 
 
 class OpenAICompatibleProvider(Provider):
@@ -35,6 +40,8 @@ class OpenAICompatibleProvider(Provider):
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._keys = KeyRing(api_keys)
+        # Never shown: the keys, and a password written into the base URL.
+        self._secrets = [*api_keys, *filter(None, [url_password(base_url)])]
         self.supports_n = supports_n
         self.default_concurrency = concurrency
         self._key_required = key_required
@@ -87,8 +94,8 @@ class OpenAICompatibleProvider(Provider):
         try:
             async with (await self._session()).post(f"{self.base_url}/chat/completions", json=body, headers=headers) as resp:
                 status = resp.status
-                raw = await resp.read()
-                retry_after = _retry_after(resp.headers.get("retry-after"))
+                retry_after = retry_after_seconds(resp.headers.get("retry-after"))
+                raw = await self._read_capped(resp, request)
         except asyncio.TimeoutError:
             raise ProviderError("request timed out", provider=self.name, model=request.model, retryable=True) from None
         except aiohttp.ClientError as e:
@@ -107,13 +114,40 @@ class OpenAICompatibleProvider(Provider):
         try:
             data = json.loads(raw)
             choices = data["choices"]
-            texts = [(c.get("message") or {}).get("content") or "" for c in choices]
-        except (ValueError, KeyError, TypeError, AttributeError):
+            messages = [c.get("message") or {} for c in choices]
+            contents = [m.get("content") for m in messages]
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             raise ProviderError("reply is not a chat completion", provider=self.name, model=request.model,
                                 status=200, retryable=True) from None
-        usage = data.get("usage") or {}
-        return ChatResult(texts=texts, input_tokens=int(usage.get("prompt_tokens") or 0),
-                          output_tokens=int(usage.get("completion_tokens") or 0))
+        # A key echoed back by the server (or the model) goes no further than here.
+        texts = [redact(self._content_text(c, request), self._secrets) for c in contents]
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        return result_with_usage(request, texts, usage.get("prompt_tokens"), usage.get("completion_tokens"))
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse, request: ChatRequest) -> bytes:
+        """The reply's body, decoded, read as it arrives and refused once past ``request.max_reply_bytes``."""
+        limit = request.max_reply_bytes
+        body = bytearray()
+        async for chunk in resp.content.iter_chunked(_READ_CHUNK):
+            body += chunk
+            if len(body) > limit:
+                resp.close()  # the rest is never read: the connection is dropped
+                raise ProviderError(f"reply larger than {limit} bytes (decoded), the most allowed per reply "
+                                    "(RetryPolicy.max_reply_bytes); not retried",
+                                    provider=self.name, model=request.model, status=resp.status)
+        return bytes(body)
+
+    def _content_text(self, content: object, request: ChatRequest) -> str:
+        """A choice's text: a string, or OpenAI's list of parts with their text parts joined."""
+        if isinstance(content, str):
+            return content
+        if content is None:
+            raise ProviderError("reply has no content (null); retried", provider=self.name, model=request.model,
+                                status=200, retryable=True)
+        if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+            return "".join(p["text"] for p in content if p.get("type", "text") == "text" and isinstance(p.get("text"), str))
+        raise ProviderError(f"reply content is {type(content).__name__}, not text or a list of text parts; not retried",
+                            provider=self.name, model=request.model, status=200)
 
     def _error_message(self, raw: bytes) -> str:
         try:
@@ -121,7 +155,7 @@ class OpenAICompatibleProvider(Provider):
             msg = msg.get("message", "") if isinstance(msg, dict) else str(msg)
         except Exception:
             msg = raw.decode("utf-8", "replace")
-        return redact(str(msg)[:300], self._keys.keys)
+        return redact(str(msg), self._secrets, limit=_ERROR_CHARS)
 
     async def aclose(self) -> None:
         # Only the running loop's client can be closed from here; others close with their loops.
@@ -137,13 +171,6 @@ async def _close_at_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[N
         yield
     finally:
         await session.close()
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _without_userinfo(url: str) -> str:

@@ -17,8 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ProviderError
-from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Provider
+from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Provider, result_with_usage, retry_after_seconds
 from .keys import KeyRing, KeyStore, redact
+
+#: Characters of an SDK's error message kept in an error (after redaction).
+_ERROR_CHARS = 300
 
 
 def _import_sdk(provider: str, extra: str, module: str) -> Any:
@@ -51,8 +54,8 @@ def _retry_after_of(e: Exception) -> float | None:
     headers = (response.get("ResponseMetadata", {}).get("HTTPHeaders") if isinstance(response, dict)
                else getattr(response, "headers", None))
     try:
-        return float(headers.get("retry-after")) if headers and headers.get("retry-after") else None
-    except (TypeError, ValueError):
+        return retry_after_seconds(headers.get("retry-after")) if headers else None
+    except (AttributeError, TypeError):
         return None
 
 
@@ -63,9 +66,24 @@ def _is_transient(e: Exception) -> bool:
     return any("Connection" in c.__name__ or "Timeout" in c.__name__ for c in type(e).__mro__)
 
 
+def _too_large(e: BaseException) -> BaseException | None:
+    """The reply-size refusal behind an SDK's error (the SDKs wrap it as a connection error)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if type(e).__name__ == "ReplyTooLarge":
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def sdk_error(provider: str, model: str, e: Exception, secrets: list[str] = ()) -> ProviderError:
+    if (too_large := _too_large(e)) is not None:
+        return ProviderError(f"{too_large}, the most allowed per reply (RetryPolicy.max_reply_bytes); not retried",
+                             provider=provider, model=model)
     status = _status_of(e)
-    detail = redact(str(e).strip()[:300], secrets)
+    # Redacted before it is cut, so that no key cut in two escapes.
+    detail = redact(str(e).strip(), secrets, limit=_ERROR_CHARS)
     err = ProviderError(f"{type(e).__name__}" + (f" (HTTP {status})" if status else "") + (f": {detail}" if detail else ""),
                         provider=provider, model=model, status=status,
                         retryable=status in RETRYABLE_STATUS if status is not None else _is_transient(e))
@@ -89,7 +107,7 @@ class _KeyedSDKProvider(Provider):
     def identity(self) -> str:
         return f"{self.name}@{self._base_url}" if self._base_url else self.name
 
-    def _make_client(self, key: str) -> Any:
+    def _make_client(self, key: str, max_reply_bytes: int) -> Any:
         raise NotImplementedError
 
     async def _call(self, client: Any, request: ChatRequest) -> ChatResult:
@@ -101,10 +119,14 @@ class _KeyedSDKProvider(Provider):
                                "(--keys FILE; keys=... in Python)", provider=self.name, model=request.model)
         index, key = self._keys.current()
         clients = self._clients.setdefault(asyncio.get_running_loop(), {})
-        if index not in clients:
-            clients[index] = self._make_client(key)
+        slot = (index, request.max_reply_bytes)
+        if slot not in clients:
+            clients[slot] = self._make_client(key, request.max_reply_bytes)
         try:
-            return await self._call(clients[index], request)
+            result = await self._call(clients[slot], request)
+            # A key echoed back by the server (or the model) goes no further than here.
+            result.texts = [redact(t, self._keys.keys) for t in result.texts]
+            return result
         except Exception as e:
             err = sdk_error(self.name, request.model, e, self._keys.keys)
             if err.status == 429:
@@ -125,10 +147,16 @@ class AnthropicProvider(_KeyedSDKProvider):
 
     def __init__(self, api_keys: list[str], base_url: str | None = None, key_env: str | None = None):
         self._sdk = _import_sdk(self.name, "anthropic", "anthropic")
+        self._httpx = _import_sdk(self.name, "anthropic", "httpx")
+        self._limits = _import_sdk(self.name, "anthropic", "archon.providers.http_limits")
         super().__init__(api_keys, base_url, key_env)
 
-    def _make_client(self, key: str) -> Any:
-        return self._sdk.AsyncAnthropic(api_key=key, base_url=self._base_url, max_retries=0)
+    def _make_client(self, key: str, max_reply_bytes: int) -> Any:
+        # The SDK's own httpx settings (10 min read timeout: archon's per-call deadline applies),
+        # with the reply size limit on top.
+        http = self._limits.capped_client(max_reply_bytes, timeout=self._httpx.Timeout(600.0, connect=10.0),
+                                          limits=self._httpx.Limits(max_connections=1000, max_keepalive_connections=100))
+        return self._sdk.AsyncAnthropic(api_key=key, base_url=self._base_url, max_retries=0, http_client=http)
 
     async def _call(self, client: Any, request: ChatRequest) -> ChatResult:
         system, msgs = _split_system(request.messages)
@@ -144,7 +172,9 @@ class AnthropicProvider(_KeyedSDKProvider):
             kwargs["system"] = system
         r = await create(**kwargs)
         text = "".join(getattr(b, "text", "") for b in r.content)
-        return ChatResult([text], r.usage.input_tokens, r.usage.output_tokens)
+        usage = getattr(r, "usage", None)
+        return result_with_usage(request, [text], getattr(usage, "input_tokens", None),
+                                 getattr(usage, "output_tokens", None))
 
 
 class GoogleProvider(_KeyedSDKProvider):
@@ -156,7 +186,8 @@ class GoogleProvider(_KeyedSDKProvider):
         self._types = self._genai.types
         super().__init__(api_keys, base_url, key_env)
 
-    def _make_client(self, key: str) -> Any:
+    def _make_client(self, key: str, max_reply_bytes: int) -> Any:
+        # No reply size limit: the SDK reads replies with its own HTTP client (see README, Limits).
         options = self._types.HttpOptions(base_url=self._base_url, retry_options=self._types.HttpRetryOptions(attempts=1))
         return self._genai.Client(api_key=key, http_options=options).aio
 
@@ -170,7 +201,8 @@ class GoogleProvider(_KeyedSDKProvider):
         r = await client.models.generate_content(model=request.model, contents=contents, config=config)
         u = r.usage_metadata
         # No candidate (a blocked prompt) is an empty answer, not a failure.
-        return ChatResult([r.text or ""], (u and u.prompt_token_count) or 0, (u and u.candidates_token_count) or 0)
+        return result_with_usage(request, [r.text or ""], getattr(u, "prompt_token_count", None),
+                                 getattr(u, "candidates_token_count", None))
 
     async def _close(self, client: Any) -> None:
         await client.aclose()
@@ -229,8 +261,8 @@ class BedrockProvider(Provider):
         except Exception as e:
             raise sdk_error(self.name, request.model, e, list(self._credentials.values())) from None
         text = "".join(c.get("text", "") for c in r["output"]["message"]["content"])
-        u = r.get("usage", {})
-        return ChatResult([text], u.get("inputTokens", 0), u.get("outputTokens", 0))
+        u = r.get("usage") if isinstance(r.get("usage"), dict) else {}
+        return result_with_usage(request, [text], u.get("inputTokens"), u.get("outputTokens"))
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None
