@@ -46,6 +46,7 @@ import socketserver
 import sys
 import threading
 import time
+import zlib
 from collections import deque
 from dataclasses import asdict, dataclass, fields
 from http import HTTPStatus
@@ -113,6 +114,17 @@ class Behaviour:
         retry_after: sets the ``Retry-After`` header on an error reply.
         model: only applies to requests for this model; ``None`` applies to
             any.  A request takes the first queued behaviour that applies.
+
+    Hostile behaviours, for attack tests (``{key}`` in ``text`` or ``message`` is
+    replaced by the API key the request came with, to echo it back):
+        message: the error message of a reply with ``status`` other than 200.
+        reply_message: the ``message`` object of every choice, sent as it is
+            (e.g. ``{"role": "assistant", "content": null}`` or a list of parts).
+        usage: the ``usage`` block, sent as it is (any JSON value).
+        gzip_bomb: a reply of this many decoded bytes, gzip-compressed as it is
+            sent (about 1 KB per MB), chunked, with ``Content-Encoding: gzip``.
+        chunked_bytes: a chunked reply of this many bytes, made as it is sent.
+        trickle: send the reply one byte at a time, this many seconds apart.
     """
 
     status: int = 200
@@ -122,6 +134,12 @@ class Behaviour:
     text: str | list[str] | None = None
     retry_after: float | None = None
     model: str | None = None
+    message: str | None = None
+    reply_message: Any = None
+    usage: Any = None
+    gzip_bomb: int | None = None
+    chunked_bytes: int | None = None
+    trickle: float | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Behaviour":
@@ -237,18 +255,53 @@ def _format_seconds(value: float) -> str:
 
 
 class _Reply:
-    __slots__ = ("status", "body", "content_type", "headers")
+    __slots__ = ("status", "body", "content_type", "headers", "chunks", "pause")
 
     def __init__(self, status: int, body: bytes, content_type: str = "application/json",
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, chunks: Iterable[bytes] | None = None,
+                 pause: float = 0.0):
         self.status = status
         self.body = body
         self.content_type = content_type
         self.headers = headers
+        # A body made as it is sent (chunked transfer encoding), ``pause`` seconds between pieces.
+        self.chunks = chunks
+        self.pause = pause
+
+
+_BOMB_STEP = 1 << 20
+
+
+def _gzip_bomb(size: int) -> Iterable[bytes]:
+    """``size`` bytes of a JSON-looking reply, gzip-compressed a megabyte at a time."""
+    gz = zlib.compressobj(9, zlib.DEFLATED, 31)
+    head = b'{"choices": [{"message": {"content": "'
+    yield gz.compress(head)
+    left = size - len(head)
+    zeros = b"0" * _BOMB_STEP
+    while left > 0:
+        piece = gz.compress(zeros[:min(left, _BOMB_STEP)])
+        left -= _BOMB_STEP
+        if piece:
+            yield piece
+    yield gz.flush()
+
+
+def _filler(size: int) -> Iterable[bytes]:
+    """``size`` bytes of a JSON-looking reply, made a megabyte at a time."""
+    head = b'{"choices": [{"message": {"content": "'
+    yield head
+    left = size - len(head)
+    block = b"x" * _BOMB_STEP
+    while left > 0:
+        yield block[:min(left, _BOMB_STEP)]
+        left -= _BOMB_STEP
 
 
 def _in_dialect(dialect: Dialect, reply: _Reply) -> _Reply:
     """A chat-completions reply (or error) in the format of ``dialect``'s API."""
+    if reply.chunks is not None:  # a hostile body: sent as it is
+        return reply
     try:
         data = json.loads(reply.body)
     except ValueError:  # a bad_json behaviour: sent as it is
@@ -341,6 +394,8 @@ class _Handler(BaseHTTPRequestHandler):
             reason = HTTPStatus(reply.status).phrase
         except ValueError:
             reason = "Unknown"
+        if reply.chunks is not None:
+            self.close_connection = True  # the client may hang up mid-body
         lines = [
             f"HTTP/1.1 {reply.status} {reason}",
             f"Server: {self.server_version}",
@@ -350,8 +405,20 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         if reply.headers:
             lines.extend(f"{k}: {v}" for k, v in reply.headers.items())
+        if reply.chunks is not None:
+            lines[3] = "Transfer-Encoding: chunked"
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head + reply.body)  # one write: no Nagle/delayed-ACK stall
+        if reply.chunks is None:
+            self.wfile.write(head + reply.body)  # one write: no Nagle/delayed-ACK stall
+            return
+        self.wfile.write(head)
+        stop = self.server.fake._stop_event
+        for piece in reply.chunks:  # ends with an OSError when the client hangs up
+            if reply.pause and stop.wait(reply.pause):
+                return
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
 
 
 # ------------------------------------------------------------------ the server
@@ -650,12 +717,27 @@ class FakeOpenAIServer:
             return None
         if reply is not None:
             return reply
-        if behaviour is not None:
-            if behaviour.bad_json:
-                return _Reply(behaviour.status, BAD_JSON_BODY)
-            if behaviour.status != 200:
-                return _error(behaviour.status, retry_after=behaviour.retry_after)
-        return self._completion(body, behaviour.text if behaviour is not None else None)
+        if behaviour is None:
+            return self._completion(body, None)
+        key = _bearer_key(headers) or ""
+        if behaviour.bad_json:
+            return _Reply(behaviour.status, BAD_JSON_BODY)
+        if behaviour.gzip_bomb is not None:
+            return _Reply(behaviour.status, b"", headers={"Content-Encoding": "gzip"},
+                          chunks=_gzip_bomb(behaviour.gzip_bomb))
+        if behaviour.chunked_bytes is not None:
+            return _Reply(behaviour.status, b"", chunks=_filler(behaviour.chunked_bytes))
+        if behaviour.status != 200:
+            message = behaviour.message.replace("{key}", key) if behaviour.message is not None else None
+            reply = _error(behaviour.status, message, retry_after=behaviour.retry_after)
+        else:
+            text = behaviour.text
+            if text is not None:
+                text = [t.replace("{key}", key) for t in text] if isinstance(text, list) else text.replace("{key}", key)
+            reply = self._completion(body, text, behaviour)
+        if behaviour.trickle is not None:
+            reply.chunks, reply.pause = [bytes([b]) for b in reply.body], behaviour.trickle
+        return reply
 
     @staticmethod
     def _validate(body: Any) -> _Reply | None:
@@ -675,7 +757,7 @@ class FakeOpenAIServer:
             return _error(400, f"'n' must be an integer between 1 and {MAX_CHOICES}.")
         return None
 
-    def _completion(self, body: dict, text: str | list[str] | None) -> _Reply:
+    def _completion(self, body: dict, text: str | list[str] | None, behaviour: Behaviour | None = None) -> _Reply:
         n = body.get("n") or 1
         if text is None:
             responder = self.responder or default_responder
@@ -715,6 +797,11 @@ class FakeOpenAIServer:
             "usage": usage,
             "system_fingerprint": "fp_fake",
         }
+        if behaviour is not None and behaviour.reply_message is not None:
+            for choice in payload["choices"]:
+                choice["message"] = behaviour.reply_message
+        if behaviour is not None and behaviour.usage is not None:
+            payload["usage"] = behaviour.usage
         return _Reply(200, _dumps(payload))
 
     @staticmethod
