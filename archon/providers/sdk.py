@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import ProviderError
 from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Provider, result_with_usage, retry_after_seconds
+from .http_limits import limit_replies
 from .keys import KeyRing, KeyStore, redact
 
 #: Characters of an SDK's error message kept in an error (after redaction).
@@ -147,15 +148,11 @@ class AnthropicProvider(_KeyedSDKProvider):
 
     def __init__(self, api_keys: list[str], base_url: str | None = None, key_env: str | None = None):
         self._sdk = _import_sdk(self.name, "anthropic", "anthropic")
-        self._httpx = _import_sdk(self.name, "anthropic", "httpx")
-        self._limits = _import_sdk(self.name, "anthropic", "archon.providers.http_limits")
         super().__init__(api_keys, base_url, key_env)
 
     def _make_client(self, key: str, max_reply_bytes: int) -> Any:
-        # The SDK's own httpx settings (10 min read timeout: archon's per-call deadline applies),
-        # with the reply size limit on top.
-        http = self._limits.capped_client(max_reply_bytes, timeout=self._httpx.Timeout(600.0, connect=10.0),
-                                          limits=self._httpx.Limits(max_connections=1000, max_keepalive_connections=100))
+        # The SDK's own HTTP client and settings, with the reply size limit on top.
+        http = limit_replies(self._sdk.DefaultAsyncHttpxClient(), max_reply_bytes)
         return self._sdk.AsyncAnthropic(api_key=key, base_url=self._base_url, max_retries=0, http_client=http)
 
     async def _call(self, client: Any, request: ChatRequest) -> ChatResult:

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from archon import Archon, ProviderError, RetryPolicy
+from archon import Archon, ProviderError, QueryFailed, RetryPolicy
 from archon.benchmarks.runner import run_benchmark
 from archon.cli import main
 from archon.providers import ChatRequest, chat_with_retries
@@ -94,8 +94,8 @@ def test_the_anthropic_sdk_reply_is_limited_too(server):
     server.enqueue(Behaviour(gzip_bomb=GB))
     cfg = {"layers": [[{"type": "generator", "model": "claude-x", "model_type": "Anthropic_API", "base_url": server.url}]]}
     with Archon(cfg, keys={"ANTHROPIC_API_KEY": "sk-ant-test-000001"}, retry=FAST, env_file=None) as a:
-        r = a.run("hi")
-    assert r.answer is None and "larger than 16777216 bytes" in r.error and "not retried" in r.error
+        with pytest.raises(QueryFailed, match="failed after 1 attempt: reply larger than 16777216 bytes.*not retried"):
+            a.run("hi")
     assert len(server.requests) == 1
 
 
@@ -109,8 +109,8 @@ async def test_a_key_cut_by_the_error_length_limit_is_still_redacted(server, pro
         with pytest.raises(ProviderError) as e:
             await chat_with_retries(provider(server, keys=(key,)), req(), FAST)
         message = str(e.value)
-        assert "HTTP 400" in message and "***" in message
-        assert key[len(prefix):len(prefix) + 6] not in message
+        assert "HTTP 400: xxx" in message and ("***" in message or offset > 297)  # the mark itself may be cut
+        assert key[len(prefix):len(prefix) + 6] not in message and key[-6:] not in message
 
 
 async def test_a_key_echoed_in_a_200_reply_is_redacted(server, provider):
@@ -194,8 +194,8 @@ def test_estimated_usage_is_marked_in_the_trace(server):
     with Archon(cfg, retry=FAST, cache=False) as a:
         r = a.run("hi")
         honest = a.run("again")
-    assert r.answer and r.to_dict()["trace"]["layers"][0][0]["calls"][0]["usage_estimated"] is True
-    assert honest.to_dict()["trace"]["layers"][0][0]["calls"][0]["usage_estimated"] is False
+    assert r.answer and r.to_dict()["trace"]["layers"][0]["components"][0]["calls"][0]["usage_estimated"] is True
+    assert honest.to_dict()["trace"]["layers"][0]["components"][0]["calls"][0]["usage_estimated"] is False
 
 
 # ------------------------------------------------------------- 10: Retry-After
