@@ -3,7 +3,6 @@ cache, count as a miss), never a traceback, a hang or gigabytes of memory."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest

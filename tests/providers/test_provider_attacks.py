@@ -68,7 +68,8 @@ _CLIENT = textwrap.dedent("""
                          ids=["gzip-1MB-to-1GB", "chunked-1GB"])
 def test_a_huge_reply_fails_its_call_unread_and_memory_stays_bounded(server, behaviour):
     server.enqueue(behaviour)
-    out = subprocess.run([sys.executable, "-c", _CLIENT, server.base_url], capture_output=True, text=True, timeout=240)
+    out = subprocess.run([sys.executable, "-c", _CLIENT, server.base_url], capture_output=True, text=True, timeout=240,
+                         check=False)
     assert out.returncode == 0, out.stderr
     error = next(line for line in out.stdout.splitlines() if line.startswith(("ERROR", "ANSWERED")))
     peak_mb = int(out.stdout.split("PEAK_MB")[1])
@@ -93,9 +94,9 @@ def test_the_anthropic_sdk_reply_is_limited_too(server):
     pytest.importorskip("anthropic")
     server.enqueue(Behaviour(gzip_bomb=GB))
     cfg = {"layers": [[{"type": "generator", "model": "claude-x", "model_type": "Anthropic_API", "base_url": server.url}]]}
-    with Archon(cfg, keys={"ANTHROPIC_API_KEY": "sk-ant-test-000001"}, retry=FAST, env_file=None) as a:
-        with pytest.raises(QueryFailed, match="failed after 1 attempt: reply larger than 16777216 bytes.*not retried"):
-            a.run("hi")
+    with (Archon(cfg, keys={"ANTHROPIC_API_KEY": "sk-ant-test-000001"}, retry=FAST, env_file=None) as a,
+          pytest.raises(QueryFailed, match="failed after 1 attempt: reply larger than 16777216 bytes.*not retried")):
+        a.run("hi")
     assert len(server.requests) == 1
 
 
@@ -211,7 +212,7 @@ async def test_a_negative_retry_after_does_not_skip_the_backoff(server, provider
     policy = _RecordingPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, timeout=10)
     object.__setattr__(policy, "delays", [])
     server.enqueue(Behaviour(status=429, retry_after=-30), Behaviour(status=429, retry_after=-1))
-    result, attempts = await chat_with_retries(provider(server), req(), policy)
+    _, attempts = await chat_with_retries(provider(server), req(), policy)
     assert attempts == 3 and len(policy.delays) == 2  # both retries waited
 
 
@@ -219,7 +220,7 @@ async def test_a_huge_retry_after_is_capped_by_the_policy(server, provider):
     policy = _RecordingPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05, timeout=10)
     object.__setattr__(policy, "delays", [])
     server.enqueue(Behaviour(status=429, retry_after=10**9))
-    result, attempts = await chat_with_retries(provider(server), req(), policy)
+    _, attempts = await chat_with_retries(provider(server), req(), policy)
     assert attempts == 2 and policy.delays == [0.05]
 
 
