@@ -50,7 +50,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..config import ArchitectureConfig, calls_per_query, load_config
 from ..engine.cache import CallCache
-from ..engine.runner import Archon
+from ..engine.archon import Archon
 from ..engine.trace import Trace, Usage
 from ..errors import ArchonError, QueryFailed
 from ..providers.base import RetryPolicy

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ArchonError
+from .console import say
 
 SUMMARY_FILE = "summary.json"
 
@@ -135,9 +136,8 @@ def _check_out_dir(out: str) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..cli import say
     from ..providers.base import RetryPolicy
-    from .runner import run_benchmark
+    from ..benchmarks.runner import run_benchmark
 
     out, err = _consoles()
     if args.baseline_answers and args.baseline_config:
