@@ -355,7 +355,7 @@ def test_mt_bench_unparsed_ratings_give_no_score_rather_than_a_default(tmp_path)
     assert all(r["score"] is None for r in lines(tmp_path / "run" / "results.jsonl"))
     from rich.console import Console
 
-    from archon.benchmarks.cli import summary_table
+    from archon.cli.bench import summary_table
 
     console = Console(record=True, width=200)
     console.print(summary_table(summary))
