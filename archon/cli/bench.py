@@ -11,10 +11,9 @@ from typing import Any, Mapping, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from ..benchmarks.run_folder import RESULTS_FILE, SUMMARY_FILE
 from ..errors import ArchonError
 from .console import say
-
-SUMMARY_FILE = "summary.json"
 
 
 def _consoles() -> tuple[Console, Console]:
@@ -151,7 +150,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         cache=False if args.no_cache else (args.cache or None), concurrency=args.concurrency,
         progress=not args.no_progress, retry=retry, keys=args.keys, retry_errors=args.retry_errors,
     )
-    files = f"results: {Path(args.out) / 'results.jsonl'}, summary: {Path(args.out) / SUMMARY_FILE}"
+    files = f"results: {Path(args.out) / RESULTS_FILE}, summary: {Path(args.out) / SUMMARY_FILE}"
     all_failed = bool(summary.get("n")) and summary.get("errors") == summary.get("n")
     if args.json:
         out.print_json(json.dumps(summary))
