@@ -15,14 +15,9 @@ from archon import Archon, RetryPolicy
 from archon.benchmarks.base import Benchmark, Item, ItemScore
 from archon.benchmarks.baselines import baselines_note, compute_matched_baselines, default_vote_key, majority_vote
 from archon.benchmarks.registry import register_benchmark
-from archon.benchmarks.runner import (
-    arun_benchmark,
-    load_baseline_answers,
-    load_results,
-    run_benchmark,
-    select_items,
-    split_items,
-)
+from archon.benchmarks.run_folder import load_baseline_answers, load_results
+from archon.benchmarks.runner import arun_benchmark, run_benchmark
+from archon.benchmarks.splits import select_items, split_items
 from archon.errors import ArchonError
 from archon.testing.fake_openai import FakeOpenAIServer
 
