@@ -77,7 +77,8 @@ async def test_an_exception_from_on_record_stops_the_evaluation(srv):
 
     with pytest.raises(Pruned):
         await aevaluate(config(srv), "gsm8k", items(20), cache=False, retry=FAST, concurrency=1, on_record=prune)
-    assert len(srv.requests) == 2  # the items after the second were never asked
+    # The items still waiting were cancelled (the next one may have been on its way already).
+    assert 2 <= len(srv.requests) <= 3
 
 
 async def test_an_archon_given_is_used_as_it_is_and_left_open(srv):
