@@ -135,8 +135,9 @@ def _check_out_dir(out: str) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..providers.base import RetryPolicy
+    # Imported when the command runs, so that `archon run` does not load the benchmarks.
     from ..benchmarks.runner import run_benchmark
+    from ..providers.base import RetryPolicy
 
     out, err = _consoles()
     if args.baseline_answers and args.baseline_config:
