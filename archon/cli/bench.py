@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ..benchmarks.run_folder import RESULTS_FILE, SUMMARY_FILE
+from ..benchmarks.runner import run_benchmark
 from ..errors import ArchonError
+from ..providers.base import RetryPolicy
 from .console import say
 
 
@@ -135,10 +137,6 @@ def _check_out_dir(out: str) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    # Imported when the command runs, so that `archon run` does not load the benchmarks.
-    from ..benchmarks.runner import run_benchmark
-    from ..providers.base import RetryPolicy
-
     out, err = _consoles()
     if args.baseline_answers and args.baseline_config:
         raise ArchonError("give either --baseline-answers or --baseline-config, not both")
