@@ -2,7 +2,8 @@
 
 A benchmark loads items, turns an item into the conversation the architecture
 answers (turn by turn for multi-turn items), scores the answers of one item,
-and aggregates item scores into a headline number.
+and aggregates item scores into a headline number. Everything else a run asks of
+a benchmark is an optional hook declared on :class:`Benchmark` with its default.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Literal, Sequence
+from typing import Any, Awaitable, Callable, Hashable, Literal, Sequence
+
+from ..components.majority import default_vote_key
 
 Message = dict[str, str]
 # An LLM judge: takes a conversation, returns the judge's reply text.
@@ -48,14 +51,24 @@ class ScoringContext:
     judge_retries: int = 2
 
 
+BaselineNeed = Literal["required", "reference"]
+
+
 class Benchmark(ABC):
-    """Load items, build prompts, score answers, aggregate."""
+    """Load items, build prompts, score answers, aggregate.
+
+    ``load`` and ``score`` are required; the other methods and attributes are hooks with defaults
+    that suit a benchmark scored against references.
+    """
 
     name: str
     # ground_truth: compared with a reference; judge: needs an LLM judge; code: runs programs in the sandbox.
-    kind: Literal["ground_truth", "judge", "code"]
+    kind: Literal["ground_truth", "judge", "code"] = "ground_truth"
     # Where `datasets` finds the data when online, and a sentence for the "not found" error.
     source: str = ""
+    # The score of an item whose architecture failed: it lost, so the bottom of the scale
+    # (1 for ratings on a 1-10 scale).
+    worst_score: float = 0.0
 
     @abstractmethod
     def load(self, data: str | Path | None = None) -> list[Item]:
@@ -81,3 +94,30 @@ class Benchmark(ABC):
     def aggregate(self, scores: Sequence[ItemScore]) -> float:
         """The headline number: by default the mean item score."""
         return sum(s.value for s in scores) / len(scores) if scores else float("nan")
+
+    # --- optional hooks ------------------------------------------------------------------
+
+    @property
+    def needs_judge(self) -> bool:
+        """Whether scoring asks an LLM judge (a run without one is refused before any call). Default: judged kind."""
+        return self.kind == "judge"
+
+    def baseline_need(self) -> BaselineNeed | None:
+        """Whether items are judged against a baseline's answers: ``"required"`` (every item needs one),
+        ``"reference"`` (a baseline answer, or else the item's own reference, the data set's baseline output),
+        or None (default: no baseline). A run checks this before any call."""
+        return None
+
+    def options(self) -> dict[str, str | int | float]:
+        """Settings that change what the scores mean (e.g. single grading vs pairwise). A run folder records
+        them and refuses to resume with others. Default: none."""
+        return {}
+
+    def vote_key(self, answer: str) -> Hashable | None:
+        """What majority voting compares answers by (e.g. the final number of a math answer); None: the
+        answer does not vote. Default: the whitespace-normalised, lower-cased text."""
+        return default_vote_key(answer)
+
+    def summary_extra(self, scores: Sequence[ItemScore]) -> dict[str, Any]:
+        """Benchmark-specific numbers for a run's summary (``extra``), e.g. per-category scores. Default: none."""
+        return {}

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Sequence, TypeVar
 
 from ..errors import ArchonError, DatasetNotFound
-from .base import Benchmark, Item, ItemScore, Judge, Message, ScoringContext
+from .base import BaselineNeed, Benchmark, Item, ItemScore, Judge, Message, ScoringContext
 from .data import load_records
 from .registry import register_benchmark
 from .stats import arena_hard_score, bootstrap_ci, length_controlled_win_rate
@@ -536,6 +536,12 @@ class MTBench(_JudgedBenchmark):
         # What a failed item scores: the bottom of the scale.
         self.worst_score = 1.0 if mode == "single" else 0.0
 
+    def options(self) -> dict[str, str | int | float]:
+        return {"mode": self.mode}
+
+    def baseline_need(self) -> BaselineNeed | None:
+        return "required" if self.mode == "pairwise" else None
+
     def load(self, data: str | Path | None = None) -> list[Item]:
         records = load_records(data, benchmark=self.name, hf_path=self.hf_path, split=self.hf_split)
         items: list[Item] = []
@@ -662,6 +668,9 @@ class ArenaHard(_JudgedBenchmark):
     name = "arena-hard"
     source = f"{_ARENA_HF_REPO} ({_ARENA_HF_FILE}); baseline answers (e.g. model_answer/gpt-4-0314.jsonl) supplied separately"
 
+    def baseline_need(self) -> BaselineNeed | None:
+        return "reference"  # a baseline answer, or the item's own ``baseline`` field
+
     def load(self, data: str | Path | None = None) -> list[Item]:
         if data is not None:
             records = load_records(data, benchmark=self.name, hf_path=_ARENA_HF_REPO)
@@ -765,6 +774,12 @@ class AlpacaEval(_JudgedBenchmark):
     def __init__(self, config: str = "alpaca_eval_gpt4_baseline"):
         self.config = config
         self.source = f"{self.hf_path} (config {config!r}, split 'eval'); local files need 'instruction' and optionally 'output'"
+
+    def options(self) -> dict[str, str | int | float]:
+        return {"config": self.config}
+
+    def baseline_need(self) -> BaselineNeed | None:
+        return "reference"  # a baseline answer, or the item's own ``output``
 
     def load(self, data: str | Path | None = None) -> list[Item]:
         records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.config, split=self.hf_split)

@@ -2,7 +2,7 @@
 
 from .cache import CallCache
 from .pricing import register_price
-from .runner import Archon, normalize_messages
+from .archon import Archon, normalize_messages
 from .trace import Result, Trace, Usage, write_jsonl
 
 __all__ = ["Archon", "CallCache", "Result", "Trace", "Usage", "normalize_messages", "register_price", "write_jsonl"]

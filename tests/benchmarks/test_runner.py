@@ -15,14 +15,9 @@ from archon import Archon, RetryPolicy
 from archon.benchmarks.base import Benchmark, Item, ItemScore
 from archon.benchmarks.baselines import baselines_note, compute_matched_baselines, default_vote_key, majority_vote
 from archon.benchmarks.registry import register_benchmark
-from archon.benchmarks.runner import (
-    arun_benchmark,
-    load_baseline_answers,
-    load_results,
-    run_benchmark,
-    select_items,
-    split_items,
-)
+from archon.benchmarks.run_folder import load_baseline_answers, load_results
+from archon.benchmarks.runner import arun_benchmark, run_benchmark
+from archon.benchmarks.splits import select_items, split_items
 from archon.errors import ArchonError
 from archon.testing.fake_openai import FakeOpenAIServer
 
@@ -355,7 +350,7 @@ def test_mt_bench_unparsed_ratings_give_no_score_rather_than_a_default(tmp_path)
     assert all(r["score"] is None for r in lines(tmp_path / "run" / "results.jsonl"))
     from rich.console import Console
 
-    from archon.benchmarks.cli import summary_table
+    from archon.cli.bench import summary_table
 
     console = Console(record=True, width=200)
     console.print(summary_table(summary))

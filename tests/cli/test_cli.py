@@ -15,7 +15,7 @@ from archon import cli
 from archon.cli import main
 from archon.testing.fake_openai import FakeOpenAIServer
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_validate_reports_rules_and_calls(tmp_path, capsys):
 def test_examples_are_valid(capsys):
     from pathlib import Path
 
-    examples = sorted((Path(__file__).parent.parent / "examples").glob("*.json"))
+    examples = sorted((Path(__file__).parents[2] / "examples").glob("*.json"))
     assert len(examples) >= 6
     for ex in examples:
         assert main(["validate", str(ex)]) == 0, ex

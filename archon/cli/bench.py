@@ -11,9 +11,11 @@ from typing import Any, Mapping, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from ..benchmarks.run_folder import RESULTS_FILE, SUMMARY_FILE
+from ..benchmarks.runner import run_benchmark
 from ..errors import ArchonError
-
-SUMMARY_FILE = "summary.json"
+from ..providers.base import RetryPolicy
+from .console import say
 
 
 def _consoles() -> tuple[Console, Console]:
@@ -135,10 +137,6 @@ def _check_out_dir(out: str) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..cli import say
-    from ..providers.base import RetryPolicy
-    from .runner import run_benchmark
-
     out, err = _consoles()
     if args.baseline_answers and args.baseline_config:
         raise ArchonError("give either --baseline-answers or --baseline-config, not both")
@@ -152,7 +150,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         cache=False if args.no_cache else (args.cache or None), concurrency=args.concurrency,
         progress=not args.no_progress, retry=retry, keys=args.keys, retry_errors=args.retry_errors,
     )
-    files = f"results: {Path(args.out) / 'results.jsonl'}, summary: {Path(args.out) / SUMMARY_FILE}"
+    files = f"results: {Path(args.out) / RESULTS_FILE}, summary: {Path(args.out) / SUMMARY_FILE}"
     all_failed = bool(summary.get("n")) and summary.get("errors") == summary.get("n")
     if args.json:
         out.print_json(json.dumps(summary))

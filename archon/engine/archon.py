@@ -111,7 +111,16 @@ class Archon:
 
     # --- running ----------------------------------------------------------------------
 
-    def _components(self) -> list[list[_Planned]]:
+    @property
+    def components(self) -> list[list[Component]]:
+        """The architecture's components, per layer, built on first use (then kept).
+
+        Reading it builds them: an unknown component type or provider raises ``ConfigError`` here,
+        before any query is sent (e.g. a benchmark run checks its architecture this way).
+        """
+        return [[p.component for p in layer] for layer in self._planned()]
+
+    def _planned(self) -> list[list[_Planned]]:
         """The built components, per layer, with what every query needs of them (built once)."""
         if self._layers is None:
             layers = []
@@ -157,7 +166,7 @@ class Archon:
         state = State(messages=messages)
         trace = Trace(architecture=self.config.name)
         error = None
-        for li, layer in enumerate(self._components()):
+        for li, layer in enumerate(self._planned()):
             lt = LayerTrace(index=li)
             trace.layers.append(lt)
             lt0 = time.perf_counter()

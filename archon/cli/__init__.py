@@ -18,9 +18,10 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from .benchmarks.cli import add_commands, add_timeout_option
-from .config import BUILTIN_TYPES, ArchitectureConfig, ComponentConfig, Finding, calls_per_query, check_rules, load_config
-from .errors import ArchonError, ConfigError, QueryFailed
+from ..config import BUILTIN_TYPES, ArchitectureConfig, ComponentConfig, Finding, calls_per_query, check_rules, load_config
+from ..errors import ArchonError, ConfigError, QueryFailed
+from .bench import add_commands, add_timeout_option
+from .console import say
 
 # The architecture used when no config is named: one answer from the embedded model.
 DEFAULT_CONFIG = {
@@ -40,21 +41,13 @@ err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=
 out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
-def say(console: Console, label: str, style: str, message: Any = "") -> None:
-    """Print a coloured label followed by a message, both taken literally."""
-    text = Text(label, style=style)
-    if message != "":
-        text.append(f" {message}")
-    console.print(text)
-
-
 def _looks_like_config(arg: str) -> bool:
     return Path(arg).is_file() or (arg.endswith((".json", ".yaml", ".yml")) and not any(c.isspace() for c in arg))
 
 
 def _archon(config, args) -> "Archon":  # noqa: F821
-    from .engine import Archon
-    from .providers import RetryPolicy
+    from ..engine import Archon
+    from ..providers import RetryPolicy
 
     return Archon(config, keys=args.keys, cache=False if args.no_cache else (args.cache or None),
                   retry=RetryPolicy(timeout=args.timeout) if args.timeout else None)
@@ -91,8 +84,8 @@ class _Session:
 def _component_findings(config: ArchitectureConfig) -> list[Finding]:
     """What the construction rules do not cover: unknown component types and providers (errors: running
     would fail) and unknown fields of built-in components (warnings: they are ignored, likely typos)."""
-    from .components import known_types
-    from .providers.registry import get_spec
+    from ..components import known_types
+    from ..providers.registry import get_spec
 
     known_fields = set(ComponentConfig.model_fields) | {"max_context_length"}
     findings = []
@@ -193,7 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         say(err, "failed:", "red", result.error)
         rc = 1
     if args.trace:  # after the answer: a trace that cannot be written must not lose it
-        from .engine import write_jsonl
+        from ..engine import write_jsonl
 
         try:
             write_jsonl([result], args.trace)
@@ -268,7 +261,7 @@ def _installed(module: str) -> bool:
 
 
 def cmd_providers(args: argparse.Namespace) -> int:
-    from .providers import KeyStore, specs
+    from ..providers import KeyStore, specs
 
     keys = KeyStore(args.keys)
     rows = []
@@ -356,6 +349,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print("interrupted")
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,7 @@
+"""`python -m archon.cli`: the `archon` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
