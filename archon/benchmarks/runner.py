@@ -48,7 +48,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..config import ArchitectureConfig, calls_per_query, load_config
+from ..components import calls_per_query
+from ..config import ArchitectureConfig, load_config
 from ..engine.cache import CallCache
 from ..engine.runner import Archon
 from ..engine.trace import Trace, Usage
