@@ -1,8 +1,8 @@
 """What a component is: it reads the layer's input state and returns its contribution.
 
 Components of one layer all see the same input; the engine merges their outputs. Components reach
-LLMs only through ``ComponentContext.complete``, which adds caching, retries, concurrency limits
-and tracing.
+LLMs only through their context's ``complete`` (the engine's ``ComponentContext``), which adds
+caching, retries, concurrency limits and tracing.
 
 A component type also declares its facts, as class attributes and class methods: where it may
 stand, what it needs before it, how many LLM calls it makes and how many candidates it leaves. The
@@ -13,12 +13,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Literal, TypeVar
+from typing import Any, Awaitable, Callable, ClassVar, Literal, Protocol, TypeVar
 
 from ..config import ComponentConfig
-
-if TYPE_CHECKING:
-    from ..engine.runtime import ComponentContext
 
 Message = dict[str, str]
 T = TypeVar("T")
@@ -50,6 +47,21 @@ class Output:
     critiques: list[str] | None = None
     unit_tests: list[str] | None = None
     named: dict[str, Any] = field(default_factory=dict)
+
+
+class Context(Protocol):
+    """What a component may use while it runs; the engine's ``ComponentContext`` provides it."""
+
+    config: ComponentConfig
+
+    async def complete(self, messages: list[Message], n: int = 1, *, tag: str = "", model: str | None = None,
+                       temperature: float | None = None, max_tokens: int | None = None) -> list[str]:
+        """``n`` samples for ``messages`` from the component's model (through the cache, retries and trace)."""
+        ...
+
+    def fallback(self, reason: str) -> None:
+        """Record that the component took its stated default instead of a parsed reply."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -115,12 +127,12 @@ class Component(ABC):
         self.config = config
 
     @abstractmethod
-    async def run(self, ctx: "ComponentContext", state: State) -> Output:
+    async def run(self, ctx: Context, state: State) -> Output:
         ...
 
     async def ask_until_parsed(
         self,
-        ctx: "ComponentContext",
+        ctx: Context,
         messages: list[Message],
         parse: Callable[[str], T | None],
         *,
@@ -145,4 +157,4 @@ class Component(ABC):
 
 
 # A custom component can also be a plain (async) function: fn(ctx, state) -> Output | list[str]
-ComponentFunction = Callable[["ComponentContext", State], Awaitable[Output | list[str]] | Output | list[str]]
+ComponentFunction = Callable[[Context, State], Awaitable[Output | list[str]] | Output | list[str]]
