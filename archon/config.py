@@ -1,4 +1,7 @@
-"""Architecture configs: loading (JSON or YAML), validation, construction rules and cost.
+"""Architecture configs: the schema, and loading (JSON or YAML) with validation.
+
+The construction rules and the cost per query are computed from the component types'
+declarations, in :mod:`archon.components.rules`.
 
 The Archon JSON format loads unchanged::
 
@@ -18,20 +21,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
-
-BUILTIN_TYPES = (
-    "generator",
-    "fuser",
-    "ranker",
-    "critic",
-    "verifier",
-    "unit_test_generator",
-    "unit_test_evaluator",
-)
-# Components that judge or filter candidates: alone in their layer, never in layer 1 (paper rule 4).
-SOLO_TYPES = ("ranker", "critic", "verifier", "unit_test_generator", "unit_test_evaluator")
-# How many candidates a ranker keeps when its config names no top_k.
-DEFAULT_RANKER_TOP_K = 5
 
 
 class ComponentConfig(BaseModel):
@@ -271,117 +260,17 @@ def _check_depth(data: Any) -> None:
 
 
 @dataclass
+
+
+@dataclass(frozen=True)
 class Finding:
+    """Something a check found in a config (see :func:`archon.check_rules`)."""
+
     level: str  # "error" or "warning"
     message: str
+    # An error that keeps the architecture from being built at all (an unknown component type or
+    # provider), not only a broken construction rule.
+    blocks_running: bool = False
 
     def __str__(self) -> str:
         return f"{self.level}: {self.message}"
-
-
-def check_rules(config: ArchitectureConfig) -> list[Finding]:
-    """The paper's construction rules, as errors, plus warnings for legal but doubtful choices."""
-    out: list[Finding] = []
-    seen_critic = False
-    for li, layer in enumerate(config.layers):
-        n = li + 1
-        types = [c.type for c in layer]
-        builtin = [t for t in types if t in BUILTIN_TYPES]
-        if len(set(builtin)) > 1:
-            out.append(Finding("error", f"layer {n} mixes component types {sorted(set(builtin))}; use one type per layer"))
-        if "generator" in types and li > 0:
-            out.append(Finding("error", f"layer {n} has a generator; generators go only in layer 1"))
-        if li == 0 and any(t in BUILTIN_TYPES and t != "generator" for t in types):
-            out.append(Finding("error", "layer 1 must hold generators (only they start from the bare conversation)"))
-        for t in SOLO_TYPES:
-            if t in types and len(layer) > 1:
-                out.append(Finding("error", f"layer {n}: a {t} must be alone in its layer"))
-        for c in layer:
-            if c.type in ("ranker", "fuser") and c.use_critiques and not seen_critic:
-                out.append(Finding("error", f"layer {n}: {c.type} uses critiques but no critic comes before it"))
-        if "critic" in types:
-            seen_critic = True
-        if "unit_test_generator" in types:
-            nxt = config.layers[li + 1] if li + 1 < len(config.layers) else []
-            if not any(c.type == "unit_test_evaluator" for c in nxt):
-                out.append(Finding("error", f"layer {n}: a unit_test_generator must be followed directly by a unit_test_evaluator"))
-        if "unit_test_evaluator" in types:
-            prev = config.layers[li - 1] if li > 0 else []
-            if not any(c.type == "unit_test_generator" for c in prev):
-                out.append(Finding("error", f"layer {n}: a unit_test_evaluator needs a unit_test_generator in the layer just before"))
-    out.extend(_local_model_warnings(config))
-    final = _walk(config)[1]
-    if final != 1 and all(c.type in BUILTIN_TYPES for c in config.layers[-1]):
-        out.append(
-            Finding(
-                "warning",
-                f"the last layer can leave {final} candidates; the first one is the answer. "
-                "End with a single fuser (samples 1), or a ranker with top_k 1, for one final answer.",
-            )
-        )
-    return out
-
-
-def _local_model_warnings(config: ArchitectureConfig) -> list[Finding]:
-    """A model name that only a hosted provider knows, left to the embedded model by a missing model_type."""
-    from .providers.local import DEFAULT_LOCAL_MODEL
-    from .providers.registry import get_spec
-
-    out = []
-    for li, layer in enumerate(config.layers):
-        for ci, c in enumerate(layer):
-            try:
-                local = get_spec(c.model_type).name == "local"
-            except ConfigError:
-                continue
-            if local and c.model and not c.model.endswith(".gguf") and c.model.lower() != DEFAULT_LOCAL_MODEL.lower():
-                out.append(Finding("warning", f"layer {li + 1}, component {ci + 1} ({c.type}): model {c.model!r} has no "
-                                              f"model_type, so the embedded {DEFAULT_LOCAL_MODEL} answers for it; "
-                                              "set model_type (e.g. OpenAI_API) to use that model"))
-    return out
-
-
-def _walk(config: ArchitectureConfig, *, max_candidates: int | None = None,
-          with_parse_retries: bool = True) -> tuple[int, int]:
-    """Worst-case LLM calls per query, and the most candidates the last layer can leave.
-
-    Custom components count as one call per sample and pass the candidate count on.
-    """
-    candidates = 0
-    total = 0
-    for layer in config.layers:
-        new_candidates = 0
-        passthrough = False
-        for c in layer:
-            # A reply that must parse (ranking, critiques, verdict, tests) may be asked again.
-            asks = 1 + (c.parse_retries if with_parse_retries else 0)
-            t = c.type
-            if t in ("generator", "fuser"):
-                total += c.samples
-                new_candidates += c.samples
-            elif t == "ranker":
-                total += asks
-                new_candidates = max(new_candidates, min(candidates, c.top_k or DEFAULT_RANKER_TOP_K))
-            elif t in ("critic", "unit_test_generator"):
-                total += asks
-                passthrough = True
-            elif t == "verifier":
-                total += (1 + asks) * candidates  # reasoning, then a verdict that must parse
-                passthrough = True
-            elif t == "unit_test_evaluator":
-                total += asks * candidates if c.evaluation == "llm" else 0
-                new_candidates = max(new_candidates, min(candidates, c.top_k or candidates))
-            else:
-                total += c.samples
-                passthrough = True
-        candidates = candidates if passthrough and new_candidates == 0 else new_candidates
-        if max_candidates is not None:
-            candidates = min(candidates, max_candidates)
-    return total, candidates
-
-
-def calls_per_query(config: ArchitectureConfig, *, max_candidates: int | None = None,
-                    with_parse_retries: bool = True) -> int:
-    """Worst-case number of LLM calls one query makes: every reply that must parse re-asked
-    ``parse_retries`` times, unless ``with_parse_retries=False`` (every reply parses at once)."""
-    return _walk(config, max_candidates=max_candidates, with_parse_retries=with_parse_retries)[0]

@@ -1,8 +1,19 @@
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import pytest
 
+import archon.benchmarks.builtin  # noqa: F401 - registered before any test, so no test's isolation undoes it
+from archon.benchmarks.registry import benchmark_registry
+from archon.components import component_registry, vote_key_registry
+from archon.engine.pricing import price_registry
+from archon.providers import provider_registry
+from archon.registry import load_plugins
 from archon.testing.fake_openai import FakeOpenAIServer
+
+load_plugins()
+REGISTRIES = (component_registry, provider_registry, benchmark_registry, price_registry, vote_key_registry)
 
 
 @pytest.fixture(autouse=True)
@@ -12,6 +23,15 @@ def _isolated(monkeypatch, tmp_path):
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TOGETHER_API_KEY", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _registrations_do_not_leak():
+    """What a test registers (components, providers, benchmarks, prices, vote keys) is gone after it."""
+    with ExitStack() as stack:
+        for registry in REGISTRIES:
+            stack.enter_context(registry.isolated())
+        yield
 
 
 @pytest.fixture

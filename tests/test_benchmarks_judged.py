@@ -23,7 +23,7 @@ from archon.benchmarks.judged import (
     single_grading_messages,
     verdict_strength,
 )
-from archon.benchmarks.registry import _REGISTRY
+from archon.benchmarks.registry import get_benchmark, list_benchmarks
 from archon.errors import ArchonError
 
 
@@ -258,8 +258,8 @@ def _mt_item(reference=None) -> Item:
 
 def test_mt_bench_registered_and_kind():
     for name in ("mt-bench", "arena-hard", "alpaca-eval"):
-        assert name in _REGISTRY
-        assert _REGISTRY[name]().kind == "judge"
+        assert name in list_benchmarks()
+        assert get_benchmark(name).kind == "judge"
     assert MTBench().mode == "single"
     with pytest.raises(ArchonError):
         MTBench(mode="bogus")

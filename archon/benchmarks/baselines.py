@@ -1,7 +1,7 @@
 """Compute-matched baselines: what the same number of calls buys without an architecture.
 
 The paper's reviewers asked for them. For an architecture making N calls per query (when
-every reply parses at once, :func:`archon.config.calls_per_query`) and its "single best model" (the first
+every reply parses at once, :func:`archon.calls_per_query`) and its "single best model" (the first
 generator of layer 1), three configs:
 
 ``single``
@@ -25,8 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..components.majority import MajorityVote, _VOTE_KEYS, default_vote_key, majority_vote, vote_key_for
-from ..config import ArchitectureConfig, ComponentConfig, calls_per_query, load_config
+from ..components import calls_per_query, register_vote_key
+from ..components.majority import MajorityVote, default_vote_key, majority_vote, vote_key_for
+from ..config import ArchitectureConfig, ComponentConfig, load_config
 from ..errors import ArchonError
 from .base import Benchmark
 
@@ -75,7 +76,7 @@ def compute_matched_baselines(
     model = gen.model or "local"
     bench_name = benchmark if isinstance(benchmark, str) else getattr(benchmark, "name", None)
     if isinstance(benchmark, Benchmark) and callable(getattr(benchmark, "vote_key", None)):
-        _VOTE_KEYS[benchmark.name.lower()] = benchmark.vote_key  # type: ignore[attr-defined]
+        register_vote_key(benchmark.name, benchmark.vote_key)  # type: ignore[attr-defined]
 
     single = {"name": f"single ({model})", "layers": [[{"type": "generator", **base, "samples": 1}]]}
     if n < MIN_CALLS_TO_CHOOSE:

@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from ..config import ArchitectureConfig, calls_per_query, load_config
+from ..components import calls_per_query
+from ..config import ArchitectureConfig, load_config
 from ..engine.archon import Archon
 from ..engine.cache import CallCache
 from ..engine.trace import Trace

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import json
 import os
 import sys
@@ -18,7 +17,8 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from ..config import BUILTIN_TYPES, ArchitectureConfig, ComponentConfig, Finding, calls_per_query, check_rules, load_config
+from ..components import calls_per_query, check_rules
+from ..config import ArchitectureConfig, load_config
 from ..errors import ArchonError, ConfigError, QueryFailed
 from .bench import add_commands, add_timeout_option
 from .console import say
@@ -28,12 +28,6 @@ DEFAULT_CONFIG = {
     "name": "local-default",
     "layers": [[{"type": "generator", "model_type": "local", "temperature": 0.7, "max_tokens": 512, "samples": 1}]],
 }
-
-# Fields of the reference code's configs that archon accepts and does not use, so they get no "unknown field"
-# warning: the PairRM ranker's batch size (archon's ranker is an LLM), the unit test evaluator's switch that cuts
-# "Your response should pass the following unit tests:" off the query (no archon prompt holds that sentence), and
-# the fuser's top_k_generations (unused by the reference code itself).
-REFERENCE_FIELDS_IGNORED = frozenset({"ranker_batch_size", "remove_unit_tests_from_prompt", "top_k_generations"})
 
 # Text from users, models and errors is printed literally: no rich markup, no :emoji: codes.
 # Messages are not hard-wrapped (a terminal wraps them; a log or a pipe gets whole lines).
@@ -81,38 +75,14 @@ class _Session:
         self.close()
 
 
-def _component_findings(config: ArchitectureConfig) -> list[Finding]:
-    """What the construction rules do not cover: unknown component types and providers (errors: running
-    would fail) and unknown fields of built-in components (warnings: they are ignored, likely typos)."""
-    from ..components import known_types
-    from ..providers.registry import get_spec
-
-    known_fields = set(ComponentConfig.model_fields) | {"max_context_length"}
-    findings = []
-    for li, layer in enumerate(config.layers):
-        for ci, c in enumerate(layer):
-            where = f"layer {li + 1}, component {ci + 1} ({c.type})"
-            if c.type not in known_types():
-                close = difflib.get_close_matches(c.type, known_types(), n=1)
-                findings.append(Finding("error", f"{where}: unknown component type {c.type!r}"
-                                                 + (f" (did you mean {close[0]!r}?)" if close else "")
-                                                 + f"; known: {', '.join(known_types())}"))
-            try:
-                get_spec(c.model_type)
-            except ArchonError as e:
-                findings.append(Finding("error", f"{where}: {e}"))
-            if c.type in BUILTIN_TYPES:
-                for name in (n for n in c.extra if n not in REFERENCE_FIELDS_IGNORED):
-                    close = difflib.get_close_matches(name, sorted(known_fields), n=1)
-                    findings.append(Finding("warning", f"{where}: unknown field {name!r}, ignored"
-                                                       + (f" (did you mean {close[0]!r}?)" if close else "")))
-    return findings
-
-
 def _load_and_warn(source: Any) -> ArchitectureConfig:
     """Load a config to run. Custom architectures may break the paper's rules on purpose: say so, run anyway."""
     config = load_config(source)
-    for f in check_rules(config) + [f for f in _component_findings(config) if f.level == "warning"]:
+    findings = check_rules(config)
+    blocking = [f.message for f in findings if f.blocks_running]
+    if blocking:
+        raise ConfigError("\n".join(blocking))
+    for f in findings:
         say(err, "warning:", "yellow", f.message)
     return config
 
@@ -235,7 +205,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    findings = check_rules(config) + _component_findings(config)
+    findings = check_rules(config)
     errors = [f for f in findings if f.level == "error"]
     for f in findings:
         say(err, f"{f.level}:", "red" if f.level == "error" else "yellow", f.message)

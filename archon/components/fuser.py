@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from ._format import numbered
-from .base import Component, Output, State
+from .base import Component, Needs, Output, State
 
 FUSER_SYSTEM = """You are given several candidate responses to the latest user message in the conversation below{crit}.
 Combine them into one response of higher quality than any of them: keep what is correct and useful, fix or drop what is wrong, and resolve disagreements by reasoning about which claim is right. Do not mention the candidates or that you combined anything; answer the user directly.{length}
@@ -15,6 +15,25 @@ class Fuser(Component):
     """Fuses the candidates (and critiques, when ``use_critiques``) into one answer per sample."""
 
     type = "fuser"
+    layer = "later"
+    one_type_per_layer = True
+    passes_candidates_through = False
+    extra_fields = frozenset()
+    # Unused by the reference code itself.
+    reference_fields = frozenset({"top_k_generations"})
+    exact_counts = True
+
+    @classmethod
+    def worst_case_calls(cls, config, n_candidates, *, with_parse_retries=True):
+        return config.samples  # with no candidates it answers the conversation: the same calls
+
+    @classmethod
+    def candidates_out(cls, config, n_candidates):
+        return config.samples
+
+    @classmethod
+    def needs(cls, config):
+        return (Needs("critic", "earlier", "uses critiques"),) if config.use_critiques else ()
 
     async def run(self, ctx, state: State) -> Output:
         if not state.candidates:

@@ -1,24 +1,31 @@
 """Majority vote: keeps the most common candidate by a key, with no LLM call.
 
-The key is a benchmark's ``vote_key(answer)`` (config field ``benchmark``; e.g. the final number
-of a math answer), else the whitespace-normalised lower-cased text. Used by the compute-matched
-majority baseline, and usable in any architecture.
+The key is the one registered for the config's ``benchmark`` (benchmarks register their
+``vote_key(answer)`` as they register themselves; e.g. the final number of a math answer), else
+the whitespace-normalised lower-cased text. Used by the compute-matched majority baseline, and
+usable in any architecture.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Callable, Hashable, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 from ..config import ComponentConfig
-from ..errors import ArchonError
+from ..registry import Registry
 from .base import Component, Output, State
 
-if TYPE_CHECKING:
-    from ..benchmarks.base import Benchmark
+VoteKey = Callable[[str], Hashable | None]
 
-# vote_key functions of benchmarks handed over as objects (e.g. unregistered ones), by benchmark name.
-_VOTE_KEYS: dict[str, Callable[[str], Hashable | None]] = {}
+# Vote keys by benchmark name. Benchmarks fill it when they register (archon's own are found
+# through the ``archon.plugins`` entry points on the first lookup), so components never import them.
+vote_key_registry: Registry[VoteKey] = Registry("vote key", fold_case=True)
+
+
+def register_vote_key(name: str, key: VoteKey) -> None:
+    """Make ``key(answer) -> hashable | None`` the vote key of ``majority_vote`` components whose
+    ``benchmark`` is ``name``. Answers whose key is None do not vote."""
+    vote_key_registry.register(name, key)
 
 
 def default_vote_key(text: str) -> str:
@@ -26,19 +33,13 @@ def default_vote_key(text: str) -> str:
     return " ".join(str(text).lower().split())
 
 
-def vote_key_for(benchmark: str | Benchmark | None) -> Callable[[str], Hashable | None]:
-    """The benchmark's ``vote_key`` if it has one, else :func:`default_vote_key`."""
+def vote_key_for(benchmark: str | Any | None) -> VoteKey:
+    """The vote key registered for a benchmark name, or a benchmark object's own ``vote_key``;
+    else :func:`default_vote_key`."""
     if benchmark is None:
         return default_vote_key
     if isinstance(benchmark, str):
-        if benchmark.lower() in _VOTE_KEYS:
-            return _VOTE_KEYS[benchmark.lower()]
-        from ..benchmarks.registry import get_benchmark
-
-        try:
-            benchmark = get_benchmark(benchmark)
-        except ArchonError:
-            return default_vote_key
+        return vote_key_registry.find(benchmark) or default_vote_key
     key = getattr(benchmark, "vote_key", None)
     return key if callable(key) else default_vote_key
 
@@ -68,6 +69,18 @@ class MajorityVote(Component):
     """Keeps the most common candidate by the benchmark's vote key (config field ``benchmark``). No LLM call."""
 
     type = "majority_vote"
+    layer = "later"
+    passes_candidates_through = False
+    extra_fields = frozenset({"benchmark"})
+    exact_counts = True
+
+    @classmethod
+    def worst_case_calls(cls, config, n_candidates, *, with_parse_retries=True):
+        return 0
+
+    @classmethod
+    def candidates_out(cls, config, n_candidates):
+        return min(n_candidates, 1)
 
     def __init__(self, config: ComponentConfig):
         super().__init__(config)

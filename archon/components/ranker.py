@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from ..config import DEFAULT_RANKER_TOP_K
 from ._format import conversation_text, numbered
-from .base import Component, Output, State
+from .base import Component, Needs, Output, State, asks_per_reply
 from .parsing import parse_ranking
+
+# How many candidates a ranker keeps when its config names no top_k.
+DEFAULT_RANKER_TOP_K = 5
 
 RANKER_PROMPT = """Rank the {n} candidate responses below by how well they answer the query: correctness first, then helpfulness, completeness and clarity.{crit}
 
@@ -24,6 +26,27 @@ class Ranker(Component):
     """
 
     type = "ranker"
+    solo = True
+    layer = "later"
+    one_type_per_layer = True
+    passes_candidates_through = False
+    extra_fields = frozenset()
+    # The reference code's PairRM ranker's batch size; archon's ranker is an LLM.
+    reference_fields = frozenset({"ranker_batch_size"})
+    exact_counts = True
+
+    @classmethod
+    def worst_case_calls(cls, config, n_candidates, *, with_parse_retries=True):
+        # One candidate (or none) needs no ranking.
+        return asks_per_reply(config, with_parse_retries) if n_candidates > 1 else 0
+
+    @classmethod
+    def candidates_out(cls, config, n_candidates):
+        return min(n_candidates, config.top_k or DEFAULT_RANKER_TOP_K)
+
+    @classmethod
+    def needs(cls, config):
+        return (Needs("critic", "earlier", "uses critiques"),) if config.use_critiques else ()
 
     async def run(self, ctx, state: State) -> Output:
         n = len(state.candidates)

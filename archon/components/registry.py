@@ -1,12 +1,18 @@
-"""Components registered by type name: the seven built in, plus the user's (``add_component``)."""
+"""Component types by name: the built-in ones, plus the user's (``register_component``).
+
+Every entry is a :class:`Component` subclass, so its declarations (where it may stand, its calls
+and candidates) can be read without building it. A function registered as a component becomes a
+subclass of :class:`FunctionComponent`; keyword arguments of ``register_component`` declare its facts.
+"""
 
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from typing import Any
 
 from ..config import ComponentConfig
 from ..errors import ConfigError
+from ..registry import Registry
 from .base import Component, ComponentFunction, Output, State
 from .critic import Critic
 from .fuser import Fuser
@@ -16,21 +22,31 @@ from .ranker import Ranker
 from .unit_tests import UnitTestEvaluator, UnitTestGenerator
 from .verifier import Verifier
 
-_REGISTRY: dict[str, Callable[[ComponentConfig], Component]] = {
-    c.type: c for c in (Generator, Fuser, Ranker, Critic, Verifier, UnitTestGenerator, UnitTestEvaluator, MajorityVote)
-}
+BUILTIN_COMPONENTS: tuple[type[Component], ...] = (
+    Generator, Fuser, Ranker, Critic, Verifier, UnitTestGenerator, UnitTestEvaluator, MajorityVote,
+)
+
+component_registry: Registry[type[Component]] = Registry("component type", error=ConfigError)
+for _cls in BUILTIN_COMPONENTS:
+    component_registry.register(_cls.type, _cls)
+
+# What register_component's keyword arguments may declare: attributes, and class methods given as functions.
+_DECLARED_ATTRIBUTES = ("solo", "layer", "one_type_per_layer", "passes_candidates_through", "extra_fields",
+                        "reference_fields", "exact_counts")
+_DECLARED_METHODS = ("worst_case_calls", "candidates_out", "needs")
 
 
 class FunctionComponent(Component):
     """A plain function registered as a component: ``fn(ctx, state) -> Output | list[str]``."""
 
-    def __init__(self, config: ComponentConfig, fn: ComponentFunction):
+    function: Any  # set on each registered function's own subclass
+
+    def __init__(self, config: ComponentConfig):
         super().__init__(config)
         self.type = config.type
-        self.fn = fn
 
     async def run(self, ctx, state: State) -> Output:
-        out = self.fn(ctx, state)
+        out = type(self).function(ctx, state)
         if inspect.isawaitable(out):
             out = await out
         if isinstance(out, Output):
@@ -40,23 +56,42 @@ class FunctionComponent(Component):
         raise TypeError(f"component {self.type!r} returned {type(out).__name__}; expected Output or list[str]")
 
 
-def register_component(name: str, component: type[Component] | ComponentFunction) -> None:
-    """Register a Component subclass or a function under ``name`` (usable as ``type`` in configs)."""
+def component_class(name: str, component: type[Component] | ComponentFunction, **declarations: Any) -> type[Component]:
+    """The Component subclass to register under ``name``: ``component`` itself, or a class around a function.
+
+    ``declarations`` (for a function, or to override a class's) are the :class:`Component` class
+    attributes (``solo``, ``layer``, ``passes_candidates_through``, ...) and class methods
+    (``worst_case_calls``, ``candidates_out``, ``needs``, given as plain functions of ``(config, n, ...)``).
+    """
+    unknown = set(declarations) - set(_DECLARED_ATTRIBUTES) - set(_DECLARED_METHODS)
+    if unknown:
+        raise TypeError(f"unknown component declaration(s) {sorted(unknown)}; "
+                        f"known: {', '.join(_DECLARED_ATTRIBUTES + _DECLARED_METHODS)}")
+    attrs: dict[str, Any] = {"type": name}
+    for k, v in declarations.items():
+        attrs[k] = classmethod(lambda cls, *a, _f=v, **kw: _f(*a, **kw)) if k in _DECLARED_METHODS else v
     if inspect.isclass(component) and issubclass(component, Component):
-        _REGISTRY[name] = component
-    elif callable(component):
-        _REGISTRY[name] = lambda cfg, fn=component: FunctionComponent(cfg, fn)
-    else:
-        raise TypeError("register a Component subclass or a function fn(ctx, state)")
+        return type(component.__name__, (component,), attrs) if declarations else component
+    if callable(component):
+        attrs["function"] = staticmethod(component)
+        return type(f"FunctionComponent[{name}]", (FunctionComponent,), attrs)
+    raise TypeError("register a Component subclass or a function fn(ctx, state)")
 
 
-def build_component(config: ComponentConfig) -> Component:
-    try:
-        factory = _REGISTRY[config.type]
-    except KeyError:
-        raise ConfigError(f"unknown component type {config.type!r}; known: {', '.join(sorted(_REGISTRY))}") from None
-    return factory(config)
+def register_component(name: str, component: type[Component] | ComponentFunction, **declarations: Any) -> None:
+    """Register a Component subclass or a function under ``name`` (usable as ``type`` in configs), for
+    every Archon (``Archon.add_component`` registers for one Archon only). See :func:`component_class`."""
+    component_registry.register(name, component_class(name, component, **declarations))
+
+
+def unregister_component(name: str) -> None:
+    component_registry.unregister(name)
+
+
+def build_component(config: ComponentConfig, registry: Registry[type[Component]] | None = None) -> Component:
+    """The component a config describes, from ``registry`` (default: the global one)."""
+    return (registry or component_registry).get(config.type)(config)
 
 
 def known_types() -> list[str]:
-    return sorted(_REGISTRY)
+    return component_registry.names()

@@ -4,7 +4,7 @@ import asyncio
 import secrets
 
 from ._format import conversation_text
-from .base import Component, Output, State
+from .base import Component, Needs, Output, State, asks_per_reply
 from .parsing import parse_test_results, parse_unit_tests
 
 DEFAULT_TEST_COUNT = 5
@@ -45,6 +45,19 @@ class UnitTestGenerator(Component):
     """One call: unit tests for the query (natural language, or Python asserts for ``evaluation: execute``)."""
 
     type = "unit_test_generator"
+    solo = True
+    layer = "later"
+    one_type_per_layer = True
+    extra_fields = frozenset()
+    exact_counts = True
+
+    @classmethod
+    def worst_case_calls(cls, config, n_candidates, *, with_parse_retries=True):
+        return asks_per_reply(config, with_parse_retries)
+
+    @classmethod
+    def needs(cls, config):
+        return (Needs("unit_test_evaluator", "next"),)
 
     async def run(self, ctx, state: State) -> Output:
         cap = self.config.unit_test_cap or DEFAULT_TEST_COUNT
@@ -65,6 +78,28 @@ class UnitTestEvaluator(Component):
     """
 
     type = "unit_test_evaluator"
+    solo = True
+    layer = "later"
+    one_type_per_layer = True
+    passes_candidates_through = False
+    extra_fields = frozenset()
+    # The reference code's switch that cuts "Your response should pass the following unit tests:" off
+    # the query; no archon prompt holds that sentence.
+    reference_fields = frozenset({"remove_unit_tests_from_prompt"})
+    exact_counts = True
+
+    @classmethod
+    def worst_case_calls(cls, config, n_candidates, *, with_parse_retries=True):
+        # With tests to judge by (none: no call): one judgement per candidate, or a sandboxed run (no call).
+        return n_candidates * asks_per_reply(config, with_parse_retries) if config.evaluation == "llm" else 0
+
+    @classmethod
+    def candidates_out(cls, config, n_candidates):
+        return min(n_candidates, config.top_k or n_candidates)  # no top_k: those passing all, or all
+
+    @classmethod
+    def needs(cls, config):
+        return (Needs("unit_test_generator", "previous"),)
 
     async def _llm_passes(self, ctx, state: State, i: int, candidate: str, tests: list[str]) -> int:
         prompt = EVALUATE_PROMPT.format(query=conversation_text(state.messages), candidate=candidate,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 
 from ._format import conversation_text
-from .base import Component, Output, State
+from .base import Component, Output, State, asks_per_reply
 from .parsing import parse_verdict
 
 REASONING_PROMPT = """Check whether the response below correctly and fully answers the query. Reason step by step about its claims, calculations and logic, and point out any error.
@@ -25,6 +25,21 @@ class Verifier(Component):
     """
 
     type = "verifier"
+    solo = True
+    layer = "later"
+    one_type_per_layer = True
+    passes_candidates_through = False
+    extra_fields = frozenset()
+    exact_counts = True
+
+    @classmethod
+    def worst_case_calls(cls, config, n_candidates, *, with_parse_retries=True):
+        # Per candidate: the reasoning, then a verdict that must parse.
+        return n_candidates * (1 + asks_per_reply(config, with_parse_retries))
+
+    @classmethod
+    def candidates_out(cls, config, n_candidates):
+        return n_candidates  # all of them when all are judged correct (or none is)
 
     async def _check(self, ctx, state: State, i: int, candidate: str) -> tuple[bool, str]:
         ask = [{"role": "user", "content": REASONING_PROMPT.format(query=conversation_text(state.messages), candidate=candidate)}]

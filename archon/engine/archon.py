@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, Callable, Coroutine, Iterable, Mapping, NamedTuple, Sequence, TypeVar
 
 from ..components.base import Component, Output, State
-from ..components.registry import build_component, register_component
+from ..components.registry import build_component, component_class, component_registry
 from ..config import ArchitectureConfig, load_config
 from ..errors import ArchonError, ConfigError, QueryFailed
 from ..providers.base import RetryPolicy
 from ..providers.keys import KeyStore, redact
-from ..providers.registry import get_spec, register_generator
+from ..providers.registry import generator_spec, get_spec, provider_registry, register_provider
 from .cache import CallCache
 from .runtime import ComponentContext, Runtime
 from .trace import ComponentTrace, LayerTrace, Result, Trace, json_data
@@ -88,8 +88,11 @@ class Archon:
         env_file: str | Path | None = ".env",
     ):
         self.config = load_config(config)
+        # This Archon's own component types and providers (add_component, add_generator), over the global ones.
+        self.component_types = component_registry.child()
+        self.providers = provider_registry.child()
         self.runtime = Runtime(keys=KeyStore(keys, env_file=env_file), retry=retry or RetryPolicy(),
-                               concurrency=concurrency)
+                               concurrency=concurrency, providers=self.providers)
         self._cache_setting = cache
         self._cache: CallCache | None = cache if isinstance(cache, CallCache) else None
         self._layers: list[list[_Planned]] | None = None
@@ -98,14 +101,15 @@ class Archon:
 
     # --- extension points (the reference code's names) ---------------------------------
 
-    def add_component(self, name: str, component: Any) -> None:
-        """Register a custom component type (a Component subclass or ``fn(ctx, state)``)."""
-        register_component(name, component)
+    def add_component(self, name: str, component: Any, **declarations: Any) -> None:
+        """Register a custom component type (a Component subclass or ``fn(ctx, state)``) for this Archon
+        only; ``declarations`` as for :func:`archon.register_component`."""
+        self.component_types.register(name, component_class(name, component, **declarations))
         self._layers = None
 
     def add_generator(self, name: str, fn: Callable[..., Any]) -> None:
-        """Register a generator function usable as ``model_type: NAME``."""
-        register_generator(name, fn)
+        """Register a generator function usable as ``model_type: NAME`` by this Archon only."""
+        register_provider(generator_spec(name, fn), registry=self.providers)
         self.runtime.forget_provider(name)
         self._layers = None
 
@@ -129,8 +133,8 @@ class Archon:
                 seen: dict[tuple, int] = {}
                 for ci, cfg in enumerate(layer):
                     try:
-                        provider = get_spec(cfg.model_type).name
-                        component = build_component(cfg)
+                        provider = get_spec(cfg.model_type, registry=self.providers).name
+                        component = build_component(cfg, self.component_types)
                     except ConfigError as e:
                         raise ConfigError(f"layer {li + 1}, component {ci + 1} ({cfg.type}): {e}") from None
                     # Components of a layer that make the same calls (same provider, model and

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-# (input $/Mtok, output $/Mtok); list prices, for estimates only.
-PRICES: dict[str, tuple[float, float]] = {
+from ..registry import Registry
+
+# (input $/Mtok, output $/Mtok) by model name; list prices, for estimates only.
+price_registry: Registry[tuple[float, float]] = Registry("price")
+
+_LIST_PRICES: dict[str, tuple[float, float]] = {
     "gpt-4o": (2.50, 10.00),
     "gpt-4o-mini": (0.15, 0.60),
     "gpt-4.1": (2.00, 8.00),
@@ -22,19 +26,23 @@ PRICES: dict[str, tuple[float, float]] = {
     "gemini-1.5-pro": (1.25, 5.00),
     "gemini-1.5-flash": (0.075, 0.30),
 }
+for _model, _price in _LIST_PRICES.items():
+    price_registry.register(_model, _price)
+
 # Providers whose calls cost nothing (local weights).
 FREE_PROVIDERS = {"local"}
 
 
 def register_price(model: str, input_per_million: float, output_per_million: float) -> None:
-    PRICES[model] = (input_per_million, output_per_million)
+    """Price ``model``'s tokens, in US dollars per million input and output tokens."""
+    price_registry.register(model, (input_per_million, output_per_million))
 
 
 def estimate_cost(provider: str, model: str, input_tokens: int, output_tokens: int) -> float | None:
     """Dollars, or None when the model has no known price."""
     if provider in FREE_PROVIDERS:
         return 0.0
-    price = PRICES.get(model)
+    price = price_registry.find(model)
     if price is None:
         return None
     return (input_tokens * price[0] + output_tokens * price[1]) / 1_000_000

@@ -12,7 +12,8 @@ from ..errors import ConfigError, ProviderError
 from ..providers.base import ChatRequest, Provider, RetryPolicy, chat_with_retries
 from ..providers.keys import KeyStore
 from ..providers.local import DEFAULT_LOCAL_MODEL
-from ..providers.registry import ProviderSettings, get_spec
+from ..providers.registry import ProviderSettings, ProviderSpec, get_spec
+from ..registry import Registry
 from .cache import CallCache, call_key
 from .trace import CallRecord, ComponentTrace
 
@@ -26,10 +27,12 @@ class Runtime:
         keys: KeyStore,
         retry: RetryPolicy,
         concurrency: dict[str, int] | None = None,
+        providers: Registry[ProviderSpec] | None = None,
     ):
         self.keys = keys
         self.retry = retry
-        self.concurrency = _concurrency_caps(concurrency or {})
+        self.providers = providers  # None: the global registry
+        self.concurrency = _concurrency_caps(concurrency or {}, providers)
         self._providers: dict[tuple, Provider] = {}
         # Semaphores belong to one event loop; keep a set per loop.
         self._limits: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]]" = (
@@ -40,7 +43,7 @@ class Runtime:
         )
 
     def provider(self, cfg: ComponentConfig) -> Provider:
-        spec = get_spec(cfg.model_type)
+        spec = get_spec(cfg.model_type, registry=self.providers)
         key = (spec.name, cfg.base_url, cfg.api_key_env)
         p = self._providers.get(key)
         if p is None:
@@ -79,13 +82,13 @@ def _share(total: int, parts: int) -> list[int]:
     return [q + (k < r) for k in range(parts)]
 
 
-def _concurrency_caps(caps: dict[str, int]) -> dict[str, int]:
+def _concurrency_caps(caps: dict[str, int], providers: Registry[ProviderSpec] | None = None) -> dict[str, int]:
     """Caps by registered provider name (aliases resolved) or by provider identity ("vLLM@URL")."""
     out = {}
     for name, n in caps.items():
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigError(f"concurrency for {name!r} must be a positive integer, not {n!r}")
-        out[name if "@" in name else get_spec(name).name] = n
+        out[name if "@" in name else get_spec(name, registry=providers).name] = n
     return out
 
 

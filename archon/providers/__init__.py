@@ -2,9 +2,11 @@
 
 from .base import ChatRequest, ChatResult, Provider, RetryPolicy, chat_with_retries
 from .keys import KeyStore
-from .registry import ProviderSettings, ProviderSpec, get_spec, register_generator, register_provider, specs
+from .registry import (
+    ProviderSettings, ProviderSpec, generator_spec, get_spec, provider_registry, register_generator, register_provider, specs,
+)
 
 __all__ = [
     "ChatRequest", "ChatResult", "KeyStore", "Provider", "ProviderSettings", "ProviderSpec", "RetryPolicy",
-    "chat_with_retries", "get_spec", "register_generator", "register_provider", "specs",
+    "chat_with_retries", "generator_spec", "get_spec", "provider_registry", "register_generator", "register_provider", "specs",
 ]

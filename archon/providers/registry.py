@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import ConfigError
+from ..registry import Registry
 from .base import Provider
 from .keys import KeyStore
 
@@ -32,34 +33,36 @@ class ProviderSpec:
     description: str = ""
 
 
-_SPECS: dict[str, ProviderSpec] = {}
-_ALIASES: dict[str, str] = {}
+# Providers by name and alias, case-insensitively (Archon configs write "OpenAI_API", people "openai").
+provider_registry: Registry[ProviderSpec] = Registry("model_type", error=ConfigError, fold_case=True)
 
 
-def register_provider(spec: ProviderSpec) -> ProviderSpec:
-    _SPECS[spec.name] = spec
-    for n in (spec.name, *spec.aliases):
-        _ALIASES[n.lower()] = spec.name
-    return spec
+def register_provider(spec: ProviderSpec, *, registry: Registry[ProviderSpec] | None = None) -> ProviderSpec:
+    """Make ``spec`` usable as ``model_type`` (by its name or an alias), for every Archon or for ``registry``'s."""
+    return (registry or provider_registry).register(spec.name, spec, aliases=spec.aliases)
 
 
-def register_generator(name: str, fn: Callable) -> None:
-    """Register a function as a provider usable as ``model_type: NAME`` (the reference code's ``add_generator``)."""
+def generator_spec(name: str, fn: Callable) -> ProviderSpec:
+    """A provider answering with a function ``fn(messages, model, temperature, max_tokens)``."""
     from .function import FunctionProvider
 
     provider = FunctionProvider(name, fn)
-    register_provider(ProviderSpec(name=name, factory=lambda s: provider, description="custom generator function"))
+    return ProviderSpec(name=name, factory=lambda s: provider, description="custom generator function")
 
 
-def get_spec(model_type: str | None) -> ProviderSpec:
-    name = _ALIASES.get((model_type or "local").lower())
-    if name is None:
-        raise ConfigError(f"unknown model_type {model_type!r}; known: {', '.join(sorted(_SPECS))}")
-    return _SPECS[name]
+def register_generator(name: str, fn: Callable) -> None:
+    """Register a function as a provider usable as ``model_type: NAME`` in every Archon
+    (the reference code's ``add_generator``; ``Archon.add_generator`` registers for one Archon only)."""
+    register_provider(generator_spec(name, fn))
+
+
+def get_spec(model_type: str | None, *, registry: Registry[ProviderSpec] | None = None) -> ProviderSpec:
+    """The provider a component's ``model_type`` names (none: the embedded local model)."""
+    return (registry or provider_registry).get(model_type or "local")
 
 
 def specs() -> list[ProviderSpec]:
-    return list(_SPECS.values())
+    return provider_registry.values()
 
 
 def _openai_compatible(name: str, *, aliases=(), base_url: str, base_url_env: str | None, key_env: str | None,
