@@ -21,6 +21,9 @@ from rich.text import Text
 from .config import BUILTIN_TYPES, ArchitectureConfig, ComponentConfig, Finding, calls_per_query, check_rules, load_config
 from .errors import ArchonError, ConfigError, QueryFailed
 
+# Commands in their own files under archon/cli/ (this module becomes that package): importable as archon.cli.NAME.
+__path__ = [str(Path(__file__).with_suffix(""))]
+
 # The architecture used when no config is named: one answer from the embedded model.
 DEFAULT_CONFIG = {
     "name": "local-default",
@@ -340,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .benchmarks.cli import add_commands
 
     add_commands(sub)
+    from archon.cli.report import add_commands as add_report_commands
+
+    add_report_commands(sub)
     return p
 
 

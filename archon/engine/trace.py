@@ -21,6 +21,8 @@ class CallRecord:
     cached: bool = False
     attempts: int = 0
     error: str | None = None
+    # When the call started, in seconds from the start of its query (for timelines).
+    start_s: float = 0.0
 
 
 @dataclass
@@ -49,6 +51,7 @@ class LayerTrace:
     components: list[ComponentTrace] = field(default_factory=list)
     latency_s: float = 0.0
     note: str | None = None
+    start_s: float = 0.0  # seconds from the start of the query
 
 
 @dataclass
@@ -108,6 +111,8 @@ class Trace:
     layers: list[LayerTrace] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     latency_s: float = 0.0
+    # Wall-clock start (Unix seconds), so that the relative ``start_s`` times can be placed in time.
+    started_at: float | None = None
 
     @property
     def fallbacks(self) -> list[str]:
