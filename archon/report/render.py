@@ -69,7 +69,10 @@ def num(value: Any, fmt: str = "{:.3f}") -> str:
     v = number(value)
     if v is None:
         return '<span class="na">n/a</span>'
-    shown = fmt.format(int(v) if fmt == "{:d}" else v)
+    if fmt.endswith("d}"):  # an integer format: a fractional value keeps its fraction
+        shown = fmt.format(int(v)) if v.is_integer() else f"{v:,.4g}"
+    else:
+        shown = fmt.format(v)
     return f'<span class="num" data-value="{esc(json.dumps(value))}">{esc(shown)}</span>'
 
 
