@@ -43,7 +43,7 @@ table{border-collapse:collapse;margin:6px 0;font-size:13px}
 th,td{border-bottom:1px solid #e3e6eb;padding:3px 10px;text-align:left;vertical-align:top}
 th{background:#f0f2f5;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(430px,1fr));gap:10px 24px}
-figure{margin:6px 0}figcaption{font-size:12px;color:#4d5666;margin-bottom:2px;font-weight:600}
+figure{margin:6px 0;max-width:720px}figure.wide{max-width:1150px}figcaption{font-size:12px;color:#4d5666;margin-bottom:2px;font-weight:600}
 svg.chart{width:100%;height:auto}
 .arch{display:flex;align-items:center;gap:6px;flex-wrap:wrap;margin:4px 0 2px}
 .layer{display:flex;flex-direction:column;gap:3px;padding:4px;border:1px dashed #c3cad5;border-radius:5px}
@@ -76,8 +76,11 @@ def num(value: Any, fmt: str = "{:.3f}") -> str:
     return f'<span class="num" data-value="{esc(json.dumps(value))}">{esc(shown)}</span>'
 
 
-def usd(value: Any) -> str:
-    return num(value, "${:.4f}")
+def usd(value: Any, unpriced: Sequence[str] | None = None) -> str:
+    """A cost in $; with models of unknown price it is "unpriced" (nothing known) or a lower bound marked "*"."""
+    if unpriced and not number(value):
+        return f'<span class="na" title="no price known for {esc(", ".join(unpriced))}">unpriced</span>'
+    return num(value, "${:.4f}") + ("*" if unpriced else "")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = ()) -> str:
@@ -93,8 +96,8 @@ def kv_table(rows: Iterable[tuple[str, str]]) -> str:
     return f"<table><tbody>{body}</tbody></table>"
 
 
-def figure(caption: str, svg: str) -> str:
-    return f"<figure><figcaption>{esc(caption)}</figcaption>{svg}</figure>"
+def figure(caption: str, svg: str, *, wide: bool = False) -> str:
+    return f"<figure{' class=wide' if wide else ''}><figcaption>{esc(caption)}</figcaption>{svg}</figure>"
 
 
 def note(text: str) -> str:
@@ -339,7 +342,7 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
         lat = s.get("latency_s") or {}
         fb = s.get("fallbacks") or {}
         rows.append((esc(label), esc(r.benchmark), num(s.get("n"), "{:d}"), num(s.get("score")), num(s.get("ci_low")),
-                     num(s.get("ci_high")), num(s.get("calls_per_query"), "{:.2f}"), usd(s.get("cost_per_query_usd")),
+                     num(s.get("ci_high")), num(s.get("calls_per_query"), "{:.2f}"), usd(s.get("cost_per_query_usd"), s.get("unpriced_models")),
                      num(lat.get("p50"), "{:.2f}s"), num(lat.get("p90"), "{:.2f}s"), num(s.get("errors"), "{:d}"),
                      num(fb.get("architecture"), "{:d}")))
     if rows:
@@ -427,7 +430,7 @@ def query_section(query: dict[str, Any], title: str) -> str:
     rows = [("latency", num(trace.get("latency_s"), "{:.3f}s")), ("LLM calls", num(usage.get("calls"), "{:d}")),
             ("from cache", num(usage.get("cached_calls"), "{:d}")), ("failed", num(usage.get("failed_calls"), "{:d}")),
             ("tokens in", num(usage.get("input_tokens"), "{:,d}")), ("tokens out", num(usage.get("output_tokens"), "{:,d}")),
-            ("cost", usd(usage.get("cost_usd")))]
+            ("cost", usd(usage.get("cost_usd"), usage.get("unpriced_models")))]
     parts.append(kv_table(rows))
     if prompt:
         parts.append(f"<div>prompt</div><pre>{esc(prompt[:1500])}</pre>")
@@ -437,6 +440,7 @@ def query_section(query: dict[str, Any], title: str) -> str:
         parts.append(f"<p class='bad'>failed: {esc(query['error'])}</p>")
 
     row_names: list[str] = []
+    bands: list[tuple[int, int]] = []
     bars = []
     table_rows = []
     seen_types: dict[str, str] = {}
@@ -455,10 +459,13 @@ def query_section(query: dict[str, Any], title: str) -> str:
         base = len(row_names)
         n_lanes = max(lanes, default=-1) + 1
         row_names += [f"layer {li + 1}" if k == 0 else "" for k in range(max(1, n_lanes))]
+        bands.append((base, max(1, n_lanes)))
         for (kind, start, dur, rec), lane in zip(recs, lanes):
             colour = "#c0392b" if rec.get("error") else COMPONENT_COLOURS.get(kind, "#6b7280")
             seen_types.setdefault(kind, COMPONENT_COLOURS.get(kind, "#6b7280"))
             label = f"{rec.get('model', '')}" + (f" ×{rec.get('samples')}" if (rec.get("samples") or 1) > 1 else "")
+            retries = (rec.get("attempts") or 1) - 1
+            label += f" ({retries} {'retry' if retries == 1 else 'retries'})" if retries > 0 else ""
             bars.append((base + lane, start, dur, colour, "////" if rec.get("cached") else "", label))
             attempts = rec.get("attempts") or 0
             table_rows.append((f"{li + 1}", esc(kind), esc(rec.get("model")), num(rec.get("samples"), "{:d}"),
@@ -477,7 +484,7 @@ def query_section(query: dict[str, Any], title: str) -> str:
         legend += ("<span><i style='background:repeating-linear-gradient(45deg,#fff,#fff 2px,#555 2px,#555 3px)'></i>"
                    "from the call cache</span><span><i style='background:#c0392b'></i>failed</span>")
         parts.append(figure("Timeline of the LLM calls (one bar per call on its layer's row; calls at once stack)",
-                            figures.timeline(row_names, bars, total)) + f"<div class='legend'>{legend}</div>")
+                            figures.timeline(row_names, bars, total, bands), wide=True) + f"<div class='legend'>{legend}</div>")
         parts.append(table(["layer", "component", "model", "samples", "start (s)", "latency (s)", "tokens in",
                             "tokens out", "retries", "cached", "error / fallback"], table_rows,
                            numeric=(3, 4, 5, 6, 7, 8)))

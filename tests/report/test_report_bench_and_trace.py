@@ -75,6 +75,7 @@ def test_bench_report_has_the_runs_numbers_baselines_and_errors(srv, data, tmp_p
         assert rows[label]["calls/query"].value == s["calls_per_query"]
         assert rows[label]["n"].value == s["n"] == N_ITEMS
         assert rows[label]["errors"].value == s["errors"]
+        assert rows[label]["cost/query"].text == "unpriced"  # the test double's models have no price, not $0
     assert any("score with 95% interval" in c for c in page.captions)
     assert any("score vs LLM calls per query" in c for c in page.captions)
     assert any(c.startswith("Latency per query") for c in page.captions)
