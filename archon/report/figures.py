@@ -138,7 +138,9 @@ def score_vs_calls(points: Sequence[tuple[str, float, float, float | None, float
     for i, (label, calls, score, lo, hi) in enumerate(points):
         color = PALETTE[i % len(PALETTE)]
         yerr = [[score - lo], [hi - score]] if lo is not None and hi is not None else None
-        ax.errorbar(calls, score, yerr=yerr, fmt="o", color=color, capsize=3, label=label)
+        # Runs often coincide (same calls, same score): distinct markers, the later ones smaller, keep each visible.
+        ax.errorbar(calls, score, yerr=yerr, fmt="osD^v<>p"[i % 8], markersize=max(3.0, 8.0 - 1.2 * i),
+                    color=color, capsize=3, label=label, alpha=0.9)
     ax.set_xlabel("LLM calls per query")
     ax.set_ylabel("score")
     _style(ax)
