@@ -20,7 +20,8 @@ from rich.text import Text
 from ..components import calls_per_query, check_rules
 from ..config import ArchitectureConfig, load_config
 from ..errors import ArchonError, ConfigError, QueryFailed
-from .bench import add_commands, add_timeout_option
+from . import bench, report
+from .bench import add_timeout_option
 from .console import say
 
 # The architecture used when no config is named: one answer from the embedded model.
@@ -304,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--keys")
     pr.set_defaults(func=cmd_providers)
 
-    add_commands(sub)
+    for commands in (bench, report):
+        commands.add_commands(sub)
     return p
 
 

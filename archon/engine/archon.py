@@ -21,6 +21,7 @@ from ..providers.base import RetryPolicy
 from ..providers.keys import KeyStore, redact
 from ..providers.registry import generator_spec, get_spec, provider_registry, register_provider
 from .cache import CallCache
+from .otel import export_trace, otel_enabled, require_otel
 from .runtime import ComponentContext, Runtime
 from .trace import ComponentTrace, LayerTrace, Result, Trace, json_data
 
@@ -75,6 +76,8 @@ class Archon:
             off for single queries. ``True``: on for both; ``False``: off; a path: that file, on for both.
         retry: retry policy for provider calls (attempts, backoff, per-call timeout).
         concurrency: per-provider caps on concurrent requests, by provider name.
+        otel: emit every query's trace as OpenTelemetry spans to the global TracerProvider
+            (see :mod:`archon.engine.otel`). Default: ``$ARCHON_OTEL``.
     """
 
     def __init__(
@@ -86,11 +89,15 @@ class Archon:
         retry: RetryPolicy | None = None,
         concurrency: dict[str, int] | None = None,
         env_file: str | Path | None = ".env",
+        otel: bool | None = None,
     ):
         self.config = load_config(config)
         # This Archon's own component types and providers (add_component, add_generator), over the global ones.
         self.component_types = component_registry.child()
         self.providers = provider_registry.child()
+        self.otel = otel_enabled(otel)
+        if self.otel:
+            require_otel()
         self.runtime = Runtime(keys=KeyStore(keys, env_file=env_file), retry=retry or RetryPolicy(),
                                concurrency=concurrency, providers=self.providers)
         self._cache_setting = cache
@@ -168,18 +175,20 @@ class Archon:
     async def _run_query(self, messages: list[dict[str, str]], cache: CallCache | None) -> Result:
         t0 = time.perf_counter()
         state = State(messages=messages)
-        trace = Trace(architecture=self.config.name)
+        trace = Trace(architecture=self.config.name, started_at=time.time())
         error = None
         for li, layer in enumerate(self._planned()):
             lt = LayerTrace(index=li)
             trace.layers.append(lt)
             lt0 = time.perf_counter()
+            lt.start_s = lt0 - t0
             contexts = []
             for p in layer:
                 cfg = p.component.config
                 ct = ComponentTrace(type=cfg.type, model=cfg.model, provider=p.provider, inputs=state.candidates)
                 lt.components.append(ct)
-                contexts.append(ComponentContext(self.runtime, cfg, ct, cache, sample_offset=p.sample_offset))
+                contexts.append(ComponentContext(self.runtime, cfg, ct, cache, sample_offset=p.sample_offset,
+                                                 query_start=t0))
             outputs = await asyncio.gather(*(self._run_component(p.component, ctx, state)
                                              for p, ctx in zip(layer, contexts)))
             for ct, out in zip(lt.components, outputs):
@@ -198,9 +207,12 @@ class Archon:
                 break
         trace.latency_s = time.perf_counter() - t0
         trace.finish()
-        return Result(answer=state.candidates[0] if state.candidates and not error else None,
-                      candidates=state.candidates if not error else [], trace=trace, messages=messages,
-                      state=state.named, error=error)
+        result = Result(answer=state.candidates[0] if state.candidates and not error else None,
+                        candidates=state.candidates if not error else [], trace=trace, messages=messages,
+                        state=state.named, error=error)
+        if self.otel:
+            export_trace(trace, messages=messages, answer=result.answer, error=error)
+        return result
 
     async def arun(self, messages: Messages) -> Result:
         """Answer one conversation; raises QueryFailed (with the trace) when nothing is left to answer with."""

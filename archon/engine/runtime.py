@@ -96,7 +96,7 @@ class ComponentContext:
     """What a component may use while it runs: LLM calls through the engine, fallbacks, named state."""
 
     def __init__(self, runtime: Runtime, config: ComponentConfig, trace: ComponentTrace, cache: CallCache | None,
-                 sample_offset: int = 0):
+                 sample_offset: int = 0, query_start: float | None = None):
         self.runtime = runtime
         # Identical components in one layer draw different samples: the second of two
         # one-sample generators of a model is that model's sample 1, as if one had samples=2.
@@ -104,6 +104,11 @@ class ComponentContext:
         self.config = config
         self.trace = trace
         self.cache = cache
+        # perf_counter() at the start of the query: calls record when they started relative to it.
+        self.query_start = time.perf_counter() if query_start is None else query_start
+
+    def _since_start(self, t: float | None = None) -> float:
+        return (time.perf_counter() if t is None else t) - self.query_start
 
     def fallback(self, reason: str) -> None:
         """Record that the component took its stated default instead of a parsed reply."""
@@ -114,7 +119,8 @@ class ComponentContext:
         if samples:
             self.trace.calls.append(CallRecord(provider, model, samples=samples, cached=True,
                                                input_tokens=sum(h[1] for h in hits.values()),
-                                               output_tokens=sum(h[2] for h in hits.values())))
+                                               output_tokens=sum(h[2] for h in hits.values()),
+                                               start_s=self._since_start()))
 
     async def complete(
         self,
@@ -175,14 +181,15 @@ class ComponentContext:
             except ProviderError as e:
                 errors.append(e)
                 self.trace.calls.append(CallRecord(provider.name, model, samples=len(indices), attempts=e.attempts,
-                                                   latency_s=time.perf_counter() - t0, error=str(e)))
+                                                   latency_s=time.perf_counter() - t0, error=str(e),
+                                                   start_s=self._since_start(t0)))
                 return
             got = result.texts[: len(indices)]
             if not got:
                 errors.append(ProviderError("reply had no choices", provider=provider.name, model=model))
             self.trace.calls.append(CallRecord(provider.name, model, samples=len(got), input_tokens=result.input_tokens,
                                                output_tokens=result.output_tokens, attempts=attempts,
-                                               latency_s=time.perf_counter() - t0,
+                                               latency_s=time.perf_counter() - t0, start_s=self._since_start(t0),
                                                usage_estimated=result.usage_estimated))
             for i, text in zip(indices, got):
                 texts[i] = text

@@ -23,6 +23,8 @@ class CallRecord:
     error: str | None = None
     # The server reported no usable token counts: these are estimates.
     usage_estimated: bool = False
+    # When the call started, in seconds from the start of its query (for timelines).
+    start_s: float = 0.0
 
 
 @dataclass
@@ -51,6 +53,7 @@ class LayerTrace:
     components: list[ComponentTrace] = field(default_factory=list)
     latency_s: float = 0.0
     note: str | None = None
+    start_s: float = 0.0  # seconds from the start of the query
 
 
 @dataclass
@@ -110,6 +113,8 @@ class Trace:
     layers: list[LayerTrace] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     latency_s: float = 0.0
+    # Wall-clock start (Unix seconds), so that the relative ``start_s`` times can be placed in time.
+    started_at: float | None = None
 
     @property
     def fallbacks(self) -> list[str]:

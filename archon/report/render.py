@@ -1,0 +1,542 @@
+"""One self-contained HTML page (inline CSS and SVG, no scripts, nothing fetched) from searches, runs and traces.
+
+Every number shown comes from the files as written (summary.json, trials.jsonl, results.jsonl, the
+trace); each carries its exact value in a ``data-value`` attribute beside the rounded text.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from . import figures
+from .sources import BenchRun, SearchRun, TraceFile, Trial, first, load_sources, number
+
+try:  # parameter importances need optuna (the `search` extra)
+    import optuna
+except ImportError:  # pragma: no cover - exercised where the extra is missing
+    optuna = None  # type: ignore[assignment]
+
+__all__ = ["build_report", "write_report"]
+
+TOP_ARCHITECTURES = 5
+MAX_QUERIES_PER_TRACE_FILE = 20
+COMPONENT_COLOURS = {"generator": "#4c72b0", "fuser": "#dd8452", "critic": "#8172b3", "ranker": "#55a868",
+                     "verifier": "#937860", "unit_test_generator": "#64b5cd", "unit_test_evaluator": "#ccb974",
+                     "majority_vote": "#da8bc3"}
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+header{background:#1d2330;color:#fff;padding:14px 28px}header h1{margin:0;font-size:20px}
+header p{margin:4px 0 0;color:#b9c0cc;font-size:12px}
+nav{padding:8px 28px;background:#e9ecf1;font-size:13px}nav a{margin-right:14px;color:#2c4a7a}
+main{padding:8px 28px 40px;max-width:1200px}
+section.source{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:6px 20px 16px;margin:18px 0}
+h2{font-size:18px;margin:12px 0 2px}h3{font-size:15px;margin:18px 0 6px;color:#2c3a52}
+.path{color:#687385;font-size:12px;font-family:ui-monospace,monospace;word-break:break-all}
+.note{background:#fff6db;border-left:3px solid #e0b400;padding:6px 10px;margin:8px 0;font-size:13px}
+.bad{color:#b3261e}
+table{border-collapse:collapse;margin:6px 0;font-size:13px}
+th,td{border-bottom:1px solid #e3e6eb;padding:3px 10px;text-align:left;vertical-align:top}
+th{background:#f0f2f5;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(430px,1fr));gap:10px 24px}
+figure{margin:6px 0;max-width:720px}figure.wide{max-width:1150px}figcaption{font-size:12px;color:#4d5666;margin-bottom:2px;font-weight:600}
+svg.chart{width:100%;height:auto}
+.arch{display:flex;align-items:center;gap:6px;flex-wrap:wrap;margin:4px 0 2px}
+.layer{display:flex;flex-direction:column;gap:3px;padding:4px;border:1px dashed #c3cad5;border-radius:5px}
+.comp{border-radius:4px;color:#fff;padding:2px 7px;font-size:11.5px;line-height:1.3;min-width:90px}
+.comp b{font-weight:600}.comp span{opacity:.9}.arrow{color:#8a94a6;font-size:18px}
+.archcard{border:1px solid #e3e6eb;border-radius:5px;padding:6px 10px;margin:8px 0}
+.legend span{display:inline-block;margin-right:12px;font-size:12px}
+.legend i{display:inline-block;width:12px;height:10px;margin-right:4px;vertical-align:middle;border:1px solid #333}
+pre{white-space:pre-wrap;background:#f3f4f7;padding:6px 8px;border-radius:4px;font-size:12px;max-height:160px;overflow:auto}
+details summary{cursor:pointer;color:#2c4a7a;margin:6px 0}
+"""
+
+
+# --------------------------------------------------------------------------- small pieces
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def num(value: Any, fmt: str = "{:.3f}") -> str:
+    """A number as text with its exact value alongside, or n/a."""
+    v = number(value)
+    if v is None:
+        return '<span class="na">n/a</span>'
+    if fmt.endswith("d}"):  # an integer format: a fractional value keeps its fraction
+        shown = fmt.format(int(v)) if v.is_integer() else f"{v:,.4g}"
+    else:
+        shown = fmt.format(v)
+    return f'<span class="num" data-value="{esc(json.dumps(value))}">{esc(shown)}</span>'
+
+
+def usd(value: Any, unpriced: Sequence[str] | None = None) -> str:
+    """A cost in $; with models of unknown price it is "unpriced" (nothing known) or a lower bound marked "*"."""
+    if unpriced and not number(value):
+        return f'<span class="na" title="no price known for {esc(", ".join(unpriced))}">unpriced</span>'
+    return num(value, "${:.4f}") + ("*" if unpriced else "")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = ()) -> str:
+    """An HTML table; cells are HTML already (escape text with :func:`esc`)."""
+    head = "".join(f'<th class="{"n" if i in numeric else ""}">{esc(h)}</th>' for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f'<td class="{"n" if i in numeric else ""}">{c}</td>' for i, c in enumerate(r))
+                   + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def kv_table(rows: Iterable[tuple[str, str]]) -> str:
+    body = "".join(f"<tr><th>{esc(k)}</th><td class='n'>{v}</td></tr>" for k, v in rows)
+    return f"<table><tbody>{body}</tbody></table>"
+
+
+def figure(caption: str, svg: str, *, wide: bool = False) -> str:
+    return f"<figure{' class=wide' if wide else ''}><figcaption>{esc(caption)}</figcaption>{svg}</figure>"
+
+
+def note(text: str) -> str:
+    return f'<p class="note">{text}</p>'
+
+
+def flat(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested dicts as ``a.b`` keys, for showing summary blocks whose exact fields may change."""
+    if isinstance(data, dict):
+        out = []
+        for k, v in data.items():
+            out += flat(v, f"{prefix}{k}.")
+        return out
+    return [(prefix.rstrip("."), data)]
+
+
+def value_cell(value: Any) -> str:
+    if number(value) is not None:
+        return num(value, "{:,d}" if isinstance(value, int) else "{:.4g}")
+    if value is None:
+        return '<span class="na">n/a</span>'
+    return esc(json.dumps(value) if isinstance(value, (list, dict, bool)) else value)
+
+
+def architecture_diagram(config: dict[str, Any] | None) -> str:
+    """Boxes per component (type, model, samples), one column per layer, left to right."""
+    layers = (config or {}).get("layers")
+    if not isinstance(layers, list) or not layers:
+        return '<span class="na">architecture n/a</span>'
+    cols = []
+    for layer in layers:
+        boxes = []
+        for c in layer if isinstance(layer, list) else []:
+            if not isinstance(c, dict):
+                continue
+            kind = str(c.get("type", "?"))
+            samples = c.get("samples", 1)
+            model = c.get("model") or c.get("model_type") or ""
+            colour = COMPONENT_COLOURS.get(kind, "#6b7280")
+            boxes.append(f'<div class="comp" style="background:{colour}"><b>{esc(kind)}</b><br>'
+                         f'<span>{esc(model)}{" ×" + esc(samples) if samples not in (1, None) else ""}</span></div>')
+        cols.append(f'<div class="layer">{"".join(boxes)}</div>')
+    return '<div class="arch">' + '<span class="arrow">→</span>'.join(cols) + "</div>"
+
+
+# --------------------------------------------------------------------------- search
+
+
+def _cost_axis(trials: Sequence[Trial]) -> tuple[str, str]:
+    """Cost per query in $ when the search priced its trials, else in LLM calls."""
+    if any((t.cost_per_query or 0) > 0 for t in trials):
+        return "cost_per_query", "cost per query ($)"
+    return "calls_per_query", "LLM calls per query"
+
+
+def _front_points(run: SearchRun, attr: str) -> list[tuple[float, float]]:
+    """The Pareto front as the summary gives it (trial numbers or points), else computed from the trials."""
+    by_number = {t.number: t for t in run.trials}
+    front = (run.summary or {}).get("front")
+    points = []
+    if isinstance(front, list) and front:
+        for f in front:
+            t = by_number.get(f.get("number") if isinstance(f, dict) else f)
+            if t is not None and t.score is not None and getattr(t, attr) is not None:
+                points.append((getattr(t, attr), t.score))
+        return points
+    done = [t for t in run.trials if not t.pruned and t.score is not None and getattr(t, attr) is not None]
+    best = None
+    for t in sorted(done, key=lambda t: (getattr(t, attr), -t.score)):
+        if best is None or t.score > best:
+            points.append((getattr(t, attr), t.score))
+            best = t.score
+    return points
+
+
+def _test_scores(run: SearchRun) -> dict[int, dict[str, Any]]:
+    """Test-split results by trial number, from the summary's best and front entries."""
+    out: dict[int, dict[str, Any]] = {}
+    s = run.summary or {}
+    entries = [s.get("best")] + list(s.get("front") or [])
+    for e in entries:
+        if not isinstance(e, dict) or not isinstance(e.get("number"), int):
+            continue
+        test = e.get("test")
+        if isinstance(test, dict):
+            out[e["number"]] = test
+        elif e.get("test_score") is not None:
+            out[e["number"]] = {"score": e.get("test_score"), "ci_low": e.get("test_ci_low"),
+                                "ci_high": e.get("test_ci_high")}
+    return out
+
+
+def _importances(run: SearchRun) -> str:
+    if run.study_db is None:
+        return note("Parameter importances: unavailable (no study.db in this folder).")
+    if optuna is None:
+        return note("Parameter importances: unavailable (optuna is not installed: pip install 'archon[search]').")
+    storage = f"sqlite:///{run.study_db.resolve()}"
+    try:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        parts = []
+        for name in names:
+            study = optuna.load_study(study_name=name, storage=storage)
+            target = None if len(study.directions) == 1 else (lambda t: t.values[0])
+            values = optuna.importance.get_param_importances(study, target=target)
+            if values:
+                parts.append(figure(f"Parameter importances for the score (fANOVA, study {name})",
+                                    figures.importances(values)))
+        return "".join(parts) or note("Parameter importances: unavailable (no parameters varied yet).")
+    except Exception as e:  # noqa: BLE001 - too few trials, a study being written: say so, keep the report
+        return note(f"Parameter importances: unavailable ({esc(type(e).__name__)}: {esc(e)}).")
+
+
+def _calls_spent(trials: Sequence[Trial]) -> list[float] | None:
+    if not any(t.new_calls is not None for t in trials):
+        return None
+    total, xs = 0.0, []
+    for t in trials:
+        total += t.new_calls or 0.0
+        xs.append(total)
+    return xs
+
+
+def _usd_spent(trials: Sequence[Trial]) -> list[float] | None:
+    if not any((t.spent_usd or 0) > 0 for t in trials):
+        return None
+    total, xs = 0.0, []
+    for t in trials:
+        total += t.spent_usd or 0.0
+        xs.append(total)
+    return xs
+
+
+def _search_progress_figures(runs: Sequence[SearchRun]) -> list[str]:
+    """Best score so far against trials, LLM calls and $ spent; one line per search (sampler)."""
+    scored = [r for r in runs if any(t.score is not None for t in r.trials)]
+    if not scored:
+        return []
+    scores = lambda r: [None if t.pruned else t.score for t in r.trials]  # noqa: E731 - pruned scores are partial
+    out = [figure("Best score so far vs trials",
+                  figures.best_so_far([(r.label, [t.number + 1 for t in r.trials], scores(r)) for r in scored],
+                                      "trials"))]
+    with_calls = [(r.label, _calls_spent(r.trials), scores(r)) for r in scored]
+    if all(c is not None for _, c, _ in with_calls):
+        out.append(figure("Best score so far vs LLM calls spent", figures.best_so_far(with_calls, "LLM calls made")))
+    with_usd = [(r.label, _usd_spent(r.trials), scores(r)) for r in scored]
+    if all(c is not None for _, c, _ in with_usd):
+        out.append(figure("Best score so far vs $ spent", figures.best_so_far(with_usd, "$ spent")))
+    return out
+
+
+def search_section(run: SearchRun) -> str:
+    trials = run.trials
+    parts = [f"<h2>Search: {esc(run.label)}</h2><div class='path'>{esc(run.path)}</div>"]
+    complete = [t for t in trials if t.state == "COMPLETE" and t.score is not None]
+    pruned = [t for t in trials if t.pruned]
+    failed = [t for t in trials if t.state == "FAIL"]
+    if not run.finished:
+        parts.append(note(f"Search in progress (no summary.json yet): {len(trials)} trial(s) recorded so far, "
+                          f"{len(complete)} complete. This report shows what is done."))
+    if not trials:
+        parts.append(note("No trials recorded yet."))
+    s = run.summary or {}
+    best = s.get("best") if isinstance(s.get("best"), dict) else {}
+    best_trial = max(complete, key=lambda t: t.score) if complete else None
+    rows = [("trials", num(len(trials), "{:d}")), ("complete", num(len(complete), "{:d}")),
+            ("pruned", num(len(pruned), "{:d}")), ("failed", num(len(failed), "{:d}")),
+            ("best trial", value_cell(best.get("number") if best else (best_trial.number if best_trial else None))),
+            ("best dev score", num(best.get("score") if best else (best_trial.score if best_trial else None)))]
+    parts.append("<div class='grid'><div><h3>Overview</h3>" + kv_table(rows) + "</div>")
+    saved = [(k, value_cell(v)) for block in ("spend", "sharing", "pruning") for k, v in flat(s.get(block), f"{block}.")
+             if s.get(block) is not None]
+    parts.append("<div><h3>Spend, sharing and pruning</h3>"
+                 + (kv_table(saved) if saved else note("n/a: the summary has no spend, sharing or pruning figures yet."))
+                 + "</div></div>")
+
+    figs = _search_progress_figures([run])
+    attr, xlabel = _cost_axis(trials)
+    pts = [(getattr(t, attr), t.score, f"#{t.number}") for t in complete if getattr(t, attr) is not None]
+    if pts:
+        figs.append(figure(f"Every trial: score vs {xlabel}, with the Pareto front",
+                           figures.scatter_front(pts, _front_points(run, attr), xlabel,
+                                                 [(getattr(t, attr), t.score) for t in pruned
+                                                  if getattr(t, attr) is not None and t.score is not None])))
+    parts.append("<div class='grid'>" + "".join(figs) + "</div>")
+    parts.append("<h3>Which axes matter</h3>" + _importances(run))
+
+    tests = _test_scores(run)
+    top = sorted(complete, key=lambda t: -t.score)[:TOP_ARCHITECTURES]
+    if top:
+        cards = []
+        for rank, t in enumerate(top, 1):
+            test = tests.get(t.number) or {}
+            interval = (f" [{num(test.get('ci_low'))}, {num(test.get('ci_high'))}]"
+                        if test.get("ci_low") is not None else "")
+            cards.append(f"<div class='archcard'><b>#{rank}: trial {esc(t.number)}</b> · dev score {num(t.score)}"
+                         f" · test score {num(test.get('score'))}{interval} · calls/query {num(t.calls_per_query, '{:.1f}')}"
+                         f" · cost/query {usd(t.cost_per_query)}{architecture_diagram(run.config(t))}</div>")
+        parts.append(f"<h3>Top architectures (by dev score)</h3>{''.join(cards)}")
+
+    if trials:
+        rows = [(value_cell(t.number), esc(t.state.lower()), num(t.score), num(t.calls_per_query, "{:.1f}"),
+                 usd(t.cost_per_query), num(t.new_calls, "{:,.0f}"), num(t.cached_calls, "{:,.0f}"),
+                 esc(json.dumps(t.params)[:160])) for t in trials]
+        parts.append(f"<details><summary>All {len(trials)} trials</summary>"
+                     + table(["trial", "state", "score", "calls/query", "cost/query", "new calls", "cached calls",
+                              "params"], rows, numeric=(0, 2, 3, 4, 5, 6)) + "</details>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- benchmark runs
+
+
+def _runs_with_baselines(run: BenchRun) -> list[tuple[str, BenchRun, bool]]:
+    return [(run.name, run, True)] + [(f"{run.name} · {name}", b, False) for name, b in run.baselines.items()]
+
+
+def _per_query(run: BenchRun, key: str) -> list[float]:
+    if key == "latency_s":
+        vals = [number(r.get("latency_s")) for r in run.results]
+    else:
+        vals = [number((r.get("usage") or {}).get(key)) for r in run.results]
+    return [v for v in vals if v is not None]
+
+
+def bench_section(runs: Sequence[BenchRun]) -> str:
+    parts = ["<h2>Benchmark runs</h2>"]
+    for run in runs:
+        parts.append(f"<div class='path'>{esc(run.name)} on {esc(run.benchmark)}: {esc(run.path)}</div>")
+        if run.summary is None:
+            scored = [number(r.get("score")) for r in run.results]
+            scored = [v for v in scored if v is not None]
+            mean = sum(scored) / len(scored) if scored else None
+            parts.append(note(f"Run in progress or interrupted (no summary.json yet): {len(run.results)} item(s) done, "
+                              f"mean score so far {num(mean)} (no interval until the run finishes)."))
+    every = [row for run in runs for row in _runs_with_baselines(run)]
+    summarised = [(label, r, main) for label, r, main in every if r.summary is not None]
+    rows = []
+    for label, r, _ in summarised:
+        s = r.summary
+        lat = s.get("latency_s") or {}
+        fb = s.get("fallbacks") or {}
+        rows.append((esc(label), esc(r.benchmark), num(s.get("n"), "{:d}"), num(s.get("score")), num(s.get("ci_low")),
+                     num(s.get("ci_high")), num(s.get("calls_per_query"), "{:.2f}"), usd(s.get("cost_per_query_usd"), s.get("unpriced_models")),
+                     num(lat.get("p50"), "{:.2f}s"), num(lat.get("p90"), "{:.2f}s"), num(s.get("errors"), "{:d}"),
+                     num(fb.get("architecture"), "{:d}")))
+    if rows:
+        parts.append(table(["run", "benchmark", "n", "score", "95% low", "95% high", "calls/query", "cost/query",
+                            "p50 latency", "p90 latency", "errors", "fallbacks"], rows,
+                           numeric=tuple(range(2, 12))))
+    for run in runs:
+        note_text = (run.summary or {}).get("baselines_note")
+        if note_text:
+            parts.append(note(esc(note_text)))
+    figs = []
+    by_bench: dict[str, list[tuple[str, BenchRun, bool]]] = {}
+    for row in summarised:
+        by_bench.setdefault(row[1].benchmark, []).append(row)
+    for bench, group in by_bench.items():
+        bars = [(label, number(r.summary.get("score")), number(r.summary.get("ci_low")),
+                 number(r.summary.get("ci_high")), main) for label, r, main in group]
+        figs.append(figure(f"{bench}: score with 95% interval, architecture and compute-matched baselines",
+                           figures.bars_with_intervals(bars)))
+        pts = [(label, number(r.summary.get("calls_per_query")), number(r.summary.get("score")),
+                number(r.summary.get("ci_low")), number(r.summary.get("ci_high"))) for label, r, _ in group]
+        pts = [p for p in pts if p[1] is not None and p[2] is not None]
+        if pts:
+            figs.append(figure(f"{bench}: score vs LLM calls per query", figures.score_vs_calls(pts)))
+    lat = [(label, _per_query(r, "latency_s")) for label, r, _ in every]
+    if any(v for _, v in lat):
+        figs.append(figure("Latency per query", figures.distribution(lat, "seconds")))
+    cost = [(label, _per_query(r, "cost_usd")) for label, r, _ in every]
+    if any(x > 0 for _, v in cost for x in v):
+        figs.append(figure("Cost per query", figures.distribution(cost, "$")))
+    else:
+        calls = [(label, _per_query(r, "calls")) for label, r, _ in every]
+        if any(v for _, v in calls):
+            figs.append(figure("LLM calls per query (no prices known, so no cost distribution)",
+                               figures.distribution(calls, "LLM calls")))
+    parts.append("<div class='grid'>" + "".join(figs) + "</div>")
+
+    problems = []
+    for label, r, _ in every:
+        for rec in r.results:
+            fallbacks = (rec.get("fallbacks") or {}).get("architecture") or []
+            judge_fb = (rec.get("fallbacks") or {}).get("judge") or 0
+            if rec.get("error") or fallbacks or judge_fb or rec.get("component_errors"):
+                detail = [esc(rec["error"])] if rec.get("error") else []
+                detail += [esc(e) for e in rec.get("component_errors") or []]
+                detail += [f"fallback: {esc(f)}" for f in fallbacks]
+                detail += [f"judge fallbacks: {esc(judge_fb)}"] if judge_fb else []
+                problems.append((esc(label), esc(rec.get("id")), "<br>".join(detail)))
+    parts.append("<h3>Fallbacks and errors</h3>")
+    if problems:
+        shown = problems[:50]
+        parts.append(table(["run", "item", "what happened"], shown)
+                     + (note(f"{len(problems) - len(shown)} more not shown.") if len(problems) > len(shown) else ""))
+    else:
+        parts.append("<p>None: every item answered without an error or a fallback.</p>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- traces
+
+
+def _lanes(calls: Sequence[tuple[float, float]]) -> list[int]:
+    """A lane per call so that calls running at once sit on separate lanes of their layer's row."""
+    ends: list[float] = []
+    lanes = [0] * len(calls)
+    for i in sorted(range(len(calls)), key=lambda i: calls[i][0]):
+        start, dur = calls[i]
+        for lane, end in enumerate(ends):
+            if end <= start + 1e-9:
+                ends[lane] = start + dur
+                lanes[i] = lane
+                break
+        else:
+            ends.append(start + dur)
+            lanes[i] = len(ends) - 1
+    return lanes
+
+
+def query_section(query: dict[str, Any], title: str) -> str:
+    trace = query.get("trace") or {}
+    usage = trace.get("usage") or {}
+    parts = [f"<h3>{esc(title)}: {esc(trace.get('architecture', '?'))}</h3>"]
+    msgs = query.get("messages") or []
+    prompt = next((m.get("content") for m in reversed(msgs) if isinstance(m, dict) and m.get("role") == "user"), None)
+    rows = [("latency", num(trace.get("latency_s"), "{:.3f}s")), ("LLM calls", num(usage.get("calls"), "{:d}")),
+            ("from cache", num(usage.get("cached_calls"), "{:d}")), ("failed", num(usage.get("failed_calls"), "{:d}")),
+            ("tokens in", num(usage.get("input_tokens"), "{:,d}")), ("tokens out", num(usage.get("output_tokens"), "{:,d}")),
+            ("cost", usd(usage.get("cost_usd"), usage.get("unpriced_models")))]
+    parts.append(kv_table(rows))
+    if prompt:
+        parts.append(f"<div>prompt</div><pre>{esc(prompt[:1500])}</pre>")
+    if query.get("answer") is not None:
+        parts.append(f"<div>answer</div><pre>{esc(str(query['answer'])[:1500])}</pre>")
+    if query.get("error"):
+        parts.append(f"<p class='bad'>failed: {esc(query['error'])}</p>")
+
+    row_names: list[str] = []
+    bands: list[tuple[int, int]] = []
+    bars = []
+    table_rows = []
+    seen_types: dict[str, str] = {}
+    for layer in trace.get("layers") or []:
+        li = int(layer.get("index", len(row_names)))
+        layer_start = number(layer.get("start_s"))
+        recs = []
+        for comp in layer.get("components") or []:
+            kind = str(comp.get("type", "?"))
+            for rec in comp.get("calls") or []:
+                # Traces written before calls recorded their start: place them at their layer's start.
+                start = number(rec.get("start_s"))
+                start = start if start is not None else (layer_start or 0.0)
+                recs.append((kind, start, number(rec.get("latency_s")) or 0.0, rec))
+        lanes = _lanes([(s, d) for _, s, d, _ in recs]) if recs else []
+        base = len(row_names)
+        n_lanes = max(lanes, default=-1) + 1
+        row_names += [f"layer {li + 1}" if k == 0 else "" for k in range(max(1, n_lanes))]
+        bands.append((base, max(1, n_lanes)))
+        for (kind, start, dur, rec), lane in zip(recs, lanes):
+            colour = "#c0392b" if rec.get("error") else COMPONENT_COLOURS.get(kind, "#6b7280")
+            seen_types.setdefault(kind, COMPONENT_COLOURS.get(kind, "#6b7280"))
+            label = f"{rec.get('model', '')}" + (f" ×{rec.get('samples')}" if (rec.get("samples") or 1) > 1 else "")
+            retries = (rec.get("attempts") or 1) - 1
+            label += f" ({retries} {'retry' if retries == 1 else 'retries'})" if retries > 0 else ""
+            bars.append((base + lane, start, dur, colour, "////" if rec.get("cached") else "", label))
+            attempts = rec.get("attempts") or 0
+            table_rows.append((f"{li + 1}", esc(kind), esc(rec.get("model")), num(rec.get("samples"), "{:d}"),
+                               num(start, "{:.3f}"), num(rec.get("latency_s"), "{:.3f}"),
+                               num(rec.get("input_tokens"), "{:,d}"), num(rec.get("output_tokens"), "{:,d}"),
+                               num(max(0, attempts - 1), "{:d}") if not rec.get("cached") else "–",
+                               "yes" if rec.get("cached") else "no",
+                               f"<span class='bad'>{esc(rec['error'])}</span>" if rec.get("error") else ""))
+        for comp in layer.get("components") or []:
+            for f in comp.get("fallbacks") or []:
+                table_rows.append((f"{li + 1}", esc(comp.get("type")), "", "", "", "", "", "", "", "",
+                                   f"fallback: {esc(f)}"))
+    if bars:
+        total = max([number(trace.get("latency_s")) or 0.0] + [s + d for _, s, d, *_ in bars])
+        legend = "".join(f"<span><i style='background:{c}'></i>{esc(k)}</span>" for k, c in seen_types.items())
+        legend += ("<span><i style='background:repeating-linear-gradient(45deg,#fff,#fff 2px,#555 2px,#555 3px)'></i>"
+                   "from the call cache</span><span><i style='background:#c0392b'></i>failed</span>")
+        parts.append(figure("Timeline of the LLM calls (one bar per call on its layer's row; calls at once stack)",
+                            figures.timeline(row_names, bars, total, bands), wide=True) + f"<div class='legend'>{legend}</div>")
+        parts.append(table(["layer", "component", "model", "samples", "start (s)", "latency (s)", "tokens in",
+                            "tokens out", "retries", "cached", "error / fallback"], table_rows,
+                           numeric=(3, 4, 5, 6, 7, 8)))
+    else:
+        parts.append(note("This query made no LLM calls."))
+    return "".join(parts)
+
+
+def trace_section(tf: TraceFile) -> str:
+    parts = [f"<h2>Queries</h2><div class='path'>{esc(tf.path)}</div>"]
+    shown = tf.queries[-MAX_QUERIES_PER_TRACE_FILE:]
+    if len(tf.queries) > len(shown):
+        parts.append(note(f"{len(tf.queries)} queries in this file: the last {len(shown)} are shown."))
+    offset = len(tf.queries) - len(shown)
+    for i, q in enumerate(shown):
+        parts.append(query_section(q, f"Query {offset + i + 1}"))
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def build_report(paths: Sequence[str | Path], *, title: str = "archon report") -> str:
+    """The HTML of a report on ``paths`` (search folders, benchmark run folders, trace files, in any mix)."""
+    figures.require_matplotlib()
+    sources = load_sources(paths)
+    searches = [s for s in sources if isinstance(s, SearchRun)]
+    benches = [s for s in sources if isinstance(s, BenchRun)]
+    traces = [s for s in sources if isinstance(s, TraceFile)]
+    sections: list[tuple[str, str, str]] = []  # (anchor, nav label, html)
+    if len(searches) > 1:
+        figs = _search_progress_figures(searches)
+        sections.append(("compare", "Searches compared", "<h2>Searches compared</h2><div class='grid'>"
+                         + "".join(figs) + "</div>"))
+    for i, s in enumerate(searches):
+        sections.append((f"search-{i}", f"Search: {s.label}", search_section(s)))
+    if benches:
+        sections.append(("bench", "Benchmark runs", bench_section(benches)))
+    for i, t in enumerate(traces):
+        sections.append((f"trace-{i}", f"Queries: {t.path.name}", trace_section(t)))
+    nav = "".join(f'<a href="#{a}">{esc(label)}</a>' for a, label, _ in sections)
+    body = "".join(f'<section class="source" id="{a}">{h}</section>' for a, _, h in sections)
+    made = time.strftime("%Y-%m-%d %H:%M")
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{CSS}</style></head><body>"
+            f"<header><h1>{esc(title)}</h1><p>{esc(made)} · from {esc(', '.join(str(p) for p in paths))}</p></header>"
+            f"<nav>{nav}</nav><main>{body}</main></body></html>\n")
+
+
+def write_report(paths: Sequence[str | Path], out: str | Path = "report.html", **kwargs: Any) -> Path:
+    """Write :func:`build_report` to ``out``; returns its path."""
+    out = Path(out)
+    text = build_report(paths, **kwargs)  # built first: a failure leaves no half-written file
+    out.write_text(text, encoding="utf-8")
+    return out
