@@ -688,7 +688,8 @@ class ArenaHard(_JudgedBenchmark):
     ``baseline`` field holds the baseline's answer. Online, the question file
     ``data/arena-hard-v0.1/question.jsonl`` of the hub repo ``lmarena-ai/arena-hard-auto``
     is read through `datasets`. The baseline's answers (the paper's default baseline
-    is gpt-4-0314) come from ``ctx.baseline`` (or the ``baseline`` field).
+    is gpt-4-0314) come from ``ctx.baseline`` (or the ``baseline`` field); ``model_answer`` files are
+    read in both the 2024 form (``question_id``, ``choices``) and the current one (``uid``, ``messages``).
 
     Each item is judged in both orders on the five-level scale; the item score is
     the combined outcome (1, 0.5, 0) and the headline is the win rate (0..1).
@@ -788,8 +789,9 @@ class AlpacaEval(_JudgedBenchmark):
     holds GPT-4 Turbo's replies, AlpacaEval 2.0's baseline; config ``alpaca_eval``
     holds text-davinci-003's, AlpacaEval 1's).
 
-    The baseline answer is ``ctx.baseline[item.id]`` when given, else the item's
-    ``output``. The item score is the both-orders outcome (1, 0.5, 0); the headline
+    The baseline answer is ``ctx.baseline[item.id]`` when given (AlpacaEval's
+    ``results/<model>/model_outputs.json`` has no ids: its outputs are matched to the items by
+    instruction, see :mod:`archon.benchmarks.baseline_answers`), else the item's ``output``. The item score is the both-orders outcome (1, 0.5, 0); the headline
     is the win rate (0..1); :meth:`summary_extra` adds the length-controlled win rate
     computed from character lengths.
     """
