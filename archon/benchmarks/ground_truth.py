@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from ..errors import DatasetNotFound
 from .base import Benchmark, Item, ItemScore, ScoringContext
-from .data import LOCAL_SUFFIXES, load_records, read_json, read_local
+from .data import folder_files, load_records, read_json, read_local, where
 from .judged import judge_verdict
 from .registry import register_benchmark
 
@@ -52,11 +52,12 @@ def _record_id(record: dict[str, Any], fallback: str) -> str:
     return str(v) if v is not None else fallback
 
 
-def _require(record: dict[str, Any], benchmark: str, index: int, *names: str) -> Any:
+def _require(record: dict[str, Any], benchmark: str, at: str, *names: str) -> Any:
+    """The first of ``names`` in ``record``; ``at`` says where the record is (see :func:`where`)."""
     v = _first(record, *names)
     if v is None:
         raise DatasetNotFound(
-            f"{benchmark}: record {index} has none of the fields {', '.join(names)} "
+            f"{benchmark}: {at} has none of the fields {', '.join(names)} "
             f"(fields present: {', '.join(sorted(record)) or 'none'})"
         )
     return v
@@ -169,6 +170,8 @@ class GSM8K(Benchmark):
     kind = "ground_truth"
     source = "openai/gsm8k (config 'main', split 'test') on the Hugging Face hub"
     hf_path, hf_name, split = "openai/gsm8k", "main", "test"
+    # openai/grade-school-math: grade_school_math/data/ also holds train, the socratic variants and model solutions.
+    layouts = (("test.jsonl",), ("data/test.jsonl",), ("grade_school_math/data/test.jsonl",))
 
     INSTRUCTION = (
         "Solve the problem step by step. End your reply with the sentence "
@@ -176,15 +179,16 @@ class GSM8K(Benchmark):
     )
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=self.split)
+        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=self.split,
+                               layouts=self.layouts)
         items = []
         for i, r in enumerate(records):
-            question = _require(r, self.name, i, "question", "problem", "input", "prompt")
-            answer = _require(r, self.name, i, "answer", "final_answer", "target", "solution", "output")
+            question = _require(r, self.name, where(records, i), "question", "problem", "input", "prompt")
+            answer = _require(r, self.name, where(records, i), "answer", "final_answer", "target", "solution", "output")
             text = str(answer)
             gold = text.rsplit("####", 1)[1].strip() if "####" in text else extract_gsm8k_number(text)[0]
             if gold is None or _number(gold) is None:
-                raise DatasetNotFound(f"{self.name}: record {i} has no numeric answer in {text[-80:]!r}")
+                raise DatasetNotFound(f"{self.name}: {where(records, i)} has no numeric answer in {text[-80:]!r}")
             items.append(Item(
                 id=_record_id(r, str(i)),
                 turns=[str(question)],
@@ -276,6 +280,42 @@ def _math_verify(gold: list, answer: list) -> bool:
     return bool(verify(gold, answer, **kw))
 
 
+# The subject folders of the MATH tree (hendrycks/math: MATH/test/<subject>/<n>.json, one problem per file).
+MATH_SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra", "number_theory",
+                 "prealgebra", "precalculus")
+
+
+def _math_layouts(data: str | Path | None) -> tuple[tuple[str, ...], ...]:
+    """MATH's official layouts: the tree (``MATH/`` holding ``test/<subject>/``, or ``MATH/test/`` itself),
+    MATH-500's ``test.jsonl`` (HuggingFaceH4/MATH-500, openai/prm800k's ``math_splits/``)."""
+    layouts: list[tuple[str, ...]] = [("test/*/*.json",), ("test.jsonl",), ("math_splits/test.jsonl",)]
+    p = Path(data) if data is not None else None
+    if p is not None and p.is_dir():
+        subdirs = {d.name for d in p.iterdir() if d.is_dir()}
+        if subdirs and subdirs <= set(MATH_SUBJECTS):  # the folder is test/ (or train/) of the tree
+            layouts.insert(1, ("*/*.json",))
+    return tuple(layouts)
+
+
+def _math_level(level: Any) -> Any:
+    """5 from "Level 5" (the MATH tree) or 5 (MATH-500); anything else ("Level ?") as it is."""
+    text = str(level).strip()
+    if text.lower().startswith("level"):
+        text = text[5:].strip()
+    return int(text) if text.isdigit() else level
+
+
+def _math_tree_id(records: Sequence[Any], index: int) -> str:
+    """A MATH-tree problem's id as MATH-500 writes it ("test/algebra/1.json"), from the file it came from."""
+    origins = getattr(records, "origins", None)
+    if not origins:
+        return str(index)
+    path, k = origins[index]
+    parts = Path(path).parts
+    tail = parts[-3:] if len(parts) >= 3 and parts[-2] in MATH_SUBJECTS else parts[-1:]
+    return "/".join(tail) + (f"#{k}" if k else "")
+
+
 @register_benchmark("math")
 class MATHBenchmark(Benchmark):
     """Competition math (the paper samples 200 MATH test problems; the default source is MATH-500)."""
@@ -288,23 +328,46 @@ class MATHBenchmark(Benchmark):
     INSTRUCTION = "Solve the problem step by step. Put your final answer within \\boxed{}."
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=self.split)
+        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=self.split,
+                               layouts=_math_layouts(data))
         items = []
         for i, r in enumerate(records):
-            problem = _require(r, self.name, i, "problem", "question", "input", "prompt")
+            at = where(records, i)
+            problem = _require(r, self.name, at, "problem", "question", "input", "prompt")
             answer = _first(r, "answer", "final_answer", "target")
             solution = _first(r, "solution", "output")
             if answer is None and solution is not None:
                 answer = _last_boxed(str(solution))
             if answer is None:
                 raise DatasetNotFound(
-                    f"{self.name}: record {i} has no 'answer' field and no \\boxed{{}} answer in its 'solution'"
+                    f"{self.name}: {at} has no 'answer' field and no \\boxed{{}} answer in its 'solution'"
                 )
             meta = {k: r[k] for k in ("subject", "type", "level") if k in r}
+            # The MATH tree names the subject 'type' and writes the level "Level 5"; MATH-500 has 'subject' and 5.
+            subject = _first(r, "subject", "type")
+            if subject is not None:
+                meta["subject"] = str(subject)
+            if "level" in r:
+                meta["level"] = _math_level(r["level"])
             if solution is not None:
                 meta["solution"] = str(solution)
-            items.append(Item(id=_record_id(r, str(i)), turns=[str(problem)], reference=str(answer), metadata=meta))
+            rid = _first(r, *_ID_FIELDS)
+            items.append(Item(id=str(rid) if rid is not None else _math_tree_id(records, i),
+                              turns=[str(problem)], reference=str(answer), metadata=meta))
         return items
+
+    def summary_extra(self, scores: Sequence[ItemScore]) -> dict[str, Any]:
+        """Accuracy per subject and per level (items whose details record them), as MATH reports it."""
+        out: dict[str, Any] = {}
+        for key in ("subject", "level"):
+            groups: dict[str, list[float]] = {}
+            for s in scores:
+                if s.details.get(key) is not None and s.value == s.value:  # NaN: unscored
+                    groups.setdefault(str(s.details[key]), []).append(float(s.value))
+            if groups:
+                out[f"by_{key}"] = {k: sum(v) / len(v) for k, v in sorted(groups.items())}
+                out[f"n_by_{key}"] = {k: len(v) for k, v in sorted(groups.items())}
+        return out
 
     def prompt(self, item: Item, turn: int) -> str:
         return f"{item.turns[turn]}\n\n{self.INSTRUCTION}"
@@ -312,6 +375,7 @@ class MATHBenchmark(Benchmark):
     async def score(self, item: Item, answers: list[str], ctx: ScoringContext) -> ItemScore:
         answer = answers[-1] if answers else ""
         details: dict[str, Any] = {"gold": str(item.reference)}
+        details.update({k: item.metadata[k] for k in ("subject", "level") if item.metadata.get(k) is not None})
         try:
             gold = _math_parse(str(item.reference), bare=True)
         except Exception as e:  # a broken reference must not stop a run
@@ -549,22 +613,22 @@ def _has_context(ctx: Any) -> bool:
     return ctx is not None and str(ctx).strip().lower() not in ("", "none", "null", "nan")
 
 
-def _read_mixeval_local(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
-    """(key, record) pairs from MixEval's own files (a JSON object of id -> record) or any file read_local reads."""
+def _read_mixeval_local(path: str | Path, benchmark: str, layouts) -> list[tuple[str, dict[str, Any], str]]:
+    """(key, record, where) triples from MixEval's own files (a JSON object of id -> record) or any file
+    read_local reads; a folder gives the files of its official layout (see :func:`folder_files`)."""
     p = Path(path)
     if not p.exists():
         raise DatasetNotFound(f"data path {str(p)!r} does not exist")
-    files = sorted(f for f in p.rglob("*") if f.suffix in LOCAL_SUFFIXES) if p.is_dir() else [p]
-    if not files:
-        raise DatasetNotFound(f"no .jsonl, .json or .parquet file under {str(p)!r}")
-    out: list[tuple[str, dict[str, Any]]] = []
+    files = folder_files(p, benchmark=benchmark, layouts=layouts) if p.is_dir() else [p]
+    out: list[tuple[str, dict[str, Any], str]] = []
     for f in files:
-        if f.suffix == ".json":
+        if f.name.endswith((".json", ".json.gz")):
             obj = read_json(f)
             if isinstance(obj, dict) and obj and all(isinstance(v, dict) for v in obj.values()):
-                out += [(str(k), v) for k, v in obj.items()]
+                out += [(str(k), v, f"record {str(k)!r} of {str(f)!r}") for k, v in obj.items()]
                 continue
-        out += [(str(i), r) for i, r in enumerate(read_local(f))]
+        records = read_local(f)
+        out += [(str(i), r, where(records, i)) for i, r in enumerate(records)]
     return out
 
 
@@ -577,10 +641,14 @@ class MixEval(Benchmark):
     source = "MixEval/MixEval (config 'MixEval', splits 'free_form' and 'multiple_choice') on the Hugging Face hub"
     hf_path, hf_name = "MixEval/MixEval", "MixEval"
     splits = ("free_form", "multiple_choice")
+    # Psycoy/MixEval: mix_eval/data/mixeval-<version>/{mixeval,mixeval-hard}/{free-form,multiple-choice}.json;
+    # the benchmark is both files of its folder.
+    layouts: tuple[tuple[str, ...], ...] = (("free-form.json", "multiple-choice.json"),
+                                            ("mixeval/free-form.json", "mixeval/multiple-choice.json"))
 
     def load(self, data: str | Path | None = None) -> list[Item]:
         if data is not None:
-            pairs = _read_mixeval_local(data)
+            pairs = _read_mixeval_local(data, self.name, self.layouts)
         else:
             pairs = []
             for split in self.splits:
@@ -588,31 +656,31 @@ class MixEval(Benchmark):
                 for i, r in enumerate(recs):
                     r = dict(r)
                     r.setdefault("problem_type", split)
-                    pairs.append((str(i), r))
+                    pairs.append((str(i), r, f"record {i} of split {split!r}"))
         items: list[Item] = []
         seen: set[str] = set()
-        for key, r in pairs:
-            item = self._item(key, r, len(items))
+        for key, r, at in pairs:
+            item = self._item(key, r, at)
             if item.id in seen:  # the same key in the free-form and multiple-choice files, say
                 item.id = f"{item.id}#{len(items)}"
             seen.add(item.id)
             items.append(item)
         return items
 
-    def _item(self, key: str, r: dict[str, Any], index: int) -> Item:
-        prompt = str(_require(r, self.name, index, "prompt", "question", "input"))
+    def _item(self, key: str, r: dict[str, Any], at: str) -> Item:
+        prompt = str(_require(r, self.name, at, "prompt", "question", "input"))
         options = list(r.get("options") or [])
         ptype = str(r.get("problem_type") or "").lower().replace("-", "_")
         mc = bool(options) and "free" not in ptype
         raw_target = r.get("target", r.get("answer", r.get("targets")))
         if raw_target is None:
-            raise DatasetNotFound(f"{self.name}: record {key!r} has no 'target'")
+            raise DatasetNotFound(f"{self.name}: {at} has no 'target'")
         targets = list(raw_target) if isinstance(raw_target, (list, tuple)) else [raw_target]
         kind = "multiple_choice" if mc else "free_form"
         if mc:
             idx = [self._target_index(t, options) for t in targets]
             if any(i is None for i in idx):
-                raise DatasetNotFound(f"{self.name}: record {key!r}: target {targets!r} does not name one of {len(options)} options")
+                raise DatasetNotFound(f"{self.name}: {at}: target {targets!r} does not name one of {len(options)} options")
             reference: dict[str, Any] = {"type": kind, "options": [str(o) for o in options], "target": idx}
         else:
             reference = {"type": kind, "target": [str(t) for t in targets]}
@@ -755,3 +823,5 @@ class MixEvalHard(MixEval):
     name = "mixeval-hard"
     source = "MixEval/MixEval (config 'MixEval_Hard', splits 'free_form' and 'multiple_choice') on the Hugging Face hub"
     hf_name = "MixEval_Hard"
+    layouts = (("free-form.json", "multiple-choice.json"),
+               ("mixeval-hard/free-form.json", "mixeval-hard/multiple-choice.json"))

@@ -41,7 +41,8 @@ from typing import Any, Callable, Literal, Sequence, TypeVar
 
 from ..errors import ArchonError, DatasetNotFound
 from .base import BaselineNeed, Benchmark, Item, ItemScore, Judge, Message, ScoringContext
-from .data import load_records
+from .baseline_answers import read_baseline_answers
+from .data import load_records, where
 from .registry import register_benchmark
 from .stats import arena_hard_score, bootstrap_ci, length_controlled_win_rate
 
@@ -520,6 +521,10 @@ class MTBench(_JudgedBenchmark):
     """
 
     name = "mt-bench"
+    # FastChat: fastchat/llm_judge/data/mt_bench/ also holds model answers, judgments and reference answers.
+    layouts = (("question.jsonl",), ("data/mt_bench/question.jsonl",), ("llm_judge/data/mt_bench/question.jsonl",))
+    # The categories FastChat grades against reference answers.
+    reference_categories = ("math", "reasoning", "coding")
     source = (
         "HuggingFaceH4/mt_bench_prompts (split 'train'), or FastChat's data/mt_bench/question.jsonl "
         "(question_id, category, turns, reference) passed with --data"
@@ -527,10 +532,14 @@ class MTBench(_JudgedBenchmark):
     hf_path = "HuggingFaceH4/mt_bench_prompts"
     hf_split = "train"
 
-    def __init__(self, mode: Literal["single", "pairwise"] = "single"):
+    def __init__(self, mode: Literal["single", "pairwise"] = "single", reference_answers: str | Path | None = None):
         if mode not in ("single", "pairwise"):
             raise ArchonError(f"mt-bench mode must be 'single' or 'pairwise', not {mode!r}")
         self.mode = mode
+        # FastChat's reference_answer/gpt-4.jsonl: with it, math, reasoning and coding questions are judged
+        # against its answers (and the others without one), as FastChat does; without it, the questions'
+        # own short 'reference' field is used.
+        self.reference_answers = reference_answers
         if mode == "pairwise":
             self.name = "mt-bench-pairwise"
         # What a failed item scores: the bottom of the scale.
@@ -543,12 +552,13 @@ class MTBench(_JudgedBenchmark):
         return "required" if self.mode == "pairwise" else None
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, split=self.hf_split)
+        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, split=self.hf_split,
+                               layouts=self.layouts)
         items: list[Item] = []
         for i, r in enumerate(records):
             turns = _as_turns(_first(r, "turns", "prompt", "prompts"))
             if not turns:
-                raise DatasetNotFound(f"{self.name}: record {i} has no 'turns' (or 'prompt') field")
+                raise DatasetNotFound(f"{self.name}: {where(records, i)} has no 'turns' (or 'prompt') field")
             refs = _as_turns(_first(r, "reference", "references"))
             reference = refs if any(x.strip() for x in refs) else None
             qid = _first(r, "question_id", "prompt_id", "id")
@@ -558,7 +568,32 @@ class MTBench(_JudgedBenchmark):
                 reference=reference,
                 metadata={"category": r.get("category")},
             ))
+        if self.reference_answers is not None:
+            self._use_reference_answers(items)
         return items
+
+    def _use_reference_answers(self, items: list[Item]) -> None:
+        """Reference answers from the file for the reference categories, none for the others (FastChat's rule)."""
+        path = self.reference_answers
+        refs = read_baseline_answers(path)  # type: ignore[arg-type]
+        if items and not any(it.id in refs for it in items):
+            raise DatasetNotFound(f"{self.name}: the reference answers {str(path)!r} answer none of the {len(items)} "
+                                  f"question(s) (by question_id); is it FastChat's reference_answer/gpt-4.jsonl?")
+        missing = []
+        for it in items:
+            if it.metadata.get("category") in self.reference_categories:
+                if it.id in refs:
+                    it.reference = list(refs[it.id])
+                    it.metadata["reference_source"] = str(path)
+                else:
+                    missing.append(it.id)
+            else:
+                it.reference = None
+        if missing:
+            raise DatasetNotFound(
+                f"{self.name}: the reference answers {str(path)!r} have no answer for {len(missing)} question(s) of the "
+                f"categories {', '.join(self.reference_categories)} (e.g. {', '.join(missing[:5])})"
+            )
 
     async def score(self, item: Item, answers: list[str], ctx: ScoringContext) -> ItemScore:
         judge = self._judge(ctx)
@@ -659,13 +694,16 @@ class ArenaHard(_JudgedBenchmark):
     ``baseline`` field holds the baseline's answer. Online, the question file
     ``data/arena-hard-v0.1/question.jsonl`` of the hub repo ``lmarena-ai/arena-hard-auto``
     is read through `datasets`. The baseline's answers (the paper's default baseline
-    is gpt-4-0314) come from ``ctx.baseline`` (or the ``baseline`` field).
+    is gpt-4-0314) come from ``ctx.baseline`` (or the ``baseline`` field); ``model_answer`` files are
+    read in both the 2024 form (``question_id``, ``choices``) and the current one (``uid``, ``messages``).
 
     Each item is judged in both orders on the five-level scale; the item score is
     the combined outcome (1, 0.5, 0) and the headline is the win rate (0..1).
     """
 
     name = "arena-hard"
+    # lmarena/arena-hard-auto: data/arena-hard-v0.1/ and data/arena-hard-v2.0/ also hold model answers and judgments.
+    layouts = (("question.jsonl",),)
     source = f"{_ARENA_HF_REPO} ({_ARENA_HF_FILE}); baseline answers (e.g. model_answer/gpt-4-0314.jsonl) supplied separately"
 
     def baseline_need(self) -> BaselineNeed | None:
@@ -673,21 +711,21 @@ class ArenaHard(_JudgedBenchmark):
 
     def load(self, data: str | Path | None = None) -> list[Item]:
         if data is not None:
-            records = load_records(data, benchmark=self.name, hf_path=_ARENA_HF_REPO)
+            records = load_records(data, benchmark=self.name, hf_path=_ARENA_HF_REPO, layouts=self.layouts)
         else:
             records = self._load_hub()
         items: list[Item] = []
         for i, r in enumerate(records):
             turns = _as_turns(_first(r, "turns", "prompt", "question", "instruction"))
             if not turns:
-                raise DatasetNotFound(f"arena-hard: record {i} has no 'turns' or 'prompt' field")
+                raise DatasetNotFound(f"arena-hard: {where(records, i)} has no 'turns' or 'prompt' field")
             qid = _first(r, "question_id", "uid", "id")
             baseline = _first(r, "baseline", "baseline_answer")
             items.append(Item(
                 id=str(qid if qid is not None else i),
                 turns=turns,
                 reference=baseline,
-                metadata={k: r[k] for k in ("category", "subcategory", "cluster") if k in r},
+                metadata={k: r[k] for k in ("category", "subcategory", "cluster", "language") if k in r},
             ))
         return items
 
@@ -760,8 +798,9 @@ class AlpacaEval(_JudgedBenchmark):
     holds GPT-4 Turbo's replies, AlpacaEval 2.0's baseline; config ``alpaca_eval``
     holds text-davinci-003's, AlpacaEval 1's).
 
-    The baseline answer is ``ctx.baseline[item.id]`` when given, else the item's
-    ``output``. The item score is the both-orders outcome (1, 0.5, 0); the headline
+    The baseline answer is ``ctx.baseline[item.id]`` when given (AlpacaEval's
+    ``results/<model>/model_outputs.json`` has no ids: its outputs are matched to the items by
+    instruction, see :mod:`archon.benchmarks.baseline_answers`), else the item's ``output``. The item score is the both-orders outcome (1, 0.5, 0); the headline
     is the win rate (0..1); :meth:`summary_extra` adds the length-controlled win rate
     computed from character lengths.
     """
@@ -773,6 +812,9 @@ class AlpacaEval(_JudgedBenchmark):
 
     def __init__(self, config: str = "alpaca_eval_gpt4_baseline"):
         self.config = config
+        # The hub repo tatsu-lab/alpaca_eval holds <config>.json; tatsu-lab/alpaca_eval's results/<model>/ a
+        # model's model_outputs.json (instruction, output, generator).
+        self.layouts = ((f"{config}.json",), ("model_outputs.json",))
         self.source = f"{self.hf_path} (config {config!r}, split 'eval'); local files need 'instruction' and optionally 'output'"
 
     def options(self) -> dict[str, str | int | float]:
@@ -782,12 +824,13 @@ class AlpacaEval(_JudgedBenchmark):
         return "reference"  # a baseline answer, or the item's own ``output``
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.config, split=self.hf_split)
+        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.config, split=self.hf_split,
+                               layouts=self.layouts)
         items: list[Item] = []
         for i, r in enumerate(records):
             instruction = _first(r, "instruction", "prompt")
             if instruction is None:
-                raise DatasetNotFound(f"alpaca-eval: record {i} has no 'instruction' field")
+                raise DatasetNotFound(f"alpaca-eval: {where(records, i)} has no 'instruction' field")
             output = r.get("output")
             rid = _first(r, "id", "question_id")
             items.append(Item(

@@ -28,6 +28,7 @@ from ..config import ArchitectureConfig, load_config
 from ..errors import ArchonError
 from ..providers.keys import without_password
 from .base import Benchmark, Item
+from .baseline_answers import read_baseline_answers
 from .summary import json_safe
 
 try:
@@ -96,39 +97,12 @@ def load_results(path: str | Path, *, repair: bool = False) -> dict[str, dict[st
     return {str(rec["id"]): rec for rec in _read_jsonl_tolerant(p, repair=repair) if "id" in rec}
 
 
-def _baseline_record(rec: Mapping[str, Any]) -> tuple[str | None, Any]:
-    """(item id, answers) of one line of a baseline answers file: archon's ``id`` with ``answers``
-    (or ``answer``), or Arena-Hard's / FastChat's ``question_id`` with ``choices[0].turns[*].content``."""
-    item_id = next((rec[k] for k in ("id", "question_id", "uid") if rec.get(k) is not None), None)
-    answers = rec.get("answers", rec.get("answer"))
-    choices = rec.get("choices")
-    if answers is None and isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
-        turns = choices[0].get("turns") or []
-        answers = [t.get("content") if isinstance(t, Mapping) else t for t in turns]
-    return (None if item_id is None else str(item_id)), answers
-
-
 def load_baseline_answers(source: str | Path | Mapping[str, Any]) -> dict[str, list[str]]:
-    """Baseline answers by item id from a JSONL file or a mapping.
-
-    Each line holds ``id`` and an ``answers`` list (one per turn) or an ``answer`` string (another
-    run's results.jsonl works; its failed items are skipped), or is an Arena-Hard / FastChat
-    ``model_answer`` record: ``question_id`` and ``choices[0].turns[*].content``.
-    """
-    if isinstance(source, Mapping):
-        records: Iterable[tuple[str | None, Any]] = ((str(k), v) for k, v in source.items())
-    else:
-        p = Path(source)
-        if not p.exists():
-            raise ArchonError(f"baseline answers file {str(p)!r} does not exist")
-        records = (_baseline_record(r) for r in _read_jsonl_tolerant(p) if not r.get("error"))
-    out: dict[str, list[str]] = {}
-    for item_id, ans in records:
-        if isinstance(ans, str):
-            ans = [ans]
-        if item_id is not None and isinstance(ans, list) and ans and all(isinstance(a, str) for a in ans):
-            out[item_id] = list(ans)
-    return out
+    """Baseline answers by item id from a file or a mapping, in every published form: archon's ``id`` with
+    ``answers`` (another run's results.jsonl works; its failed items are skipped), FastChat's and Arena-Hard's
+    ``model_answer`` files (2024 and current forms), AlpacaEval's ``model_outputs.json`` (matched to the items
+    by instruction when the run starts). See :mod:`archon.benchmarks.baseline_answers`."""
+    return read_baseline_answers(source)
 
 
 # --------------------------------------------------------------------------- what a run is made from

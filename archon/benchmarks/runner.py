@@ -47,6 +47,7 @@ from ..errors import ArchonError, QueryFailed
 from ..providers.base import RetryPolicy
 from . import baselines as compute_matched
 from .base import Benchmark, Item, ItemScore, Judge, ScoringContext
+from .baseline_answers import check_baselines
 from .registry import get_benchmark
 from .run_folder import (
     RunFolder,
@@ -193,18 +194,7 @@ def _check_judge(bench: Benchmark, judge: Any) -> None:
 
 
 def _check_baselines(bench: Benchmark, items: Sequence[Item], baseline: Mapping[str, list[str]] | None) -> None:
-    need = bench.baseline_need()
-    if need is None:
-        return
-    missing = [it.id for it in items
-               if not (baseline and it.id in baseline) and not (need == "reference" and it.reference)]
-    if missing:
-        raise ArchonError(
-            f"benchmark {bench.name!r} is judged pairwise against a baseline, but {len(missing)} item(s) have no baseline "
-            f"answer (e.g. {', '.join(map(str, missing[:5]))}): pass --baseline-answers FILE (JSONL with id and answers, "
-            f"or an Arena-Hard/FastChat model_answer file) "
-            f"or --baseline-config CONFIG"
-        )
+    check_baselines(bench.name, bench.baseline_need(), items, baseline)
 
 
 @dataclass

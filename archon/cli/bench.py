@@ -143,8 +143,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     _check_out_dir(args.out)
     limits = {"max_attempts": args.max_attempts, "timeout": args.timeout}
     retry = RetryPolicy(**{k: v for k, v in limits.items() if v}) if any(limits.values()) else None
+    benchmark: Any = args.benchmark
+    if args.reference_answers:
+        from ..benchmarks.registry import get_benchmark
+
+        benchmark = get_benchmark(args.benchmark)
+        if not hasattr(benchmark, "reference_answers"):
+            raise ArchonError(f"--reference-answers applies to mt-bench and mt-bench-pairwise, not {args.benchmark!r}")
+        benchmark.reference_answers = args.reference_answers
     summary = run_benchmark(
-        args.config, args.benchmark, out_dir=args.out, data=args.data, split=args.split, limit=args.limit,
+        args.config, benchmark, out_dir=args.out, data=args.data, split=args.split, limit=args.limit,
         sample=args.sample, seed=args.seed, dev_fraction=args.dev_fraction, judge=args.judge,
         baseline_answers=args.baseline_answers, baseline_config=args.baseline_config, baselines=args.baselines,
         cache=False if args.no_cache else (args.cache or None), concurrency=args.concurrency,
@@ -247,7 +255,8 @@ def add_commands(sub) -> None:
     b.add_argument("--benchmark", "-b", required=True,
                    help="benchmark name: gsm8k, math, mixeval, mixeval-hard, humaneval, mbpp, codecontests, "
                         "mt-bench, mt-bench-pairwise, arena-hard, alpaca-eval, or a registered one")
-    b.add_argument("--data", help="local data file or folder (JSONL/JSON/Parquet); default: the benchmark's source")
+    b.add_argument("--data", help="local data file (JSONL/JSON/Parquet, .jsonl.gz) or a folder in the benchmark's "
+                                  "published layout; default: the benchmark's source")
     b.add_argument("--out", "-o", required=True, metavar="RUN_DIR",
                    help="run folder (created; resumed if it exists, one run at a time)")
     b.add_argument("--split", choices=("all", "dev", "test"), default="all",
@@ -261,9 +270,13 @@ def add_commands(sub) -> None:
     b.add_argument("--judge", metavar="CONFIG", help="judge architecture config (judged benchmarks need one)")
     g = b.add_mutually_exclusive_group()
     g.add_argument("--baseline-answers", metavar="FILE",
-                   help="pairwise baseline answers: JSONL with id and answers (e.g. another run's results.jsonl)")
+                   help="pairwise baseline answers: JSONL with id and answers (e.g. another run's results.jsonl), an "
+                        "Arena-Hard/FastChat model_answer file, or AlpacaEval's model_outputs.json (matched by instruction)")
     g.add_argument("--baseline-config", metavar="CONFIG",
                    help="generate the pairwise baseline's answers with this config first (RUN_DIR/baseline/)")
+    b.add_argument("--reference-answers", metavar="FILE",
+                   help="MT-Bench: grade math, reasoning and coding questions against these reference answers, as "
+                        "FastChat does (its llm_judge/data/mt_bench/reference_answer/gpt-4.jsonl)")
     b.add_argument("--baselines", action="store_true",
                    help="also run compute-matched baselines (single model, best-of-N, majority vote at the same "
                         "calls per query) on the same items, under RUN_DIR/baselines/")
