@@ -1,7 +1,7 @@
 """Code benchmarks: HumanEval, MBPP and CodeContests, scored by running the program in the sandbox.
 
 The program is pulled out of the answer with :func:`extract_code`, joined with the
-item's tests and run by :func:`archon.benchmarks.sandbox.arun_python` under
+item's tests and run by :func:`archon.sandbox.arun_python` under
 ``self.limits``. An item passes (1.0) only if every test passes; for HumanEval and MBPP
 the program must also get past the last test (an answer ending the program early, with
 ``sys.exit(0)`` or ``unittest.main()``, fails with status ``exited_early``). Anything else
@@ -11,7 +11,6 @@ the program must also get past the last test (an answer ending the program early
 
 from __future__ import annotations
 
-import ast
 import builtins
 import gzip
 import keyword
@@ -22,72 +21,22 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import DatasetNotFound
+from ..sandbox import (
+    ExecutionResult,
+    SandboxLimits,
+    arun_python,
+    extract_code,
+    isolation_mode,
+    network_isolation_available,
+)
+from ..sandbox.extract import defines
 from .base import Benchmark, Item, ItemScore, ScoringContext
 from .data import load_records, read_json_lines, read_local
 from .registry import register_benchmark
-from .sandbox import ExecutionResult, SandboxLimits, arun_python, isolation_mode, network_isolation_available
 
 __all__ = ["CodeContests", "HumanEval", "MBPP", "extract_code", "outputs_match"]
 
 STDERR_CHARS = 500
-
-# A fenced block: what precedes the fence on its line, the language tag, the body.
-_FENCE_RE = re.compile(r"^([^\n`]*?)```[ \t]*([\w+.#-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL | re.MULTILINE)
-# A fence's own indentation: spaces, or a markdown list marker ("1. ", "- ") with the spaces around it.
-_INDENT_RE = re.compile(r"[ \t]*(?:(?:[-*+]|\d+[.)])[ \t]+)?")
-_PYTHON_TAGS = {"python", "py", "python3", "py3"}
-
-
-def _dedent(body: str, width: int) -> str:
-    """Remove up to ``width`` leading spaces or tabs from each line (the fence's own indentation)."""
-    if not width:
-        return body
-    return "".join(re.sub(rf"^[ \t]{{0,{width}}}", "", line) for line in body.splitlines(True))
-
-
-def _defines(code: str, name: str) -> bool:
-    return bool(re.search(rf"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+{re.escape(name)}\b", code, re.MULTILINE))
-
-
-def _compiles(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError):
-        return False
-    return True
-
-
-def extract_code(answer: str, names: Sequence[str] = ()) -> str:
-    """The Python program in an LLM answer.
-
-    Among the fenced blocks (```python ones, else blocks of any language):
-
-    1. the last block that defines one of ``names`` (the function the tests call), if any;
-    2. else all ```python blocks joined in order (a helper in one block, the function in the next),
-       when together they are valid Python;
-    3. else the longest block (the last one on a tie).
-
-    No fence at all: the raw text. An unclosed fence at the end of the answer (a cut-off reply)
-    counts as a block. A fence indented inside a markdown list is dedented by its own indentation;
-    otherwise indentation is kept, so an answer that only continues a function body still works.
-    """
-    text = answer or ""
-    blocks = [(m.group(2).lower(), _dedent(m.group(3), len(m.group(1)) if _INDENT_RE.fullmatch(m.group(1)) else 0))
-              for m in _FENCE_RE.finditer(text)]
-    blocks = [(tag, body) for tag, body in blocks if body.strip()]
-    python = [body for tag, body in blocks if tag in _PYTHON_TAGS]
-    chosen = python or [body for _, body in blocks]
-    defining = [body for body in chosen if any(_defines(body, n) for n in names)]
-    if defining:
-        code = defining[-1]
-    elif len(python) > 1 and _compiles(joined := "\n\n".join(b.strip("\r\n") for b in python)):
-        code = joined
-    elif chosen:
-        code = chosen[max(range(len(chosen)), key=lambda i: (len(chosen[i].strip()), i))]
-    else:
-        code = text
-    # Drop leading blank lines and trailing whitespace, keep the first line's indentation.
-    return code.lstrip("\r\n").rstrip() + "\n"
 
 
 def _completion_check(marker: str) -> str:
@@ -197,7 +146,7 @@ class HumanEval(_CodeBenchmark):
         ref = item.reference
         entry = ref["entry_point"]
         code = extract_code(answer, [entry])
-        if _defines(code, entry):
+        if defines(code, entry):
             # The prompt comes first for its imports and helper functions; the answer's definition replaces the stub.
             # (The prompt's stub, a def with only a docstring, is valid Python.)
             solution = f"{ref['prompt']}\n\n{code}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 
+from ..sandbox import arun_python, extract_code
 from ._format import conversation_text
 from .base import Component, Output, State
 from .parsing import parse_test_results, parse_unit_tests
@@ -76,9 +77,6 @@ class UnitTestEvaluator(Component):
         return sum(results)
 
     async def _executed_passes(self, candidate: str, tests: list[str]) -> int:
-        from ..benchmarks.code import extract_code
-        from ..benchmarks.sandbox import arun_python
-
         # One sandboxed run per candidate: each assert runs on its own and, if it passes, prints a line
         # with a random per-run nonce and its index. Only those lines count, each index once, so printing
         # lines of its own gains a candidate nothing. (It shares the process with the harness, so code

@@ -1,0 +1,23 @@
+"""Run untrusted Python programs (model-written code) in a contained child process.
+
+:func:`run_python` runs one program under :class:`SandboxLimits` and returns an
+:class:`ExecutionResult`; :func:`arun_python` does the same without blocking the event loop.
+:func:`extract_code` pulls the program out of an LLM answer. The layers of containment, and what
+each platform gets, are described in ``docs/sandbox.md``.
+"""
+
+from .extract import extract_code
+from .isolation import isolation_mode, network_isolation_available
+from .limits import ExecutionResult, SandboxLimits, Status
+from .run import arun_python, run_python
+
+__all__ = [
+    "ExecutionResult",
+    "SandboxLimits",
+    "Status",
+    "arun_python",
+    "extract_code",
+    "isolation_mode",
+    "network_isolation_available",
+    "run_python",
+]
