@@ -37,13 +37,22 @@ from .linux import (
 )
 from .modes import Mode
 from .mounts import DEV_LINKS, SCRATCH
+from .seccomp import keyring_filter
+
+
+_MAX_FILES = 16384  # files and directories a run may make (tmpfs inodes)
 
 
 def make_preexec(mode: Mode, limits: SandboxLimits, nproc: int | None, work: str, stage: str,
                   masks: list[str], exposures: list[str], sockets: list[str],
                   cgroup: Cgroup | None) -> Callable[[], None]:
     libc = load_libc()
+    keyrings = keyring_filter() if libc is not None else None
     my_uid, my_gid = os.getuid(), os.getgid()
+    owner = os.stat(work)
+    # The run's files live in memory, in a tmpfs of their own: their total size and number are bounded.
+    quota = (f"size={limits.max_disk_mb}m,nr_inodes={_MAX_FILES},mode=0700,"
+             f"uid={owner.st_uid},gid={owner.st_gid}")
     scratch = [d for d in SCRATCH if os.path.isdir(d) and not os.path.islink(d)]
     # Bind last the one that holds the run directory: once covered, ``work`` no longer resolves.
     scratch.sort(key=lambda d: work.startswith(d.rstrip("/") + "/"))
@@ -91,6 +100,7 @@ def make_preexec(mode: Mode, limits: SandboxLimits, nproc: int | None, work: str
         # 3. Mounts.
         if mode.mountns:
             mount("none", "/", None, MS_REC | MS_PRIVATE)
+            mount("tmpfs", work, "tmpfs", MS_NOSUID | MS_NODEV, quota)
             for path, at, _ in staged:
                 mount(path, at, None, MS_BIND | MS_REC)
             for m in masks:
@@ -134,5 +144,8 @@ def make_preexec(mode: Mode, limits: SandboxLimits, nproc: int | None, work: str
         if libc is not None:
             libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
             libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        # 6. No kernel keyrings: the caller's session keyring would otherwise be the program's.
+        if keyrings is not None:
+            check_errno(keyrings.install(libc), "seccomp")
 
     return preexec

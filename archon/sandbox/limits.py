@@ -21,6 +21,7 @@ class SandboxLimits:
     max_processes: int = 64  # RLIMIT_NPROC (counting threads) or the cgroup's pids.max; see the module docstring
     max_open_files: int = 64  # RLIMIT_NOFILE
     max_file_mb: int = 16  # RLIMIT_FSIZE
+    max_disk_mb: int = 64  # all files the run writes (a tmpfs of this size, where a mount namespace is available)
     max_output_bytes: int = 1_000_000  # per stream; more than this kills the program ("output_limit")
 
 

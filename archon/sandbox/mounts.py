@@ -39,11 +39,40 @@ def is_under(path: str, top: str) -> bool:
     return path == top or path.startswith(top.rstrip("/") + "/")
 
 
+# Directories never covered as the caller's working directory: the system the program runs on.
+_SYSTEM_DIRS = ("/", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/var", "/opt", "/srv",
+                "/proc", "/sys", "/dev", "/tmp", "/home", "/mnt", "/media")
+_hidden: list[str] = []
+
+
+def hide_path(path: str | os.PathLike[str]) -> None:
+    """Cover ``path`` (a directory) with an empty tmpfs in every later run, where runs get a mount
+    namespace: for folders of the caller's data (a cache, traces, run folders) outside its working
+    directory and home, which are covered anyway."""
+    real = os.path.realpath(os.fspath(path))
+    if real not in _hidden:
+        _hidden.append(real)
+
+
+def _working_dir() -> str | None:
+    """The caller's working directory (its project, usually), unless it is a system directory or holds
+    the interpreter."""
+    try:
+        cwd = os.path.realpath(os.getcwd())
+    except OSError:
+        return None
+    if cwd in _SYSTEM_DIRS or any(is_under(p, cwd) for p in _interpreter_dirs()):
+        return None
+    return cwd
+
+
 def _private_dirs() -> list[str]:
-    """Directories to cover with an empty tmpfs: the caller's home, root's, where services keep their
-    sockets, ``/dev`` (rebuilt with a few devices), and directories an unprivileged child could not
-    pass through on the way to the interpreter's installation."""
-    candidates = [os.environ.get("HOME"), "/root", "/run", "/var/run", os.environ.get("XDG_RUNTIME_DIR"), "/dev"]
+    """Directories to cover with an empty tmpfs: the caller's working directory and home, root's, where
+    services keep their sockets, those given to :func:`hide_path`, ``/dev`` (rebuilt with a few devices),
+    and directories an unprivileged child could not pass through on the way to the interpreter's
+    installation."""
+    candidates = [os.environ.get("HOME"), "/root", "/run", "/var/run", os.environ.get("XDG_RUNTIME_DIR"), "/dev",
+                  _working_dir(), *_hidden]
     with contextlib.suppress(ImportError, KeyError):
         import pwd
         candidates.append(pwd.getpwuid(os.getuid()).pw_dir)
