@@ -11,6 +11,7 @@ from .asserts import AssertVerdict, ajudge_asserts, called_names
 from .extract import extract_code
 from .isolation import isolation_mode, network_isolation_available
 from .limits import ExecutionResult, SandboxLimits, Status
+from .mounts import hide_path
 from .run import arun_python, run_python
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "arun_python",
     "called_names",
     "extract_code",
+    "hide_path",
     "isolation_mode",
     "network_isolation_available",
     "run_python",
