@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .limits import ExecutionResult, SandboxLimits
 from .plain import NotPlain, decode
@@ -270,14 +271,14 @@ async def ajudge_asserts(candidate: str, tests: Sequence[str], functions: Sequen
     passes when it runs to its end. ``prelude`` is trusted code the tests need (it runs in the judge,
     before them; the candidate's program does not get it); ``setup`` runs in both, after the candidate's
     code. Nothing the candidate does, short of returning the right plain values, makes a test pass."""
-    known: dict[str, tuple[list, dict]] = {}  # json key -> ([name, args], result)
+    known: dict[str, tuple[list[Any], dict[str, Any]]] = {}  # json key -> ([name, args], result)
     runs = 0
     calls = 0
     judge_prelude = f"{prelude}\n\n{setup}\n"
-    spec = {"prelude": judge_prelude, "functions": list(functions), "tests": list(tests)}
+    spec: dict[str, Any] = {"prelude": judge_prelude, "functions": list(functions), "tests": list(tests)}
     code = f"{candidate}\n\n{setup}\n"
     for _ in range(max_rounds + 1):
-        spec["known"] = [entry for entry in known.values()]
+        spec["known"] = list(known.values())
         judged = await arun_python(_JUDGE, stdin=json.dumps(spec), limits=limits)
         runs += 1
         out = _output(judged)

@@ -9,6 +9,7 @@ imports nothing but the standard library.
 """
 
 import json
+from typing import Any
 
 MAX_DEPTH = 100
 
@@ -17,7 +18,7 @@ class NotPlain(ValueError):
     """A value that is not plain data, or JSON that is not an encoded value."""
 
 
-def encode(value, _depth=0):
+def encode(value: Any, _depth: int = 0) -> Any:
     if _depth > MAX_DEPTH:
         raise NotPlain("nested too deeply")
     t = type(value)
@@ -42,7 +43,7 @@ def encode(value, _depth=0):
     raise NotPlain(f"not plain data: {t.__module__}.{t.__qualname__}")
 
 
-def _float(text):
+def _float(text: object) -> float:
     if type(text) is not str:
         raise NotPlain("a float must be its repr")
     try:
@@ -51,7 +52,7 @@ def _float(text):
         raise NotPlain(f"not a float: {text[:40]!r}") from None
 
 
-def decode(obj, _depth=0):
+def decode(obj: Any, _depth: int = 0) -> Any:
     if _depth > MAX_DEPTH:
         raise NotPlain("nested too deeply")
     t = type(obj)

@@ -51,7 +51,7 @@ class KeyringFilter:
         self._buffer = ctypes.create_string_buffer(b"".join(fixed))
         self._prog = _SockFprog(len(fixed), ctypes.addressof(self._buffer))
 
-    def install(self, libc) -> int:
+    def install(self, libc: ctypes.CDLL) -> int:
         """Install it in the calling process; 0 on success (``errno`` set otherwise)."""
         return libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(self._prog), 0, 0)
 
