@@ -7,8 +7,9 @@ import json
 import pytest
 
 from archon.benchmarks.base import ScoringContext
-from archon.benchmarks.code import MBPP, CodeContests, HumanEval, extract_code, outputs_match
-from archon.benchmarks.sandbox import SandboxLimits
+from archon.benchmarks.code import MBPP, CodeContests, HumanEval, outputs_match
+from archon.sandbox import extract_code
+from archon.sandbox import SandboxLimits
 from archon.errors import DatasetNotFound
 
 CTX = ScoringContext()

@@ -1,99 +1,44 @@
 """Code benchmarks: HumanEval, MBPP and CodeContests, scored by running the program in the sandbox.
 
-The program is pulled out of the answer with :func:`extract_code`, joined with the
-item's tests and run by :func:`archon.benchmarks.sandbox.arun_python` under
-``self.limits``. An item passes (1.0) only if every test passes; for HumanEval and MBPP
-the program must also get past the last test (an answer ending the program early, with
-``sys.exit(0)`` or ``unittest.main()``, fails with status ``exited_early``). Anything else
-(wrong output, a crash, a timeout, a syntax error) scores 0.0 and says why in
-``ItemScore.details``.
+The program is pulled out of the answer with :func:`extract_code` and run in the sandbox under
+``self.limits``. HumanEval and MBPP judge the item's asserts with :func:`archon.sandbox.ajudge_asserts`:
+the answer's code runs in one sandboxed process and returns its functions' results as plain data, and
+the asserts run in another that holds no code of the answer, so the answer cannot forge its score
+(an object equal to everything, a forged "tests done" line, ``sys.exit(0)`` before the tests).
+CodeContests compares the program's stdout with the expected output here. An item passes (1.0) only
+if every test passes; anything else (wrong output, a crash, a timeout, a syntax error, a result that
+is not plain data, an answer that ends the program early: ``exited_early``) scores 0.0 and says why
+in ``ItemScore.details``.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
-import keyword
 import math
 import re
-import secrets
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import DatasetNotFound
+from ..sandbox import (
+    AssertVerdict,
+    ExecutionResult,
+    SandboxLimits,
+    ajudge_asserts,
+    arun_python,
+    called_names,
+    extract_code,
+    isolation_mode,
+    network_isolation_available,
+)
+from ..sandbox.extract import defines
 from .base import Benchmark, Item, ItemScore, ScoringContext
 from .data import load_records, read_local, where
 from .registry import register_benchmark
-from .sandbox import ExecutionResult, SandboxLimits, arun_python, isolation_mode, network_isolation_available
 
 __all__ = ["CodeContests", "HumanEval", "MBPP", "extract_code", "outputs_match"]
 
 STDERR_CHARS = 500
-
-# A fenced block: what precedes the fence on its line, the language tag, the body.
-_FENCE_RE = re.compile(r"^([^\n`]*?)```[ \t]*([\w+.#-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL | re.MULTILINE)
-# A fence's own indentation: spaces, or a markdown list marker ("1. ", "- ") with the spaces around it.
-_INDENT_RE = re.compile(r"[ \t]*(?:(?:[-*+]|\d+[.)])[ \t]+)?")
-_PYTHON_TAGS = {"python", "py", "python3", "py3"}
-
-
-def _dedent(body: str, width: int) -> str:
-    """Remove up to ``width`` leading spaces or tabs from each line (the fence's own indentation)."""
-    if not width:
-        return body
-    return "".join(re.sub(rf"^[ \t]{{0,{width}}}", "", line) for line in body.splitlines(True))
-
-
-def _defines(code: str, name: str) -> bool:
-    return bool(re.search(rf"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+{re.escape(name)}\b", code, re.MULTILINE))
-
-
-def _compiles(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError):
-        return False
-    return True
-
-
-def extract_code(answer: str, names: Sequence[str] = ()) -> str:
-    """The Python program in an LLM answer.
-
-    Among the fenced blocks (```python ones, else blocks of any language):
-
-    1. the last block that defines one of ``names`` (the function the tests call), if any;
-    2. else all ```python blocks joined in order (a helper in one block, the function in the next),
-       when together they are valid Python;
-    3. else the longest block (the last one on a tie).
-
-    No fence at all: the raw text. An unclosed fence at the end of the answer (a cut-off reply)
-    counts as a block. A fence indented inside a markdown list is dedented by its own indentation;
-    otherwise indentation is kept, so an answer that only continues a function body still works.
-    """
-    text = answer or ""
-    blocks = [(m.group(2).lower(), _dedent(m.group(3), len(m.group(1)) if _INDENT_RE.fullmatch(m.group(1)) else 0))
-              for m in _FENCE_RE.finditer(text)]
-    blocks = [(tag, body) for tag, body in blocks if body.strip()]
-    python = [body for tag, body in blocks if tag in _PYTHON_TAGS]
-    chosen = python or [body for _, body in blocks]
-    defining = [body for body in chosen if any(_defines(body, n) for n in names)]
-    if defining:
-        code = defining[-1]
-    elif len(python) > 1 and _compiles(joined := "\n\n".join(b.strip("\r\n") for b in python)):
-        code = joined
-    elif chosen:
-        code = chosen[max(range(len(chosen)), key=lambda i: (len(chosen[i].strip()), i))]
-    else:
-        code = text
-    # Drop leading blank lines and trailing whitespace, keep the first line's indentation.
-    return code.lstrip("\r\n").rstrip() + "\n"
-
-
-def _completion_check(marker: str) -> str:
-    """Code to put after the tests: writes ``marker`` straight to file descriptor 1, so only a
-    program that ran every test to the end prints it (not one the answer ended early with
-    ``sys.exit(0)``, ``exit()`` or ``unittest.main()``)."""
-    return f"\n\nimport os as _archon_os\n_archon_os.write(1, b'\\n{marker}\\n')\n"
 
 
 def _result_details(result: ExecutionResult) -> dict[str, Any]:
@@ -116,17 +61,26 @@ class _CodeBenchmark(Benchmark):
         # Which containment the programs ran under: a reader of the result should know.
         return {"sandbox": isolation_mode(), "sandbox_network_isolated": network_isolation_available()}
 
-    async def _run_tests(self, program: str) -> ItemScore:
-        """Run a program that ends with the item's tests; it passes only if it exits 0 *and* got
-        past the last test (a random marker printed after them shows up on stdout)."""
-        marker = f"archon-tests-done-{secrets.token_hex(16)}"
-        result = await arun_python(program + _completion_check(marker), limits=self.limits)
-        details = _result_details(result)
-        if result.passed and marker not in (result.stdout or ""):
-            details.update(status="exited_early",
-                           error="the program ended before the tests finished (e.g. sys.exit() or unittest.main() in the answer)")
-            return ItemScore(0.0, details)
-        return ItemScore(1.0 if result.passed else 0.0, details)
+    async def _judge(self, candidate: str, tests: list[str], functions: list[str], *, prelude: str = "",
+                     setup: str = "") -> ItemScore:
+        """Judge the candidate's functions by the asserts; it passes only if every test passes."""
+        verdict = await ajudge_asserts(candidate, tests, functions, prelude=prelude, setup=setup, limits=self.limits)
+        return ItemScore(1.0 if verdict.status == "passed" else 0.0, _verdict_details(verdict))
+
+
+def _compiles(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _verdict_details(verdict: AssertVerdict) -> dict[str, Any]:
+    details = _result_details(verdict.run)
+    details.update(status=verdict.status, stderr=(verdict.detail or verdict.run.stderr or "")[:STDERR_CHARS],
+                   sandbox_runs=verdict.runs)
+    return details
 
 
 # --------------------------------------------------------------------------- HumanEval
@@ -186,31 +140,28 @@ class HumanEval(_CodeBenchmark):
     def prompt(self, item: Item, turn: int) -> str:
         return f"{self.INSTRUCTION}\n\n```python\n{item.turns[turn].rstrip()}\n```"
 
-    def program(self, item: Item, answer: str) -> str:
-        """The program to run: the function from the answer (or the prompt plus the answer's body), then the tests."""
+    def solution(self, item: Item, answer: str) -> str:
+        """The candidate's program: the function from the answer (or the prompt plus the answer's body)."""
         ref = item.reference
         entry = ref["entry_point"]
         code = extract_code(answer, [entry])
-        if _defines(code, entry):
+        if defines(code, entry):
             # The prompt comes first for its imports and helper functions; the answer's definition replaces the stub.
             # (The prompt's stub, a def with only a docstring, is valid Python.)
-            solution = f"{ref['prompt']}\n\n{code}"
-        else:
-            solution = ref["prompt"] + code
-        return f"{solution}\n\n{ref['test']}\n\ncheck({entry})\n"
+            return f"{ref['prompt']}\n\n{code}"
+        return ref["prompt"] + code
 
     async def score(self, item: Item, answers: list[str], ctx: ScoringContext) -> ItemScore:
         answer = answers[-1] if answers else ""
-        return await self._run_tests(self.program(item, answer or ""))
+        ref = item.reference
+        entry = ref["entry_point"]
+        # The prompt (trusted: from the data set) gives the tests its helpers, e.g. HumanEval/32's poly().
+        prelude = ref["prompt"] if _compiles(ref["prompt"]) else ref["prompt"] + "    pass\n"  # a stub without a docstring
+        return await self._judge(self.solution(item, answer or ""), [f"{ref['test']}\n\ncheck({entry})\n"], [entry],
+                                 prelude=prelude)
 
 
 # --------------------------------------------------------------------------- MBPP
-
-
-def _called_names(tests: Sequence[str]) -> list[str]:
-    """The functions the asserts call (``assert add(1, 2) == 3`` -> ``add``), builtins and methods left out."""
-    names = re.findall(r"(?<![\w.])([A-Za-z_]\w*)\s*\(", "\n".join(tests))
-    return list(dict.fromkeys(n for n in names if not keyword.iskeyword(n) and not hasattr(builtins, n)))
 
 
 @register_benchmark("mbpp")
@@ -257,17 +208,19 @@ class MBPP(_CodeBenchmark):
             f"Your code should pass these tests:\n\n{tests}\n\n{self.INSTRUCTION}"
         )
 
-    def program(self, item: Item, answer: str) -> str:
+    def tests(self, item: Item) -> list[str]:
         ref = item.reference
         tests = list(ref["test_list"])
         if self.include_challenge_tests:
             tests += ref.get("challenge_test_list") or []
-        parts = [extract_code(answer, _called_names(tests)), ref.get("test_setup_code") or "", "\n".join(tests)]
-        return "\n\n".join(p for p in parts if p.strip()) + "\n"
+        return tests
 
     async def score(self, item: Item, answers: list[str], ctx: ScoringContext) -> ItemScore:
         answer = answers[-1] if answers else ""
-        return await self._run_tests(self.program(item, answer or ""))
+        tests = self.tests(item)
+        names = called_names(tests)
+        setup = item.reference.get("test_setup_code") or ""
+        return await self._judge(extract_code(answer or "", names), tests, names, setup=setup)
 
 
 # --------------------------------------------------------------------------- CodeContests

@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence, TextIO
+from typing import Any, Iterator, Mapping, Sequence, TextIO
 
 from ..config import ArchitectureConfig, load_config
 from ..errors import ArchonError

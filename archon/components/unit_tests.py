@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 
+from ..sandbox import ajudge_asserts, called_names, extract_code
 from ._format import conversation_text
 from .base import Component, Needs, Output, State, asks_per_reply
 from .parsing import parse_test_results, parse_unit_tests
@@ -111,21 +111,10 @@ class UnitTestEvaluator(Component):
         return sum(results)
 
     async def _executed_passes(self, candidate: str, tests: list[str]) -> int:
-        from ..benchmarks.code import extract_code
-        from ..benchmarks.sandbox import arun_python
-
-        # One sandboxed run per candidate: each assert runs on its own and, if it passes, prints a line
-        # with a random per-run nonce and its index. Only those lines count, each index once, so printing
-        # lines of its own gains a candidate nothing. (It shares the process with the harness, so code
-        # written to dig the nonce out of it could still forge them.)
-        nonce = secrets.token_hex(16)
-        pass_lines = [f"{nonce} {i} pass" for i in range(len(tests))]
-        harness = "\n".join(
-            f"try:\n    exec({t!r}, globals())\nexcept BaseException:\n    pass\nelse:\n    print({line!r})"
-            for t, line in zip(tests, pass_lines)
-        )
-        result = await arun_python(extract_code(candidate) + "\n\n" + harness)
-        return len(set(pass_lines).intersection(result.stdout.splitlines()))
+        # The candidate's code and the asserts run in separate sandboxed processes, and only plain data
+        # (the functions' results) crosses: nothing the candidate prints or returns can forge a pass.
+        verdict = await ajudge_asserts(extract_code(candidate), tests, called_names(tests))
+        return sum(verdict.passed)
 
     async def run(self, ctx, state: State) -> Output:
         tests = state.unit_tests or []

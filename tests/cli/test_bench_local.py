@@ -27,7 +27,7 @@ def test_bench_humaneval_on_embedded_model(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n"] == 3 and summary["calls_per_query"] >= 2
     # The summary says which containment the programs ran under.
-    from archon.benchmarks.sandbox import isolation_mode
+    from archon.sandbox import isolation_mode
 
     assert summary["extra"]["sandbox"] == isolation_mode() and "sandbox_network_isolated" in summary["extra"]
     # A rerun of the same command redoes nothing.

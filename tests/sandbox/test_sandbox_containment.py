@@ -1,12 +1,13 @@
 """The code sandbox: normal programs run and report, hostile ones are contained and later runs still work.
 
-Each hostile case checks what the layers available here promise (see ``archon.benchmarks.sandbox``);
+Each hostile case checks what the layers available here promise (see docs/sandbox.md);
 where a layer is missing on this machine (no namespaces, not Linux) the test says so and skips.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import ctypes
 import errno
 import json
@@ -22,8 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from archon.benchmarks import sandbox
-from archon.benchmarks.sandbox import (
+import archon.sandbox
+from archon.sandbox import cgroups, execute, ids, isolation, modes, mounts
+from archon.sandbox import run as sandbox_run
+from archon.sandbox import (
     ExecutionResult,
     SandboxLimits,
     arun_python,
@@ -35,8 +38,8 @@ pytestmark = pytest.mark.timeout(30)
 
 LINUX = sys.platform.startswith("linux")
 ROOT = os.geteuid() == 0
-MODE = sandbox._isolation()
-CGROUPS = sandbox._cgroup_homes()
+MODE = isolation.current_mode()
+CGROUPS = cgroups.cgroup_homes()
 # Whether a runaway number of processes is stopped here (root ignores RLIMIT_NPROC unless it drops to
 # a per-run uid or a cgroup counts the run's processes; a normal user's limit needs /proc to count
 # what the user already runs).
@@ -72,7 +75,7 @@ IDENT = ("import os as _os, sys as _sys; print('IDENT', _os.getuid(), _os.readli
          "_os.getsid(0), file=_sys.stderr, flush=True); del _os, _sys\n")
 
 
-def leftovers(result: ExecutionResult, mode: sandbox._Mode = MODE) -> list[int]:
+def leftovers(result: ExecutionResult, mode: modes.Mode = MODE) -> list[int]:
     """Live processes of the run that printed IDENT: by its per-run uid, else its PID namespace,
     else its session."""
     line = next(line for line in result.stderr.splitlines() if line.startswith("IDENT "))
@@ -182,7 +185,7 @@ def test_child_is_started_in_its_own_session_with_limits(monkeypatch):
         seen["sid"], seen["pgid"] = os.getsid(proc.pid), os.getpgid(proc.pid)
         return proc
 
-    monkeypatch.setattr(sandbox.subprocess, "Popen", spy)
+    monkeypatch.setattr(execute.subprocess, "Popen", spy)
     assert run_python("pass").passed
     assert seen["start_new_session"] is True
     assert callable(seen["preexec_fn"])
@@ -208,8 +211,8 @@ def test_resource_limits_are_set_in_the_child():
 
 
 def test_error_status_when_the_program_cannot_start(monkeypatch):
-    monkeypatch.setattr(sandbox, "_INTERPRETER", "/nonexistent/python3")
-    r = sandbox._run("print(1)", "", SandboxLimits(), sandbox._Mode("basic"))
+    monkeypatch.setattr(execute, "INTERPRETER", "/nonexistent/python3")
+    r = execute.execute("print(1)", "", SandboxLimits(), modes.Mode("basic"))
     assert r.status == "error" and r.returncode is None and not r.passed
     monkeypatch.undo()
     assert_still_works()
@@ -223,7 +226,7 @@ def test_cwd_is_a_fresh_empty_directory_deleted_afterwards(monkeypatch):
         made.append(real_mkdtemp(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(sandbox.tempfile, "mkdtemp", spy)
+    monkeypatch.setattr(execute.tempfile, "mkdtemp", spy)
     code = ("import os\nprint(sorted(os.listdir('.')))\nprint(os.getcwd() == os.environ['HOME'])\n"
             "open('leftover.txt', 'w').write('x')\nos.mkdir('sub'); os.chmod('sub', 0)")
     first = run_python(code)
@@ -314,7 +317,7 @@ def test_socket_connection_fails(listening_port):
 @pytest.mark.skipif(not network_isolation_available(), reason="no network namespace here")
 def test_network_namespace_alone_blocks_connections(listening_port):
     port, accepted = listening_port
-    r = sandbox._run(connect_code(port), "", SandboxLimits(), MODE, audit_hook=False)
+    r = execute.execute(connect_code(port), "", SandboxLimits(), MODE, audit_hook=False)
     assert r.status == "passed" and r.stdout.startswith("refused OSError"), r
     assert "PermissionError" not in r.stdout  # the kernel refused, not the hook
     assert not accepted()
@@ -322,15 +325,15 @@ def test_network_namespace_alone_blocks_connections(listening_port):
 
 def test_audit_hook_alone_blocks_connections_and_lookups(listening_port):
     port, accepted = listening_port
-    basic = sandbox._Mode("basic")  # no namespaces: only the in-process hook
-    r = sandbox._run(connect_code(port), "", SandboxLimits(), basic)
+    basic = modes.Mode("basic")  # no namespaces: only the in-process hook
+    r = execute.execute(connect_code(port), "", SandboxLimits(), basic)
     assert r.stdout.startswith("refused PermissionError"), r
     assert not accepted()
-    r = sandbox._run("import socket\nsocket.getaddrinfo('localhost', 80)", "", SandboxLimits(), basic)
+    r = execute.execute("import socket\nsocket.getaddrinfo('localhost', 80)", "", SandboxLimits(), basic)
     assert r.status == "failed" and "PermissionError" in r.stderr
     # The hook cannot be taken away: there is no API to remove audit hooks, and clearing
     # sys.audit's callers does nothing.
-    r = sandbox._run("import sys, socket\nsys.addaudithook(lambda *a: None)\nsocket.socket()", "", SandboxLimits(), basic)
+    r = execute.execute("import sys, socket\nsys.addaudithook(lambda *a: None)\nsocket.socket()", "", SandboxLimits(), basic)
     assert r.status == "failed" and "PermissionError" in r.stderr
 
 
@@ -380,9 +383,9 @@ FORK_BOMB = IDENT + (
 )
 
 
-def check_fork_bomb(mode: sandbox._Mode) -> None:
+def check_fork_bomb(mode: modes.Mode) -> None:
     start = time.monotonic()
-    r = sandbox._run(FORK_BOMB, "", SandboxLimits(max_processes=16, wall_seconds=10), mode)
+    r = execute.execute(FORK_BOMB, "", SandboxLimits(max_processes=16, wall_seconds=10), mode)
     assert time.monotonic() - start < 10
     made, failed = map(int, r.stdout.split())
     assert made <= 16 and failed >= 10_000 - 16
@@ -439,10 +442,10 @@ def test_writing_outside_the_sandbox_fails():
         pytest.skip(f"the program has the caller's own file permissions here ({MODE.name})")
     tag = uuid.uuid4().hex
     # A directory of ours with mode 0755, in the temporary directory everybody uses.
-    own = Path(tempfile.mkdtemp(prefix="archon-test-", dir=sandbox._sandbox_base()))
+    own = Path(tempfile.mkdtemp(prefix="archon-test-", dir=mounts.sandbox_base()))
     own.chmod(0o755)
     # The repository itself.
-    repo_target = Path(sandbox.__file__).resolve().parents[2] / f"archon_sandbox_escape_{tag}"
+    repo_target = Path(archon.sandbox.__file__).resolve().parents[2] / f"archon_sandbox_escape_{tag}"
     targets = [own / "escape.txt", repo_target]
     try:
         for target in targets:
@@ -513,12 +516,15 @@ def test_children_that_leave_the_process_group_are_killed():
 # --------------------------------------------------------------------------------------------------
 # Private files, local services, other processes.
 
-# Loads the module by its path in a separate interpreter (a user namespace, another user, a subreaper).
-LOAD_SANDBOX = (
-    "import importlib.util, sys\n"
-    f"spec = importlib.util.spec_from_file_location('sb', {sandbox.__file__!r})\n"
-    "sb = importlib.util.module_from_spec(spec); sys.modules['sb'] = sb; spec.loader.exec_module(sb)\n"
-)
+# The package copied, as a top-level package ``sb``, to a directory anyone may read, so that a separate
+# interpreter (in a user namespace, as another user, as a subreaper) can load it: it imports only
+# the standard library.
+_PACKAGE_COPY = Path(tempfile.mkdtemp(prefix="archon-sandbox-copy-"))
+shutil.copytree(Path(archon.sandbox.__file__).parent, _PACKAGE_COPY / "sb", ignore=shutil.ignore_patterns("__pycache__"))
+for _d in (_PACKAGE_COPY, *_PACKAGE_COPY.rglob("*")):
+    _d.chmod(0o755)
+atexit.register(shutil.rmtree, _PACKAGE_COPY, True)
+LOAD_SANDBOX = f"import sys\nsys.path.insert(0, {str(_PACKAGE_COPY)!r})\nimport sb\n"
 
 
 @pytest.fixture
@@ -553,7 +559,7 @@ def test_unix_sockets_of_the_host_are_unreachable(outside_dir):
         assert r.status == "passed" and r.stdout == "refused PermissionError None\n", r
         # Without it, the kernel does: the socket is covered with an empty file of root's.
         if MODE.mountns:
-            r = sandbox._run(code, "", SandboxLimits(), MODE, audit_hook=False)
+            r = execute.execute(code, "", SandboxLimits(), MODE, audit_hook=False)
             assert r.status == "passed" and r.stdout.split()[0] == "refused", r
             assert int(r.stdout.split()[2]) in (errno.EACCES, errno.ECONNREFUSED), r
         with pytest.raises(BlockingIOError):
@@ -590,11 +596,11 @@ def test_private_directories_are_covered(monkeypatch, outside_dir):
 def test_a_normal_user_cannot_read_their_own_private_files(outside_dir):
     # The interpreter must be usable by that user: a system Python, not one under /root.
     python = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3")
-                   if os.path.exists(p) and all(sandbox._world_traversable(a)
-                                                for a in sandbox._ancestors(os.path.realpath(p)))), None)
+                   if os.path.exists(p) and all(mounts.world_traversable(a)
+                                                for a in mounts.ancestors(os.path.realpath(p)))), None)
     if python is None:
         pytest.skip("no interpreter outside /root for an unprivileged user")
-    user = sandbox._UID_BASE - 4242  # no account, no process
+    user = ids.UID_BASE - 4242  # no account, no process
     home = outside_dir / "home"
     home.mkdir(mode=0o700)
     (home / ".env").write_text("OPENAI_API_KEY=sk-home-secret\n")
@@ -603,7 +609,7 @@ def test_a_normal_user_cannot_read_their_own_private_files(outside_dir):
         os.chown(p, user, user)
     program = (f"try:\n    print(open({str(home / '.env')!r}).read())\n"
                "except OSError as e:\n    print('refused', type(e).__name__)\n")
-    inner = LOAD_SANDBOX + (f"mode = sb._isolation()\nr = sb.run_python({program!r})\n"
+    inner = LOAD_SANDBOX + (f"mode = sb.isolation.current_mode()\nr = sb.run_python({program!r})\n"
                             "print(mode.name, int(mode.mountns))\nprint(r.status, r.stdout, r.stderr)\n")
     out = subprocess.run([python, "-I", "-c", inner], capture_output=True, text=True, timeout=60, cwd="/", check=False,
                          user=user, group=user, extra_groups=[],
@@ -688,7 +694,7 @@ program = (
     "    killed = type(e).__name__\n"
     "print(os.getuid(), caps, killed)\n"
 )
-mode = sb._isolation()
+mode = sb.isolation.current_mode()
 r = sb.run_python(program)
 time.sleep(0.3)
 print(json.dumps({"mode": mode.name, "drop_uid": mode.drop_uid, "drop_caps": mode.drop_caps, "pidns": mode.pidns,
@@ -723,8 +729,8 @@ def test_rootless_container(id_map):
 
 @pytest.mark.skipif(not (LINUX and ROOT), reason="root callers only")
 def test_root_without_capabilities_is_contained():
-    mode = next((m for m in sandbox._candidate_modes() if m.drop_caps and m.pidns), None)
-    probe = sandbox._run("print('ok')", "", SandboxLimits(), mode) if mode else None
+    mode = next((m for m in modes.candidate_modes() if m.drop_caps and m.pidns), None)
+    probe = execute.execute("print('ok')", "", SandboxLimits(), mode) if mode else None
     if probe is None or not probe.passed:
         pytest.skip("the namespaces are refused here")
     target = f"/etc/archon_sandbox_escape_{uuid.uuid4().hex}"
@@ -734,7 +740,7 @@ def test_root_without_capabilities_is_contained():
             "    try:\n        open(p, 'a')\n        print('WROTE')\n"
             "    except OSError as e:\n        print('refused', type(e).__name__)\n")
     try:
-        r = sandbox._run(code, "", SandboxLimits(), mode)
+        r = execute.execute(code, "", SandboxLimits(), mode)
     finally:
         Path(target).unlink(missing_ok=True)
     assert r.stdout == "0 0\nrefused OSError\nrefused OSError\n", r  # read-only file system
@@ -761,7 +767,7 @@ def test_memory_of_the_whole_run_is_limited():
 def test_cgroup_v2_settings_simulated(tmp_path):
     # cgroup v2 with delegated controllers is rare on test machines: plain files stand in for its
     # control files (the kernel's would exist; the optional ones here do not, so they are skipped).
-    cg = sandbox._Cgroup(sandbox._CgroupHomes(True, str(tmp_path), str(tmp_path)), 128 << 20, 17)
+    cg = cgroups.Cgroup(cgroups.CgroupHomes(True, str(tmp_path), str(tmp_path)), 128 << 20, 17)
     (d,) = cg.dirs
     assert (Path(d) / "memory.max").read_text() == str(128 << 20) and (Path(d) / "pids.max").read_text() == "17"
     assert not cg.oom_killed()
@@ -773,8 +779,8 @@ def test_cgroup_v2_settings_simulated(tmp_path):
 
 
 async def test_concurrent_runs_are_bounded(monkeypatch):
-    assert sandbox.MAX_CONCURRENT_RUNS >= 1
-    monkeypatch.setattr(sandbox, "MAX_CONCURRENT_RUNS", 2)
+    assert sandbox_run.MAX_CONCURRENT_RUNS >= 1
+    monkeypatch.setattr(sandbox_run, "MAX_CONCURRENT_RUNS", 2)
     code = "import time\nprint(time.time(), flush=True)\ntime.sleep(0.4)\nprint(time.time())"
     results = await asyncio.gather(*(arun_python(code) for _ in range(5)))
     assert all(r.passed for r in results), results
@@ -786,29 +792,29 @@ async def test_concurrent_runs_are_bounded(monkeypatch):
 def test_deep_directory_tree_is_removed(monkeypatch):
     made = []
     real_mkdtemp = tempfile.mkdtemp
-    monkeypatch.setattr(sandbox.tempfile, "mkdtemp", lambda *a, **k: made.append(real_mkdtemp(*a, **k)) or made[-1])
+    monkeypatch.setattr(execute.tempfile, "mkdtemp", lambda *a, **k: made.append(real_mkdtemp(*a, **k)) or made[-1])
     code = ("import os\nos.mkdir('locked'); open('locked/f', 'w').close(); os.chmod('locked', 0)\n"
             "for _ in range(3000):\n    os.mkdir('d'); os.chdir('d')\nopen('f', 'w').write('x')\nprint('deep')")
     r = run_python(code, limits=SandboxLimits(wall_seconds=20))
     assert r.stdout == "deep\n", r
     assert not os.path.lexists(made[0])
-    assert sandbox._ids_in_use == set()
+    assert ids.ids_in_use == set()
 
 
 def test_failed_cleanup_is_a_warning_and_releases_the_id(monkeypatch):
     made = []
-    real_mkdtemp, real_rmtree = tempfile.mkdtemp, sandbox._rmtree
-    monkeypatch.setattr(sandbox.tempfile, "mkdtemp", lambda *a, **k: made.append(real_mkdtemp(*a, **k)) or made[-1])
+    real_mkdtemp, real_rmtree = tempfile.mkdtemp, execute.rmtree
+    monkeypatch.setattr(execute.tempfile, "mkdtemp", lambda *a, **k: made.append(real_mkdtemp(*a, **k)) or made[-1])
 
     def broken(path):
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(sandbox, "_rmtree", broken)
+    monkeypatch.setattr(execute, "rmtree", broken)
     try:
         with pytest.warns(RuntimeWarning, match="cleanup"):
             r = run_python("print(1)")
         assert r.passed
-        assert sandbox._ids_in_use == set()
+        assert ids.ids_in_use == set()
     finally:
         real_rmtree(made[0])
 
@@ -846,7 +852,7 @@ def test_no_zombies_when_the_caller_is_a_subreaper():
 
 
 async def test_arun_python_does_not_block_the_event_loop(monkeypatch):
-    monkeypatch.setattr(sandbox, "MAX_CONCURRENT_RUNS", 3)
+    monkeypatch.setattr(sandbox_run, "MAX_CONCURRENT_RUNS", 3)
     ticks = 0
     stop = asyncio.Event()
 
@@ -882,9 +888,9 @@ async def test_arun_python_reports_like_run_python():
 def test_no_stray_processes_left():
     # Each hostile run above checked its own processes. Here: no per-run id is still reserved, and no
     # process of a per-run uid is older than a run can be (other sessions' sandboxes may be running).
-    assert sandbox._ids_in_use == set()
+    assert ids.ids_in_use == set()
     if ROOT and MODE.drop_uid:
-        pool = set(sandbox._id_pool())
+        pool = set(ids.id_pool())
         stale = []
         for name in os.listdir("/proc"):
             if name.isdigit():
