@@ -1,6 +1,5 @@
 import asyncio
 import json
-import time
 
 import pytest
 
@@ -21,13 +20,15 @@ def three_layers(comp):
 
 
 def test_layers_run_in_order_and_components_at_once(server, three_layers):
-    server.latency = 0.3
+    server.hold(2)  # layer 1's two requests (3 and 2 samples) must both arrive before either is answered
     with Archon(three_layers) as a:
-        t0 = time.monotonic()
         r = a.run("hi")
-        wall = time.monotonic() - t0
-    # Three layers deep: the critical path is 3 latencies, not one per call.
-    assert 0.9 <= wall < 1.5
+    assert server.max_in_flight == 2
+    # Each layer starts only after the one before it has all its answers: the critical path is 3 calls deep.
+    by_layer = [[q for q in server.requests if q.body["model"] in models] for models in ({"a", "b"}, {"f1", "f2"}, {"final"})]
+    assert [len(requests) for requests in by_layer] == [2, 2, 1]
+    for earlier, later in zip(by_layer, by_layer[1:]):
+        assert max(q.replied_at for q in earlier) <= min(q.received_at for q in later)
     assert r.answer.startswith("[final]")
     assert r.trace.usage.calls == 8
     # Samples of one component went in one request with n.
