@@ -211,8 +211,11 @@ def format_package_graph(edges: list[Edge]) -> str:
     lines = []
     for part in sorted(graph, key=_order):
         targets = sorted(graph[part], key=_order)
-        upward = {t for t in targets if t == TEST_TOOLING
-                  or (part != TEST_TOOLING and (layer_of(t) or 0) >= (layer_of(part) or 0))}
+        upward = {
+            t
+            for t in targets
+            if t == TEST_TOOLING or (part != TEST_TOOLING and (layer_of(t) or 0) >= (layer_of(part) or 0))
+        }
         shown = [f"{t} (!)" if t in upward else t for t in targets]
         lines.append(f"{part:<{width}} -> {', '.join(shown) or '-'}")
     return "\n".join(lines)
