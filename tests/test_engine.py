@@ -290,7 +290,8 @@ def test_more_samples_than_one_request_may_ask_for_go_in_several(server, comp):
 def test_threads_calling_the_sync_api_at_once_share_one_loop_and_its_caps(server, comp):
     import threading
 
-    server.latency = 0.2
+    server.hold(2)  # the cap is reached: two wait for each other; a third would join them were it not kept back
+    server.latency = 0.05
     with Archon({"layers": [[comp(model="g")]]}, concurrency={"OpenAI_API": 2}) as a:
         threads = [threading.Thread(target=a.generate, args=(f"q{i}",)) for i in range(8)]
         for t in threads:
@@ -302,7 +303,8 @@ def test_threads_calling_the_sync_api_at_once_share_one_loop_and_its_caps(server
 
 
 def test_concurrency_caps_by_alias_and_bad_caps(server, comp):
-    server.latency = 0.1
+    server.hold(3)  # the cap is reached: three wait for each other; a fourth would join them were it not kept back
+    server.latency = 0.05
     with Archon({"layers": [[comp(model="g")]]}, concurrency={"openai": 3}) as a:
         a.run_batch([f"q{i}" for i in range(9)])
     assert server.max_in_flight == 3

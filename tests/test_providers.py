@@ -160,7 +160,8 @@ def test_custom_generator_function():
 
 
 def test_per_provider_concurrency_limit(server, comp):
-    server.latency = 0.2
+    server.hold(3)  # the cap is reached: three wait for each other; a fourth would join them were it not kept back
+    server.latency = 0.05
     cfg = {"layers": [[comp(samples=1)]]}
     with Archon(cfg, concurrency={"OpenAI_API": 3}, cache=False) as a:
         results = a.run_batch([f"q{i}" for i in range(9)])
