@@ -25,6 +25,7 @@ def main() -> int:
     codes: list[int] = []
 
     with FakeOpenAIServer(latency=args.latency) as server:
+
         def call() -> None:
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
             try:
@@ -46,8 +47,10 @@ def main() -> int:
 
     ratio = wall / args.latency
     ok = "ok" if ratio <= 5 and codes == [200] * args.connections else "MISSED"
-    print(f"{args.connections} connections, latency {args.latency:g}s: wall {wall:.2f}s, ratio {ratio:.2f}, "
-          f"{peak} in flight at once, {codes.count(200)} answered  (target <= 5: {ok})")
+    print(
+        f"{args.connections} connections, latency {args.latency:g}s: wall {wall:.2f}s, ratio {ratio:.2f}, "
+        f"{peak} in flight at once, {codes.count(200)} answered  (target <= 5: {ok})"
+    )
     return 0
 
 
