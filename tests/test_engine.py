@@ -1,13 +1,12 @@
 import asyncio
 import json
-import time
 
 import pytest
 
 from archon import Archon, CallCache, QueryFailed, RetryPolicy
 from archon.testing.fake_openai import Behaviour
 
-FAST = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, timeout=2.0)
+FAST = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, timeout=60)  # timeout: a guard, not under test
 
 
 @pytest.fixture
@@ -21,13 +20,15 @@ def three_layers(comp):
 
 
 def test_layers_run_in_order_and_components_at_once(server, three_layers):
-    server.latency = 0.3
+    server.hold(2)  # layer 1's two requests (3 and 2 samples) must both arrive before either is answered
     with Archon(three_layers) as a:
-        t0 = time.monotonic()
         r = a.run("hi")
-        wall = time.monotonic() - t0
-    # Three layers deep: the critical path is 3 latencies, not one per call.
-    assert 0.9 <= wall < 1.5
+    assert server.max_in_flight == 2
+    # Each layer starts only after the one before it has all its answers: the critical path is 3 calls deep.
+    by_layer = [[q for q in server.requests if q.body["model"] in models] for models in ({"a", "b"}, {"f1", "f2"}, {"final"})]
+    assert [len(requests) for requests in by_layer] == [2, 2, 1]
+    for earlier, later in zip(by_layer, by_layer[1:]):
+        assert max(q.replied_at for q in earlier) <= min(q.received_at for q in later)
     assert r.answer.startswith("[final]")
     assert r.trace.usage.calls == 8
     # Samples of one component went in one request with n.
@@ -289,7 +290,8 @@ def test_more_samples_than_one_request_may_ask_for_go_in_several(server, comp):
 def test_threads_calling_the_sync_api_at_once_share_one_loop_and_its_caps(server, comp):
     import threading
 
-    server.latency = 0.2
+    server.hold(2)  # the cap is reached: two wait for each other; a third would join them were it not kept back
+    server.latency = 0.05
     with Archon({"layers": [[comp(model="g")]]}, concurrency={"OpenAI_API": 2}) as a:
         threads = [threading.Thread(target=a.generate, args=(f"q{i}",)) for i in range(8)]
         for t in threads:
@@ -301,7 +303,8 @@ def test_threads_calling_the_sync_api_at_once_share_one_loop_and_its_caps(server
 
 
 def test_concurrency_caps_by_alias_and_bad_caps(server, comp):
-    server.latency = 0.1
+    server.hold(3)  # the cap is reached: three wait for each other; a fourth would join them were it not kept back
+    server.latency = 0.05
     with Archon({"layers": [[comp(model="g")]]}, concurrency={"openai": 3}) as a:
         a.run_batch([f"q{i}" for i in range(9)])
     assert server.max_in_flight == 3

@@ -67,7 +67,7 @@ class Runtime:
         if sem is None:
             n = self.concurrency.get(provider.name) or self.concurrency.get(ident) or provider.default_concurrency
             # First come, first served: a batch's first-layer calls, which have the most work
-            # after them, go first, which keeps the cap busy to the end (bench/latency.py).
+            # after them, go first, which keeps the cap busy to the end (perf/latency.py).
             sem = limits[ident] = asyncio.Semaphore(n)
         return sem
 

@@ -3,7 +3,7 @@
 Talks to ``{base_url}/chat/completions`` with aiohttp directly: one pooled session per event
 loop, no SDK-side retries (the shared retry loop handles those), and key rotation on 429.
 aiohttp rather than httpx because its connection pool stays cheap with hundreds of requests in
-flight (httpx's pool scans every connection per request; see bench/latency.py).
+flight (httpx's pool scans every connection per request; see perf/latency.py).
 """
 
 from __future__ import annotations

@@ -169,13 +169,16 @@ class RecordedRequest:
 
     ``headers`` has lower-case names; ``body`` is the parsed JSON object (``{}``
     when the body was not a JSON object); ``received_at`` is
-    ``time.monotonic()`` when the body had been read.
+    ``time.monotonic()`` when the body had been read, ``replied_at`` when the
+    reply was ready (``None`` until then, and for a request that got none).
+    Tests read order and overlap from these stamps, never durations.
     """
 
     path: str
     headers: dict[str, str]
     body: dict
     received_at: float
+    replied_at: float | None = None
 
 
 # ------------------------------------------------------------------ helpers
@@ -461,6 +464,8 @@ class FakeOpenAIServer:
         self._thread: threading.Thread | None = None
         self._stop_event = threading.Event()
         self._port: int | None = None
+        self._hold: threading.Barrier | None = None
+        self._hold_left = 0
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -487,6 +492,8 @@ class FakeOpenAIServer:
             return
         self._server = self._thread = None
         self._stop_event.set()  # wakes hung and sleeping handlers
+        if self._hold is not None:
+            self._hold.abort()
         server.shutdown()
         server.server_close()
         with self._conns_lock:
@@ -538,6 +545,24 @@ class FakeOpenAIServer:
                 raise TypeError(f"expected Behaviour, got {type(b).__name__}")
         with self._lock:
             self._queue.extend(behaviours)
+
+    def hold(self, parties: int, timeout: float = 30.0) -> None:
+        """Hold each of the next ``parties`` chat requests until all of them have arrived, then let all go on.
+
+        A barrier the client must fill: the proof that it sends those requests at once, whatever the
+        machine's load. Should they not all arrive within ``timeout`` seconds, the held ones go on anyway
+        (and ``max_in_flight`` shows how many came together).
+        """
+        with self._lock:
+            self._hold = threading.Barrier(parties, timeout=timeout)
+            self._hold_left = parties
+
+    def release(self) -> None:
+        """Let the requests held by :meth:`hold` go on now, however many have arrived."""
+        with self._lock:
+            barrier, self._hold = self._hold, None
+        if barrier is not None:
+            barrier.abort()
 
     def reset(self) -> None:
         """Forget recorded requests, queued behaviours and ``max_in_flight``."""
@@ -682,6 +707,7 @@ class FakeOpenAIServer:
             self._in_flight += 1
             if self._in_flight > self.max_in_flight:
                 self.max_in_flight = self._in_flight
+        reply: _Reply | None = None
         try:
             reply = self._chat_reply(body, headers)
             if dialect is not None and reply is not None:
@@ -691,6 +717,8 @@ class FakeOpenAIServer:
             # never sees the request still in flight.
             with self._lock:
                 self._in_flight -= 1
+                if reply is not None:
+                    record.replied_at = time.monotonic()
         if reply is None:  # hung, or the server stopped while waiting
             h.close_connection = True
             return
@@ -710,6 +738,7 @@ class FakeOpenAIServer:
             if behaviour is not None and behaviour.hang:
                 stop.wait()
                 return None
+        self._wait_for_hold()
         delay = self.latency
         if behaviour is not None and behaviour.delay is not None:
             delay = behaviour.delay
@@ -738,6 +767,19 @@ class FakeOpenAIServer:
         if behaviour.trickle is not None:
             reply.chunks, reply.pause = [bytes([b]) for b in reply.body], behaviour.trickle
         return reply
+
+    def _wait_for_hold(self) -> None:
+        with self._lock:
+            barrier = self._hold
+            if barrier is not None:
+                self._hold_left -= 1
+                if self._hold_left == 0:
+                    self._hold = None
+        if barrier is not None:
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:  # timed out, or the server stopped
+                pass
 
     @staticmethod
     def _validate(body: Any) -> _Reply | None:

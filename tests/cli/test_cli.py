@@ -13,7 +13,7 @@ import pytest
 
 from archon import cli
 from archon.cli import main
-from archon.testing.fake_openai import FakeOpenAIServer
+from archon.testing.fake_openai import Behaviour, FakeOpenAIServer
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -242,7 +242,12 @@ def test_run_says_unpriced_when_no_price_is_known(config_file, capsys):
     assert "unpriced (a, b, final)" in err and "$0.0000" not in err
 
 
-def _wait_for_requests(srv, n, timeout=20):
+# Bounds on waits for a subprocess: generous, as they are reached only when something is wrong (a loaded
+# two-core machine can take many seconds to start Python and import the package).
+PATIENCE = 120
+
+
+def _wait_for_requests(srv, n, timeout=PATIENCE):
     deadline = time.monotonic() + timeout
     while len(srv.requests) < n and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -250,24 +255,25 @@ def _wait_for_requests(srv, n, timeout=20):
 
 
 def test_ctrl_c_during_run_and_chat_is_a_clean_exit_130(tmp_path):
-    with FakeOpenAIServer(latency=30) as srv:
+    with FakeOpenAIServer() as srv:
         cfg = tmp_path / "slow.json"
         cfg.write_text(json.dumps({"layers": [[{"type": "generator", "model": "m", "model_type": "OpenAI_API",
                                                 "base_url": srv.base_url}]]}))
         for cmd in (["run", str(cfg), "Hi"], ["chat", str(cfg)]):
             srv.reset()
+            srv.enqueue(Behaviour(hang=True))  # the call is answered never: only Ctrl-C ends the command
             proc = subprocess.Popen(["archon", *cmd], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)
             proc.stdin.write("Hi\n")
             proc.stdin.flush()
-            _wait_for_requests(srv, 1)
+            _wait_for_requests(srv, 1)  # the call is in flight
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=20)
+            out, err = proc.communicate(timeout=PATIENCE)
             assert proc.returncode == 130, err
             assert err == "interrupted\n", err
 
 
-def _in_a_terminal(cmd: list[str], keys: bytes, timeout: float = 20) -> tuple[int, str]:
+def _in_a_terminal(cmd: list[str], keys: bytes, timeout: float = PATIENCE) -> tuple[int, str]:
     """Run cmd with a pseudo-terminal as stdin/stdout/stderr, type keys, return (exit code, what it printed)."""
     import pty
 

@@ -102,7 +102,7 @@ def leftovers(result: ExecutionResult, mode: modes.Mode = MODE) -> list[int]:
     return found
 
 
-def wait_until_empty(probe, timeout: float = 2.0) -> list[int]:
+def wait_until_empty(probe, timeout: float = 30.0) -> list[int]:  # generous: reached only on failure
     deadline = time.monotonic() + timeout
     while (left := probe()) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -348,10 +348,8 @@ def test_network_isolation_available_is_a_bool():
 
 
 def test_infinite_loop_times_out():
-    start = time.monotonic()
     r = run_python("while True:\n    pass", limits=SandboxLimits(cpu_seconds=1, wall_seconds=3))
     assert r.status == "timeout" and not r.passed, r
-    assert time.monotonic() - start < 4
     assert_still_works()
 
 
@@ -361,14 +359,17 @@ def test_wall_clock_limit_on_a_sleeping_program():
                    limits=SandboxLimits(wall_seconds=1))
     assert r.status == "timeout" and r.returncode == -9
     assert r.stdout == "started\n"  # what it wrote before the kill is kept
-    assert 1 <= time.monotonic() - start < 3
+    assert time.monotonic() - start >= 1  # not before the limit; killed long before its 30 s sleep ends (-9)
     assert_still_works()
 
 
-FORK_BOMB = IDENT + (
+# Enough forks to pass the limit many times over; few enough that, failing, they finish well inside the
+# CPU and wall limits even on a loaded machine (the status then shows the limit, not a timeout, stopped them).
+FORKS = 1_000
+FORK_BOMB = IDENT + f"FORKS = {FORKS}\n" + (
     "import os, time\n"
     "made = failed = 0\n"
-    "for _ in range(10_000):\n"
+    "for _ in range(FORKS):\n"
     "    try:\n"
     "        pid = os.fork()\n"
     "    except OSError:\n"
@@ -384,12 +385,10 @@ FORK_BOMB = IDENT + (
 
 
 def check_fork_bomb(mode: modes.Mode) -> None:
-    start = time.monotonic()
-    r = execute.execute(FORK_BOMB, "", SandboxLimits(max_processes=16, wall_seconds=10), mode)
-    assert time.monotonic() - start < 10
+    r = execute.execute(FORK_BOMB, "", SandboxLimits(max_processes=16, cpu_seconds=60, wall_seconds=120), mode)
+    assert r.status == "failed" and "fork failed" in r.stderr, r  # ended by itself, not at the wall limit
     made, failed = map(int, r.stdout.split())
-    assert made <= 16 and failed >= 10_000 - 16
-    assert r.status == "failed" and "fork failed" in r.stderr, r
+    assert made <= 16 and failed >= FORKS - 16
     assert wait_until_empty(lambda: leftovers(r, mode)) == []  # the sleeping children are gone
     assert_still_works()
 
@@ -418,12 +417,10 @@ def test_file_size_is_limited():
 
 
 def test_huge_output_is_cut_and_reported():
-    start = time.monotonic()
     limits = SandboxLimits(max_output_bytes=10_000, wall_seconds=5)
     r = run_python("while True:\n    print('x' * 1000)", limits=limits)
-    assert r.status == "output_limit" and not r.passed
+    assert r.status == "output_limit" and not r.passed  # killed when the limit was hit, not at the wall limit
     assert 0 < len(r.stdout) <= 10_000
-    assert time.monotonic() - start < 3  # killed when the limit was hit, not at the wall limit
     r = run_python("import sys\nwhile True:\n    sys.stderr.write('e' * 1000)", limits=limits)
     assert r.status == "output_limit" and len(r.stderr) <= 10_000
     # Just under the limit: complete and passing.
@@ -485,10 +482,9 @@ def test_background_children_are_killed():
         "time.sleep(0.3)\n"
         "print('main done')\n"
     )
-    start = time.monotonic()
     r = run_python(code)
+    # It did not wait for the children: they sleep 60 s, past the 10 s wall limit that would make it a timeout.
     assert r.status == "passed" and r.stdout == "main done\n"
-    assert time.monotonic() - start < 5  # it did not wait for the children
     assert wait_until_empty(lambda: processes_with(token)) == []
     assert wait_until_empty(lambda: leftovers(r)) == []
 
@@ -853,25 +849,21 @@ def test_no_zombies_when_the_caller_is_a_subreaper():
 
 async def test_arun_python_does_not_block_the_event_loop(monkeypatch):
     monkeypatch.setattr(sandbox_run, "MAX_CONCURRENT_RUNS", 3)
-    ticks = 0
+    runs_seen = []  # programs running, as seen by a task on the event loop at each turn
     stop = asyncio.Event()
 
     async def ticker():
-        nonlocal ticks
         while not stop.is_set():
-            ticks += 1
+            runs_seen.append(sandbox_run._active_runs)
             await asyncio.sleep(0.02)
 
     task = asyncio.create_task(ticker())
-    start = time.monotonic()
     results = await asyncio.gather(*(arun_python(f"import time; time.sleep(1); print({i})") for i in range(3)))
-    elapsed = time.monotonic() - start
     stop.set()
     await task
     assert [r.stdout for r in results] == ["0\n", "1\n", "2\n"]
     assert all(r.passed for r in results)
-    assert elapsed < 2.5  # side by side: one after the other would take over 3 s
-    assert ticks >= 10  # and the loop kept turning meanwhile
+    assert max(runs_seen) == 3  # side by side, and the loop kept turning while they ran
 
 
 async def test_arun_python_reports_like_run_python():

@@ -7,7 +7,7 @@
 plus engine CPU time per LLM call (target <= 2 ms) and peak memory of the batch (target <= 200 MB).
 
 The test double runs in its own process, so its CPU time is not counted.
-Usage: python bench/latency.py [--latency 0.2] [--queries 200] [--in-flight 64] [--cache]
+Usage: python perf/latency.py [--latency 0.2] [--queries 200] [--in-flight 64] [--cache]
 
 ``--cache`` runs with a fresh SQLite call cache (the default for batches), so its cost is counted too.
 """

@@ -6,7 +6,7 @@ marker in one sandboxed program (forgeable by the answer). "judged" is
 sandboxed processes, plain data between them (usually three runs). Both score the canonical solutions
 (each must pass) one item at a time, then all items with the sandbox's default concurrency.
 
-Usage: python bench/humaneval_scoring.py [--items 164]
+Usage: python perf/humaneval_scoring.py [--items 164]
 """
 
 from __future__ import annotations
