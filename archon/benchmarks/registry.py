@@ -46,17 +46,8 @@ def _vote_key_of(name: str) -> Callable[[str], Hashable | None]:
 
 
 def get_benchmark(name: str) -> Benchmark:
-    _load_builtin()
     return benchmark_registry.get(name)()
 
 
 def list_benchmarks() -> list[str]:
-    _load_builtin()
     return benchmark_registry.names()
-
-
-def _load_builtin() -> None:
-    # The built-in benchmarks are also an `archon.plugins` entry point (so lower layers find them by
-    # name); imported here too so that a source checkout whose installed metadata predates that entry
-    # point still has them. Imported lazily so that `import archon` stays fast.
-    from . import builtin  # noqa: F401

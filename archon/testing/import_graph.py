@@ -2,7 +2,7 @@
 
 The rule (ARCHITECTURE.md): each package may import only the packages in the layers before it,
 
-    errors, registry -> sandbox -> providers -> config -> components -> engine -> benchmarks
+    errors -> registry -> sandbox -> providers -> config -> components -> engine -> benchmarks
         -> search, server, report -> cli
 
 Packages in one layer are peers and do not import each other. ``archon/__init__.py`` is the public face: it
@@ -32,19 +32,19 @@ TEST_TOOLING = "testing"
 # Layer of each top-level part of ``archon`` (its first dotted name after ``archon.``).
 LAYERS: dict[str, int] = {
     "errors": 0,
-    "registry": 0,
-    "sandbox": 1,
-    "providers": 2,
-    "config": 3,
-    "components": 4,
-    "engine": 5,
-    "benchmarks": 6,
-    "search": 7,
-    "server": 7,
-    "report": 7,
-    "cli": 9,
+    "registry": 1,
+    "sandbox": 2,
+    "providers": 3,
+    "config": 4,
+    "components": 5,
+    "engine": 6,
+    "benchmarks": 7,
+    "search": 8,
+    "server": 8,
+    "report": 8,
+    "cli": 10,
 }
-FACADE_LAYER = 8  # after every core package, before cli
+FACADE_LAYER = 9  # after every core package, before cli
 
 
 @dataclass(frozen=True)
