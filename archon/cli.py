@@ -22,6 +22,11 @@ from .benchmarks.cli import add_commands, add_timeout_option
 from .config import BUILTIN_TYPES, ArchitectureConfig, ComponentConfig, Finding, calls_per_query, check_rules, load_config
 from .errors import ArchonError, ConfigError, QueryFailed
 
+# The commands' own modules live in archon/cli/ (this module is that package's body for now).
+__path__ = [str(Path(__file__).with_suffix(""))]
+from archon.cli.serve import add_commands as add_serve_commands  # noqa: E402
+from archon.cli.terminal import write_text  # noqa: E402
+
 # The architecture used when no config is named: one answer from the embedded model.
 DEFAULT_CONFIG = {
     "name": "local-default",
@@ -175,7 +180,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         out.print_json(json.dumps(result.to_dict(), default=str))
     elif result.answer is not None:
-        out.print(Text(result.answer))
+        write_text(out, result.answer)
     u = result.trace.usage
     if not args.json:
         if u.unpriced_models:  # no price known for some model: its cost is not $0, it is unknown
@@ -232,7 +237,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 messages.append({"role": "assistant", "content": result.answer})
                 if interactive:
                     err.print(Text("archon> ", style="bold"), end="")
-                out.print(Text(result.answer))
+                write_text(out, result.answer)
         except KeyboardInterrupt:
             if interactive:
                 err.print()  # "interrupted" goes on a line of its own
@@ -342,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_providers)
 
     add_commands(sub)
+    add_serve_commands(sub)
     return p
 
 
