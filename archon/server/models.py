@@ -79,7 +79,7 @@ def serve(models: dict[str, Archon], *, host: str = "127.0.0.1", port: int = 800
         raise ArchonError(f"no API keys (set {KEYS_ENV} or --api-keys-file): refusing to listen on {host}, "
                           "reachable from other machines; give --no-auth to serve it without keys anyway")
     app = create_app(models, api_keys=list(api_keys), limits=limits)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=access_log,
+    config = uvicorn.Config(app, host=host, port=port, log_level="info" if access_log else "warning", access_log=access_log,
                             timeout_graceful_shutdown=shutdown_timeout, lifespan="on")
     server = uvicorn.Server(config)
     if on_ready is not None:
