@@ -38,15 +38,15 @@ class ServerProcess:
         self.base_url = f"{self.url}/v1"
 
     def stop(self) -> str:
-        """Stop the server; its stderr."""
+        """Stop the server; what it wrote (stdout and stderr)."""
         if self.proc.poll() is None:
             self.proc.terminate()
         try:
-            _, err = self.proc.communicate(timeout=30)
+            out, err = self.proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate()
-        return err
+            out, err = self.proc.communicate()
+        return out + err
 
 
 @pytest.fixture(scope="module")
