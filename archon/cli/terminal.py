@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from rich.console import Console
-from rich.text import Text
 
 # C0 controls but tab and newline, DEL, and the C1 controls (0x9b is a one-byte CSI).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -25,10 +24,7 @@ def neutralise(text: str) -> str:
 
 
 def write_text(console: Console, text: str) -> None:
-    """Write ``text`` and a newline to ``console``: neutralised on a terminal, byte for byte
-    (no markup, wrapping or control-code stripping) to a pipe or file."""
-    if console.is_terminal:
-        console.print(Text(neutralise(text)))
-    else:
-        console.file.write(text + "\n")
-        console.file.flush()
+    """Write ``text`` and a newline to ``console``'s file: neutralised on a terminal, byte for
+    byte to a pipe or file (written directly: no markup, wrapping, tab expansion or stripping)."""
+    console.file.write((neutralise(text) if console.is_terminal else text) + "\n")
+    console.file.flush()
