@@ -26,6 +26,8 @@ def add_commands(subparsers: Any) -> None:
                    help="serve without keys on a non-loopback address (without keys the server binds only to loopback)")
     s.add_argument("--keys", help="JSON file of provider API keys (the environment and .env are read too)")
     s.add_argument("--cache", metavar="FILE", help="share this SQLite call cache between all queries (default: none)")
+    s.add_argument("--concurrency", action="append", default=[], metavar="PROVIDER=N",
+                   help="cap on concurrent calls to a provider, shared by all queries (repeatable)")
     s.add_argument("--timeout", type=float, metavar="SECONDS", help="per-call deadline for each LLM reply")
     s.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, how long queries in flight may take to finish before they are cancelled")
@@ -44,7 +46,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for flag in ("max_concurrent_queries", "max_queued"):
         if getattr(args, flag) < (1 if flag == "max_concurrent_queries" else 0):
             raise ArchonError(f"--{flag.replace('_', '-')} must be a positive number")
-    models = load_models(args.configs, keys=args.keys, cache=args.cache,
+    caps = {}
+    for item in args.concurrency:
+        name, _, n = item.rpartition("=")
+        if not name or not n.isdigit():
+            raise ArchonError(f"--concurrency {item}: expected PROVIDER=N, e.g. vLLM=128")
+        caps[name] = int(n)
+    models = load_models(args.configs, keys=args.keys, cache=args.cache, concurrency=caps,
                          retry=RetryPolicy(timeout=args.timeout) if args.timeout else None)
     api_keys = read_api_keys(args.api_keys_file)
     limits = Limits(max_concurrent_queries=args.max_concurrent_queries, max_queued=args.max_queued)
