@@ -20,9 +20,11 @@ from rich.text import Text
 from ..components import calls_per_query, check_rules
 from ..config import ArchitectureConfig, load_config
 from ..errors import ArchonError, ConfigError, QueryFailed
-from . import bench, report
+from . import bench, report, serve
 from .bench import add_timeout_option
 from .console import say
+from .terminal import write_text
+
 
 # The architecture used when no config is named: one answer from the embedded model.
 DEFAULT_CONFIG = {
@@ -139,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         out.print_json(json.dumps(result.to_dict(), default=str))
     elif result.answer is not None:
-        out.print(Text(result.answer))
+        write_text(out, result.answer)
     u = result.trace.usage
     if not args.json:
         if u.unpriced_models:  # no price known for some model: its cost is not $0, it is unknown
@@ -196,7 +198,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 messages.append({"role": "assistant", "content": result.answer})
                 if interactive:
                     err.print(Text("archon> ", style="bold"), end="")
-                out.print(Text(result.answer))
+                write_text(out, result.answer)
         except KeyboardInterrupt:
             if interactive:
                 err.print()  # "interrupted" goes on a line of its own
@@ -305,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--keys")
     pr.set_defaults(func=cmd_providers)
 
-    for commands in (bench, report):
+    for commands in (bench, report, serve):
         commands.add_commands(sub)
     return p
 

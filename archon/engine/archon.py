@@ -11,7 +11,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Callable, Coroutine, Iterable, Mapping, NamedTuple, Sequence, TypeVar
+from typing import Any, AsyncIterator, Callable, Coroutine, Iterable, Mapping, NamedTuple, Sequence, TypeVar
 
 from ..components.base import Component, Output, State
 from ..components.registry import build_component, component_class, component_registry
@@ -172,7 +172,14 @@ class Archon:
         finally:
             ctx.trace.latency_s = time.perf_counter() - t0
 
-    async def _run_query(self, messages: list[dict[str, str]], cache: CallCache | None) -> Result:
+    def streams_answer(self) -> bool:
+        """Whether the answer is one LLM call's text (the last layer is one fuser or generator
+        drawing one sample), so that ``astream`` can pass its tokens on as they come."""
+        last = self.config.layers[-1]
+        return len(last) == 1 and last[0].type in ("fuser", "generator") and last[0].samples == 1
+
+    async def _run_query(self, messages: list[dict[str, str]], cache: CallCache | None,
+                         on_delta: Callable[[str], None] | None = None) -> Result:
         t0 = time.perf_counter()
         state = State(messages=messages)
         trace = Trace(architecture=self.config.name, started_at=time.time())
@@ -187,8 +194,10 @@ class Archon:
                 cfg = p.component.config
                 ct = ComponentTrace(type=cfg.type, model=cfg.model, provider=p.provider, inputs=state.candidates)
                 lt.components.append(ct)
+                last = li == len(self.config.layers) - 1
                 contexts.append(ComponentContext(self.runtime, cfg, ct, cache, sample_offset=p.sample_offset,
-                                                 query_start=t0))
+                                                 query_start=t0,
+                                                 on_delta=on_delta if last and self.streams_answer() else None))
             outputs = await asyncio.gather(*(self._run_component(p.component, ctx, state)
                                              for p, ctx in zip(layer, contexts)))
             for ct, out in zip(lt.components, outputs):
@@ -222,6 +231,47 @@ class Archon:
             err.result = result
             raise err
         return result
+
+    async def astream(self, messages: Messages) -> AsyncIterator[str | Result]:
+        """Answer one conversation as a stream: text deltas, then the ``Result`` (with the trace).
+
+        When the answer is one call's text (``streams_answer``), its tokens come as the model
+        produces them; otherwise the whole answer comes as one delta once known. A stream cut
+        after its first token ends with a Result whose ``error`` says so (the deltas sent are
+        not the whole answer); a failed query ends with its Result (``error`` set, no deltas).
+        Closing the iterator early cancels the query's outstanding LLM calls."""
+        msgs = normalize_messages(messages)
+        deltas: asyncio.Queue[str | None] = asyncio.Queue()
+        sent: list[str] = []
+
+        def on_delta(text: str) -> None:
+            sent.append(text)
+            deltas.put_nowait(text)
+
+        async def query() -> Result:
+            try:
+                return await self._run_query(msgs, self._cache_for(batch=False), on_delta)
+            finally:
+                deltas.put_nowait(None)
+
+        task = asyncio.ensure_future(query())
+        try:
+            while (delta := await deltas.get()) is not None:
+                yield delta
+            result = await task
+        finally:
+            if not task.done():  # the caller stopped listening: nothing more is spent for nobody
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if sent and result.answer != "".join(sent):
+            # The answer's call broke mid-stream (the layer fell back to other candidates, or
+            # nothing): what was sent is not the answer.
+            causes = "; ".join(result.trace.errors) or "the answer differs from what was streamed"
+            result.error = f"the answer's stream broke after {len(''.join(sent))} characters: {causes}"
+            result.answer, result.candidates = None, []
+        elif not sent and result.answer is not None:
+            yield result.answer
+        yield result
 
     async def agenerate(self, messages: Messages) -> str:
         return (await self.arun(messages)).answer

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from typing import Any
+from typing import Any, Callable
 
 from ..config import ComponentConfig
 from ..errors import ConfigError, ProviderError
-from ..providers.base import ChatRequest, Provider, RetryPolicy, chat_with_retries
+from ..providers.base import ChatRequest, Provider, RetryPolicy, chat_with_retries, stream_with_retries
 from ..providers.keys import KeyStore
 from ..providers.local import DEFAULT_LOCAL_MODEL
 from ..providers.registry import ProviderSettings, ProviderSpec, get_spec
@@ -96,8 +96,12 @@ class ComponentContext:
     """What a component may use while it runs: LLM calls through the engine, fallbacks, named state."""
 
     def __init__(self, runtime: Runtime, config: ComponentConfig, trace: ComponentTrace, cache: CallCache | None,
-                 sample_offset: int = 0, query_start: float | None = None):
+                 sample_offset: int = 0, query_start: float | None = None,
+                 on_delta: Callable[[str], None] | None = None):
         self.runtime = runtime
+        # Set for the one call whose text is the answer (see ``Archon.astream``): that call is
+        # streamed and its text deltas handed to ``on_delta`` as they arrive.
+        self.on_delta = on_delta
         # Identical components in one layer draw different samples: the second of two
         # one-sample generators of a model is that model's sample 1, as if one had samples=2.
         self.sample_offset = sample_offset
@@ -170,14 +174,20 @@ class ComponentContext:
                     in_flight[keys[i]] = asyncio.get_running_loop().create_future()
             missing = [i for i in missing if i not in shared]
         errors: list[ProviderError] = []
+        streamed = False
 
         async def request(indices: list[int]) -> None:
+            nonlocal streamed
             req = ChatRequest(model=model, messages=messages, temperature=params["temperature"],
                               max_tokens=params["max_tokens"], n=len(indices), seed=first + indices[0])
             t0 = time.perf_counter()
             try:
                 async with self.runtime.limit(provider):
-                    result, attempts = await chat_with_retries(provider, req, self.runtime.retry)
+                    if self.on_delta is not None and n == 1:
+                        streamed = True
+                        result, attempts = await self._streamed(provider, req)
+                    else:
+                        result, attempts = await chat_with_retries(provider, req, self.runtime.retry)
             except ProviderError as e:
                 errors.append(e)
                 self.trace.calls.append(CallRecord(provider.name, model, samples=len(indices), attempts=e.attempts,
@@ -229,4 +239,15 @@ class ComponentContext:
         out = [t for t in texts if t is not None]
         if not out and errors:
             raise errors[0]
+        if self.on_delta is not None and n == 1 and out and not streamed:
+            self.on_delta(out[0])  # answered from the cache or another query's call: all at once
         return out
+
+    async def _streamed(self, provider: Provider, request: ChatRequest):
+        """``chat_with_retries``, streamed: deltas go to ``on_delta`` as they arrive."""
+        async for event in stream_with_retries(provider, request, self.runtime.retry):
+            if isinstance(event, str):
+                self.on_delta(event)
+            else:
+                return event
+        raise AssertionError("stream_with_retries ends with its result")  # pragma: no cover

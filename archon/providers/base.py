@@ -7,7 +7,7 @@ import math
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, AsyncIterator
 
 from ..errors import ProviderError
 
@@ -124,6 +124,15 @@ class Provider(ABC):
     async def chat(self, request: ChatRequest) -> ChatResult:
         """One attempt. Raise ProviderError(retryable=True) for failures worth retrying."""
 
+    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ChatResult]:
+        """One attempt at one sample, streamed: text deltas as the model produces them, then the
+        ``ChatResult`` (with the whole text). Providers with a streaming API override this; the
+        default makes one ``chat`` call and hands its text over as one delta."""
+        result = await self.chat(request)
+        if result.texts and result.texts[0]:
+            yield result.texts[0]
+        yield result
+
     def identity(self) -> str:
         """What tells this provider apart from others of its kind in cache keys (e.g. its base URL)."""
         return self.name
@@ -153,6 +162,57 @@ async def chat_with_retries(provider: Provider, request: ChatRequest, policy: Re
                 provider=provider.name, model=request.model, status=err.status, attempts=attempt,
             ) from None
         # A provider that just switched to a fresh key asks to go again at once.
+        if getattr(err, "retry_now", False):
+            continue
+        await asyncio.sleep(policy.delay(attempt, getattr(err, "retry_after", None)))
+
+
+class StreamBroken(ProviderError):
+    """A stream that failed after its first token: what was sent cannot be taken back, so it is
+    not retried; the caller must report the answer as cut, never pass it off as whole."""
+
+
+async def stream_with_retries(provider: Provider, request: ChatRequest,
+                              policy: RetryPolicy) -> AsyncIterator[str | tuple[ChatResult, int]]:
+    """``provider.stream`` under the retry policy: text deltas, then ``(result, attempts)``.
+
+    An attempt that fails before its first delta is retried like any call; one that fails after
+    raises ``StreamBroken``. The policy's timeout is a deadline for the whole reply."""
+    if request.max_reply_bytes != policy.max_reply_bytes:
+        request = replace(request, max_reply_bytes=policy.max_reply_bytes)
+    loop = asyncio.get_running_loop()
+    attempt = 0
+    while True:
+        attempt += 1
+        deadline = loop.time() + policy.timeout
+        sent = 0
+        events = provider.stream(request)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        event = await anext(events)
+                except StopAsyncIteration:
+                    raise ProviderError("stream ended without a result", provider=provider.name,
+                                        model=request.model, retryable=True) from None
+                if isinstance(event, ChatResult):
+                    yield event, attempt
+                    return
+                sent += len(event)
+                yield event
+        except (TimeoutError, ProviderError) as e:
+            err = e if isinstance(e, ProviderError) else ProviderError(
+                f"timed out after {policy.timeout:g}s", provider=provider.name, model=request.model, retryable=True)
+        finally:
+            await events.aclose()
+        if sent:
+            raise StreamBroken(f"stream broke after {sent} characters: {_reason(err)}", provider=provider.name,
+                               model=request.model, status=err.status, attempts=attempt) from None
+        if not err.retryable or attempt >= policy.max_attempts:
+            raise ProviderError(
+                f"failed after {attempt} attempt{'s' if attempt > 1 else ''}: {_reason(err)}",
+                provider=provider.name, model=request.model, status=err.status, attempts=attempt,
+            ) from None
         if getattr(err, "retry_now", False):
             continue
         await asyncio.sleep(policy.delay(attempt, getattr(err, "retry_after", None)))

@@ -125,3 +125,33 @@ def without_password(url: str) -> str:
     parts = urlsplit(url)
     userinfo, _, host = parts.netloc.rpartition("@")
     return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}"))
+
+
+class StreamRedactor:
+    """``redact`` for text that arrives in pieces: a key split over two pieces is still found.
+
+    What could be the start of a key (the text after the last whitespace, since keys hold
+    none) is held back until more arrives; ``feed`` returns what is safe to pass on, ``flush``
+    the rest at the end. Known keys and key shapes without whitespace are found wherever the
+    pieces were cut."""
+
+    #: Held-back text longer than this is passed on but for its last ``_KEEP`` characters
+    #: (a run of text with no whitespace is not kept from the reader for long).
+    _HOLD = 1024
+    _KEEP = 256
+
+    def __init__(self, secrets: list[str] | tuple[str, ...] = ()):
+        self._secrets = list(secrets)
+        self._pending = ""
+
+    def feed(self, piece: str) -> str:
+        text = redact(self._pending + piece, self._secrets)
+        cut = max(text.rfind(c) for c in " \t\n\r") + 1
+        if len(text) - cut > self._HOLD:
+            cut = len(text) - max(self._KEEP, max(map(len, self._secrets), default=0))
+        self._pending = text[cut:]
+        return text[:cut]
+
+    def flush(self) -> str:
+        text, self._pending = redact(self._pending, self._secrets), ""
+        return text

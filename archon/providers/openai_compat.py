@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from typing import AsyncGenerator
+from typing import AsyncGenerator, AsyncIterator
 
 import aiohttp
 
 from ..errors import ProviderError
 from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Provider, result_with_usage, retry_after_seconds
-from .keys import KeyRing, redact, url_password
+from .keys import KeyRing, StreamRedactor, redact, url_password
 
 #: Bytes read from a reply at a time (decoded), so that a reply over the limit is refused as it arrives.
 _READ_CHUNK = 64 * 1024
@@ -71,15 +71,15 @@ class OpenAICompatibleProvider(Provider):
             self._closers[loop] = closer
         return session
 
-    async def chat(self, request: ChatRequest) -> ChatResult:
+    def _check_key(self, request: ChatRequest) -> None:
         if not self._keys and self._key_required:
             raise ProviderError(
                 f"no API key: set {self._key_env or 'the key variable'} (environment or .env) or give a key file "
                 "(--keys FILE; keys=... in Python)",
                 provider=self.name, model=request.model,
             )
-        key_index, key = self._keys.current() if self._keys else (0, None)
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _body(self, request: ChatRequest) -> dict:
         body = {
             "model": request.model,
             "messages": request.messages,
@@ -91,6 +91,29 @@ class OpenAICompatibleProvider(Provider):
         if request.seed is not None and request.extra.get("send_seed"):
             body["seed"] = request.seed
         body.update({k: v for k, v in request.extra.items() if k != "send_seed"})
+        return body
+
+    def _http_error(self, status: int, raw: bytes, retry_after: float | None, key_index: int,
+                    request: ChatRequest) -> ProviderError:
+        err = ProviderError(
+            f"HTTP {status}: {self._error_message(raw)}",
+            provider=self.name, model=request.model, status=status,
+            retryable=status in RETRYABLE_STATUS,
+        )
+        if status == 429:
+            err.retry_after = retry_after
+            err.retry_now = self._keys.rate_limited(key_index, retry_after)
+        return err
+
+    def _connection_error(self, e: Exception, request: ChatRequest) -> ProviderError:
+        return ProviderError(f"connection error ({type(e).__name__}) to {_without_userinfo(self.base_url)}",
+                             provider=self.name, model=request.model, retryable=True)
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        self._check_key(request)
+        key_index, key = self._keys.current() if self._keys else (0, None)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        body = self._body(request)
         try:
             async with (await self._session()).post(f"{self.base_url}/chat/completions", json=body, headers=headers) as resp:
                 status = resp.status
@@ -99,18 +122,9 @@ class OpenAICompatibleProvider(Provider):
         except asyncio.TimeoutError:
             raise ProviderError("request timed out", provider=self.name, model=request.model, retryable=True) from None
         except aiohttp.ClientError as e:
-            raise ProviderError(f"connection error ({type(e).__name__}) to {_without_userinfo(self.base_url)}",
-                                provider=self.name, model=request.model, retryable=True) from None
+            raise self._connection_error(e, request) from None
         if status != 200:
-            err = ProviderError(
-                f"HTTP {status}: {self._error_message(raw)}",
-                provider=self.name, model=request.model, status=status,
-                retryable=status in RETRYABLE_STATUS,
-            )
-            if status == 429:
-                err.retry_after = retry_after
-                err.retry_now = self._keys.rate_limited(key_index, retry_after)
-            raise err
+            raise self._http_error(status, raw, retry_after, key_index, request)
         try:
             data = json.loads(raw)
             choices = data["choices"]
@@ -123,6 +137,79 @@ class OpenAICompatibleProvider(Provider):
         texts = [redact(self._content_text(c, request), self._secrets) for c in contents]
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         return result_with_usage(request, texts, usage.get("prompt_tokens"), usage.get("completion_tokens"))
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ChatResult]:
+        """One sample as Server-Sent Events (``"stream": true``), deltas passed on as they arrive."""
+        if request.n > 1:
+            raise ValueError("a stream carries one sample")
+        self._check_key(request)
+        key_index, key = self._keys.current() if self._keys else (0, None)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        body = {**self._body(request), "stream": True, "stream_options": {"include_usage": True}}
+        limit = request.max_reply_bytes
+        redactor = StreamRedactor(self._secrets)
+        parts: list[str] = []
+        usage: dict = {}
+        size = 0
+        try:
+            async with (await self._session()).post(f"{self.base_url}/chat/completions", json=body, headers=headers) as resp:
+                if resp.status != 200:
+                    raw = await self._read_capped(resp, request)
+                    raise self._http_error(resp.status, raw, retry_after_seconds(resp.headers.get("retry-after")),
+                                           key_index, request)
+                done = False
+                async for line in resp.content:
+                    size += len(line)
+                    if size > limit:
+                        resp.close()
+                        raise ProviderError(f"reply larger than {limit} bytes (decoded), the most allowed per reply "
+                                            "(RetryPolicy.max_reply_bytes); not retried",
+                                            provider=self.name, model=request.model, status=200)
+                    line = line.strip()
+                    if not line.startswith(b"data:"):
+                        continue  # comments, event names, keep-alives
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        done = True
+                        break
+                    delta, chunk_usage = self._stream_event(data, request)
+                    if isinstance(chunk_usage, dict):
+                        usage = chunk_usage
+                    if delta:
+                        parts.append(delta)
+                        safe = redactor.feed(delta)
+                        if safe:
+                            yield safe
+        except asyncio.TimeoutError:
+            raise ProviderError("request timed out", provider=self.name, model=request.model, retryable=True) from None
+        except aiohttp.ClientError as e:
+            raise self._connection_error(e, request) from None
+        except ValueError:  # a line past aiohttp's buffer
+            raise ProviderError("stream event too long", provider=self.name, model=request.model,
+                                status=200, retryable=True) from None
+        if not done:
+            raise ProviderError("stream ended before [DONE]", provider=self.name, model=request.model,
+                                status=200, retryable=True)
+        rest = redactor.flush()
+        if rest:
+            yield rest
+        yield result_with_usage(request, [redact("".join(parts), self._secrets)], usage.get("prompt_tokens"),
+                                usage.get("completion_tokens"))
+
+    def _stream_event(self, data: bytes, request: ChatRequest) -> tuple[str, object]:
+        """One event's text delta and usage block (either may be empty)."""
+        try:
+            event = json.loads(data)
+            if "error" in event:
+                raise ProviderError(f"error event: {self._error_message(data)}", provider=self.name,
+                                    model=request.model, status=200, retryable=True)
+            choices = event.get("choices") or []
+            content = (choices[0].get("delta") or {}).get("content") if choices else None
+        except (ValueError, TypeError, AttributeError, IndexError, RecursionError):
+            raise ProviderError("stream event is not a chat completion chunk", provider=self.name,
+                                model=request.model, status=200, retryable=True) from None
+        text = self._content_text(content, request) if content is not None else ""
+        return text, event.get("usage")
 
     async def _read_capped(self, resp: aiohttp.ClientResponse, request: ChatRequest) -> bytes:
         """The reply's body, decoded, read as it arrives and refused once past ``request.max_reply_bytes``."""

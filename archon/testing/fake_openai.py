@@ -11,7 +11,9 @@ Endpoints
 ``POST /v1/chat/completions``
     Replies in the ``chat.completion`` format with ``n`` choices (default 1)
     and a ``usage`` block whose token counts are whitespace-split word counts
-    (at least 1).  ``"stream": true`` gets a Server-Sent-Events reply.
+    (at least 1).  ``"stream": true`` gets a Server-Sent-Events reply, one event per word
+    (``token_delay`` seconds apart, after the latency); ``stream_options.include_usage`` adds
+    the usage event.
 ``POST /v1/messages``, ``POST /v1beta/models/{model}:generateContent``, ``POST /model/{id}/converse``
     The Anthropic Messages, Gemini and Bedrock Converse APIs, answered by the same responder,
     behaviours and key checks in their own formats (see :mod:`archon.testing.dialects`).
@@ -20,7 +22,7 @@ Endpoints
 ``POST /_control``
     JSON object with any of ``{"reset": true}``, ``{"latency": float}``,
     ``{"enqueue": [behaviour dicts]}``, ``{"rate_limited_keys": [...]}``,
-    ``{"required_key": str | null}`` (applied in that order), so a server
+    ``{"required_key": str | null}``, ``{"token_delay": float}`` (applied in that order), so a server
     running in another process can be steered.
 ``GET /_stats``
     ``{"requests": count, "max_in_flight": n, "in_flight": n, "queued": n,
@@ -40,6 +42,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import re
+import select
 import signal
 import socket
 import socketserver
@@ -48,7 +52,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable
@@ -125,6 +129,10 @@ class Behaviour:
             sent (about 1 KB per MB), chunked, with ``Content-Encoding: gzip``.
         chunked_bytes: a chunked reply of this many bytes, made as it is sent.
         trickle: send the reply one byte at a time, this many seconds apart.
+
+    Streaming (``"stream": true`` requests):
+        token_delay: seconds between streamed tokens (overrides the server's ``token_delay``).
+        fail_after_tokens: send this many tokens, then drop the connection (0: drop it before the first).
     """
 
     status: int = 200
@@ -140,6 +148,8 @@ class Behaviour:
     gzip_bomb: int | None = None
     chunked_bytes: int | None = None
     trickle: float | None = None
+    token_delay: float | None = None
+    fail_after_tokens: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Behaviour":
@@ -171,7 +181,11 @@ class RecordedRequest:
     when the body was not a JSON object); ``received_at`` is
     ``time.monotonic()`` when the body had been read, ``replied_at`` when the
     reply was ready (``None`` until then, and for a request that got none).
-    Tests read order and overlap from these stamps, never durations.
+    Tests read order and overlap from these stamps, never durations. What became of it: ``outcome`` is
+    ``None`` while it runs, then ``"done"`` (replied in full), ``"disconnected"`` (the client
+    went away first: the call was stopped), ``"failed"`` (a ``fail_after_tokens`` drop) or
+    ``"stopped"`` (the server stopped); ``finished_at`` when that was known. A streamed reply's
+    ``token_times`` are when each token was sent.
     """
 
     path: str
@@ -179,6 +193,13 @@ class RecordedRequest:
     body: dict
     received_at: float
     replied_at: float | None = None
+    outcome: str | None = None
+    finished_at: float | None = None
+    token_times: list[float] = field(default_factory=list)
+
+    def finish(self, outcome: str) -> None:
+        if self.outcome is None:
+            self.outcome, self.finished_at = outcome, time.monotonic()
 
 
 # ------------------------------------------------------------------ helpers
@@ -324,6 +345,19 @@ def _error(status: int, message: str | None = None, retry_after: float | None = 
 # --------------------------------------------------------------- HTTP plumbing
 
 
+class _DropConnection(ConnectionAbortedError):
+    """Raised by a reply's body to drop the connection mid-reply (a stream that breaks)."""
+
+
+def _hung_up(conn: socket.socket) -> bool:
+    """Whether the client closed its end (an idle, readable socket with nothing to read)."""
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -419,6 +453,8 @@ class _Handler(BaseHTTPRequestHandler):
         for piece in reply.chunks:  # ends with an OSError when the client hangs up
             if reply.pause and stop.wait(reply.pause):
                 return
+            if _hung_up(self.connection):
+                raise ConnectionResetError("the client hung up")
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
@@ -441,6 +477,7 @@ class FakeOpenAIServer:
         host: str = "127.0.0.1",
         port: int = 0,
         latency: float = 0.0,
+        token_delay: float = 0.0,
         responder: Responder | None = None,
         rate_limited_keys: Iterable[str] = (),
         required_key: str | None = None,
@@ -448,6 +485,7 @@ class FakeOpenAIServer:
         self.host = host
         self._requested_port = port
         self.latency = float(latency)
+        self.token_delay = float(token_delay)
         self.responder = responder
         self.rate_limited_keys: set[str] = set(rate_limited_keys)
         self.required_key = required_key
@@ -662,6 +700,11 @@ class FakeOpenAIServer:
                 latency = float(latency)
                 if latency < 0:
                     raise ValueError("latency must be >= 0")
+            token_delay = body.get("token_delay")
+            if token_delay is not None:
+                token_delay = float(token_delay)
+                if token_delay < 0:
+                    raise ValueError("token_delay must be >= 0")
             behaviours = [Behaviour.from_dict(d) for d in body.get("enqueue") or []]
             keys = body.get("rate_limited_keys")
             if keys is not None and (
@@ -677,6 +720,8 @@ class FakeOpenAIServer:
             self.reset()
         if latency is not None:
             self.latency = latency
+        if token_delay is not None:
+            self.token_delay = token_delay
         if keys is not None:
             self.rate_limited_keys = set(keys)
         if "required_key" in body:
@@ -709,7 +754,7 @@ class FakeOpenAIServer:
                 self.max_in_flight = self._in_flight
         reply: _Reply | None = None
         try:
-            reply = self._chat_reply(body, headers)
+            reply = self._chat_reply(body, headers, h, record)
             if dialect is not None and reply is not None:
                 reply = _in_dialect(dialect, reply)
         finally:
@@ -719,12 +764,33 @@ class FakeOpenAIServer:
                 self._in_flight -= 1
                 if reply is not None:
                     record.replied_at = time.monotonic()
-        if reply is None:  # hung, or the server stopped while waiting
+        if reply is None:  # hung, or the server stopped or the client left while waiting
+            record.finish("disconnected" if not self._stop_event.is_set() else "stopped")
             h.close_connection = True
             return
-        h.send_reply(reply)
+        try:
+            h.send_reply(reply)
+        except _DropConnection:
+            record.finish("failed")
+            raise
+        except OSError:
+            record.finish("disconnected" if not self._stop_event.is_set() else "stopped")
+            raise
+        record.finish("done")
 
-    def _chat_reply(self, body: Any, headers: dict[str, str]) -> _Reply | None:
+    def _wait(self, h: _Handler, seconds: float | None) -> bool:
+        """Wait ``seconds`` (``None``: for ever); False when the server stops or the client
+        hangs up first (so that the log shows a cancelled call stopped)."""
+        end = None if seconds is None else time.monotonic() + seconds
+        while True:
+            step = 0.02 if end is None else min(0.02, end - time.monotonic())
+            if step <= 0:
+                return True
+            if self._stop_event.wait(step) or _hung_up(h.connection):
+                return False
+
+    def _chat_reply(self, body: Any, headers: dict[str, str], h: _Handler,
+                    record: RecordedRequest) -> _Reply | None:
         stop = self._stop_event
         behaviour: Behaviour | None = None
         reply = self._auth_error(_bearer_key(headers))
@@ -736,18 +802,18 @@ class FakeOpenAIServer:
                 self._models_seen.add(model)
             behaviour = self._take_behaviour(model)
             if behaviour is not None and behaviour.hang:
-                stop.wait()
+                self._wait(h, None)
                 return None
         self._wait_for_hold()
         delay = self.latency
         if behaviour is not None and behaviour.delay is not None:
             delay = behaviour.delay
-        if delay > 0 and stop.wait(delay):
+        if delay > 0 and not self._wait(h, delay):
             return None
         if reply is not None:
             return reply
         if behaviour is None:
-            return self._completion(body, None)
+            return self._completion(body, None, None, record)
         key = _bearer_key(headers) or ""
         if behaviour.bad_json:
             return _Reply(behaviour.status, BAD_JSON_BODY)
@@ -763,7 +829,7 @@ class FakeOpenAIServer:
             text = behaviour.text
             if text is not None:
                 text = [t.replace("{key}", key) for t in text] if isinstance(text, list) else text.replace("{key}", key)
-            reply = self._completion(body, text, behaviour)
+            reply = self._completion(body, text, behaviour, record)
         if behaviour.trickle is not None:
             reply.chunks, reply.pause = [bytes([b]) for b in reply.body], behaviour.trickle
         return reply
@@ -799,7 +865,8 @@ class FakeOpenAIServer:
             return _error(400, f"'n' must be an integer between 1 and {MAX_CHOICES}.")
         return None
 
-    def _completion(self, body: dict, text: str | list[str] | None, behaviour: Behaviour | None = None) -> _Reply:
+    def _completion(self, body: dict, text: str | list[str] | None, behaviour: Behaviour | None = None,
+                    record: RecordedRequest | None = None) -> _Reply:
         n = body.get("n") or 1
         if text is None:
             responder = self.responder or default_responder
@@ -821,7 +888,11 @@ class FakeOpenAIServer:
         created = int(time.time())
         model = body["model"]
         if body.get("stream"):
-            return self._stream(ident, created, model, texts, usage, body)
+            delay = self.token_delay
+            if behaviour is not None and behaviour.token_delay is not None:
+                delay = behaviour.token_delay
+            fail_after = behaviour.fail_after_tokens if behaviour is not None else None
+            return self._stream(ident, created, model, texts, usage, body, delay, fail_after, record)
         payload = {
             "id": ident,
             "object": "chat.completion",
@@ -847,26 +918,41 @@ class FakeOpenAIServer:
         return _Reply(200, _dumps(payload))
 
     @staticmethod
-    def _stream(ident: str, created: int, model: str, texts: list[str],
-                usage: dict[str, int], body: dict) -> _Reply:
+    def _stream(ident: str, created: int, model: str, texts: list[str], usage: dict[str, int], body: dict,
+                token_delay: float = 0.0, fail_after: int | None = None,
+                record: RecordedRequest | None = None) -> _Reply:
+        """Server-Sent Events, one per word (its following whitespace included), sent as chunked
+        pieces ``token_delay`` seconds apart."""
         def chunk(choices: list[dict], **extra: Any) -> bytes:
             obj = {"id": ident, "object": "chat.completion.chunk", "created": created,
                    "model": model, "choices": choices, **extra}
             return b"data: " + _dumps(obj) + b"\n\n"
 
-        parts = []
-        for i, t in enumerate(texts):
-            parts.append(chunk([{"index": i, "delta": {"role": "assistant", "content": t},
-                                 "logprobs": None, "finish_reason": None}]))
-        for i in range(len(texts)):
-            parts.append(chunk([{"index": i, "delta": {}, "logprobs": None,
-                                 "finish_reason": "stop"}]))
-        options = body.get("stream_options")
-        if isinstance(options, dict) and options.get("include_usage"):
-            parts.append(chunk([], usage=usage))
-        parts.append(b"data: [DONE]\n\n")
-        return _Reply(200, b"".join(parts), content_type="text/event-stream",
-                      headers={"Cache-Control": "no-cache"})
+        def events() -> Iterable[bytes]:
+            sent = 0
+            for i, t in enumerate(texts):
+                yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""},
+                              "logprobs": None, "finish_reason": None}])
+                for token in re.findall(r"\s*\S+\s*|\s+", t):
+                    if fail_after is not None and sent >= fail_after:
+                        raise _DropConnection()
+                    if token_delay:
+                        time.sleep(token_delay)
+                    yield chunk([{"index": i, "delta": {"content": token}, "logprobs": None, "finish_reason": None}])
+                    sent += 1
+                    if record is not None:
+                        record.token_times.append(time.monotonic())
+            if fail_after is not None:
+                raise _DropConnection()
+            for i in range(len(texts)):
+                yield chunk([{"index": i, "delta": {}, "logprobs": None, "finish_reason": "stop"}])
+            options = body.get("stream_options")
+            if isinstance(options, dict) and options.get("include_usage"):
+                yield chunk([], usage=usage)
+            yield b"data: [DONE]\n\n"
+
+        return _Reply(200, b"", content_type="text/event-stream", headers={"Cache-Control": "no-cache"},
+                      chunks=events())
 
 
 # ------------------------------------------------------------------------ CLI
@@ -880,6 +966,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per reply")
+    parser.add_argument("--token-delay", type=float, default=0.0, help="seconds between streamed tokens")
     parser.add_argument("--required-key", default=None, help="other API keys get 401")
     parser.add_argument("--rate-limited-key", action="append", default=[],
                         help="API key that always gets 429 (repeatable)")
@@ -897,6 +984,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         latency=args.latency,
+        token_delay=args.token_delay,
         rate_limited_keys=args.rate_limited_key,
         required_key=args.required_key,
     ).start()

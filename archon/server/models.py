@@ -1,0 +1,93 @@
+"""What a server serves: configs (or search run folders) loaded as named models, and running it."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import uvicorn
+
+from ..config import load_config
+from ..engine import Archon, CallCache
+from ..errors import ArchonError, ConfigError
+from ..providers.base import RetryPolicy
+from .app import Limits, create_app
+
+#: Where ``archon serve`` reads bearer keys from (comma-separated) when no key file is given.
+KEYS_ENV = "ARCHON_SERVER_API_KEYS"
+
+
+def load_models(sources: Sequence[str | Path], *, keys: Any = None, cache: str | Path | None = None,
+                retry: RetryPolicy | None = None, concurrency: dict[str, int] | None = None) -> dict[str, Archon]:
+    """One Archon per config, named by its ``name`` (else the file's stem); a folder holding a
+    ``best.json`` (a search run) serves that. All share one runtime (per-provider caps and
+    connections) and, with ``cache``, one call cache."""
+    shared_cache = CallCache(cache) if cache else False
+    models: dict[str, Archon] = {}
+    runtime = None
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            if not (path / "best.json").is_file():
+                raise ConfigError(f"{path}: a folder to serve must hold a best.json (a search run's best architecture)")
+            path = path / "best.json"
+        config = load_config(path)
+        name = config.name if "name" in config.model_fields_set else (
+            path.parent.name if path.name == "best.json" else path.stem)
+        if name in models:
+            raise ConfigError(f"two configs are both named {name!r}: rename one (its \"name\" field)")
+        archon = Archon(config, keys=keys, cache=shared_cache, retry=retry, concurrency=concurrency)
+        if runtime is None:
+            runtime = archon.runtime
+        else:
+            archon.runtime = runtime  # one set of per-provider caps for every model served
+        models[name] = archon
+    return models
+
+
+def read_api_keys(file: str | Path | None) -> list[str]:
+    """Bearer keys from ``file`` (one per line, ``#`` comments) or else ``$ARCHON_SERVER_API_KEYS``."""
+    if file:
+        try:
+            lines = Path(file).read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise ArchonError(f"--api-keys-file {file}: {e.strerror or e}") from None
+        keys = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        if not keys:
+            raise ArchonError(f"--api-keys-file {file} holds no key")
+        return keys
+    return [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",") if k.strip()]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(models: dict[str, Archon], *, host: str = "127.0.0.1", port: int = 8000, api_keys: list[str] = (),
+          no_auth: bool = False, limits: Limits | None = None, shutdown_timeout: float = 30.0, access_log: bool = False,
+          on_ready: Any = None) -> None:
+    """Serve until SIGTERM or SIGINT: then new connections are refused, queries in flight get
+    ``shutdown_timeout`` seconds to finish and are cancelled after that (with their LLM calls)."""
+    if not api_keys and not no_auth and not is_loopback(host):
+        raise ArchonError(f"no API keys (set {KEYS_ENV} or --api-keys-file): refusing to listen on {host}, "
+                          "reachable from other machines; give --no-auth to serve it without keys anyway")
+    app = create_app(models, api_keys=list(api_keys), limits=limits)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info" if access_log else "warning", access_log=access_log,
+                            timeout_graceful_shutdown=shutdown_timeout, lifespan="on")
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        startup = server.startup
+
+        async def announce(sockets: Any = None) -> None:
+            await startup(sockets=sockets)
+            on_ready(server)
+
+        server.startup = announce  # type: ignore[method-assign]
+    server.run()

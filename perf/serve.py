@@ -1,0 +1,127 @@
+"""``archon serve`` under load: 200 concurrent OpenAI SDK clients, half streaming, against a
+3-layer architecture whose upstream (the HTTP test double) answers every call after L seconds.
+
+The architecture's critical path is 3·L (layer 1: three generators, layer 2: two fusers,
+layer 3: one fuser, each layer's calls at once). Prints
+  p50 / p99 latency over the critical path          targets <= 1.05 / <= 1.20
+  time to first token (streaming) over its bound 3·L  target  <= 1.10
+  server CPU time per request.
+The double and the server run in their own processes; only the server's CPU is counted.
+Usage: python perf/serve.py [--latency 0.5] [--clients 200] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import httpx
+import openai
+
+
+def architecture(base_url: str) -> dict:
+    def c(type: str, model: str) -> dict:
+        return {"type": type, "model_type": "vLLM", "model": model, "base_url": base_url, "max_tokens": 64}
+    return {"name": "three-layers", "layers": [
+        [c("generator", "g1"), c("generator", "g2"), c("generator", "g3")],
+        [c("fuser", "f1"), c("fuser", "f2")],
+        [c("fuser", "final")],
+    ]}
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def one(client: openai.AsyncOpenAI, i: int, stream: bool) -> tuple[float, float | None]:
+    t0 = time.perf_counter()
+    messages = [{"role": "user", "content": f"question number {i} about the load"}]
+    if not stream:
+        await client.chat.completions.create(model="three-layers", messages=messages)
+        return time.perf_counter() - t0, None
+    first = None
+    async for chunk in await client.chat.completions.create(model="three-layers", messages=messages, stream=True):
+        if first is None and chunk.choices and chunk.choices[0].delta.content:
+            first = time.perf_counter() - t0
+    return time.perf_counter() - t0, first
+
+
+async def load(base_url: str, clients: int, rounds: int) -> tuple[list[float], list[float]]:
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=120,
+                                http_client=openai.DefaultAsyncHttpxClient(
+                                    limits=httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients)))
+    latencies, firsts = [], []
+    for _ in range(rounds):
+        for total, first in await asyncio.gather(*(one(client, i, i % 2 == 0) for i in range(clients))):
+            latencies.append(total)
+            if first is not None:
+                firsts.append(first)
+    await client.close()
+    return latencies, firsts
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--latency", type=float, default=0.5)
+    ap.add_argument("--clients", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    fake = subprocess.Popen([sys.executable, "-m", "archon.testing.fake_openai", "--latency", str(args.latency)],
+                            stdout=subprocess.PIPE, text=True)
+    upstream = fake.stdout.readline().strip()
+    folder = tempfile.mkdtemp()
+    with open(f"{folder}/three-layers.json", "w") as fh:
+        json.dump(architecture(upstream), fh)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "ARCHON_SERVER_API_KEYS"}
+    server = subprocess.Popen([sys.executable, "-m", "archon.cli", "serve", f"{folder}/three-layers.json",
+                               "--port", str(port), "--max-concurrent-queries", str(args.clients),
+                               "--concurrency", f"vLLM={args.clients * 4}"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        asyncio.run(load(f"{url}/v1", 20, 1))  # warm up: imports, connections
+        cpu0 = cpu_seconds(server.pid)
+        latencies, firsts = asyncio.run(load(f"{url}/v1", args.clients, args.rounds))
+        cpu = cpu_seconds(server.pid) - cpu0
+    finally:
+        server.terminate()
+        server.wait()
+        fake.terminate()
+        fake.wait()
+    path = 3 * args.latency
+    print(f"{args.clients} concurrent clients (half streaming) x {args.rounds} rounds, upstream latency L={args.latency}s, "
+          f"critical path 3L={path:.2f}s")
+    print(f"p50 latency / critical path: {statistics.median(latencies) / path:.3f}   (target <= 1.05)")
+    print(f"p99 latency / critical path: {percentile(latencies, 0.99) / path:.3f}   (target <= 1.20)")
+    print(f"time to first token / 3L:    p50 {statistics.median(firsts) / path:.3f}, "
+          f"p99 {percentile(firsts, 0.99) / path:.3f}   (target <= 1.10)")
+    print(f"server CPU per request:      {1000 * cpu / len(latencies):.2f} ms "
+          f"({len(latencies)} requests, 6 LLM calls each)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
