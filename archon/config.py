@@ -42,7 +42,8 @@ class ComponentConfig(BaseModel):
     length_control: bool = False
     first_k: int | None = Field(None, ge=1)
     unit_test_cap: int | None = Field(None, ge=1)
-    # Unit test evaluator: judge with an LLM ("llm", the paper's way) or run the candidates against the tests ("execute").
+    # Unit test evaluator: judge with an LLM ("llm", the paper's way)
+    # or run the candidates against the tests ("execute").
     evaluation: str = "llm"
     # Provider connection overrides for this component.
     base_url: str | None = None

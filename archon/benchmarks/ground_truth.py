@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 import string
 import threading
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import DatasetNotFound
 from .base import Benchmark, Item, ItemScore, ScoringContext
@@ -415,7 +416,7 @@ class MATHBenchmark(Benchmark):
             return None
         try:
             parsed = _math_parse(final, bare=True)
-        except Exception:  # noqa: BLE001 - an answer math_verify cannot read votes by its text
+        except Exception:  # an answer math_verify cannot read votes by its text
             parsed = []
         if parsed and hasattr(parsed[0], "free_symbols"):
             expr = parsed[0]
@@ -582,7 +583,7 @@ Options:
 Response:
 {response}
 
-Which option did the response choose? Reply with the option letter in double square brackets, for example [[B]]. If the response chose no option or several, reply [[none]]."""
+Which option did the response choose? Reply with the option letter in double square brackets, for example [[B]]. If the response chose no option or several, reply [[none]]."""  # noqa: E501 - prompt text: one paragraph a line, sent as written
 
 _FF_JUDGE_PROMPT = """You grade a response to a question against the reference answers. Judge only whether the response's final answer means the same as one of the reference answers; ignore style and length.
 
@@ -595,7 +596,7 @@ Reference answer(s):
 Response:
 {response}
 
-Reply with [[1]] if the response's final answer is correct, or [[0]] if it is wrong or gives no answer."""
+Reply with [[1]] if the response's final answer is correct, or [[0]] if it is wrong or gives no answer."""  # noqa: E501 - prompt text: one paragraph a line, sent as written
 
 
 _MC_JUDGE_REMINDER = (

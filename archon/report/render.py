@@ -9,11 +9,12 @@ from __future__ import annotations
 import html
 import json
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from . import figures
-from .sources import BenchRun, SearchRun, TraceFile, Trial, first, load_sources, number
+from .sources import BenchRun, SearchRun, TraceFile, Trial, load_sources, number
 
 try:  # parameter importances need optuna (the `search` extra)
     import optuna
@@ -43,7 +44,8 @@ table{border-collapse:collapse;margin:6px 0;font-size:13px}
 th,td{border-bottom:1px solid #e3e6eb;padding:3px 10px;text-align:left;vertical-align:top}
 th{background:#f0f2f5;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(430px,1fr));gap:10px 24px}
-figure{margin:6px 0;max-width:720px}figure.wide{max-width:1150px}figcaption{font-size:12px;color:#4d5666;margin-bottom:2px;font-weight:600}
+figure{margin:6px 0;max-width:720px}figure.wide{max-width:1150px}
+figcaption{font-size:12px;color:#4d5666;margin-bottom:2px;font-weight:600}
 svg.chart{width:100%;height:auto}
 .arch{display:flex;align-items:center;gap:6px;flex-wrap:wrap;margin:4px 0 2px}
 .layer{display:flex;flex-direction:column;gap:3px;padding:4px;border:1px dashed #c3cad5;border-radius:5px}
@@ -52,7 +54,8 @@ svg.chart{width:100%;height:auto}
 .archcard{border:1px solid #e3e6eb;border-radius:5px;padding:6px 10px;margin:8px 0}
 .legend span{display:inline-block;margin-right:12px;font-size:12px}
 .legend i{display:inline-block;width:12px;height:10px;margin-right:4px;vertical-align:middle;border:1px solid #333}
-pre{white-space:pre-wrap;background:#f3f4f7;padding:6px 8px;border-radius:4px;font-size:12px;max-height:160px;overflow:auto}
+pre{white-space:pre-wrap;background:#f3f4f7;padding:6px 8px;border-radius:4px;font-size:12px;
+    max-height:160px;overflow:auto}
 details summary{cursor:pointer;color:#2c4a7a;margin:6px 0}
 """
 
@@ -69,10 +72,12 @@ def num(value: Any, fmt: str = "{:.3f}") -> str:
     v = number(value)
     if v is None:
         return '<span class="na">n/a</span>'
-    if fmt.endswith("d}"):  # an integer format: a fractional value keeps its fraction
-        shown = fmt.format(int(v)) if v.is_integer() else f"{v:,.4g}"
-    else:
+    if not fmt.endswith("d}"):
         shown = fmt.format(v)
+    elif v.is_integer():
+        shown = fmt.format(int(v))
+    else:  # an integer format: a fractional value keeps its fraction
+        shown = f"{v:,.4g}"
     return f'<span class="num" data-value="{esc(json.dumps(value))}">{esc(shown)}</span>'
 
 
@@ -177,7 +182,7 @@ def _test_scores(run: SearchRun) -> dict[int, dict[str, Any]]:
     """Test-split results by trial number, from the summary's best and front entries."""
     out: dict[int, dict[str, Any]] = {}
     s = run.summary or {}
-    entries = [s.get("best")] + list(s.get("front") or [])
+    entries = [s.get("best"), *(s.get("front") or [])]
     for e in entries:
         if not isinstance(e, dict) or not isinstance(e.get("number"), int):
             continue
@@ -208,7 +213,7 @@ def _importances(run: SearchRun) -> str:
                 parts.append(figure(f"Parameter importances for the score (fANOVA, study {name})",
                                     figures.importances(values)))
         return "".join(parts) or note("Parameter importances: unavailable (no parameters varied yet).")
-    except Exception as e:  # noqa: BLE001 - too few trials, a study being written: say so, keep the report
+    except Exception as e:  # too few trials, a study being written: say so, keep the report
         return note(f"Parameter importances: unavailable ({esc(type(e).__name__)}: {esc(e)}).")
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import ArchonError
 
@@ -77,7 +78,7 @@ class Trial:
     raw: dict[str, Any]
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any], index: int) -> "Trial":
+    def from_record(cls, rec: dict[str, Any], index: int) -> Trial:
         state = str(rec.get("state") or ("PRUNED" if rec.get("pruned") else "COMPLETE" if rec.get("score") is not None
                                          else "UNKNOWN")).upper()
         n = rec.get("number")
@@ -139,7 +140,7 @@ class BenchRun:
     summary: dict[str, Any] | None
     results: list[dict[str, Any]]
     config: dict[str, Any] | None
-    baselines: dict[str, "BenchRun"] = field(default_factory=dict)
+    baselines: dict[str, BenchRun] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

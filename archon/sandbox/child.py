@@ -39,7 +39,6 @@ from .modes import Mode
 from .mounts import DEV_LINKS, SCRATCH
 from .seccomp import keyring_filter
 
-
 _MAX_FILES = 16384  # files and directories a run may make (tmpfs inodes)
 
 

@@ -86,7 +86,7 @@ def execute(code: str, stdin: str, limits: SandboxLimits, mode: Mode, audit_hook
         if mode.unshare_bin:
             # Root keeps its own user namespace; anyone else needs a new one.
             prefix = ["unshare", "--net", "--ipc"] if root else ["unshare", "--user", "--map-root-user", "--net", "--ipc"]
-            argv = prefix + ["--"] + argv
+            argv = [*prefix, "--", *argv]
 
         with tempfile.TemporaryFile() as src, tempfile.TemporaryFile() as stdin_file:
             src.write(code.encode("utf-8", "surrogateescape"))
@@ -134,7 +134,7 @@ def _clean_up(proc: subprocess.Popen | None, uid: int | None, run_dir: str | Non
         for step in steps:
             try:
                 step()
-            except Exception as e:  # noqa: BLE001 - clean up what can be; say what could not
+            except Exception as e:  # clean up what can be; say what could not
                 warnings.warn(f"sandbox: cleanup after a run failed: {e!r}", RuntimeWarning, stacklevel=3)
     finally:
         release_id(uid)
