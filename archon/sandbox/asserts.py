@@ -244,7 +244,8 @@ _os.write(_archon_out, _json.dumps({"verdicts": _verdicts, "unknown": _unknown})
 )
 
 
-def _output(result: ExecutionResult):
+def _output(result: ExecutionResult) -> object:
+    """The JSON value a program printed, or None; the caller checks its shape."""
     try:
         return json.loads(result.stdout)
     except ValueError:

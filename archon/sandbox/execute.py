@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import tempfile
@@ -42,7 +43,7 @@ def execute(code: str, stdin: str, limits: SandboxLimits, mode: Mode, audit_hook
     uid: int | None = None
     run_dir: str | None = None
     cgroup: Cgroup | None = None
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
     try:
         if mode.drop_uid and root:
             uid = acquire_id()
@@ -73,6 +74,7 @@ def execute(code: str, stdin: str, limits: SandboxLimits, mode: Mode, audit_hook
             except OSError as e:
                 return ExecutionResult("error", None, "", f"sandbox: could not make the run's cgroup: {e}",
                                        time.monotonic() - start)
+        nproc: int | None
         if uid is not None or mode.userns:
             # Counted for the per-run uid, or within the new user namespace: only the program's own processes.
             nproc = limits.max_processes + extra
@@ -111,21 +113,21 @@ def execute(code: str, stdin: str, limits: SandboxLimits, mode: Mode, audit_hook
         _clean_up(proc, uid, run_dir, cgroup)
 
 
-def _clean_up(proc: subprocess.Popen | None, uid: int | None, run_dir: str | None, cgroup: Cgroup | None) -> None:
+def _clean_up(proc: subprocess.Popen[bytes] | None, uid: int | None, run_dir: str | None, cgroup: Cgroup | None) -> None:
     """After a run, however it ended: each step is tried even if one before it failed (a failure is
     a warning, not an exception), and the per-run id is released in any case."""
 
-    def stop() -> None:
-        if proc.returncode is None:  # only after an unexpected exception
-            kill_all(proc.pid, uid, cgroup)
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
+    def stop(running: subprocess.Popen[bytes]) -> None:
+        if running.returncode is None:  # only after an unexpected exception
+            kill_all(running.pid, uid, cgroup)
+            running.wait()
+        for stream in (running.stdout, running.stderr):
             if stream is not None:
                 stream.close()
 
     steps: list[Callable[[], None]] = []
     if proc is not None:
-        steps.append(stop)
+        steps.append(functools.partial(stop, proc))
     if run_dir is not None:
         steps.append(lambda: rmtree(run_dir))
     if cgroup is not None:
