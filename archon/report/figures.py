@@ -74,7 +74,8 @@ def best_so_far(series: Sequence[tuple[str, Sequence[float], Sequence[float | No
         ax.step(bx, by, where="post", label=label, color=PALETTE[i % len(PALETTE)], linewidth=1.8)
         pts = [(x, s) for x, s in zip(xs, scores) if s is not None]
         if pts:
-            ax.scatter(*zip(*pts), s=10, alpha=0.35, color=PALETTE[i % len(PALETTE)])
+            px, py = zip(*pts)
+            ax.scatter(px, py, s=10, alpha=0.35, color=PALETTE[i % len(PALETTE)])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     _style(ax)

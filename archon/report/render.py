@@ -160,21 +160,22 @@ def _cost_axis(trials: Sequence[Trial]) -> tuple[str, str]:
 
 def _front_points(run: SearchRun, attr: str) -> list[tuple[float, float]]:
     """The Pareto front as the summary gives it (trial numbers or points), else computed from the trials."""
-    by_number = {t.number: t for t in run.trials}
+    by_number: dict[object, Trial] = {t.number: t for t in run.trials}  # looked up by what the summary wrote
     front = (run.summary or {}).get("front")
-    points = []
+    points: list[tuple[float, float]] = []
     if isinstance(front, list) and front:
         for f in front:
             t = by_number.get(f.get("number") if isinstance(f, dict) else f)
             if t is not None and t.score is not None and getattr(t, attr) is not None:
                 points.append((getattr(t, attr), t.score))
         return points
-    done = [t for t in run.trials if not t.pruned and t.score is not None and getattr(t, attr) is not None]
-    best = None
-    for t in sorted(done, key=lambda t: (getattr(t, attr), -t.score)):
-        if best is None or t.score > best:
-            points.append((getattr(t, attr), t.score))
-            best = t.score
+    done = [(getattr(t, attr), t.score) for t in run.trials
+            if not t.pruned and t.score is not None and getattr(t, attr) is not None]
+    best: float | None = None
+    for cost, score in sorted(done, key=lambda p: (p[0], -p[1])):
+        if best is None or score > best:
+            points.append((cost, score))
+            best = score
     return points
 
 
@@ -217,6 +218,11 @@ def _importances(run: SearchRun) -> str:
         return note(f"Parameter importances: unavailable ({esc(type(e).__name__)}: {esc(e)}).")
 
 
+def _score_key(t: Trial) -> float:
+    """A trial's score for ranking (those shown are scored; an unscored one would rank last)."""
+    return -float("inf") if t.score is None else t.score
+
+
 def _calls_spent(trials: Sequence[Trial]) -> list[float] | None:
     if not any(t.new_calls is not None for t in trials):
         return None
@@ -242,15 +248,18 @@ def _search_progress_figures(runs: Sequence[SearchRun]) -> list[str]:
     scored = [r for r in runs if any(t.score is not None for t in r.trials)]
     if not scored:
         return []
-    scores = lambda r: [None if t.pruned else t.score for t in r.trials]  # noqa: E731 - pruned scores are partial
+
+    def scores(r: SearchRun) -> list[float | None]:
+        return [None if t.pruned else t.score for t in r.trials]  # pruned scores are partial
+
     out = [figure("Best score so far vs trials",
                   figures.best_so_far([(r.label, [t.number + 1 for t in r.trials], scores(r)) for r in scored],
                                       "trials"))]
-    with_calls = [(r.label, _calls_spent(r.trials), scores(r)) for r in scored]
-    if all(c is not None for _, c, _ in with_calls):
+    with_calls = [(r.label, xs, scores(r)) for r in scored if (xs := _calls_spent(r.trials)) is not None]
+    if len(with_calls) == len(scored):
         out.append(figure("Best score so far vs LLM calls spent", figures.best_so_far(with_calls, "LLM calls made")))
-    with_usd = [(r.label, _usd_spent(r.trials), scores(r)) for r in scored]
-    if all(c is not None for _, c, _ in with_usd):
+    with_usd = [(r.label, xs, scores(r)) for r in scored if (xs := _usd_spent(r.trials)) is not None]
+    if len(with_usd) == len(scored):
         out.append(figure("Best score so far vs $ spent", figures.best_so_far(with_usd, "$ spent")))
     return out
 
@@ -268,7 +277,7 @@ def search_section(run: SearchRun) -> str:
         parts.append(note("No trials recorded yet."))
     s = run.summary or {}
     best = s.get("best") if isinstance(s.get("best"), dict) else {}
-    best_trial = max(complete, key=lambda t: t.score) if complete else None
+    best_trial = max(complete, key=_score_key) if complete else None
     rows = [("trials", num(len(trials), "{:d}")), ("complete", num(len(complete), "{:d}")),
             ("pruned", num(len(pruned), "{:d}")), ("failed", num(len(failed), "{:d}")),
             ("best trial", value_cell(best.get("number") if best else (best_trial.number if best_trial else None))),
@@ -282,7 +291,8 @@ def search_section(run: SearchRun) -> str:
 
     figs = _search_progress_figures([run])
     attr, xlabel = _cost_axis(trials)
-    pts = [(getattr(t, attr), t.score, f"#{t.number}") for t in complete if getattr(t, attr) is not None]
+    pts = [(getattr(t, attr), t.score, f"#{t.number}") for t in complete
+           if getattr(t, attr) is not None and t.score is not None]
     if pts:
         figs.append(figure(f"Every trial: score vs {xlabel}, with the Pareto front",
                            figures.scatter_front(pts, _front_points(run, attr), xlabel,
@@ -292,7 +302,7 @@ def search_section(run: SearchRun) -> str:
     parts.append("<h3>Which axes matter</h3>" + _importances(run))
 
     tests = _test_scores(run)
-    top = sorted(complete, key=lambda t: -t.score)[:TOP_ARCHITECTURES]
+    top = sorted(complete, key=_score_key, reverse=True)[:TOP_ARCHITECTURES]
     if top:
         cards = []
         for rank, t in enumerate(top, 1):
@@ -305,16 +315,20 @@ def search_section(run: SearchRun) -> str:
         parts.append(f"<h3>Top architectures (by dev score)</h3>{''.join(cards)}")
 
     if trials:
-        rows = [(value_cell(t.number), esc(t.state.lower()), num(t.score), num(t.calls_per_query, "{:.1f}"),
-                 usd(t.cost_per_query), num(t.new_calls, "{:,.0f}"), num(t.cached_calls, "{:,.0f}"),
-                 esc(json.dumps(t.params)[:160])) for t in trials]
+        trial_rows = [(value_cell(t.number), esc(t.state.lower()), num(t.score), num(t.calls_per_query, "{:.1f}"),
+                       usd(t.cost_per_query), num(t.new_calls, "{:,.0f}"), num(t.cached_calls, "{:,.0f}"),
+                       esc(json.dumps(t.params)[:160])) for t in trials]
         parts.append(f"<details><summary>All {len(trials)} trials</summary>"
                      + table(["trial", "state", "score", "calls/query", "cost/query", "new calls", "cached calls",
-                              "params"], rows, numeric=(0, 2, 3, 4, 5, 6)) + "</details>")
+                              "params"], trial_rows, numeric=(0, 2, 3, 4, 5, 6)) + "</details>")
     return "".join(parts)
 
 
 # --------------------------------------------------------------------------- benchmark runs
+
+
+def _summary_number(run: BenchRun, key: str) -> float | None:
+    return number((run.summary or {}).get(key))
 
 
 def _runs_with_baselines(run: BenchRun) -> list[tuple[str, BenchRun, bool]]:
@@ -334,8 +348,7 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
     for run in runs:
         parts.append(f"<div class='path'>{esc(run.name)} on {esc(run.benchmark)}: {esc(run.path)}</div>")
         if run.summary is None:
-            scored = [number(r.get("score")) for r in run.results]
-            scored = [v for v in scored if v is not None]
+            scored = [v for r in run.results if (v := number(r.get("score"))) is not None]
             mean = sum(scored) / len(scored) if scored else None
             parts.append(note(f"Run in progress or interrupted (no summary.json yet): {len(run.results)} item(s) done, "
                               f"mean score so far {num(mean)} (no interval until the run finishes)."))
@@ -343,7 +356,7 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
     summarised = [(label, r, main) for label, r, main in every if r.summary is not None]
     rows = []
     for label, r, _ in summarised:
-        s = r.summary
+        s = r.summary or {}
         lat = s.get("latency_s") or {}
         fb = s.get("fallbacks") or {}
         rows.append((esc(label), esc(r.benchmark), num(s.get("n"), "{:d}"), num(s.get("score")), num(s.get("ci_low")),
@@ -363,13 +376,14 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
     for row in summarised:
         by_bench.setdefault(row[1].benchmark, []).append(row)
     for bench, group in by_bench.items():
-        bars = [(label, number(r.summary.get("score")), number(r.summary.get("ci_low")),
-                 number(r.summary.get("ci_high")), main) for label, r, main in group]
+        bars = [(label, _summary_number(r, "score"), _summary_number(r, "ci_low"), _summary_number(r, "ci_high"), main)
+                for label, r, main in group]
         figs.append(figure(f"{bench}: score with 95% interval, architecture and compute-matched baselines",
                            figures.bars_with_intervals(bars)))
-        pts = [(label, number(r.summary.get("calls_per_query")), number(r.summary.get("score")),
-                number(r.summary.get("ci_low")), number(r.summary.get("ci_high"))) for label, r, _ in group]
-        pts = [p for p in pts if p[1] is not None and p[2] is not None]
+        every_point = [(label, _summary_number(r, "calls_per_query"), _summary_number(r, "score"),
+                        _summary_number(r, "ci_low"), _summary_number(r, "ci_high")) for label, r, _ in group]
+        pts = [(label, calls, score, lo, hi) for label, calls, score, lo, hi in every_point
+               if calls is not None and score is not None]
         if pts:
             figs.append(figure(f"{bench}: score vs LLM calls per query", figures.score_vs_calls(pts)))
     lat = [(label, _per_query(r, "latency_s")) for label, r, _ in every]

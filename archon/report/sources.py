@@ -81,7 +81,7 @@ class Trial:
     def from_record(cls, rec: dict[str, Any], index: int) -> Trial:
         state = str(rec.get("state") or ("PRUNED" if rec.get("pruned") else "COMPLETE" if rec.get("score") is not None
                                          else "UNKNOWN")).upper()
-        n = rec.get("number")
+        n, params = rec.get("number"), rec.get("params")
         return cls(
             number=int(n) if isinstance(n, int) else index,
             score=number(first(rec, "score", "value")),
@@ -92,7 +92,7 @@ class Trial:
             new_calls=number(rec.get("new_calls")),
             cached_calls=number(rec.get("cached_calls")),
             spent_usd=number(first(rec, "new_cost_usd", "spent_usd", "cost_usd")),
-            params=rec.get("params") if isinstance(rec.get("params"), dict) else {},
+            params=params if isinstance(params, dict) else {},
             config_path=first(rec, "config", "config_path"),
             raw=rec,
         )
@@ -214,7 +214,7 @@ def _what(path: Path) -> SearchRun | BenchRun | TraceFile:
 
 def load_sources(paths: Iterable[str | Path]) -> list[SearchRun | BenchRun | TraceFile]:
     """Each path read as what it holds; an unknown or empty one is an error naming it."""
-    paths = [Path(p) for p in paths]
-    if not paths:
+    given = [Path(p) for p in paths]
+    if not given:
         raise ArchonError("give at least one search folder, benchmark run folder or trace file")
-    return [_what(p) for p in paths]
+    return [_what(p) for p in given]
