@@ -161,7 +161,7 @@ def load_config(source: str | Path | dict | ArchitectureConfig) -> ArchitectureC
         is_file = path is not None and path.is_file()
     except OSError:  # text too long to be a file name: it is the config itself
         is_file, path = False, None
-    if is_file:
+    if path is not None and is_file:
         text = path.read_text(encoding="utf-8")
         is_yaml = path.suffix.lower() in (".yaml", ".yml")
     elif path is not None and path.suffix.lower() in (".json", ".yaml", ".yml"):

@@ -125,8 +125,8 @@ def read_baseline_answers(source: str | Path | Mapping[str, Any]) -> BaselineAns
             )
         if item_id is not None:
             out[item_id] = answers
-        else:
-            out.by_instruction[instruction] = answers  # type: ignore[index]
+        elif instruction is not None:
+            out.by_instruction[instruction] = answers
     return out
 
 

@@ -220,7 +220,7 @@ def load_records(
         f"and pass `--data {benchmark}.jsonl`."
     )
     try:
-        import datasets  # type: ignore
+        import datasets
     except ImportError:
         raise DatasetNotFound(hint + " (The `datasets` library is not installed: pip install 'archon[datasets]'.)") from None
     try:

@@ -309,16 +309,17 @@ def _normalise_question(
         if not isinstance(answer_a, str) or not isinstance(answer_b, str):
             raise ArchonError("a single question takes one answer per side")
         return [question], [answer_a], [answer_b], []
-    q = list(question)
+    q: list[Message | str] = list(question)
     if not q:
         raise ArchonError("empty question")
-    if all(isinstance(m, dict) for m in q):
+    messages = [m for m in q if isinstance(m, dict)]
+    if len(messages) == len(q):
         # Shared context: the conversation so far, ending with the user turn being judged.
-        if q[-1].get("role") != "user":
+        if messages[-1].get("role") != "user":
             raise ArchonError("question messages must end with a user message")
         if not isinstance(answer_a, str) or not isinstance(answer_b, str):
             raise ArchonError("question messages take one answer per side")
-        return [q[-1]["content"]], [answer_a], [answer_b], q[:-1]
+        return [messages[-1]["content"]], [answer_a], [answer_b], messages[:-1]
     turns = [str(t) for t in q]
     a = [answer_a] if isinstance(answer_a, str) else list(answer_a)
     b = [answer_b] if isinstance(answer_b, str) else list(answer_b)
@@ -574,13 +575,12 @@ class MTBench(_JudgedBenchmark):
                 metadata={"category": r.get("category")},
             ))
         if self.reference_answers is not None:
-            self._use_reference_answers(items)
+            self._use_reference_answers(items, self.reference_answers)
         return items
 
-    def _use_reference_answers(self, items: list[Item]) -> None:
-        """Reference answers from the file for the reference categories, none for the others (FastChat's rule)."""
-        path = self.reference_answers
-        refs = read_baseline_answers(path)  # type: ignore[arg-type]
+    def _use_reference_answers(self, items: list[Item], path: str | Path) -> None:
+        """Reference answers from ``path`` for the reference categories, none for the others (FastChat's rule)."""
+        refs = read_baseline_answers(path)
         if items and not any(it.id in refs for it in items):
             raise DatasetNotFound(f"{self.name}: the reference answers {str(path)!r} answer none of the {len(items)} "
                                   f"question(s) (by question_id); is it FastChat's reference_answer/gpt-4.jsonl?")
@@ -743,7 +743,7 @@ class ArenaHard(_JudgedBenchmark):
             f"library. Download that file where you have access and pass `--data question.jsonl`."
         )
         try:
-            import datasets  # type: ignore
+            import datasets
         except ImportError:
             raise DatasetNotFound(hint + " (The `datasets` library is not installed: pip install 'archon[datasets]'.)") from None
         try:

@@ -185,8 +185,8 @@ def _split_judge(judge: ConfigSource | Judge | None) -> tuple[Judge | None, Arch
     if judge is None:
         return None, None
     if callable(judge) and not isinstance(judge, (str, Path, dict, ArchitectureConfig)):
-        return judge, None  # type: ignore[return-value]
-    return None, load_config(judge)  # type: ignore[arg-type]
+        return judge, None
+    return None, load_config(judge)
 
 
 def _check_judge(bench: Benchmark, judge: Any) -> None:

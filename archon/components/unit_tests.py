@@ -65,7 +65,7 @@ class UnitTestGenerator(Component):
         prompt = template.format(k=cap, query=conversation_text(state.messages))
         tests = await self.ask_until_parsed(
             ctx, [{"role": "user", "content": prompt}], lambda t: parse_unit_tests(t, cap),
-            what="unit test list", fallback=list,
+            what="unit test list", fallback=list[str],
         )
         return Output(unit_tests=tests)
 
