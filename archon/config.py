@@ -42,7 +42,8 @@ class ComponentConfig(BaseModel):
     length_control: bool = False
     first_k: int | None = Field(None, ge=1)
     unit_test_cap: int | None = Field(None, ge=1)
-    # Unit test evaluator: judge with an LLM ("llm", the paper's way) or run the candidates against the tests ("execute").
+    # Unit test evaluator: judge with an LLM ("llm", the paper's way)
+    # or run the candidates against the tests ("execute").
     evaluation: str = "llm"
     # Provider connection overrides for this component.
     base_url: str | None = None
@@ -160,7 +161,7 @@ def load_config(source: str | Path | dict | ArchitectureConfig) -> ArchitectureC
         is_file = path is not None and path.is_file()
     except OSError:  # text too long to be a file name: it is the config itself
         is_file, path = False, None
-    if is_file:
+    if path is not None and is_file:
         text = path.read_text(encoding="utf-8")
         is_yaml = path.suffix.lower() in (".yaml", ".yml")
     elif path is not None and path.suffix.lower() in (".json", ".yaml", ".yml"):

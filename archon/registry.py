@@ -17,10 +17,11 @@ from __future__ import annotations
 import difflib
 import threading
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
 
 from .errors import ArchonError
 
@@ -52,7 +53,7 @@ def load_plugins() -> None:
                 loaded = ep.load()
                 if callable(loaded) and not isinstance(loaded, ModuleType):
                     loaded()
-            except Exception as e:  # noqa: BLE001 - one broken plugin must not take archon down with it
+            except Exception as e:  # one broken plugin must not take archon down with it
                 warnings.warn(f"archon plugin {ep.name!r} ({ep.value}) failed to load: {type(e).__name__}: {e}",
                               RuntimeWarning, stacklevel=2)
 

@@ -8,9 +8,8 @@ import pytest
 
 from archon.benchmarks.base import ScoringContext
 from archon.benchmarks.code import MBPP, CodeContests, HumanEval, outputs_match
-from archon.sandbox import extract_code
-from archon.sandbox import SandboxLimits
 from archon.errors import DatasetNotFound
+from archon.sandbox import SandboxLimits, extract_code
 
 CTX = ScoringContext()
 FAST = SandboxLimits(cpu_seconds=1.0, wall_seconds=2.0)
@@ -200,7 +199,8 @@ MBPP_RECORDS = [
     {
         "task_id": 11,
         "text": "Write a python function to remove first and last occurrence of a given character from the string.",
-        "code": "def remove_Occ(s,ch):\n    s = s.replace(ch, '', 1)\n    i = s.rfind(ch)\n    return s if i < 0 else s[:i] + s[i+1:]",
+        "code": "def remove_Occ(s,ch):\n    s = s.replace(ch, '', 1)\n    i = s.rfind(ch)\n"
+                "    return s if i < 0 else s[:i] + s[i+1:]",
         "test_list": [
             'assert remove_Occ("hello","l") == "heo"',
             'assert remove_Occ("abcda","a") == "bcd"',

@@ -310,7 +310,7 @@ def test_mixeval_load_json_lines_in_a_json_file(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
     assert [i.id for i in MixEval().load(path)] == ["free_form-0", "free_form-1"]
     path.write_text(json.dumps(recs[0]) + "\n{not json\n", encoding="utf-8")
-    with pytest.raises(DatasetNotFound, match="mixeval.json.*line 2"):
+    with pytest.raises(DatasetNotFound, match=r"mixeval.json.*line 2"):
         MixEval().load(path)
 
 

@@ -26,7 +26,6 @@ from archon.benchmarks.judged import (
 from archon.benchmarks.registry import get_benchmark, list_benchmarks
 from archon.errors import ArchonError
 
-
 # ---------------------------------------------------------------- fake judges
 
 
@@ -302,7 +301,7 @@ async def test_mt_bench_single_grading():
     assert score.details["ratings"] == [8.0, 8.0]
     assert len(judge.calls) == 2
     # Turn 2's judge prompt shows the whole conversation.
-    turn2 = [c for c in judge.calls if "ans two" in c[-1]["content"]][0][-1]["content"]
+    turn2 = next(c for c in judge.calls if "ans two" in c[-1]["content"])[-1]["content"]
     assert all(s in turn2 for s in ("Write a haiku about rain.", "ans one", "Now make it about snow.", "ans two"))
 
 
@@ -513,7 +512,7 @@ async def test_mt_bench_pairwise_errors_name_the_pairwise_benchmark():
 
     bench = get_benchmark("mt-bench-pairwise")
     assert bench.name == "mt-bench-pairwise"
-    with pytest.raises(ArchonError, match="benchmark 'mt-bench-pairwise'.*no baseline answer"):
+    with pytest.raises(ArchonError, match=r"benchmark 'mt-bench-pairwise'.*no baseline answer"):
         await bench.score(_mt_item(), ["a", "b"], ScoringContext(judge=rating_8, baseline={}))
-    with pytest.raises(ArchonError, match="benchmark 'mt-bench-pairwise'.*--judge"):
+    with pytest.raises(ArchonError, match=r"benchmark 'mt-bench-pairwise'.*--judge"):
         await bench.score(_mt_item(), ["a", "b"], ScoringContext(judge=None))

@@ -109,7 +109,8 @@ def test_a_third_party_plugin_registers_on_first_lookup_and_a_broken_one_is_name
                 return [min(state.candidates, key=len)]
 
             archon.register_component("shortest", shortest, passes_candidates_through=False,
-                                      candidates_out=lambda config, n: min(n, 1), worst_case_calls=lambda config, n, **kw: 0)
+                                      candidates_out=lambda config, n: min(n, 1),
+                                      worst_case_calls=lambda config, n, **kw: 0)
 
             def register_prices():
                 archon.register_price("plugin-model", 1.0, 2.0)
@@ -122,7 +123,8 @@ def test_a_third_party_plugin_registers_on_first_lookup_and_a_broken_one_is_name
         from archon.engine.pricing import estimate_cost
         assert "archon_shortest" not in sys.modules  # nothing is loaded before it is looked up
         cfg = archon.load_config({"layers": [[{"type": "generator", "samples": 4}], [{"type": "shortest"}]]})
-        print(archon.calls_per_query(cfg), "shortest" in known_types(), estimate_cost("x", "plugin-model", 10**6, 10**6))
+        cost = estimate_cost("x", "plugin-model", 10**6, 10**6)
+        print(archon.calls_per_query(cfg), "shortest" in known_types(), cost)
         print([f.message for f in archon.check_rules(cfg)])
         """)
     assert proc.returncode == 0, proc.stderr

@@ -9,9 +9,10 @@ a benchmark is an optional hook declared on :class:`Benchmark` with its default.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Hashable, Literal, Sequence
+from typing import Any, Literal
 
 from ..components.majority import default_vote_key
 
@@ -32,8 +33,9 @@ class Item:
 
 @dataclass
 class ItemScore:
-    """The score of one item. ``value`` is on the benchmark's scale (0..1 for accuracy and win rates, 1..10 for MT-Bench single grading);
-    NaN when the item could not be scored (e.g. no judge rating parsed): a run's summary leaves it out and counts it."""
+    """The score of one item. ``value`` is on the benchmark's scale (0..1 for accuracy and win rates,
+    1..10 for MT-Bench single grading); NaN when the item could not be scored (e.g. no judge rating
+    parsed): a run's summary leaves it out and counts it."""
 
     value: float
     details: dict[str, Any] = field(default_factory=dict)

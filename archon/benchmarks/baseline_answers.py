@@ -19,14 +19,15 @@ another baseline than the one it records.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..errors import ArchonError, DatasetNotFound
 from .base import Item
 from .data import read_json, read_json_lines, read_text
 
-__all__ = ["BaselineAnswers", "answers_of_record", "read_baseline_answers", "match_items", "check_baselines"]
+__all__ = ["BaselineAnswers", "answers_of_record", "check_baselines", "match_items", "read_baseline_answers"]
 
 
 class BaselineAnswers(dict):
@@ -40,7 +41,8 @@ class BaselineAnswers(dict):
 
 
 def _text(content: Any) -> Any:
-    """A turn's text: a string as it is; ``{"content": ...}`` (FastChat) or ``{"answer": ...}`` (Arena-Hard) by that field."""
+    """A turn's text: a string as it is;
+    ``{"content": ...}`` (FastChat) or ``{"answer": ...}`` (Arena-Hard) by that field."""
     if isinstance(content, Mapping):
         for key in ("answer", "content", "text"):
             if isinstance(content.get(key), str):
@@ -123,8 +125,8 @@ def read_baseline_answers(source: str | Path | Mapping[str, Any]) -> BaselineAns
             )
         if item_id is not None:
             out[item_id] = answers
-        else:
-            out.by_instruction[instruction] = answers  # type: ignore[index]
+        elif instruction is not None:
+            out.by_instruction[instruction] = answers
     return out
 
 
@@ -171,8 +173,9 @@ def check_baselines(benchmark: str, need: str | None, items: Sequence[Item], bas
                 f"(a run is judged against one baseline)"
             )
         raise ArchonError(
-            f"benchmark {benchmark!r} is judged pairwise against a baseline, but {len(missing)} item(s) have no baseline "
-            f"answer (e.g. {', '.join(map(str, missing[:5]))}): pass --baseline-answers FILE (JSONL with id and answers, "
+            f"benchmark {benchmark!r} is judged pairwise against a baseline, "
+            f"but {len(missing)} item(s) have no baseline answer (e.g. {', '.join(map(str, missing[:5]))}): "
+            f"pass --baseline-answers FILE (JSONL with id and answers, "
             f"an Arena-Hard/FastChat model_answer file, or AlpacaEval's model_outputs.json) "
             f"or --baseline-config CONFIG"
         )

@@ -76,7 +76,7 @@ def compute_matched_baselines(
     model = gen.model or "local"
     bench_name = benchmark if isinstance(benchmark, str) else getattr(benchmark, "name", None)
     if isinstance(benchmark, Benchmark) and callable(getattr(benchmark, "vote_key", None)):
-        register_vote_key(benchmark.name, benchmark.vote_key)  # type: ignore[attr-defined]
+        register_vote_key(benchmark.name, benchmark.vote_key)
 
     single = {"name": f"single ({model})", "layers": [[{"type": "generator", **base, "samples": 1}]]}
     if n < MIN_CALLS_TO_CHOOSE:

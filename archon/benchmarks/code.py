@@ -16,8 +16,9 @@ from __future__ import annotations
 import ast
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import DatasetNotFound
 from ..sandbox import (
@@ -36,7 +37,7 @@ from .base import Benchmark, Item, ItemScore, ScoringContext
 from .data import load_records, read_local, where
 from .registry import register_benchmark
 
-__all__ = ["CodeContests", "HumanEval", "MBPP", "extract_code", "outputs_match"]
+__all__ = ["MBPP", "CodeContests", "HumanEval", "extract_code", "outputs_match"]
 
 STDERR_CHARS = 500
 

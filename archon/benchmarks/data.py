@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..errors import DatasetNotFound
 
@@ -143,7 +144,7 @@ def _read_file(p: Path) -> list[dict[str, Any]]:
             raise DatasetNotFound("reading Parquet needs pyarrow: pip install 'archon[datasets]'") from e
         try:
             return pq.read_table(p).to_pylist()
-        except Exception as e:  # noqa: BLE001 - pyarrow raises several kinds for a corrupt file
+        except Exception as e:  # pyarrow raises several kinds for a corrupt file
             raise DatasetNotFound(f"{str(p)!r}: not a readable Parquet file ({type(e).__name__}: {str(e)[:200]})") from None
     raise DatasetNotFound(f"{str(p)!r}: unsupported file type (use .jsonl, .json, .parquet, .jsonl.gz or .json.gz)")
 
@@ -214,11 +215,12 @@ def load_records(
         f"{benchmark}: could not load {hf_path}"
         + (f" ({hf_name})" if hf_name else "")
         + f" split {split!r} with the `datasets` library. Download it where you have access "
-        f"(e.g. `datasets.load_dataset({hf_path!r}{', ' + repr(hf_name) if hf_name else ''}, split={split!r}).to_json('{benchmark}.jsonl')`) "
+        f"(e.g. `datasets.load_dataset({hf_path!r}{', ' + repr(hf_name) if hf_name else ''}, split={split!r})"
+        f".to_json('{benchmark}.jsonl')`) "
         f"and pass `--data {benchmark}.jsonl`."
     )
     try:
-        import datasets  # type: ignore
+        import datasets
     except ImportError:
         raise DatasetNotFound(hint + " (The `datasets` library is not installed: pip install 'archon[datasets]'.)") from None
     try:

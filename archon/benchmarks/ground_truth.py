@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 import string
 import threading
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import DatasetNotFound
-from .base import Benchmark, Item, ItemScore, ScoringContext
+from .base import Benchmark, Item, ItemScore, Judge, ScoringContext
 from .data import folder_files, load_records, read_json, read_local, where
 from .judged import judge_verdict
 from .registry import register_benchmark
@@ -342,7 +343,7 @@ class MATHBenchmark(Benchmark):
                 raise DatasetNotFound(
                     f"{self.name}: {at} has no 'answer' field and no \\boxed{{}} answer in its 'solution'"
                 )
-            meta = {k: r[k] for k in ("subject", "type", "level") if k in r}
+            meta: dict[str, Any] = {k: r[k] for k in ("subject", "type", "level") if k in r}
             # The MATH tree names the subject 'type' and writes the level "Level 5"; MATH-500 has 'subject' and 5.
             subject = _first(r, "subject", "type")
             if subject is not None:
@@ -415,7 +416,7 @@ class MATHBenchmark(Benchmark):
             return None
         try:
             parsed = _math_parse(final, bare=True)
-        except Exception:  # noqa: BLE001 - an answer math_verify cannot read votes by its text
+        except Exception:  # an answer math_verify cannot read votes by its text
             parsed = []
         if parsed and hasattr(parsed[0], "free_symbols"):
             expr = parsed[0]
@@ -582,7 +583,7 @@ Options:
 Response:
 {response}
 
-Which option did the response choose? Reply with the option letter in double square brackets, for example [[B]]. If the response chose no option or several, reply [[none]]."""
+Which option did the response choose? Reply with the option letter in double square brackets, for example [[B]]. If the response chose no option or several, reply [[none]]."""  # noqa: E501 - prompt text: one paragraph a line, sent as written
 
 _FF_JUDGE_PROMPT = """You grade a response to a question against the reference answers. Judge only whether the response's final answer means the same as one of the reference answers; ignore style and length.
 
@@ -595,7 +596,7 @@ Reference answer(s):
 Response:
 {response}
 
-Reply with [[1]] if the response's final answer is correct, or [[0]] if it is wrong or gives no answer."""
+Reply with [[1]] if the response's final answer is correct, or [[0]] if it is wrong or gives no answer."""  # noqa: E501 - prompt text: one paragraph a line, sent as written
 
 
 _MC_JUDGE_REMINDER = (
@@ -747,7 +748,7 @@ class MixEval(Benchmark):
                 return True, string.ascii_uppercase.index(v.upper())
             return False, None
 
-        parsed, value, info = await self._ask_judge(ctx, prompt, read, _MC_JUDGE_REMINDER)
+        parsed, value, info = await self._ask_judge(ctx.judge, ctx.judge_retries, prompt, read, _MC_JUDGE_REMINDER)
         details.update(info)
         if not parsed:
             details["parse_error"] = "neither the rules nor the judge found an option"
@@ -772,7 +773,7 @@ class MixEval(Benchmark):
             m = re.findall(r"\[\[\s*([01](?:\.0+)?)\s*\]\]", reply)
             return (True, int(float(m[-1]))) if m else (False, None)
 
-        parsed, value, info = await self._ask_judge(ctx, prompt, read, _FF_JUDGE_REMINDER)
+        parsed, value, info = await self._ask_judge(ctx.judge, ctx.judge_retries, prompt, read, _FF_JUDGE_REMINDER)
         details.update(info)
         if not parsed:
             details["parse_error"] = "the judge's verdict could not be read"
@@ -781,8 +782,9 @@ class MixEval(Benchmark):
         return ItemScore(float(value or 0), details)
 
     @staticmethod
-    async def _ask_judge(ctx: ScoringContext, prompt: str, read, reminder: str) -> tuple[bool, Any, dict[str, Any]]:
-        """Ask the judge up to 1 + ctx.judge_retries times; (parsed, value, details). A retry shows the
+    async def _ask_judge(judge: Judge, retries: int, prompt: str, read: Callable[[str], tuple[bool, Any]],
+                         reminder: str) -> tuple[bool, Any, dict[str, Any]]:
+        """Ask ``judge`` up to 1 + ``retries`` times; (parsed, value, details). A retry shows the
         judge its unreadable reply and ``reminder``, so it is a new request (not a cache hit)."""
         def parse(reply: str) -> tuple[Any] | None:
             ok, value = read(reply)
@@ -791,8 +793,7 @@ class MixEval(Benchmark):
         info: dict[str, Any] = {}
         # A judge that fails for good raises: the runner leaves the item unscored (a judge error
         # is not the architecture's wrong answer).
-        call = await judge_verdict(ctx.judge, [{"role": "user", "content": prompt}], parse,  # type: ignore[arg-type]
-                                   ctx.judge_retries, reminder=reminder)
+        call = await judge_verdict(judge, [{"role": "user", "content": prompt}], parse, retries, reminder=reminder)
         info["judge_attempts"] = call.attempts
         if call.replies:
             info["judge_reply"] = call.replies[-1][:500]

@@ -35,9 +35,10 @@ import asyncio
 import math
 import re
 import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ..errors import ArchonError, DatasetNotFound
 from .base import BaselineNeed, Benchmark, Item, ItemScore, Judge, Message, ScoringContext
@@ -47,20 +48,20 @@ from .registry import register_benchmark
 from .stats import arena_hard_score, bootstrap_ci, length_controlled_win_rate
 
 __all__ = [
-    "PairwiseVerdict",
     "ARENA_LABELS",
-    "parse_rating",
+    "AlpacaEval",
+    "ArenaHard",
+    "JudgeCall",
+    "MTBench",
+    "PairwiseVerdict",
+    "judge_verdict",
+    "pairwise_both_orders",
+    "pairwise_messages",
     "parse_pairwise",
     "parse_pairwise_label",
-    "verdict_strength",
-    "JudgeCall",
-    "judge_verdict",
+    "parse_rating",
     "single_grading_messages",
-    "pairwise_messages",
-    "pairwise_both_orders",
-    "MTBench",
-    "ArenaHard",
-    "AlpacaEval",
+    "verdict_strength",
 ]
 
 T = TypeVar("T")
@@ -127,7 +128,8 @@ def parse_pairwise_label(text: str | None) -> str | None:
 
 
 def verdict_strength(label: str | None) -> int | None:
-    """Signed strength of a label, positive when A is better: ``A>>B`` 2, ``A>B`` 1, ``A=B`` 0, ``B>A`` -1, ``B>>A`` -2."""
+    """Signed strength of a label, positive when A is better:
+    ``A>>B`` 2, ``A>B`` 1, ``A=B`` 0, ``B>A`` -1, ``B>>A`` -2."""
     return None if label is None else _STRENGTH[label]
 
 
@@ -175,7 +177,7 @@ async def judge_verdict(
     """
     replies: list[str] = []
     convo = list(messages)
-    for attempt in range(max(0, retries) + 1):
+    for _attempt in range(max(0, retries) + 1):
         reply = await judge(convo)
         reply = reply if isinstance(reply, str) else str(reply)
         replies.append(reply)
@@ -183,7 +185,8 @@ async def judge_verdict(
         if parsed is not None:
             return JudgeCall(parsed, replies, 0)
         if reminder is not None:
-            convo = list(messages) + [
+            convo = [
+                *messages,
                 {"role": "assistant", "content": reply},
                 {"role": "user", "content": reminder},
             ]
@@ -217,7 +220,8 @@ _SINGLE_FORMAT = (
     "Write a short justification (at most a few sentences) first. Then end with the grade in exactly this "
     "form: Rating: [[N]] where N is a number from 1 to 10, for example Rating: [[6]]."
 )
-RATING_REMINDER = "Your reply did not end with a grade in the required form. Reply with only the grade, as Rating: [[N]] with N from 1 to 10."
+RATING_REMINDER = ("Your reply did not end with a grade in the required form. "
+                   "Reply with only the grade, as Rating: [[N]] with N from 1 to 10.")
 
 _PAIR_TASK = (
     "Two AI assistants, A and B, replied to the same user request, shown below. Decide which reply serves the "
@@ -305,16 +309,17 @@ def _normalise_question(
         if not isinstance(answer_a, str) or not isinstance(answer_b, str):
             raise ArchonError("a single question takes one answer per side")
         return [question], [answer_a], [answer_b], []
-    q = list(question)
+    q: list[Message | str] = list(question)
     if not q:
         raise ArchonError("empty question")
-    if all(isinstance(m, dict) for m in q):
+    messages = [m for m in q if isinstance(m, dict)]
+    if len(messages) == len(q):
         # Shared context: the conversation so far, ending with the user turn being judged.
-        if q[-1].get("role") != "user":
+        if messages[-1].get("role") != "user":
             raise ArchonError("question messages must end with a user message")
         if not isinstance(answer_a, str) or not isinstance(answer_b, str):
             raise ArchonError("question messages take one answer per side")
-        return [q[-1]["content"]], [answer_a], [answer_b], q[:-1]
+        return [messages[-1]["content"]], [answer_a], [answer_b], messages[:-1]
     turns = [str(t) for t in q]
     a = [answer_a] if isinstance(answer_a, str) else list(answer_a)
     b = [answer_b] if isinstance(answer_b, str) else list(answer_b)
@@ -457,7 +462,8 @@ class _JudgedBenchmark(Benchmark):
         return ctx.judge
 
     def _baseline(self, item: Item, ctx: ScoringContext, n_turns: int, *, fallback: Any = None) -> list[str]:
-        """The baseline's answers (one per turn): ``ctx.baseline[item.id]``, else ``fallback`` (e.g. the data set's reference output)."""
+        """The baseline's answers (one per turn): ``ctx.baseline[item.id]``, else ``fallback``
+        (e.g. the data set's reference output)."""
         answers: list[str] | None = None
         if ctx.baseline is not None and item.id in ctx.baseline:
             raw = ctx.baseline[item.id]
@@ -569,13 +575,12 @@ class MTBench(_JudgedBenchmark):
                 metadata={"category": r.get("category")},
             ))
         if self.reference_answers is not None:
-            self._use_reference_answers(items)
+            self._use_reference_answers(items, self.reference_answers)
         return items
 
-    def _use_reference_answers(self, items: list[Item]) -> None:
-        """Reference answers from the file for the reference categories, none for the others (FastChat's rule)."""
-        path = self.reference_answers
-        refs = read_baseline_answers(path)  # type: ignore[arg-type]
+    def _use_reference_answers(self, items: list[Item], path: str | Path) -> None:
+        """Reference answers from ``path`` for the reference categories, none for the others (FastChat's rule)."""
+        refs = read_baseline_answers(path)
         if items and not any(it.id in refs for it in items):
             raise DatasetNotFound(f"{self.name}: the reference answers {str(path)!r} answer none of the {len(items)} "
                                   f"question(s) (by question_id); is it FastChat's reference_answer/gpt-4.jsonl?")
@@ -591,7 +596,8 @@ class MTBench(_JudgedBenchmark):
                 it.reference = None
         if missing:
             raise DatasetNotFound(
-                f"{self.name}: the reference answers {str(path)!r} have no answer for {len(missing)} question(s) of the "
+                f"{self.name}: the reference answers {str(path)!r} have no answer "
+                f"for {len(missing)} question(s) of the "
                 f"categories {', '.join(self.reference_categories)} (e.g. {', '.join(missing[:5])})"
             )
 
@@ -704,7 +710,8 @@ class ArenaHard(_JudgedBenchmark):
     name = "arena-hard"
     # lmarena/arena-hard-auto: data/arena-hard-v0.1/ and data/arena-hard-v2.0/ also hold model answers and judgments.
     layouts = (("question.jsonl",),)
-    source = f"{_ARENA_HF_REPO} ({_ARENA_HF_FILE}); baseline answers (e.g. model_answer/gpt-4-0314.jsonl) supplied separately"
+    source = (f"{_ARENA_HF_REPO} ({_ARENA_HF_FILE}); "
+              "baseline answers (e.g. model_answer/gpt-4-0314.jsonl) supplied separately")
 
     def baseline_need(self) -> BaselineNeed | None:
         return "reference"  # a baseline answer, or the item's own ``baseline`` field
@@ -736,7 +743,7 @@ class ArenaHard(_JudgedBenchmark):
             f"library. Download that file where you have access and pass `--data question.jsonl`."
         )
         try:
-            import datasets  # type: ignore
+            import datasets
         except ImportError:
             raise DatasetNotFound(hint + " (The `datasets` library is not installed: pip install 'archon[datasets]'.)") from None
         try:
@@ -800,13 +807,14 @@ class AlpacaEval(_JudgedBenchmark):
 
     The baseline answer is ``ctx.baseline[item.id]`` when given (AlpacaEval's
     ``results/<model>/model_outputs.json`` has no ids: its outputs are matched to the items by
-    instruction, see :mod:`archon.benchmarks.baseline_answers`), else the item's ``output``. The item score is the both-orders outcome (1, 0.5, 0); the headline
-    is the win rate (0..1); :meth:`summary_extra` adds the length-controlled win rate
-    computed from character lengths.
+    instruction, see :mod:`archon.benchmarks.baseline_answers`), else the item's ``output``.
+    The item score is the both-orders outcome (1, 0.5, 0); the headline is the win rate (0..1);
+    :meth:`summary_extra` adds the length-controlled win rate computed from character lengths.
     """
 
     name = "alpaca-eval"
-    source = "tatsu-lab/alpaca_eval (config 'alpaca_eval_gpt4_baseline', split 'eval'); local files need 'instruction' and optionally 'output'"
+    source = ("tatsu-lab/alpaca_eval (config 'alpaca_eval_gpt4_baseline', split 'eval'); "
+              "local files need 'instruction' and optionally 'output'")
     hf_path = "tatsu-lab/alpaca_eval"
     hf_split = "eval"
 
@@ -815,7 +823,8 @@ class AlpacaEval(_JudgedBenchmark):
         # The hub repo tatsu-lab/alpaca_eval holds <config>.json; tatsu-lab/alpaca_eval's results/<model>/ a
         # model's model_outputs.json (instruction, output, generator).
         self.layouts = ((f"{config}.json",), ("model_outputs.json",))
-        self.source = f"{self.hf_path} (config {config!r}, split 'eval'); local files need 'instruction' and optionally 'output'"
+        self.source = (f"{self.hf_path} (config {config!r}, split 'eval'); "
+                       "local files need 'instruction' and optionally 'output'")
 
     def options(self) -> dict[str, str | int | float]:
         return {"config": self.config}

@@ -6,10 +6,9 @@ so components find it by name without importing benchmarks.
 
 from __future__ import annotations
 
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 from ..components.majority import default_vote_key, register_vote_key, vote_key_registry
-from ..errors import ArchonError
 from ..registry import Registry
 from .base import Benchmark
 

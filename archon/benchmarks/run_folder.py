@@ -21,8 +21,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence, TextIO
+from typing import Any, TextIO
 
 from ..config import ArchitectureConfig, load_config
 from ..errors import ArchonError
@@ -201,12 +202,12 @@ class RunFolder:
         self.config_path = self.path / CONFIG_FILE
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator["RunFolder"]:
+    def locked(self) -> Iterator[RunFolder]:
         """Create the folder and hold an exclusive lock on it while the block runs: a second run on the same
         folder fails at once, instead of doing all the work again and appending every result twice."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            fh = open(self.path / LOCK_FILE, "a")
+            fh = open(self.path / LOCK_FILE, "a")  # noqa: SIM115 - the with block below closes it; opened here for a clear error
         except OSError as e:
             raise ArchonError(f"cannot create the run folder {self.path}: {e.strerror or e}") from None
         with fh:

@@ -34,9 +34,10 @@ import contextlib
 import dataclasses
 import math
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..components import calls_per_query
 from ..config import ArchitectureConfig, load_config
@@ -184,8 +185,8 @@ def _split_judge(judge: ConfigSource | Judge | None) -> tuple[Judge | None, Arch
     if judge is None:
         return None, None
     if callable(judge) and not isinstance(judge, (str, Path, dict, ArchitectureConfig)):
-        return judge, None  # type: ignore[return-value]
-    return None, load_config(judge)  # type: ignore[arg-type]
+        return judge, None
+    return None, load_config(judge)
 
 
 def _check_judge(bench: Benchmark, judge: Any) -> None:
@@ -265,7 +266,7 @@ async def _answer_item(archon: Archon, bench: Benchmark, item: Item, scoring: _S
         try:
             s = await bench.score(item, list(answers), scoring.context(judge_usage))
             score, details, judge_fallbacks = float(s.value), dict(s.details), int(s.fallbacks)
-        except Exception as e:  # noqa: BLE001 - one item's scoring must not sink the run
+        except Exception as e:  # one item's scoring must not sink the run
             # The judge (or the scorer) failed, not the architecture: the item is left unscored.
             error = f"scoring failed: {type(e).__name__}: {e}"
             details = {"error": error}
@@ -289,7 +290,14 @@ async def _answer_item(archon: Archon, bench: Benchmark, item: Item, scoring: _S
 def _progress_bar(enabled: bool, description: str, total: int) -> Iterator[Callable[[int], None]]:
     """A progress bar on stderr (when it is a terminal); yields ``advance(errors_so_far)``."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True, markup=False)  # the description is a config's name, shown as written
     bar = Progress(

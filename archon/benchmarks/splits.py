@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import ArchonError
 from .base import Item
@@ -39,7 +39,7 @@ def split_items(items: Sequence[Item], split: str = "all", seed: int = 0, dev_fr
     if split == "all":
         return items
     ranked = sorted(items, key=lambda it: (_split_rank(str(it.id), seed), str(it.id)))
-    n_dev = int(round(len(items) * dev_fraction))
+    n_dev = round(len(items) * dev_fraction)
     dev_ids = {str(it.id) for it in ranked[:n_dev]}
     return [it for it in items if (str(it.id) in dev_ids) == (split == "dev")]
 

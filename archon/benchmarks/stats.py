@@ -17,15 +17,15 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 __all__ = [
+    "arena_hard_score",
     "bootstrap_ci",
+    "fit_length_logistic",
+    "length_controlled_win_rate",
     "percentiles",
     "win_rate",
-    "length_controlled_win_rate",
-    "fit_length_logistic",
-    "arena_hard_score",
 ]
 
 

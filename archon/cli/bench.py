@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -70,11 +71,10 @@ def _p50(s: Mapping[str, Any]) -> str:
 def comparison_table(rows: Sequence[tuple[str, Mapping[str, Any]]], title: str | None = None) -> Table:
     """One row per run: name, benchmark, n, score [95% CI], calls/query, tokens/query, cost/query, p50 latency."""
     t = Table(title=title)
-    for col, kw in (("run", {}), ("benchmark", {}), ("n", {"justify": "right"}), ("score [95% CI]", {"justify": "right"}),
-                    ("errors", {"justify": "right"}), ("calls/query", {"justify": "right"}),
-                    ("tokens/query in / out", {"justify": "right"}), ("cost/query", {"justify": "right"}),
-                    ("p50 latency", {"justify": "right"})):
-        t.add_column(col, **kw)
+    t.add_column("run")
+    t.add_column("benchmark")
+    for col in ("n", "score [95% CI]", "errors", "calls/query", "tokens/query in / out", "cost/query", "p50 latency"):
+        t.add_column(col, justify="right")
     for label, s in rows:
         t.add_row(label, str(s.get("benchmark", "-")), str(s.get("n", "-")), _score(s), str(s.get("errors", 0)),
                   _num(s.get("calls_per_query"), "{:.1f}"), _tokens(s), _cost(s), _p50(s))

@@ -4,8 +4,14 @@ from ..config import Finding
 from .base import Component, Context, Needs, Output, State, asks_per_reply
 from .majority import default_vote_key, register_vote_key, vote_key_for, vote_key_registry
 from .registry import (
-    BUILTIN_COMPONENTS, FunctionComponent, build_component, component_class, component_registry, known_types,
-    register_component, unregister_component,
+    BUILTIN_COMPONENTS,
+    FunctionComponent,
+    build_component,
+    component_class,
+    component_registry,
+    known_types,
+    register_component,
+    unregister_component,
 )
 from .rules import LayerCount, calls_per_query, check_rules, declarations_of, layer_counts
 

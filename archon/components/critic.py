@@ -17,7 +17,7 @@ Write exactly {n} sections, in order, each starting on its own line with the can
 [1]
 Strengths: ...
 Weaknesses: ...
-"""
+"""  # noqa: E501 - prompt text: one paragraph a line, sent as written
 
 NO_CRITIQUE = "(no critique available)"
 

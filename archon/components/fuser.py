@@ -8,7 +8,7 @@ Combine them into one response of higher quality than any of them: keep what is 
 
 Candidate responses:
 
-{candidates}"""
+{candidates}"""  # noqa: E501 - prompt text: one paragraph a line, sent as written
 
 
 class Fuser(Component):
@@ -45,7 +45,8 @@ class Fuser(Component):
         length = ""
         if self.config.length_control:
             words = sorted(len(c.split()) for c in cands)
-            length = f" Keep your response about as long as a typical candidate (around {words[len(words) // 2]} words) or shorter."
+            length = (f" Keep your response about as long as a typical candidate "
+                      f"(around {words[len(words) // 2]} words) or shorter.")
         system = FUSER_SYSTEM.format(
             crit=", each followed by a critique of its strengths and weaknesses" if crits else "",
             length=length,
@@ -54,7 +55,7 @@ class Fuser(Component):
         # The user's own system prompt comes first (the answer must still follow it); the
         # conversation stays intact after it, so multi-turn context is kept.
         user_system = [m["content"] for m in state.messages if m["role"] == "system"]
-        msgs = ([{"role": "system", "content": "\n\n".join(user_system + [system])}]
+        msgs = ([{"role": "system", "content": "\n\n".join([*user_system, system])}]
                 + [m for m in state.messages if m["role"] != "system"])
         texts = await ctx.complete(msgs, n=self.config.samples)
         return Output(candidates=texts)

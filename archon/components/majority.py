@@ -9,7 +9,8 @@ usable in any architecture.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 from ..config import ComponentConfig
 from ..registry import Registry
@@ -53,7 +54,7 @@ def majority_vote(candidates: Sequence[str], key: Callable[[str], Hashable | Non
     for c in candidates:
         try:
             keys.append(key(c))
-        except Exception:  # noqa: BLE001 - an answer the key cannot read does not vote
+        except Exception:  # an answer the key cannot read does not vote
             keys.append(None)
     if all(k is None for k in keys):
         keys = [default_vote_key(c) for c in candidates]

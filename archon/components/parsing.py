@@ -10,7 +10,7 @@ _INDEX = re.compile(r"\[(\d+)\]")
 def parse_ranking(text: str, n: int) -> list[int] | None:
     """``"[3] > [1] > [2]"`` -> [2, 0, 1] (0-based). None unless every index 1..n appears exactly once."""
     # Use the last line that mentions indices: models often think aloud first.
-    lines = [l for l in text.splitlines() if _INDEX.search(l)]
+    lines = [line for line in text.splitlines() if _INDEX.search(line)]
     for line in reversed(lines or [text]):
         idx = [int(m) - 1 for m in _INDEX.findall(line)]
         if sorted(idx) == list(range(n)):
@@ -54,7 +54,7 @@ def parse_unit_tests(text: str, cap: int | None = None) -> list[str] | None:
     """Tests written one per line as ``Test k: ...`` (or python ``assert ...`` lines, or a numbered list)."""
     tests = [m.strip() for m in re.findall(r"(?im)^\W*test\s*\d+\s*[:.)-]\s*(.+)$", text)]
     if not tests:
-        tests = [l.strip() for l in text.splitlines() if l.strip().startswith("assert ")]
+        tests = [line.strip() for line in text.splitlines() if line.strip().startswith("assert ")]
     if not tests:  # a plain numbered list: "1. ...", "2) ..."
         tests = [m.strip() for m in re.findall(r"(?m)^\s*\d+\s*[.)]\s+(.+)$", text)]
     tests = [t for t in tests if t]

@@ -16,7 +16,7 @@ Candidates:
 
 {candidates}
 
-Reply with the ranking only, best first, using every index exactly once, in this form: {example}"""
+Reply with the ranking only, best first, using every index exactly once, in this form: {example}"""  # noqa: E501 - prompt text: one paragraph a line, sent as written
 
 
 class Ranker(Component):
@@ -59,7 +59,7 @@ class Ranker(Component):
             crit=" Each candidate comes with a critique; use it." if crits else "",
             query=conversation_text(state.messages),
             candidates=numbered(state.candidates, crits),
-            example=" > ".join(f"[{i}]" for i in ([2, 1, 3] + list(range(4, n + 1)))[:n]) if n >= 2 else "[1]",
+            example=" > ".join(f"[{i}]" for i in [2, 1, 3, *range(4, n + 1)][:n]) if n >= 2 else "[1]",
         )
         order = await self.ask_until_parsed(
             ctx, [{"role": "user", "content": prompt}], lambda t: parse_ranking(t, n),

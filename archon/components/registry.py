@@ -41,10 +41,6 @@ class FunctionComponent(Component):
 
     function: Any  # set on each registered function's own subclass
 
-    def __init__(self, config: ComponentConfig):
-        super().__init__(config)
-        self.type = config.type
-
     async def run(self, ctx, state: State) -> Output:
         out = type(self).function(ctx, state)
         if inspect.isawaitable(out):
@@ -53,7 +49,7 @@ class FunctionComponent(Component):
             return out
         if isinstance(out, list):
             return Output(candidates=[str(x) for x in out])
-        raise TypeError(f"component {self.type!r} returned {type(out).__name__}; expected Output or list[str]")
+        raise TypeError(f"component {self.config.type!r} returned {type(out).__name__}; expected Output or list[str]")
 
 
 def component_class(name: str, component: type[Component] | ComponentFunction, **declarations: Any) -> type[Component]:

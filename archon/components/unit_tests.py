@@ -16,7 +16,7 @@ Query:
 
 Write one test per line, in the form:
 Test 1: ...
-Test 2: ..."""
+Test 2: ..."""  # noqa: E501 - prompt text: one paragraph a line, sent as written
 
 CODE_TESTS_PROMPT = """Write {k} unit tests for a correct solution to the programming task below, as Python assert statements that call the required function(s) with concrete inputs and check the outputs. Cover ordinary cases and edge cases.
 
@@ -25,7 +25,7 @@ Task:
 
 Write one assert statement per line, in the form:
 Test 1: assert f(1) == 2
-Test 2: ..."""
+Test 2: ..."""  # noqa: E501 - prompt text: one paragraph a line, sent as written
 
 EVALUATE_PROMPT = """Decide for each unit test whether the response below passes it.
 
@@ -65,7 +65,7 @@ class UnitTestGenerator(Component):
         prompt = template.format(k=cap, query=conversation_text(state.messages))
         tests = await self.ask_until_parsed(
             ctx, [{"role": "user", "content": prompt}], lambda t: parse_unit_tests(t, cap),
-            what="unit test list", fallback=list,
+            what="unit test list", fallback=list[str],
         )
         return Output(unit_tests=tests)
 

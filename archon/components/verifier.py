@@ -12,7 +12,7 @@ Query:
 {query}
 
 Response:
-{candidate}"""
+{candidate}"""  # noqa: E501 - prompt text: one paragraph a line, sent as written
 
 VERDICT_PROMPT = """Given your analysis, is the response correct? Reply with exactly [Correct] or [Incorrect]."""
 
@@ -44,7 +44,7 @@ class Verifier(Component):
     async def _check(self, ctx, state: State, i: int, candidate: str) -> tuple[bool, str]:
         ask = [{"role": "user", "content": REASONING_PROMPT.format(query=conversation_text(state.messages), candidate=candidate)}]
         reasoning = (await ctx.complete(ask, n=1, tag=f"reason{i}"))[0]
-        verdict_msgs = ask + [{"role": "assistant", "content": reasoning}, {"role": "user", "content": VERDICT_PROMPT}]
+        verdict_msgs = [*ask, {"role": "assistant", "content": reasoning}, {"role": "user", "content": VERDICT_PROMPT}]
         verdict = await self.ask_until_parsed(ctx, verdict_msgs, parse_verdict, what=f"verdict for candidate {i + 1}",
                                               fallback=lambda: True, key=f"verdict{i}")
         return verdict, reasoning

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import ArchonError
 
@@ -16,8 +16,16 @@ try:  # the optional `report` extra
 except ImportError:  # pragma: no cover - exercised where the extra is missing
     Figure = None  # type: ignore[assignment,misc]
 
-__all__ = ["best_so_far", "bars_with_intervals", "distribution", "importances", "require_matplotlib",
-           "scatter_front", "score_vs_calls", "timeline"]
+__all__ = [
+    "bars_with_intervals",
+    "best_so_far",
+    "distribution",
+    "importances",
+    "require_matplotlib",
+    "scatter_front",
+    "score_vs_calls",
+    "timeline",
+]
 
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974",
            "#64b5cd"]
@@ -66,7 +74,8 @@ def best_so_far(series: Sequence[tuple[str, Sequence[float], Sequence[float | No
         ax.step(bx, by, where="post", label=label, color=PALETTE[i % len(PALETTE)], linewidth=1.8)
         pts = [(x, s) for x, s in zip(xs, scores) if s is not None]
         if pts:
-            ax.scatter(*zip(*pts), s=10, alpha=0.35, color=PALETTE[i % len(PALETTE)])
+            px, py = zip(*pts)
+            ax.scatter(px, py, s=10, alpha=0.35, color=PALETTE[i % len(PALETTE)])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     _style(ax)
@@ -117,7 +126,7 @@ def bars_with_intervals(rows: Sequence[tuple[str, float | None, float | None, fl
     fig = _figure(6.4, 0.7 + 0.42 * max(1, len(rows)))
     ax = fig.add_subplot()
     labels = [r[0] for r in rows][::-1]
-    for i, (label, score, lo, hi, main) in enumerate(rows[::-1]):
+    for i, (_label, score, lo, hi, main) in enumerate(rows[::-1]):
         if score is None:
             continue
         ax.barh(i, score, color=PALETTE[0] if main else "#b8c4d6", height=0.6)

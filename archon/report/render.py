@@ -9,11 +9,12 @@ from __future__ import annotations
 import html
 import json
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from . import figures
-from .sources import BenchRun, SearchRun, TraceFile, Trial, first, load_sources, number
+from .sources import BenchRun, SearchRun, TraceFile, Trial, load_sources, number
 
 try:  # parameter importances need optuna (the `search` extra)
     import optuna
@@ -43,7 +44,8 @@ table{border-collapse:collapse;margin:6px 0;font-size:13px}
 th,td{border-bottom:1px solid #e3e6eb;padding:3px 10px;text-align:left;vertical-align:top}
 th{background:#f0f2f5;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(430px,1fr));gap:10px 24px}
-figure{margin:6px 0;max-width:720px}figure.wide{max-width:1150px}figcaption{font-size:12px;color:#4d5666;margin-bottom:2px;font-weight:600}
+figure{margin:6px 0;max-width:720px}figure.wide{max-width:1150px}
+figcaption{font-size:12px;color:#4d5666;margin-bottom:2px;font-weight:600}
 svg.chart{width:100%;height:auto}
 .arch{display:flex;align-items:center;gap:6px;flex-wrap:wrap;margin:4px 0 2px}
 .layer{display:flex;flex-direction:column;gap:3px;padding:4px;border:1px dashed #c3cad5;border-radius:5px}
@@ -52,7 +54,8 @@ svg.chart{width:100%;height:auto}
 .archcard{border:1px solid #e3e6eb;border-radius:5px;padding:6px 10px;margin:8px 0}
 .legend span{display:inline-block;margin-right:12px;font-size:12px}
 .legend i{display:inline-block;width:12px;height:10px;margin-right:4px;vertical-align:middle;border:1px solid #333}
-pre{white-space:pre-wrap;background:#f3f4f7;padding:6px 8px;border-radius:4px;font-size:12px;max-height:160px;overflow:auto}
+pre{white-space:pre-wrap;background:#f3f4f7;padding:6px 8px;border-radius:4px;font-size:12px;
+    max-height:160px;overflow:auto}
 details summary{cursor:pointer;color:#2c4a7a;margin:6px 0}
 """
 
@@ -69,10 +72,12 @@ def num(value: Any, fmt: str = "{:.3f}") -> str:
     v = number(value)
     if v is None:
         return '<span class="na">n/a</span>'
-    if fmt.endswith("d}"):  # an integer format: a fractional value keeps its fraction
-        shown = fmt.format(int(v)) if v.is_integer() else f"{v:,.4g}"
-    else:
+    if not fmt.endswith("d}"):
         shown = fmt.format(v)
+    elif v.is_integer():
+        shown = fmt.format(int(v))
+    else:  # an integer format: a fractional value keeps its fraction
+        shown = f"{v:,.4g}"
     return f'<span class="num" data-value="{esc(json.dumps(value))}">{esc(shown)}</span>'
 
 
@@ -155,21 +160,22 @@ def _cost_axis(trials: Sequence[Trial]) -> tuple[str, str]:
 
 def _front_points(run: SearchRun, attr: str) -> list[tuple[float, float]]:
     """The Pareto front as the summary gives it (trial numbers or points), else computed from the trials."""
-    by_number = {t.number: t for t in run.trials}
+    by_number: dict[object, Trial] = {t.number: t for t in run.trials}  # looked up by what the summary wrote
     front = (run.summary or {}).get("front")
-    points = []
+    points: list[tuple[float, float]] = []
     if isinstance(front, list) and front:
         for f in front:
             t = by_number.get(f.get("number") if isinstance(f, dict) else f)
             if t is not None and t.score is not None and getattr(t, attr) is not None:
                 points.append((getattr(t, attr), t.score))
         return points
-    done = [t for t in run.trials if not t.pruned and t.score is not None and getattr(t, attr) is not None]
-    best = None
-    for t in sorted(done, key=lambda t: (getattr(t, attr), -t.score)):
-        if best is None or t.score > best:
-            points.append((getattr(t, attr), t.score))
-            best = t.score
+    done = [(getattr(t, attr), t.score) for t in run.trials
+            if not t.pruned and t.score is not None and getattr(t, attr) is not None]
+    best: float | None = None
+    for cost, score in sorted(done, key=lambda p: (p[0], -p[1])):
+        if best is None or score > best:
+            points.append((cost, score))
+            best = score
     return points
 
 
@@ -177,7 +183,7 @@ def _test_scores(run: SearchRun) -> dict[int, dict[str, Any]]:
     """Test-split results by trial number, from the summary's best and front entries."""
     out: dict[int, dict[str, Any]] = {}
     s = run.summary or {}
-    entries = [s.get("best")] + list(s.get("front") or [])
+    entries = [s.get("best"), *(s.get("front") or [])]
     for e in entries:
         if not isinstance(e, dict) or not isinstance(e.get("number"), int):
             continue
@@ -208,8 +214,13 @@ def _importances(run: SearchRun) -> str:
                 parts.append(figure(f"Parameter importances for the score (fANOVA, study {name})",
                                     figures.importances(values)))
         return "".join(parts) or note("Parameter importances: unavailable (no parameters varied yet).")
-    except Exception as e:  # noqa: BLE001 - too few trials, a study being written: say so, keep the report
+    except Exception as e:  # too few trials, a study being written: say so, keep the report
         return note(f"Parameter importances: unavailable ({esc(type(e).__name__)}: {esc(e)}).")
+
+
+def _score_key(t: Trial) -> float:
+    """A trial's score for ranking (those shown are scored; an unscored one would rank last)."""
+    return -float("inf") if t.score is None else t.score
 
 
 def _calls_spent(trials: Sequence[Trial]) -> list[float] | None:
@@ -237,15 +248,18 @@ def _search_progress_figures(runs: Sequence[SearchRun]) -> list[str]:
     scored = [r for r in runs if any(t.score is not None for t in r.trials)]
     if not scored:
         return []
-    scores = lambda r: [None if t.pruned else t.score for t in r.trials]  # noqa: E731 - pruned scores are partial
+
+    def scores(r: SearchRun) -> list[float | None]:
+        return [None if t.pruned else t.score for t in r.trials]  # pruned scores are partial
+
     out = [figure("Best score so far vs trials",
                   figures.best_so_far([(r.label, [t.number + 1 for t in r.trials], scores(r)) for r in scored],
                                       "trials"))]
-    with_calls = [(r.label, _calls_spent(r.trials), scores(r)) for r in scored]
-    if all(c is not None for _, c, _ in with_calls):
+    with_calls = [(r.label, xs, scores(r)) for r in scored if (xs := _calls_spent(r.trials)) is not None]
+    if len(with_calls) == len(scored):
         out.append(figure("Best score so far vs LLM calls spent", figures.best_so_far(with_calls, "LLM calls made")))
-    with_usd = [(r.label, _usd_spent(r.trials), scores(r)) for r in scored]
-    if all(c is not None for _, c, _ in with_usd):
+    with_usd = [(r.label, xs, scores(r)) for r in scored if (xs := _usd_spent(r.trials)) is not None]
+    if len(with_usd) == len(scored):
         out.append(figure("Best score so far vs $ spent", figures.best_so_far(with_usd, "$ spent")))
     return out
 
@@ -263,7 +277,7 @@ def search_section(run: SearchRun) -> str:
         parts.append(note("No trials recorded yet."))
     s = run.summary or {}
     best = s.get("best") if isinstance(s.get("best"), dict) else {}
-    best_trial = max(complete, key=lambda t: t.score) if complete else None
+    best_trial = max(complete, key=_score_key) if complete else None
     rows = [("trials", num(len(trials), "{:d}")), ("complete", num(len(complete), "{:d}")),
             ("pruned", num(len(pruned), "{:d}")), ("failed", num(len(failed), "{:d}")),
             ("best trial", value_cell(best.get("number") if best else (best_trial.number if best_trial else None))),
@@ -277,7 +291,8 @@ def search_section(run: SearchRun) -> str:
 
     figs = _search_progress_figures([run])
     attr, xlabel = _cost_axis(trials)
-    pts = [(getattr(t, attr), t.score, f"#{t.number}") for t in complete if getattr(t, attr) is not None]
+    pts = [(getattr(t, attr), t.score, f"#{t.number}") for t in complete
+           if getattr(t, attr) is not None and t.score is not None]
     if pts:
         figs.append(figure(f"Every trial: score vs {xlabel}, with the Pareto front",
                            figures.scatter_front(pts, _front_points(run, attr), xlabel,
@@ -287,7 +302,7 @@ def search_section(run: SearchRun) -> str:
     parts.append("<h3>Which axes matter</h3>" + _importances(run))
 
     tests = _test_scores(run)
-    top = sorted(complete, key=lambda t: -t.score)[:TOP_ARCHITECTURES]
+    top = sorted(complete, key=_score_key, reverse=True)[:TOP_ARCHITECTURES]
     if top:
         cards = []
         for rank, t in enumerate(top, 1):
@@ -300,16 +315,20 @@ def search_section(run: SearchRun) -> str:
         parts.append(f"<h3>Top architectures (by dev score)</h3>{''.join(cards)}")
 
     if trials:
-        rows = [(value_cell(t.number), esc(t.state.lower()), num(t.score), num(t.calls_per_query, "{:.1f}"),
-                 usd(t.cost_per_query), num(t.new_calls, "{:,.0f}"), num(t.cached_calls, "{:,.0f}"),
-                 esc(json.dumps(t.params)[:160])) for t in trials]
+        trial_rows = [(value_cell(t.number), esc(t.state.lower()), num(t.score), num(t.calls_per_query, "{:.1f}"),
+                       usd(t.cost_per_query), num(t.new_calls, "{:,.0f}"), num(t.cached_calls, "{:,.0f}"),
+                       esc(json.dumps(t.params)[:160])) for t in trials]
         parts.append(f"<details><summary>All {len(trials)} trials</summary>"
                      + table(["trial", "state", "score", "calls/query", "cost/query", "new calls", "cached calls",
-                              "params"], rows, numeric=(0, 2, 3, 4, 5, 6)) + "</details>")
+                              "params"], trial_rows, numeric=(0, 2, 3, 4, 5, 6)) + "</details>")
     return "".join(parts)
 
 
 # --------------------------------------------------------------------------- benchmark runs
+
+
+def _summary_number(run: BenchRun, key: str) -> float | None:
+    return number((run.summary or {}).get(key))
 
 
 def _runs_with_baselines(run: BenchRun) -> list[tuple[str, BenchRun, bool]]:
@@ -329,8 +348,7 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
     for run in runs:
         parts.append(f"<div class='path'>{esc(run.name)} on {esc(run.benchmark)}: {esc(run.path)}</div>")
         if run.summary is None:
-            scored = [number(r.get("score")) for r in run.results]
-            scored = [v for v in scored if v is not None]
+            scored = [v for r in run.results if (v := number(r.get("score"))) is not None]
             mean = sum(scored) / len(scored) if scored else None
             parts.append(note(f"Run in progress or interrupted (no summary.json yet): {len(run.results)} item(s) done, "
                               f"mean score so far {num(mean)} (no interval until the run finishes)."))
@@ -338,7 +356,7 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
     summarised = [(label, r, main) for label, r, main in every if r.summary is not None]
     rows = []
     for label, r, _ in summarised:
-        s = r.summary
+        s = r.summary or {}
         lat = s.get("latency_s") or {}
         fb = s.get("fallbacks") or {}
         rows.append((esc(label), esc(r.benchmark), num(s.get("n"), "{:d}"), num(s.get("score")), num(s.get("ci_low")),
@@ -358,13 +376,14 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
     for row in summarised:
         by_bench.setdefault(row[1].benchmark, []).append(row)
     for bench, group in by_bench.items():
-        bars = [(label, number(r.summary.get("score")), number(r.summary.get("ci_low")),
-                 number(r.summary.get("ci_high")), main) for label, r, main in group]
+        bars = [(label, _summary_number(r, "score"), _summary_number(r, "ci_low"), _summary_number(r, "ci_high"), main)
+                for label, r, main in group]
         figs.append(figure(f"{bench}: score with 95% interval, architecture and compute-matched baselines",
                            figures.bars_with_intervals(bars)))
-        pts = [(label, number(r.summary.get("calls_per_query")), number(r.summary.get("score")),
-                number(r.summary.get("ci_low")), number(r.summary.get("ci_high"))) for label, r, _ in group]
-        pts = [p for p in pts if p[1] is not None and p[2] is not None]
+        every_point = [(label, _summary_number(r, "calls_per_query"), _summary_number(r, "score"),
+                        _summary_number(r, "ci_low"), _summary_number(r, "ci_high")) for label, r, _ in group]
+        pts = [(label, calls, score, lo, hi) for label, calls, score, lo, hi in every_point
+               if calls is not None and score is not None]
         if pts:
             figs.append(figure(f"{bench}: score vs LLM calls per query", figures.score_vs_calls(pts)))
     lat = [(label, _per_query(r, "latency_s")) for label, r, _ in every]

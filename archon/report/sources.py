@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import ArchonError
 
@@ -77,10 +78,10 @@ class Trial:
     raw: dict[str, Any]
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any], index: int) -> "Trial":
+    def from_record(cls, rec: dict[str, Any], index: int) -> Trial:
         state = str(rec.get("state") or ("PRUNED" if rec.get("pruned") else "COMPLETE" if rec.get("score") is not None
                                          else "UNKNOWN")).upper()
-        n = rec.get("number")
+        n, params = rec.get("number"), rec.get("params")
         return cls(
             number=int(n) if isinstance(n, int) else index,
             score=number(first(rec, "score", "value")),
@@ -91,7 +92,7 @@ class Trial:
             new_calls=number(rec.get("new_calls")),
             cached_calls=number(rec.get("cached_calls")),
             spent_usd=number(first(rec, "new_cost_usd", "spent_usd", "cost_usd")),
-            params=rec.get("params") if isinstance(rec.get("params"), dict) else {},
+            params=params if isinstance(params, dict) else {},
             config_path=first(rec, "config", "config_path"),
             raw=rec,
         )
@@ -139,7 +140,7 @@ class BenchRun:
     summary: dict[str, Any] | None
     results: list[dict[str, Any]]
     config: dict[str, Any] | None
-    baselines: dict[str, "BenchRun"] = field(default_factory=dict)
+    baselines: dict[str, BenchRun] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -213,7 +214,7 @@ def _what(path: Path) -> SearchRun | BenchRun | TraceFile:
 
 def load_sources(paths: Iterable[str | Path]) -> list[SearchRun | BenchRun | TraceFile]:
     """Each path read as what it holds; an unknown or empty one is an error naming it."""
-    paths = [Path(p) for p in paths]
-    if not paths:
+    given = [Path(p) for p in paths]
+    if not given:
         raise ArchonError("give at least one search folder, benchmark run folder or trace file")
-    return [_what(p) for p in paths]
+    return [_what(p) for p in given]

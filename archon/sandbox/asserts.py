@@ -91,7 +91,9 @@ _os.write(_archon_out, _json.dumps(_archon_results).encode())
 '''
 
 # The judge's side: trusted code and the tests, with stand-ins; no candidate code.
-_JUDGE = _PLAIN_SOURCE + r'''
+_JUDGE = (
+    _PLAIN_SOURCE
+    + r'''
 import ast as _ast, builtins as _builtins, json as _json, linecache as _linecache, os as _os, random as _random, sys as _sys, traceback as _tb
 _archon_out = _os.dup(1)
 _os.dup2(2, 1)
@@ -238,10 +240,12 @@ for _i, _test in enumerate(_spec["tests"]):
     _verdicts.append("pending" if _state["pending"] else "pass" if _ok else "fail")
 _sys.stderr.write(_detail)
 _os.write(_archon_out, _json.dumps({"verdicts": _verdicts, "unknown": _unknown}).encode())
-'''
+'''  # noqa: E501 - the judge's program, run as written
+)
 
 
-def _output(result: ExecutionResult):
+def _output(result: ExecutionResult) -> object:
+    """The JSON value a program printed, or None; the caller checks its shape."""
     try:
         return json.loads(result.stdout)
     except ValueError:

@@ -37,7 +37,8 @@ def _archon_guard(event, args):
     if event == "socket.__new__":
         if args[1] != 1:  # only AF_UNIX (socketpair)
             raise PermissionError("network access is disabled in the sandbox")
-    elif event in ("socket.connect", "socket.bind", "socket.sendto") or (event == "socket.sendmsg" and args[1] is not None):
+    elif event in ("socket.connect", "socket.bind", "socket.sendto") or (
+            event == "socket.sendmsg" and args[1] is not None):
         raise PermissionError("network access is disabled in the sandbox")
     elif event.startswith(("socket.getaddrinfo", "socket.gethostby", "socket.getnameinfo")):
         raise PermissionError("network access is disabled in the sandbox")

@@ -34,11 +34,11 @@ def _find_cgroup_homes() -> CgroupHomes | None:
     """Our own cgroups, where we may make child cgroups with memory and process limits."""
     try:
         with open("/proc/self/cgroup") as f:
-            own = {}  # controller ("" for v2) -> our cgroup's path in that hierarchy
+            own: dict[str, str] = {}  # controller ("" for v2) -> our cgroup's path in that hierarchy
             for line in f:
-                _, controllers, path = line.rstrip("\n").split(":", 2)
-                for c in controllers.split(",") if controllers else [""]:
-                    own[c] = path
+                _, listed, own_path = line.rstrip("\n").split(":", 2)
+                for c in listed.split(",") if listed else [""]:
+                    own[c] = own_path
         with open("/proc/self/mountinfo") as f:
             mounts = [line.split() for line in f]
     except (OSError, ValueError):

@@ -39,7 +39,6 @@ from .modes import Mode
 from .mounts import DEV_LINKS, SCRATCH
 from .seccomp import keyring_filter
 
-
 _MAX_FILES = 16384  # files and directories a run may make (tmpfs inodes)
 
 
@@ -69,11 +68,14 @@ def make_preexec(mode: Mode, limits: SandboxLimits, nproc: int | None, work: str
             if IS_LINUX:
                 raise  # lowering a limit never fails on Linux; elsewhere (macOS RLIMIT_AS) skip it
 
-    def mount(src, target, fstype, flags, data=None) -> None:
+    # Modes with namespaces are offered only where libc loads (candidate_modes), so these have it.
+    def mount(src: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+        assert libc is not None
         check_errno(libc.mount(src and os.fsencode(src), os.fsencode(target), fstype and os.fsencode(fstype),
                           flags, data and os.fsencode(data)), f"mount {target}")
 
     def mount_setattr(path: str, flags: int, attr_set: int, attr_clr: int) -> None:
+        assert libc is not None
         attr = MountAttr(attr_set, attr_clr, 0, 0)
         ret = libc.syscall(ctypes.c_long(SYS_mount_setattr), ctypes.c_int(AT_FDCWD), ctypes.c_char_p(os.fsencode(path)),
                            ctypes.c_uint(flags), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
@@ -88,6 +90,7 @@ def make_preexec(mode: Mode, limits: SandboxLimits, nproc: int | None, work: str
         if mode.netns:
             flags = (CLONE_NEWNET | CLONE_NEWIPC | (CLONE_NEWNS if mode.mountns else 0)
                      | (CLONE_NEWUSER if mode.userns else 0) | (CLONE_NEWPID if mode.pidns else 0))
+            assert libc is not None
             check_errno(libc.unshare(flags), "unshare")
             if mode.userns:  # map only our own ids, so nothing gains or loses access
                 for name, text in (("setgroups", "deny"), ("uid_map", f"{my_uid} {my_uid} 1"),
@@ -144,8 +147,8 @@ def make_preexec(mode: Mode, limits: SandboxLimits, nproc: int | None, work: str
         if libc is not None:
             libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
             libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        # 6. No kernel keyrings: the caller's session keyring would otherwise be the program's.
-        if keyrings is not None:
-            check_errno(keyrings.install(libc), "seccomp")
+            # 6. No kernel keyrings: the caller's session keyring would otherwise be the program's.
+            if keyrings is not None:
+                check_errno(keyrings.install(libc), "seccomp")
 
     return preexec

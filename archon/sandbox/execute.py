@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import tempfile
@@ -42,7 +43,7 @@ def execute(code: str, stdin: str, limits: SandboxLimits, mode: Mode, audit_hook
     uid: int | None = None
     run_dir: str | None = None
     cgroup: Cgroup | None = None
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
     try:
         if mode.drop_uid and root:
             uid = acquire_id()
@@ -73,6 +74,7 @@ def execute(code: str, stdin: str, limits: SandboxLimits, mode: Mode, audit_hook
             except OSError as e:
                 return ExecutionResult("error", None, "", f"sandbox: could not make the run's cgroup: {e}",
                                        time.monotonic() - start)
+        nproc: int | None
         if uid is not None or mode.userns:
             # Counted for the per-run uid, or within the new user namespace: only the program's own processes.
             nproc = limits.max_processes + extra
@@ -86,7 +88,7 @@ def execute(code: str, stdin: str, limits: SandboxLimits, mode: Mode, audit_hook
         if mode.unshare_bin:
             # Root keeps its own user namespace; anyone else needs a new one.
             prefix = ["unshare", "--net", "--ipc"] if root else ["unshare", "--user", "--map-root-user", "--net", "--ipc"]
-            argv = prefix + ["--"] + argv
+            argv = [*prefix, "--", *argv]
 
         with tempfile.TemporaryFile() as src, tempfile.TemporaryFile() as stdin_file:
             src.write(code.encode("utf-8", "surrogateescape"))
@@ -111,21 +113,21 @@ def execute(code: str, stdin: str, limits: SandboxLimits, mode: Mode, audit_hook
         _clean_up(proc, uid, run_dir, cgroup)
 
 
-def _clean_up(proc: subprocess.Popen | None, uid: int | None, run_dir: str | None, cgroup: Cgroup | None) -> None:
+def _clean_up(proc: subprocess.Popen[bytes] | None, uid: int | None, run_dir: str | None, cgroup: Cgroup | None) -> None:
     """After a run, however it ended: each step is tried even if one before it failed (a failure is
     a warning, not an exception), and the per-run id is released in any case."""
 
-    def stop() -> None:
-        if proc.returncode is None:  # only after an unexpected exception
-            kill_all(proc.pid, uid, cgroup)
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
+    def stop(running: subprocess.Popen[bytes]) -> None:
+        if running.returncode is None:  # only after an unexpected exception
+            kill_all(running.pid, uid, cgroup)
+            running.wait()
+        for stream in (running.stdout, running.stderr):
             if stream is not None:
                 stream.close()
 
     steps: list[Callable[[], None]] = []
     if proc is not None:
-        steps.append(stop)
+        steps.append(functools.partial(stop, proc))
     if run_dir is not None:
         steps.append(lambda: rmtree(run_dir))
     if cgroup is not None:
@@ -134,7 +136,7 @@ def _clean_up(proc: subprocess.Popen | None, uid: int | None, run_dir: str | Non
         for step in steps:
             try:
                 step()
-            except Exception as e:  # noqa: BLE001 - clean up what can be; say what could not
+            except Exception as e:  # clean up what can be; say what could not
                 warnings.warn(f"sandbox: cleanup after a run failed: {e!r}", RuntimeWarning, stacklevel=3)
     finally:
         release_id(uid)

@@ -27,13 +27,13 @@ class MountAttr(ctypes.Structure):
                 ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
 
-_libc_cache: list = []
+_libc_cache: list[ctypes.CDLL | None] = []
 
 
-def load_libc():
+def load_libc() -> ctypes.CDLL | None:
     """libc through ctypes, loaded in the parent (never first in a forked child); None if unusable."""
     if not _libc_cache:
-        lib = None
+        lib: ctypes.CDLL | None = None
         if IS_LINUX:
             try:
                 lib = ctypes.CDLL(None, use_errno=True)

@@ -96,7 +96,7 @@ def sandbox_base(avoid: Sequence[str] = ()) -> str:
     """A world-traversable directory for run directories (the child must reach its own), outside the
     directories in ``avoid`` where possible."""
     options = [d for d in (tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm")
-               if os.path.isdir(d) and all(world_traversable(a) for a in ancestors(d) + [d])]
+               if os.path.isdir(d) and all(world_traversable(a) for a in [*ancestors(d), d])]
     return next((d for d in options if not any(is_under(os.path.realpath(d), m) for m in avoid)),
                 options[0] if options else tempfile.gettempdir())
 

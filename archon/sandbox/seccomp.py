@@ -53,7 +53,7 @@ class KeyringFilter:
 
     def install(self, libc: ctypes.CDLL) -> int:
         """Install it in the calling process; 0 on success (``errno`` set otherwise)."""
-        return libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(self._prog), 0, 0)
+        return int(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(self._prog), 0, 0))
 
 
 _cache: list[KeyringFilter | None] = []

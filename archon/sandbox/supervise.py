@@ -8,6 +8,7 @@ import selectors
 import signal
 import subprocess
 import time
+from typing import Literal
 
 from .cgroups import Cgroup
 from .kill import kill_all
@@ -26,11 +27,13 @@ def _exited(pid: int) -> bool:
         return True
 
 
-def supervise(proc: subprocess.Popen, limits: SandboxLimits, uid: int | None, cgroup: Cgroup | None,
+def supervise(proc: subprocess.Popen[bytes], limits: SandboxLimits, uid: int | None, cgroup: Cgroup | None,
                start: float) -> ExecutionResult:
     deadline = start + limits.wall_seconds
     cap = limits.max_output_bytes
-    bufs = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
+    assert proc.stdout is not None and proc.stderr is not None  # started with stdout=PIPE, stderr=PIPE
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    bufs = {out_fd: bytearray(), err_fd: bytearray()}
     sel = selectors.DefaultSelector()
     for fd in bufs:
         os.set_blocking(fd, False)
@@ -58,7 +61,7 @@ def supervise(proc: subprocess.Popen, limits: SandboxLimits, uid: int | None, cg
         buf += data[: max(0, cap + 1 - len(buf))]  # one byte over the cap marks the overflow
         return True
 
-    reason = None  # why we killed it: "timeout" or "output_limit"
+    reason: Literal["timeout", "output_limit"] | None = None  # why we killed it
     try:
         while True:
             if _exited(proc.pid):
@@ -89,7 +92,7 @@ def supervise(proc: subprocess.Popen, limits: SandboxLimits, uid: int | None, cg
         if pidfd is not None:
             os.close(pidfd)
 
-    out, err = bufs[proc.stdout.fileno()], bufs[proc.stderr.fileno()]
+    out, err = bufs[out_fd], bufs[err_fd]
     if len(out) > cap or len(err) > cap:
         reason = "output_limit"
     stdout, stderr = _decode(out[:cap]), _decode(err[:cap])

@@ -157,7 +157,7 @@ def test_math500_jsonl_loads_with_its_ids(tmp_path):
 def test_a_git_lfs_pointer_says_so_and_how_to_get_the_file(tmp_path):
     p = tmp_path / "test.jsonl"
     p.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:4d7a21\nsize 446133\n", encoding="utf-8")
-    with pytest.raises(DatasetNotFound, match="Git LFS pointer.*git lfs pull.*download the file"):
+    with pytest.raises(DatasetNotFound, match=r"Git LFS pointer.*git lfs pull.*download the file"):
         MATHBenchmark().load(p)
     parquet = tmp_path / "test-00000-of-00001.parquet"
     parquet.write_text(p.read_text(), encoding="utf-8")
@@ -386,10 +386,10 @@ def test_a_baseline_record_in_no_known_form_names_its_file_and_line(tmp_path):
     d = arena_v01(tmp_path)
     bad = jsonl(tmp_path / "bad.jsonl", [{"question_id": "328c149e", "choices": [{"turns": [{"content": "ok"}]}]},
                                          {"question_id": "7b2e0e5a", "text": "no answer field"}])
-    with FakeOpenAIServer() as arch, FakeOpenAIServer() as judge:
-        with pytest.raises(DatasetNotFound, match=re.escape(f"line 2 of {str(bad)!r}")):
-            run_benchmark(config(arch), "arena-hard", data=d, out_dir=tmp_path / "run", judge=config(judge, "judge"),
-                          baseline_answers=bad, retry=FAST)
+    with (FakeOpenAIServer() as arch, FakeOpenAIServer() as judge,
+          pytest.raises(DatasetNotFound, match=re.escape(f"line 2 of {str(bad)!r}"))):
+        run_benchmark(config(arch), "arena-hard", data=d, out_dir=tmp_path / "run", judge=config(judge, "judge"),
+                      baseline_answers=bad, retry=FAST)
 
 
 # ---------------------------------------------------------------- AlpacaEval: model_outputs.json matched by instruction

@@ -56,17 +56,17 @@ def test_one_span_per_query_layer_and_call_with_genai_attributes(spans, comp, se
     (query,) = _by_name(finished, "archon.query")
     layers = _by_name(finished, "archon.layer")
     calls = _by_name(finished, "chat ")
-    assert [l.name for l in sorted(layers, key=lambda s: s.start_time)] == ["archon.layer 1", "archon.layer 2"]
-    records = [r for l in result.trace.layers for c in l.components for r in c.calls]
+    assert [span.name for span in sorted(layers, key=lambda s: s.start_time)] == ["archon.layer 1", "archon.layer 2"]
+    records = [r for layer in result.trace.layers for c in layer.components for r in c.calls]
     assert len(calls) == len(records) == len(server.requests)
     assert query.attributes["archon.architecture"] == "otel-arch"
     assert query.attributes["archon.calls"] == result.trace.usage.calls == 4
     assert query.attributes["gen_ai.usage.input_tokens"] == result.trace.usage.input_tokens
 
     # Parents: calls under their layer, layers under the query, all in one trace.
-    layer_of = {l.context.span_id: l for l in layers}
-    for l in layers:
-        assert l.parent.span_id == query.context.span_id
+    layer_of = {span.context.span_id: span for span in layers}
+    for span in layers:
+        assert span.parent.span_id == query.context.span_id
     by_model = {}
     for c in calls:
         assert c.context.trace_id == query.context.trace_id
@@ -121,9 +121,8 @@ def test_prompt_text_leaves_only_when_asked(spans, comp, monkeypatch):
 
 def test_a_failed_query_is_an_error_span(spans, comp, server):
     server.enqueue(*[Behaviour(status=500)] * 2)
-    with Archon({"layers": [[comp(model="g")]]}, otel=True, retry=FAST) as a:
-        with pytest.raises(QueryFailed):
-            a.run("q")
+    with Archon({"layers": [[comp(model="g")]]}, otel=True, retry=FAST) as a, pytest.raises(QueryFailed):
+        a.run("q")
     (query,) = _by_name(spans.get_finished_spans(), "archon.query")
     assert query.status.status_code == StatusCode.ERROR and "layer 1" in query.status.description
 

@@ -1,4 +1,5 @@
-"""Reports on real benchmark runs (`archon bench` against the HTTP test double) and real traces (`archon run --trace`)."""
+"""Reports on real benchmark runs (`archon bench` against the HTTP test double)
+and real traces (`archon run --trace`)."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def test_bench_report_has_the_runs_numbers_baselines_and_errors(srv, data, tmp_p
     assert any(c.startswith("LLM calls per query (no prices known") for c in page.captions)
 
     # The failed item, by id, with why.
-    failed = [json.loads(l) for l in (run / "results.jsonl").read_text().splitlines() if json.loads(l).get("error")]
+    failed = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines() if json.loads(line).get("error")]
     problems = page.table_with("run", "item", "what happened")
     assert [(p["run"].text, p["item"].text) for p in problems if "query failed" in p["what happened"].text] == [
         ("two-gens-fused", failed[0]["id"])]
@@ -109,13 +110,13 @@ def traced(srv, tmp_path):
 
 
 def test_trace_report_has_a_timeline_and_every_call(traced, tmp_path, read_page):
-    queries = [json.loads(l) for l in traced.read_text().splitlines()]
+    queries = [json.loads(line) for line in traced.read_text().splitlines()]
     page = read_page(write_report([traced], tmp_path / "r.html"))
     assert sum(c.startswith("Timeline of the LLM calls") for c in page.captions) == 2
     tables = [t for t in page.tables if t and [c.text for c in t[0]][:3] == ["layer", "component", "model"]]
     assert len(tables) == 2
     for q, t in zip(queries, tables):
-        records = [(l["index"] + 1, c["type"], r) for l in q["trace"]["layers"] for c in l["components"]
+        records = [(layer["index"] + 1, c["type"], r) for layer in q["trace"]["layers"] for c in layer["components"]
                    for r in c["calls"]]
         rows = [dict(zip([c.text for c in t[0]], r)) for r in t[1:]]
         assert len(rows) == len(records)

@@ -1,4 +1,5 @@
-"""Reports on search folders (trials.jsonl, summary.json, study.db and the trials' configs), written here as a search writes them."""
+"""Reports on search folders (trials.jsonl, summary.json, study.db and the trials' configs),
+written here as a search writes them."""
 
 from __future__ import annotations
 
@@ -45,15 +46,15 @@ def make_search(out: Path, *, sampler: str = "tpe", n_trials: int = 12, seed: in
                       "state": "PRUNED" if pruned else "COMPLETE", "calls_per_query": calls,
                       "new_calls": calls * 3 - t.number % 3, "cached_calls": t.number % 3,
                       "cost_per_query_usd": calls * 0.001, "cost_usd": calls * 0.003})
-    (out / "trials.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
-    done = [l for l in lines if not l["pruned"]]
-    best = max(done, key=lambda l: l["score"])
+    (out / "trials.jsonl").write_text("".join(json.dumps(trial) + "\n" for trial in lines))
+    done = [trial for trial in lines if not trial["pruned"]]
+    best = max(done, key=lambda trial: trial["score"])
     summary = {
         "sampler": sampler,
         "best": {"number": best["number"], "score": best["score"], "config": best["config"],
                  "test": {"score": 0.8125, "ci_low": 0.75, "ci_high": 0.875, "n": 64}},
         "front": [{"number": best["number"], "score": best["score"], "cost": best["cost_per_query_usd"]}],
-        "spend": {"calls": sum(l["new_calls"] for l in lines), "cost_usd": round(sum(l["cost_usd"] for l in lines), 6)},
+        "spend": {"calls": sum(trial["new_calls"] for trial in lines), "cost_usd": round(sum(trial["cost_usd"] for trial in lines), 6)},
         "sharing": {"calls_made": 101, "calls_without_sharing": 517},
         "pruning": {"trials_pruned": len(lines) - len(done), "calls_saved": 42},
     }
@@ -69,10 +70,10 @@ def test_search_report_shows_its_numbers_figures_and_architectures(tmp_path, rea
 
     # Every trial, with its numbers exactly as trials.jsonl has them.
     rows = page.table_with("trial", "state", "score", "calls/query", "new calls")
-    assert [r["trial"].value for r in rows] == [l["number"] for l in lines]
-    assert [r["score"].value for r in rows] == [l["score"] for l in lines]
-    assert [r["new calls"].value for r in rows] == [l["new_calls"] for l in lines]
-    assert [r["cost/query"].value for r in rows] == [l["cost_per_query_usd"] for l in lines]
+    assert [r["trial"].value for r in rows] == [trial["number"] for trial in lines]
+    assert [r["score"].value for r in rows] == [trial["score"] for trial in lines]
+    assert [r["new calls"].value for r in rows] == [trial["new_calls"] for trial in lines]
+    assert [r["cost/query"].value for r in rows] == [trial["cost_per_query_usd"] for trial in lines]
     assert [r["state"].text for r in rows].count("pruned") == summary["pruning"]["trials_pruned"]
 
     # The summary's best, spend, sharing and pruning figures.
@@ -111,7 +112,7 @@ def test_a_running_search_shows_what_is_done_so_far(tmp_path, read_page):
     page = read_page(write_report([tmp_path / "s"], tmp_path / "r.html"))
     assert "Search in progress (no summary.json yet): 12 trial(s) recorded so far" in page.text
     assert len(page.table_with("trial", "score")) == 12
-    done = [l["score"] for l in made["lines"] if not l["pruned"]]
+    done = [trial["score"] for trial in made["lines"] if not trial["pruned"]]
     assert page.row("best dev score").value == max(done)
     assert page.row("complete").value == len(done)
     assert any(c.startswith("Best score so far vs trials") for c in page.captions)

@@ -20,9 +20,8 @@ import pytest
 from archon.benchmarks.base import Item, ScoringContext
 from archon.benchmarks.code import MBPP, HumanEval
 from archon.components.unit_tests import UnitTestEvaluator
-from archon.sandbox import SandboxLimits, run_python
+from archon.sandbox import SandboxLimits, mounts, run_python
 from archon.sandbox import isolation as sandbox_isolation
-from archon.sandbox import mounts
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -194,7 +193,8 @@ def fenced(code: str) -> str:
 EQUAL_TO_EVERYTHING = ("class Anything:\n    def __eq__(self, other):\n        return True\n"
                        "    def __ne__(self, other):\n        return False\n\n"
                        "def add(a, b):\n    return Anything()\n")
-EQUAL_INT = "class Anything(int):\n    def __eq__(self, other):\n        return True\n\ndef add(a, b):\n    return Anything(0)\n"
+EQUAL_INT = ("class Anything(int):\n    def __eq__(self, other):\n        return True\n\n"
+             "def add(a, b):\n    return Anything(0)\n")
 # Finds the harness's "tests done" marker (or pass lines) in the program's own source, prints it, exits.
 MARKER_THIEF = (
     "import linecache, os, re\n"

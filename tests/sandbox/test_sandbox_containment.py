@@ -24,15 +24,20 @@ from pathlib import Path
 import pytest
 
 import archon.sandbox
-from archon.sandbox import cgroups, execute, ids, isolation, modes, mounts
-from archon.sandbox import run as sandbox_run
 from archon.sandbox import (
     ExecutionResult,
     SandboxLimits,
     arun_python,
+    cgroups,
+    execute,
+    ids,
+    isolation,
+    modes,
+    mounts,
     network_isolation_available,
     run_python,
 )
+from archon.sandbox import run as sandbox_run
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -577,7 +582,8 @@ def test_private_directories_are_covered(monkeypatch, outside_dir):
     code = (
         "import os\n"
         f"for p in ({str(home / 'secret')!r}, {str(runtime / 'secret')!r}):\n"
-        "    try:\n        print(open(p).read())\n    except OSError as e:\n        print('refused', type(e).__name__)\n"
+        "    try:\n        print(open(p).read())\n"
+        "    except OSError as e:\n        print('refused', type(e).__name__)\n"
         "print(sorted(os.listdir('/run')), sorted(os.listdir('/dev')))\n"
     )
     r = run_python(code)
