@@ -167,12 +167,66 @@ def cmd_run(args: argparse.Namespace) -> int:
     return rc
 
 
+CHAT_COMMANDS = """commands (a line starting with / is not sent to the model):
+  /help        this list
+  /reset       forget the conversation so far (a --system prompt stays)
+  /save FILE   write the conversation to FILE as a JSON list of messages
+  /exit        leave (so do Ctrl-D, and Ctrl-C at the prompt)
+Ctrl-C while an answer is coming cancels that turn and keeps the conversation."""
+
+
+def _models(config: ArchitectureConfig) -> str:
+    """The models an architecture calls, named as a user would recognise them."""
+    from ..providers import get_spec
+    from ..providers.local import DEFAULT_LOCAL_MODEL
+
+    names: dict[str, None] = {}
+    for layer in config.layers:
+        for c in layer:
+            provider = get_spec(c.model_type).name
+            names[f"{c.model or DEFAULT_LOCAL_MODEL} ({provider})"] = None
+    return ", ".join(names)
+
+
+def _chat_command(line: str, messages: list[dict[str, str]], system: list[dict[str, str]]) -> bool:
+    """Handle a /command typed in chat; False when it asks to leave."""
+    name, _, arg = line.strip().partition(" ")
+    arg = arg.strip()
+    if name in ("/exit", "/quit"):
+        return False
+    if name == "/help":
+        err.print(CHAT_COMMANDS)
+    elif name == "/reset":
+        messages[:] = system
+        err.print(Text("conversation forgotten", style="dim"))
+    elif name == "/save":
+        if not arg:
+            say(err, "error:", "red", "/save needs a file name: /save FILE")
+            return True
+        try:
+            Path(arg).expanduser().write_text(json.dumps(messages, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        except OSError as e:
+            say(err, "error:", "red", f"cannot write {arg}: {e.strerror or e}")
+        else:
+            n = sum(m["role"] != "system" for m in messages)
+            err.print(Text(f"saved {n} message{'' if n == 1 else 's'} to {arg}", style="dim"))
+    else:
+        say(err, "error:", "red", f"unknown command {name}: /help lists the commands")
+    return True
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
-    messages: list[dict[str, str]] = []
-    if args.system:
-        messages.append({"role": "system", "content": args.system})
+    config = _load_and_warn(args.config if args.config else DEFAULT_CONFIG)
+    system = [{"role": "system", "content": args.system}] if args.system else []
+    messages = list(system)
     interactive = sys.stdin.isatty()
-    with _Session(_load_and_warn(args.config) if args.config else DEFAULT_CONFIG, args) as session:
+    with _Session(config, args) as session:
+        missing = session.archon.missing_keys()
+        if missing:  # every turn would fail the same way: say why once, before the first prompt
+            raise ArchonError("\n".join(missing))
+        if interactive:
+            err.print(Text(f"archon chat: {config.name}, {_models(config)}. "
+                           "/help for commands; /exit or Ctrl-D to leave.", style="dim"))
         try:
             while True:
                 if interactive:
@@ -182,16 +236,27 @@ def cmd_chat(args: argparse.Namespace) -> int:
                     if interactive:
                         err.print()  # leave the prompt line
                     break
-                if line.strip() in ("exit", "quit", "/exit"):
+                if line.strip() in ("exit", "quit"):
                     break
+                if line.startswith("/"):
+                    if not _chat_command(line, messages, system):
+                        break
+                    continue
                 if not line.strip():
                     continue
                 messages.append({"role": "user", "content": line.rstrip("\n")})
                 try:
-                    result = session.run(messages)
+                    with err.status("thinking…", spinner="dots") if interactive and err.is_terminal else nullcontext():
+                        result = session.run(messages)
                 except QueryFailed as e:
                     say(err, "failed:", "red", e)
                     messages.pop()
+                    continue
+                except KeyboardInterrupt:
+                    messages.pop()
+                    if not interactive:  # nobody to go on talking to
+                        raise
+                    err.print(Text("cancelled this turn (Ctrl-C at the prompt leaves)", style="yellow"))
                     continue
                 messages.append({"role": "assistant", "content": result.answer})
                 if interactive:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from ._format import latest_turn
 from .base import Component, Output, State
 
 
@@ -22,5 +23,5 @@ class Generator(Component):
         return config.samples
 
     async def run(self, ctx, state: State) -> Output:
-        texts = await ctx.complete(state.messages, n=self.config.samples)
+        texts = await ctx.complete(latest_turn(state.messages), n=self.config.samples)
         return Output(candidates=texts)

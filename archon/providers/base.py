@@ -124,6 +124,10 @@ class Provider(ABC):
     async def chat(self, request: ChatRequest) -> ChatResult:
         """One attempt. Raise ProviderError(retryable=True) for failures worth retrying."""
 
+    def missing_key(self) -> str | None:
+        """Why every call would fail for want of an API key (the same words ``chat`` raises), or None."""
+        return None
+
     def identity(self) -> str:
         """What tells this provider apart from others of its kind in cache keys (e.g. its base URL)."""
         return self.name

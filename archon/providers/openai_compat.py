@@ -71,13 +71,15 @@ class OpenAICompatibleProvider(Provider):
             self._closers[loop] = closer
         return session
 
+    def missing_key(self) -> str | None:
+        if self._keys or not self._key_required:
+            return None
+        return (f"no API key: set {self._key_env or 'the key variable'} (environment or .env) or give a key file "
+                "(--keys FILE; keys=... in Python)")
+
     async def chat(self, request: ChatRequest) -> ChatResult:
-        if not self._keys and self._key_required:
-            raise ProviderError(
-                f"no API key: set {self._key_env or 'the key variable'} (environment or .env) or give a key file "
-                "(--keys FILE; keys=... in Python)",
-                provider=self.name, model=request.model,
-            )
+        if reason := self.missing_key():
+            raise ProviderError(reason, provider=self.name, model=request.model)
         key_index, key = self._keys.current() if self._keys else (0, None)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         body = {

@@ -50,18 +50,6 @@ def test_run_failure_exit_code(tmp_path, capsys):
     assert "TOGETHER_API_KEY" in err and "--keys FILE" in err
 
 
-def test_chat_is_multi_turn(config_file, server, monkeypatch, capsys):
-    import io
-
-    monkeypatch.setattr(sys, "stdin", io.StringIO("first question\nsecond question\n"))
-    assert main(["chat", str(config_file)]) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    assert out == ["[final] reply 0 to: first question", "[final] reply 0 to: second question"]
-    last_final = [q for q in server.requests if q.body["model"] == "final"][-1]
-    roles = [m["role"] for m in last_final.body["messages"]]
-    assert roles == ["system", "user", "assistant", "user"]
-
-
 def test_validate_reports_rules_and_calls(tmp_path, capsys):
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"layers": [[{"type": "generator", "samples": 5}], [{"type": "critic"}],
