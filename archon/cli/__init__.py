@@ -150,6 +150,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                        f"{cost}, {result.trace.latency_s:.2f}s", style="dim"))
         for f in result.trace.fallbacks:
             say(err, "fallback", "yellow", f)
+        for t in result.trace.truncations:
+            say(err, "cut", "yellow", t)
         for e in result.trace.errors:
             say(err, "error", "red", e)
     rc = 0
@@ -259,6 +261,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
                     err.print(Text("cancelled this turn (Ctrl-C at the prompt leaves)", style="yellow"))
                     continue
                 messages.append({"role": "assistant", "content": result.answer})
+                for t in result.trace.truncations:
+                    say(err, "cut", "yellow", t)
                 if interactive:
                     err.print(Text("archon> ", style="bold"), end="")
                 out.print(Text(result.answer))

@@ -43,6 +43,8 @@ class ChatResult:
     output_tokens: int = 0
     # True when the server's token counts were missing or unusable and these are estimates.
     usage_estimated: bool = False
+    # Prompt tokens cut to make the prompt fit the model's context (0: it was sent whole).
+    prompt_tokens_dropped: int = 0
 
 
 def estimate_tokens(text: str) -> int:
