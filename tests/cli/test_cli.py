@@ -148,12 +148,20 @@ def test_run_with_an_unquoted_prompt_says_to_quote_it(config_file, server, capsy
 
 
 def test_run_checks_the_trace_file_before_paying_for_calls(config_file, server, tmp_path, capsys):
-    for trace, message in ((tmp_path / "no" / "t.jsonl", f"the folder {tmp_path / 'no'} does not exist"),
-                           (tmp_path, "is a folder")):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for trace, message in ((blocker / "t.jsonl", f"cannot write there: {blocker} is not a folder"),
+                           (tmp_path, "is a folder"),
+                           # A path that passes a permission check but cannot be written: the file itself is tried.
+                           (Path("/proc/archon-trace.jsonl"), "cannot write there")):
         assert main(["run", str(config_file), "Hi", "--trace", str(trace)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: --trace {trace}") and message in err
     assert not server.requests
+    # A missing folder is made, as for --cache.
+    for option, path in (("--trace", tmp_path / "traces" / "t.jsonl"), ("--cache", tmp_path / "caches" / "c.sqlite")):
+        assert main(["run", str(config_file), "Hi", option, str(path)]) == 0
+        assert path.is_file()
 
 
 def test_run_prints_the_answer_even_when_the_trace_cannot_be_written(config_file, tmp_path, capsys, monkeypatch):
