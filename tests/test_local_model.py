@@ -11,7 +11,7 @@ def test_archon_run_with_no_config_uses_embedded_model():
     proc = subprocess.run(["archon", "run", "Say hello."], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip()
-    assert "1 calls" in proc.stderr
+    assert "1 call (0 from cache)" in proc.stderr
 
 
 def test_local_architecture_end_to_end(tmp_path):

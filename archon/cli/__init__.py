@@ -22,7 +22,7 @@ from ..config import ArchitectureConfig, load_config
 from ..errors import ArchonError, ConfigError, QueryFailed
 from . import bench, report
 from .bench import add_timeout_option
-from .console import say
+from .console import plural, say
 
 # The architecture used when no config is named: one answer from the embedded model.
 DEFAULT_CONFIG = {
@@ -88,7 +88,7 @@ def _load_and_warn(source: Any) -> ArchitectureConfig:
     return config
 
 
-RUN_USAGE = "usage: archon run [CONFIG] PROMPT"
+RUN_USAGE = 'usage: archon run [CONFIG] "PROMPT"'
 
 
 def _unquoted_prompt(words: Sequence[str], config: str | None) -> ArchonError:
@@ -161,7 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             cost = ("unpriced" if not u.cost_usd else f"${u.cost_usd:.4f} + unpriced") + f" ({', '.join(u.unpriced_models)})"
         else:
             cost = f"${u.cost_usd:.4f}"
-        err.print(Text(f"{u.calls} calls ({u.cached_calls} from cache), {u.input_tokens} in / {u.output_tokens} out tokens, "
+        err.print(Text(f"{plural(u.calls, 'call')} ({u.cached_calls} from cache), {u.input_tokens} in / {u.output_tokens} out tokens, "
                        f"{cost}, {result.trace.latency_s:.2f}s", style="dim"))
         for f in result.trace.fallbacks:
             say(err, "fallback", "yellow", f)
@@ -225,8 +225,7 @@ def _chat_command(line: str, messages: list[dict[str, str]], system: list[dict[s
         except OSError as e:
             say(err, "error:", "red", f"cannot write {arg}: {e.strerror or e}")
         else:
-            n = sum(m["role"] != "system" for m in messages)
-            err.print(Text(f"saved {n} message{'' if n == 1 else 's'} to {arg}", style="dim"))
+            err.print(Text(f"saved {plural(sum(m['role'] != 'system' for m in messages), 'message')} to {arg}", style="dim"))
     else:
         say(err, "error:", "red", f"unknown command {name}: /help lists the commands")
     return True
@@ -297,10 +296,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     calls, parsed = calls_per_query(config), calls_per_query(config, with_parse_retries=False)
     layers = " → ".join("+".join(f"{c.type}" + (f"×{c.samples}" if c.samples > 1 else "") for c in layer)
                         for layer in config.layers)
-    out.print(f"{config.name}: {len(config.layers)} layers ({layers})")
+    out.print(f"{config.name}: {plural(len(config.layers), 'layer')} ({layers})")
     out.print(f"LLM calls per query (worst case): {calls}"
               + (f" ({parsed} if every reply parses at once)" if parsed != calls else ""))
-    out.print("valid" if not errors else f"invalid: {len(errors)} error(s)")
+    out.print("valid" if not errors else f"invalid: {plural(len(errors), 'error')}")
     return 1 if errors else 0
 
 
@@ -322,7 +321,7 @@ def cmd_providers(args: argparse.Namespace) -> int:
     rows = []
     for s in specs():
         n = len(keys.ring(s.key_env)) if s.key_env else 0
-        key_set = "not needed" if not s.key_env else (f"yes ({n} key{'s' if n > 1 else ''})" if n else "no")
+        key_set = "not needed" if not s.key_env else (f"yes ({plural(n, 'key')})" if n else "no")
         self_hosted = bool(s.default_base_url) and "localhost" in s.default_base_url
         base_url_set = bool(s.base_url_env and os.environ.get(s.base_url_env))
         if s.name == "local":
@@ -363,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp):
-        sp.add_argument("--keys", help="JSON file of API keys (the environment and .env are read too)")
+        sp.add_argument("--keys", metavar="FILE", help="JSON file of API keys (the environment and .env are read too)")
         sp.add_argument("--no-cache", action="store_true", help="do not use a call cache (the default here)")
         sp.add_argument("--cache", metavar="FILE",
                         help="keep and reuse this command's LLM calls in this SQLite file. run and chat cache nothing "
@@ -371,25 +370,34 @@ def build_parser() -> argparse.ArgumentParser:
                              "`archon bench` and of batches)")
         add_timeout_option(sp)
 
-    r = sub.add_parser("run", help="answer one prompt: archon run [CONFIG] PROMPT")
-    r.add_argument("args", nargs="+", metavar="[CONFIG] PROMPT")
+    r = sub.add_parser("run", help='answer one prompt: archon run [CONFIG] "PROMPT"',
+                       usage='archon run [options] [CONFIG] "PROMPT"',
+                       description="Answer one prompt with an architecture (default: the embedded local model) "
+                                   "and print the answer; calls, tokens, cost and time go to stderr.")
+    r.add_argument("args", nargs="+", metavar="[CONFIG] PROMPT",
+                   help='an architecture config (JSON or YAML; omit it for the embedded model), then the prompt '
+                        'as one quoted argument, or - to read it from stdin')
     r.add_argument("--trace", metavar="FILE", help="append the trace as one JSON line to this file")
     r.add_argument("--json", action="store_true", help="print the answer, candidates and trace as JSON")
     common(r)
     r.set_defaults(func=cmd_run)
 
-    c = sub.add_parser("chat", help="multi-turn chat with an architecture")
-    c.add_argument("config", nargs="?")
-    c.add_argument("--system", help="system prompt")
+    c = sub.add_parser("chat", help="multi-turn chat with an architecture",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Chat with an architecture, one turn a line.\n\n" + CHAT_COMMANDS
+                                   + "\n\nWith input from a pipe or a file, each line is one turn and each answer "
+                                     "is printed on stdout.")
+    c.add_argument("config", nargs="?", help="architecture config (JSON or YAML); default: the embedded local model")
+    c.add_argument("--system", metavar="TEXT", help="system prompt, sent with every turn")
     common(c)
     c.set_defaults(func=cmd_chat)
 
     v = sub.add_parser("validate", help="check a config against the construction rules and show its cost")
-    v.add_argument("config")
+    v.add_argument("config", help="architecture config (JSON or YAML)")
     v.set_defaults(func=cmd_validate)
 
     pr = sub.add_parser("providers", help="which providers are usable and which keys are set")
-    pr.add_argument("--keys")
+    pr.add_argument("--keys", metavar="FILE", help="JSON file of API keys, counted with the environment and .env")
     pr.set_defaults(func=cmd_providers)
 
     for commands in (bench, report):

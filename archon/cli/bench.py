@@ -15,7 +15,7 @@ from ..benchmarks.run_folder import RESULTS_FILE, SUMMARY_FILE
 from ..benchmarks.runner import run_benchmark
 from ..errors import ArchonError
 from ..providers.base import RetryPolicy
-from .console import say
+from .console import plural, say
 
 
 def _consoles() -> tuple[Console, Console]:
@@ -192,7 +192,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if not args.json:
             err.print(files)
     if summary.get("errors") and not args.retry_errors:
-        say(err, "hint:", "cyan", f"{summary['errors']} failed item(s) are kept as they are when the run is resumed; "
+        say(err, "hint:", "cyan", f"{plural(summary['errors'], 'failed item')} "
+                                  f"{'is kept as it is' if summary['errors'] == 1 else 'are kept as they are'} when the run is resumed; "
                                   f"add --retry-errors to the same command to run them again")
     return 1 if all_failed else 0
 

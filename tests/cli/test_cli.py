@@ -140,7 +140,7 @@ def test_run_with_an_unquoted_prompt_says_to_quote_it(config_file, server, capsy
     assert main(["run", str(config_file), "What", "is", "the", "capital"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: the prompt must be one argument: quote it, as in\n")
-    assert f'archon run {config_file} "What is the capital"' in err and "usage: archon run [CONFIG] PROMPT" in err
+    assert f'archon run {config_file} "What is the capital"' in err and 'usage: archon run [CONFIG] "PROMPT"' in err
     for words in (["What", "is", "the", "capital"], ["What", "now"]):  # no config: the words are the prompt
         assert main(["run", *words]) == 2
         assert f'archon run "{" ".join(words)}"' in capsys.readouterr().err
