@@ -85,3 +85,23 @@ def test_key_file_errors_say_what_is_wrong_in_words(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and "Error" not in err, err
         assert secret not in err
+
+
+def test_a_missing_data_set_says_how_to_install_and_what_to_pass(tmp_path, capsys, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_datasets(name, *args, **kwargs):  # as on a machine without the `datasets` extra
+        if name == "datasets":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_datasets)
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"layers": [[{"type": "generator"}]]}))
+    assert main(["bench", str(cfg), "--benchmark", "gsm8k", "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "openai/gsm8k" in err and "split 'test'" in err
+    assert 'pip install -e ".[datasets]"' in err and "pip install -e ." in README.read_text()
+    assert "archon bench CONFIG --benchmark gsm8k --data gsm8k.jsonl --out RUN_DIR" in err
