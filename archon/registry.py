@@ -125,11 +125,17 @@ class Registry(Generic[T]):
         """The message for a name nothing is registered under: the closest known name, and all of them."""
         known = self.names()
         close = difflib.get_close_matches(name, known, n=1) if isinstance(name, str) else []
-        if not close and self.fold_case and isinstance(name, str):
-            folded = {n.lower(): n for n in known}
-            close = [folded[c] for c in difflib.get_close_matches(name.lower(), list(folded), n=1)]
+        if not close and isinstance(name, str):  # a misspelt alias ("gemni") or name in another case
+            keys = self._lookup_keys()
+            close = [keys[c] for c in difflib.get_close_matches(self._key(name), list(keys), n=1)]
         return (f"unknown {self.kind} {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
                 + f"; known: {', '.join(known) or 'none'}")
+
+    def _lookup_keys(self) -> dict[str, str]:
+        """Every lookup key (names and aliases, case-folded where lookups are), to the name it stands for."""
+        keys = self.parent._lookup_keys() if self.parent is not None else {}
+        keys.update(self._names)
+        return keys
 
     def names(self) -> list[str]:
         """Every registered name (this registry's and its parent's), sorted; loads the plugins first."""

@@ -11,7 +11,7 @@ def test_archon_run_with_no_config_uses_embedded_model():
     proc = subprocess.run(["archon", "run", "Say hello."], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip()
-    assert "1 calls" in proc.stderr
+    assert "1 call (0 from cache)" in proc.stderr
 
 
 def test_local_architecture_end_to_end(tmp_path):
@@ -42,17 +42,35 @@ async def test_a_prompt_longer_than_the_context_is_shortened_to_fit():
     result = await LocalProvider().chat(req)
     assert result.texts[0].strip()
     assert 0 < result.input_tokens < 8000
+    assert result.prompt_tokens_dropped > 4000  # what was cut is said, not hidden
 
     # Two long messages share the room: each keeps its start and its end.
     from archon.providers.local import _fit
 
     llm = LocalProvider()._model("")
     long_user = "Question start. " + " ".join(f"q{i}" for i in range(6000)) + " Question end?"
-    fitted = _fit(llm, [{"role": "system", "content": system}, {"role": "user", "content": long_user}], 256)
+    fitted, dropped = _fit(llm, [{"role": "system", "content": system}, {"role": "user", "content": long_user}], 256)
     assert [m["content"][:10] for m in fitted] == ["Fuse the c", "Question s"]
     assert fitted[0]["content"].endswith("End of candidates.") and fitted[1]["content"].endswith("Question end?")
     sizes = [len(llm.tokenize(m["content"].encode(), add_bos=False)) for m in fitted]
     assert sum(sizes) < llm.n_ctx() - 256 and min(sizes) > 1000
+    assert dropped > 8000
+
+
+def test_a_cut_prompt_is_reported_on_stderr_and_in_the_trace(tmp_path):
+    import json
+
+    long_prompt = "Summarise: " + " ".join(f"word{i}" for i in range(6000))
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps({"layers": [[{"type": "generator", "model_type": "local", "max_tokens": 8}]]}))
+    proc = subprocess.run(["archon", "run", str(cfg), long_prompt, "--trace", str(tmp_path / "t.jsonl")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    line = next(l for l in proc.stderr.splitlines() if "the prompt was cut" in l)
+    dropped = int(line.split("(")[-1].split()[0])
+    assert dropped > 2000 and "SmolLM2-135M-Instruct's context" in line
+    call = json.loads((tmp_path / "t.jsonl").read_text())["trace"]["layers"][0]["components"][0]["calls"][0]
+    assert call["prompt_tokens_dropped"] == dropped
 
 
 async def test_a_call_given_up_frees_the_model_at_once(monkeypatch):
@@ -96,3 +114,4 @@ async def test_a_call_given_up_frees_the_model_at_once(monkeypatch):
     # model: it stopped far short of its budget (with end-of-sequence banned, only the cancellation ends it early).
     _load, abandoned, _short = generations
     assert short.texts and abandoned["tokens"] < abandoned["budget"] // 2
+

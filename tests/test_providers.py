@@ -221,9 +221,14 @@ def test_google_provider_over_http(server, monkeypatch):
     monkeypatch.setenv("GOOGLE_API_KEY", "g-key-first-00000")
     monkeypatch.setenv("GOOGLE_API_KEY_2", "g-key-second-0000")
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", server.url)
-    cfg = {"layers": [[{"type": "generator", "model": "gemini-x", "model_type": "gemini", "samples": 2,
+    cfg = {"layers": [[{"type": "as_sent", "model": "gemini-x", "model_type": "gemini", "samples": 2,
                         "temperature": 0.3, "max_tokens": 77}]]}
+
+    async def as_sent(ctx, state):  # the conversation as the caller gives it: every role reaches the SDK
+        return await ctx.complete(state.messages, n=ctx.config.samples)
+
     with Archon(cfg, retry=FAST, env_file=None) as a:
+        a.add_component("as_sent", as_sent)
         r = a.run([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"},
                    {"role": "assistant", "content": "hi!"}, {"role": "user", "content": "and now?"}])
     assert len(r.candidates) == 2 and r.answer.startswith("[gemini-x]") and "and now?" in r.answer

@@ -141,7 +141,7 @@ def _read_file(p: Path) -> list[dict[str, Any]]:
         try:
             import pyarrow.parquet as pq
         except ImportError as e:  # pragma: no cover - depends on the extra
-            raise DatasetNotFound("reading Parquet needs pyarrow: pip install 'archon[datasets]'") from e
+            raise DatasetNotFound('reading Parquet needs pyarrow: pip install -e ".[datasets]"') from e
         try:
             return pq.read_table(p).to_pylist()
         except Exception as e:  # pyarrow raises several kinds for a corrupt file
@@ -216,13 +216,13 @@ def load_records(
         + (f" ({hf_name})" if hf_name else "")
         + f" split {split!r} with the `datasets` library. Download it where you have access "
         f"(e.g. `datasets.load_dataset({hf_path!r}{', ' + repr(hf_name) if hf_name else ''}, split={split!r})"
-        f".to_json('{benchmark}.jsonl')`) "
-        f"and pass `--data {benchmark}.jsonl`."
+        f".to_json('{benchmark}.jsonl')`, or the official file the README's benchmark table names) "
+        f"and pass it with --data: `archon bench CONFIG --benchmark {benchmark} --data {benchmark}.jsonl --out RUN_DIR`."
     )
     try:
         import datasets
     except ImportError:
-        raise DatasetNotFound(hint + " (The `datasets` library is not installed: pip install 'archon[datasets]'.)") from None
+        raise DatasetNotFound(hint + ' (The `datasets` library is not installed: pip install -e ".[datasets]".)') from None
     try:
         ds = datasets.load_dataset(hf_path, hf_name, split=split)
     except Exception as e:  # offline, gated, renamed: all end the same way for the user

@@ -745,7 +745,7 @@ class ArenaHard(_JudgedBenchmark):
         try:
             import datasets
         except ImportError:
-            raise DatasetNotFound(hint + " (The `datasets` library is not installed: pip install 'archon[datasets]'.)") from None
+            raise DatasetNotFound(hint + ' (The `datasets` library is not installed: pip install -e ".[datasets]".)') from None
         try:
             ds = datasets.load_dataset(
                 "json", data_files=f"hf://datasets/{_ARENA_HF_REPO}/{_ARENA_HF_FILE}", split="train"

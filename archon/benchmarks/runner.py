@@ -239,7 +239,7 @@ async def _answer_item(archon: Archon, bench: Benchmark, item: Item, scoring: _S
     """Answer one item, turn by turn, and score it (unless ``scoring`` is None): its record."""
     answers: list[str] = []
     traces: list[Trace] = []
-    latency = 0.0
+    latency = queued = 0.0  # queued: waiting for the providers' concurrency caps with no call running
     error: str | None = None
     for t in range(len(item.turns)):
         messages = bench.conversation(item, t, answers)
@@ -251,9 +251,11 @@ async def _answer_item(archon: Archon, bench: Benchmark, item: Item, scoring: _S
             if failed is not None:
                 traces.append(failed.trace)
                 latency += failed.trace.latency_s
+                queued += failed.trace.queued_s
             break
         traces.append(result.trace)
         latency += result.trace.latency_s
+        queued += result.trace.queued_s
         answers.append(result.answer or "")
     judge_usage = empty_usage()
     score: float | None = None
@@ -279,6 +281,7 @@ async def _answer_item(archon: Archon, bench: Benchmark, item: Item, scoring: _S
         "usage": usage_of(traces),
         "judge_usage": judge_usage,
         "latency_s": latency,
+        "queue_s": queued,
         "error": error,
     }
     if any(tr.errors for tr in traces):

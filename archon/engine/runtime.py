@@ -180,9 +180,11 @@ class ComponentContext:
             nonlocal streamed
             req = ChatRequest(model=model, messages=messages, temperature=params["temperature"],
                               max_tokens=params["max_tokens"], n=len(indices), seed=first + indices[0])
-            t0 = time.perf_counter()
+            queued = time.perf_counter()
+            t0 = None  # when the call got past the provider's concurrency cap
             try:
                 async with self.runtime.limit(provider):
+                    t0 = time.perf_counter()
                     if self.on_delta is not None and n == 1:
                         streamed = True
                         result, attempts = await self._streamed(provider, req)
@@ -190,9 +192,10 @@ class ComponentContext:
                         result, attempts = await chat_with_retries(provider, req, self.runtime.retry)
             except ProviderError as e:
                 errors.append(e)
+                t0 = queued if t0 is None else t0
                 self.trace.calls.append(CallRecord(provider.name, model, samples=len(indices), attempts=e.attempts,
                                                    latency_s=time.perf_counter() - t0, error=str(e),
-                                                   start_s=self._since_start(t0)))
+                                                   start_s=self._since_start(t0), queue_s=t0 - queued))
                 return
             got = result.texts[: len(indices)]
             if not got:
@@ -200,7 +203,8 @@ class ComponentContext:
             self.trace.calls.append(CallRecord(provider.name, model, samples=len(got), input_tokens=result.input_tokens,
                                                output_tokens=result.output_tokens, attempts=attempts,
                                                latency_s=time.perf_counter() - t0, start_s=self._since_start(t0),
-                                               usage_estimated=result.usage_estimated))
+                                               queue_s=t0 - queued, usage_estimated=result.usage_estimated,
+                                               prompt_tokens_dropped=result.prompt_tokens_dropped))
             for i, text in zip(indices, got):
                 texts[i] = text
             if self.cache is not None:

@@ -23,8 +23,12 @@ class CallRecord:
     error: str | None = None
     # The server reported no usable token counts: these are estimates.
     usage_estimated: bool = False
-    # When the call started, in seconds from the start of its query (for timelines).
+    # When the call started, in seconds from the start of its query (for timelines); it had
+    # waited ``queue_s`` before that for a free slot under the provider's concurrency cap.
     start_s: float = 0.0
+    queue_s: float = 0.0
+    # Prompt tokens the provider cut to fit the model's context (the local model does).
+    prompt_tokens_dropped: int = 0
 
 
 @dataclass
@@ -124,6 +128,21 @@ class Trace:
     def errors(self) -> list[str]:
         return [f"layer {l.index + 1} {c.type}: {c.error}" for l in self.layers for c in l.components if c.error]
 
+    @property
+    def truncations(self) -> list[str]:
+        """Calls whose prompt was cut to fit the model's context, and how much of it was dropped."""
+        return [f"layer {l.index + 1} {c.type}: the prompt was cut to fit {r.model}'s context "
+                f"({r.prompt_tokens_dropped} token{'' if r.prompt_tokens_dropped == 1 else 's'} dropped)"
+                for l in self.layers for c in l.components for r in c.calls if r.prompt_tokens_dropped]
+
+    @property
+    def queued_s(self) -> float:
+        """Seconds of the query spent with calls waiting for the provider's concurrency cap and none in a call."""
+        calls = [r for l in self.layers for c in l.components for r in c.calls if not r.cached]
+        waiting = _union([(r.start_s - r.queue_s, r.start_s) for r in calls if r.queue_s > 0])
+        running = _union([(r.start_s, r.start_s + r.latency_s) for r in calls])
+        return sum(_length_outside(span, running) for span in waiting)
+
     def finish(self) -> None:
         self.usage = Usage()
         for layer in self.layers:
@@ -166,3 +185,21 @@ def write_jsonl(results: Iterable[Result], path: str | Path, *, append: bool = T
     with open(path, "a" if append else "w", encoding="utf-8") as fh:
         for r in results:
             fh.write(json.dumps(r.to_dict(), ensure_ascii=False, default=str) + "\n")
+
+
+def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Intervals merged where they overlap, in order."""
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        elif b > a:
+            out.append((a, b))
+    return out
+
+
+def _length_outside(span: tuple[float, float], covered: list[tuple[float, float]]) -> float:
+    """How much of ``span`` no interval of ``covered`` (merged, in order) overlaps."""
+    a, b = span
+    inside = sum(max(0.0, min(b, y) - max(a, x)) for x, y in covered)
+    return max(0.0, (b - a) - inside)

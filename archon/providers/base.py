@@ -43,6 +43,8 @@ class ChatResult:
     output_tokens: int = 0
     # True when the server's token counts were missing or unusable and these are estimates.
     usage_estimated: bool = False
+    # Prompt tokens cut to make the prompt fit the model's context (0: it was sent whole).
+    prompt_tokens_dropped: int = 0
 
 
 def estimate_tokens(text: str) -> int:
@@ -123,6 +125,10 @@ class Provider(ABC):
     @abstractmethod
     async def chat(self, request: ChatRequest) -> ChatResult:
         """One attempt. Raise ProviderError(retryable=True) for failures worth retrying."""
+
+    def missing_key(self) -> str | None:
+        """Why every call would fail for want of an API key (the same words ``chat`` raises), or None."""
+        return None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[str | ChatResult]:
         """One attempt at one sample, streamed: text deltas as the model produces them, then the

@@ -19,22 +19,42 @@ from dotenv import dotenv_values
 from ..errors import ConfigError
 
 
+def _read_key_file(path: Path) -> dict:
+    """A key file's NAME: key object; what is wrong with it, in words (never its content: it holds secrets)."""
+    where = f"API key file {str(path)!r}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{where} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{where} is a folder, not a file") from None
+    except PermissionError:
+        raise ConfigError(f"{where} cannot be read: no permission") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where} is not text (UTF-8 JSON expected)") from None
+    except OSError as e:
+        raise ConfigError(f"{where} cannot be read: {e.strerror or type(e).__name__}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:  # the parser's words and position, not the text around it
+        raise ConfigError(f"{where} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must hold a JSON object of NAME: key, as in {{\"OPENAI_API_KEY\": \"sk-...\"}}")
+    return data
+
+
 class KeyStore:
     """Where keys are looked up, in order: an explicit dict or JSON file, the environment, then a `.env` file."""
 
     def __init__(self, keys: Mapping[str, str] | str | Path | None = None, *, env_file: str | Path | None = ".env"):
         self._explicit: dict[str, str] = {}
         if isinstance(keys, (str, Path)):
-            try:
-                data = json.loads(Path(keys).read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as e:
-                raise ConfigError(f"cannot read API keys from {str(keys)!r}: {type(e).__name__}") from None
-            if not isinstance(data, dict):
-                raise ConfigError(f"API key file {str(keys)!r} must hold a JSON object of NAME: key")
-            keys = data
+            keys = _read_key_file(Path(keys))
         if keys:
             for name, value in keys.items():
                 # The reference format also allows a list of keys per name.
+                if not isinstance(value, str) and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                    raise ConfigError(f"API keys: the value of {name!r} must be a key (a string) or a list of keys")
                 if isinstance(value, list):
                     for i, v in enumerate(value):
                         self._explicit[name if i == 0 else f"{name}_{i + 1}"] = str(v)

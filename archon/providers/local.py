@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import ProviderError
 from .base import ChatRequest, ChatResult, Provider
+from .messages import latest_turn
 
 DEFAULT_LOCAL_MODEL = "SmolLM2-135M-Instruct"
 _lock = threading.Lock()
@@ -84,8 +85,9 @@ class LocalProvider(Provider):
             if cancelled.is_set():  # given up while waiting for the model
                 raise ProviderError("cancelled", provider=self.name, model=request.model)
             llm = self._model(request.model)
-            # Reserve room for the reply: shorten the longest messages until the prompt fits.
-            messages = _fit(llm, request.messages, request.max_tokens)
+            # Earlier turns as context (the model copies its own last turn otherwise); then room for the
+            # reply: the longest messages shortened until the prompt fits.
+            messages, dropped = _fit(llm, latest_turn(request.messages), request.max_tokens)
             try:
                 out = llm.create_chat_completion(
                     messages=messages,
@@ -101,6 +103,7 @@ class LocalProvider(Provider):
             texts=[(out["choices"][0]["message"].get("content") or "").strip()],
             input_tokens=int(usage.get("prompt_tokens") or 0),
             output_tokens=int(usage.get("completion_tokens") or 0),
+            prompt_tokens_dropped=dropped,
         )
 
     async def chat(self, request: ChatRequest) -> ChatResult:
@@ -124,8 +127,8 @@ def _end_when(cancelled: threading.Event, eos: int):
     return process
 
 
-def _fit(llm, messages: list[dict], max_tokens: int) -> list[dict]:
-    """The messages, shortened until the prompt leaves room for the reply in the context.
+def _fit(llm, messages: list[dict], max_tokens: int) -> tuple[list[dict], int]:
+    """The messages, shortened until the prompt leaves room for the reply in the context, and the tokens cut.
 
     The longest messages, whatever their role (a fuser puts every candidate in its system prompt),
     are cut down to an equal share of the room, each losing its middle, so instructions at its
@@ -139,6 +142,7 @@ def _fit(llm, messages: list[dict], max_tokens: int) -> list[dict]:
         return len(llm.tokenize(m["content"].encode(), add_bos=False)) + 4
 
     sizes = [tokens(m) for m in msgs]
+    whole = sum(sizes)
     for _ in range(4):  # token counts are not linear in characters: a pass or two more may be needed
         if sum(sizes) <= budget:
             break
@@ -152,7 +156,7 @@ def _fit(llm, messages: list[dict], max_tokens: int) -> list[dict]:
                 cut = True
         if not cut:
             break
-    return msgs
+    return msgs, max(0, whole - sum(sizes))
 
 
 def _equal_share(sizes: list[int], budget: int) -> int:

@@ -71,13 +71,15 @@ class OpenAICompatibleProvider(Provider):
             self._closers[loop] = closer
         return session
 
+    def missing_key(self) -> str | None:
+        if self._keys or not self._key_required:
+            return None
+        return (f"no API key: set {self._key_env or 'the key variable'} (environment or .env) or give a key file "
+                "(--keys FILE; keys=... in Python)")
+
     def _check_key(self, request: ChatRequest) -> None:
-        if not self._keys and self._key_required:
-            raise ProviderError(
-                f"no API key: set {self._key_env or 'the key variable'} (environment or .env) or give a key file "
-                "(--keys FILE; keys=... in Python)",
-                provider=self.name, model=request.model,
-            )
+        if reason := self.missing_key():
+            raise ProviderError(reason, provider=self.name, model=request.model)
 
     def _body(self, request: ChatRequest) -> dict:
         body = {

@@ -114,10 +114,14 @@ class _KeyedSDKProvider(Provider):
     async def _call(self, client: Any, request: ChatRequest) -> ChatResult:
         raise NotImplementedError
 
+    def missing_key(self) -> str | None:
+        if self._keys:
+            return None
+        return f"no API key: set {self.key_env} (environment or .env) or give a key file (--keys FILE; keys=... in Python)"
+
     async def chat(self, request: ChatRequest) -> ChatResult:
-        if not self._keys:
-            raise ProviderError(f"no API key: set {self.key_env} (environment or .env) or give a key file "
-                               "(--keys FILE; keys=... in Python)", provider=self.name, model=request.model)
+        if reason := self.missing_key():
+            raise ProviderError(reason, provider=self.name, model=request.model)
         index, key = self._keys.current()
         clients = self._clients.setdefault(asyncio.get_running_loop(), {})
         slot = (index, request.max_reply_bytes)

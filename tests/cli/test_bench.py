@@ -244,7 +244,7 @@ def test_failed_items_come_with_a_hint_to_retry_them(data, tmp_path, capsys):
         assert main(cmd) == 0  # resumed: the error is kept, and the hint says how to redo it
         out, err = capsys.readouterr()
         assert "(0 run now, 1 errors)" in out
-        assert "hint: 1 failed item(s) are kept as they are when the run is resumed; add --retry-errors" in err
+        assert "hint: 1 failed item is kept as it is when the run is resumed; add --retry-errors" in err
         s.responder = responder
         assert main(cmd + ["--retry-errors"]) == 0
         assert "hint:" not in capsys.readouterr().err

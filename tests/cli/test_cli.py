@@ -50,18 +50,6 @@ def test_run_failure_exit_code(tmp_path, capsys):
     assert "TOGETHER_API_KEY" in err and "--keys FILE" in err
 
 
-def test_chat_is_multi_turn(config_file, server, monkeypatch, capsys):
-    import io
-
-    monkeypatch.setattr(sys, "stdin", io.StringIO("first question\nsecond question\n"))
-    assert main(["chat", str(config_file)]) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    assert out == ["[final] reply 0 to: first question", "[final] reply 0 to: second question"]
-    last_final = [q for q in server.requests if q.body["model"] == "final"][-1]
-    roles = [m["role"] for m in last_final.body["messages"]]
-    assert roles == ["system", "user", "assistant", "user"]
-
-
 def test_validate_reports_rules_and_calls(tmp_path, capsys):
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"layers": [[{"type": "generator", "samples": 5}], [{"type": "critic"}],
@@ -152,7 +140,7 @@ def test_run_with_an_unquoted_prompt_says_to_quote_it(config_file, server, capsy
     assert main(["run", str(config_file), "What", "is", "the", "capital"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: the prompt must be one argument: quote it, as in\n")
-    assert f'archon run {config_file} "What is the capital"' in err and "usage: archon run [CONFIG] PROMPT" in err
+    assert f'archon run {config_file} "What is the capital"' in err and 'usage: archon run [CONFIG] "PROMPT"' in err
     for words in (["What", "is", "the", "capital"], ["What", "now"]):  # no config: the words are the prompt
         assert main(["run", *words]) == 2
         assert f'archon run "{" ".join(words)}"' in capsys.readouterr().err
@@ -160,12 +148,20 @@ def test_run_with_an_unquoted_prompt_says_to_quote_it(config_file, server, capsy
 
 
 def test_run_checks_the_trace_file_before_paying_for_calls(config_file, server, tmp_path, capsys):
-    for trace, message in ((tmp_path / "no" / "t.jsonl", f"the folder {tmp_path / 'no'} does not exist"),
-                           (tmp_path, "is a folder")):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for trace, message in ((blocker / "t.jsonl", f"cannot write there: {blocker} is not a folder"),
+                           (tmp_path, "is a folder"),
+                           # A path that passes a permission check but cannot be written: the file itself is tried.
+                           (Path("/proc/archon-trace.jsonl"), "cannot write there")):
         assert main(["run", str(config_file), "Hi", "--trace", str(trace)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: --trace {trace}") and message in err
     assert not server.requests
+    # A missing folder is made, as for --cache.
+    for option, path in (("--trace", tmp_path / "traces" / "t.jsonl"), ("--cache", tmp_path / "caches" / "c.sqlite")):
+        assert main(["run", str(config_file), "Hi", option, str(path)]) == 0
+        assert path.is_file()
 
 
 def test_run_prints_the_answer_even_when_the_trace_cannot_be_written(config_file, tmp_path, capsys, monkeypatch):
