@@ -38,9 +38,8 @@ def make_app(latency: float = 0.0, token_delay: float = 0.0) -> web.Application:
             body = json.loads(await request.read())
             model, messages = body["model"], body["messages"]
         except (ValueError, KeyError, TypeError):
-            return web.Response(status=400, body=_dumps({"error": {"message": "bad request", "type": "invalid_request_error",
-                                                                   "param": None, "code": None}}),
-                                content_type="application/json")
+            error = {"message": "bad request", "type": "invalid_request_error", "param": None, "code": None}
+            return web.Response(status=400, body=_dumps({"error": error}), content_type="application/json")
         stats["requests"] += 1
         stats["in_flight"] += 1
         stats["max_in_flight"] = max(stats["max_in_flight"], stats["in_flight"])
