@@ -7,9 +7,8 @@ import asyncio
 import pytest
 
 from archon import RetryPolicy
-from archon.providers import ChatRequest, ChatResult
+from archon.providers import ChatRequest, ChatResult, local
 from archon.providers.base import stream_with_retries
-from archon.providers import local
 from archon.providers.local import LocalProvider
 
 pytestmark = pytest.mark.slow
@@ -28,7 +27,7 @@ async def test_the_local_model_streams_its_tokens_and_gives_the_same_text_as_cha
             final = event
         else:
             deltas.append(event)
-    result, attempts = final
+    result, _ = final
     assert len(deltas) > 1 and isinstance(result, ChatResult)
     assert "".join(deltas) == result.texts[0] and result.texts[0] == result.texts[0].strip()
     assert result.output_tokens >= len(deltas) and result.input_tokens > 0 and result.usage_estimated

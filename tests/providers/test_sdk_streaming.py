@@ -128,7 +128,7 @@ async def test_a_key_echoed_into_the_stream_is_redacted_even_when_cut_in_pieces(
 async def test_the_reply_size_cap_applies_to_streams(server, sdk):
     provider, _ = sdk
     server.responder = lambda body: "word " * 400
-    with pytest.raises(ProviderError, match="reply larger than") as e:
+    with pytest.raises(ProviderError, match="reply larger than"):
         await collect(provider, chat(), RetryPolicy(max_attempts=3, base_delay=0.01, timeout=20.0,
                                                     max_reply_bytes=600))
     assert len(server.requests) == 1  # not retried
