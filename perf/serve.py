@@ -6,8 +6,10 @@ layer 3: one fuser, each layer's calls at once). Prints
   p50 / p99 latency over the critical path          targets <= 1.05 / <= 1.20
   time to first token (streaming) over its bound 3·L  target  <= 1.10
   server CPU time per request.
-The double and the server run in their own processes; only the server's CPU is counted.
-Usage: python perf/serve.py [--latency 0.5] [--clients 200] [--rounds 2]
+The upstream double (its asyncio face, archon.testing.load_double: the threaded one spends more
+CPU on its threads than the server under test), the server and the clients run in processes of
+their own; the CPU of each is reported apart, with the machine's load.
+Usage: python perf/serve.py [--latency 0.5] [--clients 200] [--rounds 2] [--threaded-double]
 """
 
 from __future__ import annotations
@@ -80,8 +82,10 @@ def main() -> int:
     ap.add_argument("--latency", type=float, default=0.5)
     ap.add_argument("--clients", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threaded-double", action="store_true", help="upstream: the threaded test double")
     args = ap.parse_args()
-    fake = subprocess.Popen([sys.executable, "-m", "archon.testing.fake_openai", "--latency", str(args.latency)],
+    double = "archon.testing.fake_openai" if args.threaded_double else "archon.testing.load_double"
+    fake = subprocess.Popen([sys.executable, "-m", double, "--latency", str(args.latency)],
                             stdout=subprocess.PIPE, text=True)
     upstream = fake.stdout.readline().strip()
     folder = tempfile.mkdtemp()
@@ -103,9 +107,11 @@ def main() -> int:
             except httpx.HTTPError:
                 time.sleep(0.1)
         asyncio.run(load(f"{url}/v1", 20, 1))  # warm up: imports, connections
-        cpu0 = cpu_seconds(server.pid)
+        cpu0, up0, me0, t0 = cpu_seconds(server.pid), cpu_seconds(fake.pid), cpu_seconds(os.getpid()), time.perf_counter()
         latencies, firsts = asyncio.run(load(f"{url}/v1", args.clients, args.rounds))
+        wall = time.perf_counter() - t0
         cpu = cpu_seconds(server.pid) - cpu0
+        up_cpu, me_cpu = cpu_seconds(fake.pid) - up0, cpu_seconds(os.getpid()) - me0
     finally:
         server.terminate()
         server.wait()
@@ -120,6 +126,8 @@ def main() -> int:
           f"p99 {percentile(firsts, 0.99) / path:.3f}   (target <= 1.10)")
     print(f"server CPU per request:      {1000 * cpu / len(latencies):.2f} ms "
           f"({len(latencies)} requests, 6 LLM calls each)")
+    print(f"CPU seconds over {wall:.2f}s of load on {os.cpu_count()} cores: server {cpu:.2f}, "
+          f"upstream double {up_cpu:.2f}, clients {me_cpu:.2f}; machine load average {os.getloadavg()[0]:.1f}")
     return 0
 
 

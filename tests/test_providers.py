@@ -172,7 +172,9 @@ def test_per_provider_concurrency_limit(server, comp):
 def test_missing_optional_sdk_says_which_extra(monkeypatch):
     import sys
 
-    monkeypatch.setitem(sys.modules, "google", None)
+    # As if not installed, even when an earlier test imported it.
+    for module in ("google", "google.genai"):
+        monkeypatch.setitem(sys.modules, module, None)
     cfg = {"layers": [[{"type": "generator", "model": "gemini-1.5-pro", "model_type": "Google_API"}]]}
     with Archon(cfg) as a, pytest.raises(Exception, match=r"archon\[google\]"):
         a.generate("hi")

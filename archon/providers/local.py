@@ -10,6 +10,7 @@ import asyncio
 import os
 import threading
 from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
 
 from ..errors import ProviderError
 from .base import ChatRequest, ChatResult, Provider
@@ -80,14 +81,19 @@ class LocalProvider(Provider):
             _models[key] = _load(path)
         return _models[key]
 
+    def _prompt(self, request: ChatRequest, cancelled: threading.Event) -> tuple[Any, list[dict[str, str]], int]:
+        """The model and the messages to give it, with the tokens cut to fit; called holding the model's lock."""
+        if cancelled.is_set():  # given up while waiting for the model
+            raise ProviderError("cancelled", provider=self.name, model=request.model)
+        llm = self._model(request.model)
+        # Earlier turns as context (the model copies its own last turn otherwise); then room for the
+        # reply: the longest messages shortened until the prompt fits.
+        messages, dropped = _fit(llm, latest_turn(request.messages), request.max_tokens)
+        return llm, messages, dropped
+
     def _complete(self, request: ChatRequest, cancelled: threading.Event) -> ChatResult:
         with _lock:
-            if cancelled.is_set():  # given up while waiting for the model
-                raise ProviderError("cancelled", provider=self.name, model=request.model)
-            llm = self._model(request.model)
-            # Earlier turns as context (the model copies its own last turn otherwise); then room for the
-            # reply: the longest messages shortened until the prompt fits.
-            messages, dropped = _fit(llm, latest_turn(request.messages), request.max_tokens)
+            llm, messages, dropped = self._prompt(request, cancelled)
             try:
                 out = llm.create_chat_completion(
                     messages=messages,
@@ -115,6 +121,80 @@ class LocalProvider(Provider):
         except asyncio.CancelledError:
             cancelled.set()
             raise
+
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ChatResult]:
+        """One sample token by token (``create_chat_completion(stream=True)``), generated on a
+        worker thread that hands each piece to the event loop; the text is the one ``chat`` gives
+        (stripped), and a stream given up ends its generation at the next token."""
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | ChatResult | BaseException] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def hand_over(item: str | ChatResult | BaseException) -> None:
+            try:
+                loop.call_soon_threadsafe(pieces.put_nowait, item)
+            except RuntimeError:  # the loop is gone: nobody is listening
+                cancelled.set()
+
+        def produce() -> None:
+            try:
+                for item in self._stream_tokens(request, cancelled):
+                    hand_over(item)
+            except BaseException as e:  # handed to the reader, who raises it
+                hand_over(e)
+
+        worker = loop.run_in_executor(None, produce)
+        try:
+            while True:
+                item = await pieces.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if isinstance(item, ChatResult):
+                    break
+            await worker
+        finally:
+            cancelled.set()  # a no-op once the reply is whole
+
+    def _stream_tokens(self, request: ChatRequest, cancelled: threading.Event) -> Iterator[str | ChatResult]:
+        with _lock:
+            llm, messages, dropped = self._prompt(request, cancelled)
+            try:
+                chunks = llm.create_chat_completion(
+                    messages=messages,
+                    temperature=request.temperature,
+                    max_tokens=request.max_tokens,
+                    seed=request.seed if request.seed is not None else 0,
+                    logits_processor=[_end_when(cancelled, llm.token_eos())],
+                    stream=True,
+                )
+                parts: list[str] = []
+                tokens = 0
+                held = ""  # trailing whitespace, sent only if more text follows (``chat`` strips it)
+                try:
+                    for chunk in chunks:
+                        if cancelled.is_set():
+                            return
+                        piece = (chunk["choices"][0].get("delta") or {}).get("content") or ""
+                        tokens += bool(piece)
+                        if not parts:
+                            piece = piece.lstrip()
+                        text = held + piece
+                        body = text.rstrip()
+                        held = text[len(body):]
+                        if body:
+                            parts.append(body)
+                            yield body
+                finally:
+                    chunks.close()  # done with the model before letting go of it
+            except ValueError as e:  # context overflow and the like
+                raise ProviderError(str(e)[:200], provider=self.name, model=request.model) from None
+            # llama.cpp's streamed chunks carry no usage: the prompt is counted with the model's
+            # tokenizer (without the chat template's few tokens), the reply one token per piece.
+            prompt = sum(len(llm.tokenize(m["content"].encode(), add_bos=False)) for m in messages)
+        yield ChatResult(texts=["".join(parts)], input_tokens=prompt, output_tokens=tokens, usage_estimated=True,
+                         prompt_tokens_dropped=dropped)
 
 
 def _end_when(cancelled: threading.Event, eos: int):

@@ -4,6 +4,9 @@ Each SDK is imported only when its provider is first used, with an install hint 
 The SDKs' own retries are turned off: archon's retry loop (backoff, jitter, bounded attempts)
 applies, and the errors they raise become ProviderErrors with the HTTP status, retryable or not
 by the same rule as for OpenAI-compatible servers. Anthropic and Google keys rotate on a 429.
+Each streams through its SDK's streaming call (Anthropic ``stream=True`` events, Google
+``generate_content_stream``, Bedrock ``converse_stream``); a stream that ends without its API's
+end event is a failed (retryable) call, never a short answer.
 """
 
 from __future__ import annotations
@@ -14,12 +17,16 @@ import inspect
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, AsyncIterator, Callable
 
 from ..errors import ProviderError
 from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Provider, result_with_usage, retry_after_seconds
 from .http_limits import limit_replies
-from .keys import KeyRing, KeyStore, redact
+from .keys import KeyRing, KeyStore, StreamRedactor, redact
+
+#: What an SDK stream yields: text deltas, then (input tokens, output tokens) once its end event
+#: has come (the counts as the server reported them, checked by ``result_with_usage``).
+SDKEvents = AsyncIterator["str | tuple[Any, Any]"]
 
 #: Characters of an SDK's error message kept in an error (after redaction).
 _ERROR_CHARS = 300
@@ -61,10 +68,13 @@ def _retry_after_of(e: Exception) -> float | None:
 
 
 def _is_transient(e: Exception) -> bool:
-    """Connection failures and timeouts, whichever HTTP stack the SDK uses (httpx, aiohttp, urllib3)."""
+    """Connection failures, timeouts and replies cut short (httpx's RemoteProtocolError, aiohttp's
+    ClientPayloadError, urllib3's ProtocolError, botocore's ResponseStreamingError), whichever HTTP
+    stack the SDK uses."""
     if isinstance(e, (ConnectionError, TimeoutError)):
         return True
-    return any("Connection" in c.__name__ or "Timeout" in c.__name__ for c in type(e).__mro__)
+    return any(word in c.__name__ for c in type(e).__mro__
+               for word in ("Connection", "Timeout", "Protocol", "Payload", "StreamingError", "IncompleteRead"))
 
 
 def _too_large(e: BaseException) -> BaseException | None:
@@ -92,6 +102,42 @@ def sdk_error(provider: str, model: str, e: Exception, secrets: list[str] = ()) 
     return err
 
 
+async def _relay(provider: str, request: ChatRequest, secrets: list[str], events: SDKEvents,
+                 error: Callable[[Exception], ProviderError]) -> AsyncIterator[str | ChatResult]:
+    """An SDK's stream as a provider's: deltas passed on with keys redacted (a key cut over two
+    pieces too), the reply's text capped at ``request.max_reply_bytes``, the SDK's errors made
+    ProviderErrors by ``error``; then the ``ChatResult``."""
+    redactor = StreamRedactor(secrets)
+    parts: list[str] = []
+    size = 0
+    usage: tuple[Any, Any] | None = None
+    try:
+        async for event in events:
+            if isinstance(event, tuple):
+                usage = event
+                continue
+            size += len(event.encode())
+            if size > request.max_reply_bytes:
+                raise ProviderError(f"reply larger than {request.max_reply_bytes} bytes (decoded), the most allowed "
+                                    "per reply (RetryPolicy.max_reply_bytes); not retried",
+                                    provider=provider, model=request.model, status=200)
+            parts.append(event)
+            if safe := redactor.feed(event):
+                yield safe
+    except ProviderError:
+        raise
+    except Exception as e:
+        raise error(e) from None
+    finally:
+        await events.aclose()
+    if usage is None:
+        raise ProviderError("stream ended before its end event", provider=provider, model=request.model,
+                            status=200, retryable=True)
+    if rest := redactor.flush():
+        yield rest
+    yield result_with_usage(request, [redact("".join(parts), secrets)], *usage)
+
+
 class _KeyedSDKProvider(Provider):
     """An SDK client per (event loop, key); a rate-limited key hands over to the next one."""
 
@@ -114,12 +160,17 @@ class _KeyedSDKProvider(Provider):
     async def _call(self, client: Any, request: ChatRequest) -> ChatResult:
         raise NotImplementedError
 
+    async def _stream(self, client: Any, request: ChatRequest) -> SDKEvents:
+        raise NotImplementedError
+        yield ""
+
     def missing_key(self) -> str | None:
         if self._keys:
             return None
         return f"no API key: set {self.key_env} (environment or .env) or give a key file (--keys FILE; keys=... in Python)"
 
-    async def chat(self, request: ChatRequest) -> ChatResult:
+    def _client(self, request: ChatRequest) -> tuple[int, Any]:
+        """The index of the key in use, and this loop's client for it."""
         if reason := self.missing_key():
             raise ProviderError(reason, provider=self.name, model=request.model)
         index, key = self._keys.current()
@@ -127,16 +178,29 @@ class _KeyedSDKProvider(Provider):
         slot = (index, request.max_reply_bytes)
         if slot not in clients:
             clients[slot] = self._make_client(key, request.max_reply_bytes)
+        return index, clients[slot]
+
+    def _error(self, index: int, request: ChatRequest, e: Exception) -> ProviderError:
+        err = sdk_error(self.name, request.model, e, self._keys.keys)
+        if err.status == 429:
+            err.retry_now = self._keys.rate_limited(index, err.retry_after)
+        return err
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        index, client = self._client(request)
         try:
-            result = await self._call(clients[slot], request)
-            # A key echoed back by the server (or the model) goes no further than here.
-            result.texts = [redact(t, self._keys.keys) for t in result.texts]
-            return result
+            result = await self._call(client, request)
         except Exception as e:
-            err = sdk_error(self.name, request.model, e, self._keys.keys)
-            if err.status == 429:
-                err.retry_now = self._keys.rate_limited(index, err.retry_after)
-            raise err from None
+            raise self._error(index, request, e) from None
+        # A key echoed back by the server (or the model) goes no further than here.
+        result.texts = [redact(t, self._keys.keys) for t in result.texts]
+        return result
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ChatResult]:
+        index, client = self._client(request)
+        async for event in _relay(self.name, request, self._keys.keys, self._stream(client, request),
+                                  lambda e: self._error(index, request, e)):
+            yield event
 
     async def aclose(self) -> None:
         for client in self._clients.pop(asyncio.get_running_loop(), {}).values():
@@ -159,23 +223,41 @@ class AnthropicProvider(_KeyedSDKProvider):
         http = limit_replies(self._sdk.DefaultAsyncHttpxClient(), max_reply_bytes)
         return self._sdk.AsyncAnthropic(api_key=key, base_url=self._base_url, max_retries=0, http_client=http)
 
-    async def _call(self, client: Any, request: ChatRequest) -> ChatResult:
+    def _kwargs(self, client: Any, request: ChatRequest) -> dict[str, Any]:
         system, msgs = _split_system(request.messages)
-        create = client.messages.create
         kwargs: dict[str, Any] = dict(model=request.model, messages=msgs, max_tokens=request.max_tokens)
         # Recent SDKs dropped the `temperature` argument; the API still takes it for the models that use it.
         temperature = min(request.temperature, 1.0)
-        if "temperature" in inspect.signature(create).parameters:
+        if "temperature" in inspect.signature(client.messages.create).parameters:
             kwargs["temperature"] = temperature
         else:
             kwargs["extra_body"] = {"temperature": temperature}
         if system:
             kwargs["system"] = system
-        r = await create(**kwargs)
+        return kwargs
+
+    async def _call(self, client: Any, request: ChatRequest) -> ChatResult:
+        r = await client.messages.create(**self._kwargs(client, request))
         text = "".join(getattr(b, "text", "") for b in r.content)
         usage = getattr(r, "usage", None)
         return result_with_usage(request, [text], getattr(usage, "input_tokens", None),
                                  getattr(usage, "output_tokens", None))
+
+    async def _stream(self, client: Any, request: ChatRequest) -> SDKEvents:
+        # The raw events (``stream=True``), not the SDK's helper that also builds the whole message.
+        events = await client.messages.create(**self._kwargs(client, request), stream=True)
+        input_tokens = output_tokens = None
+        async with events:
+            async for event in events:
+                if event.type == "message_start":
+                    input_tokens = getattr(getattr(event.message, "usage", None), "input_tokens", None)
+                elif event.type == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
+                    if event.delta.text:
+                        yield event.delta.text
+                elif event.type == "message_delta":
+                    output_tokens = getattr(getattr(event, "usage", None), "output_tokens", None)
+                elif event.type == "message_stop":
+                    yield input_tokens, output_tokens
 
 
 class GoogleProvider(_KeyedSDKProvider):
@@ -192,18 +274,44 @@ class GoogleProvider(_KeyedSDKProvider):
         options = self._types.HttpOptions(base_url=self._base_url, retry_options=self._types.HttpRetryOptions(attempts=1))
         return self._genai.Client(api_key=key, http_options=options).aio
 
-    async def _call(self, client: Any, request: ChatRequest) -> ChatResult:
+    @staticmethod
+    def _kwargs(request: ChatRequest) -> dict[str, Any]:
         system, msgs = _split_system(request.messages)
         contents = [{"role": "model" if m["role"] == "assistant" else "user", "parts": [{"text": m["content"]}]}
                     for m in msgs]
         config: dict[str, Any] = {"temperature": request.temperature, "max_output_tokens": request.max_tokens}
         if system:
             config["system_instruction"] = system
-        r = await client.models.generate_content(model=request.model, contents=contents, config=config)
+        return dict(model=request.model, contents=contents, config=config)
+
+    async def _call(self, client: Any, request: ChatRequest) -> ChatResult:
+        r = await client.models.generate_content(**self._kwargs(request))
         u = r.usage_metadata
         # No candidate (a blocked prompt) is an empty answer, not a failure.
         return result_with_usage(request, [r.text or ""], getattr(u, "prompt_token_count", None),
                                  getattr(u, "candidates_token_count", None))
+
+    async def _stream(self, client: Any, request: ChatRequest) -> SDKEvents:
+        chunks = await client.models.generate_content_stream(**self._kwargs(request))
+        usage = None
+        finished = False
+        try:
+            async for chunk in chunks:
+                candidates = chunk.candidates or []
+                first = next((c for c in candidates if (c.index or 0) == 0), None)
+                parts = (first.content.parts if first is not None and first.content else None) or []
+                # Text parts only (not the model's "thought" parts), as ``.text`` takes them.
+                text = "".join(p.text for p in parts if isinstance(p.text, str) and not p.thought)
+                if text:
+                    yield text
+                usage = chunk.usage_metadata or usage
+                finished = finished or any(c.finish_reason for c in candidates)
+        finally:
+            await chunks.aclose()
+        # Gemini's stream has no end event of its own: a finish reason says the reply is whole
+        # (a blocked prompt gets one too, with no text).
+        if finished:
+            yield getattr(usage, "prompt_token_count", None), getattr(usage, "candidates_token_count", None)
 
     async def _close(self, client: Any) -> None:
         await client.aclose()
@@ -246,7 +354,11 @@ class BedrockProvider(Provider):
     def _converse(self, kwargs: dict) -> dict:
         return self._get_client().converse(**kwargs)
 
-    async def chat(self, request: ChatRequest) -> ChatResult:
+    def _converse_stream(self, kwargs: dict) -> dict:
+        return self._get_client().converse_stream(**kwargs)
+
+    @staticmethod
+    def _kwargs(request: ChatRequest) -> dict[str, Any]:
         system, msgs = _split_system(request.messages)
         kwargs: dict[str, Any] = dict(
             modelId=request.model,
@@ -255,15 +367,51 @@ class BedrockProvider(Provider):
         )
         if system:
             kwargs["system"] = [{"text": system}]
+        return kwargs
+
+    def _run(self, fn: Callable, *args: Any) -> "asyncio.Future[Any]":
+        """``fn(*args)`` on this provider's own threads."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.max_threads, thread_name_prefix="archon-bedrock")
+        return asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def _error(self, request: ChatRequest, e: Exception) -> ProviderError:
+        return sdk_error(self.name, request.model, e, list(self._credentials.values()))
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
         try:
-            r = await asyncio.get_running_loop().run_in_executor(self._pool, self._converse, kwargs)
+            r = await self._run(self._converse, self._kwargs(request))
         except Exception as e:
-            raise sdk_error(self.name, request.model, e, list(self._credentials.values())) from None
+            raise self._error(request, e) from None
         text = "".join(c.get("text", "") for c in r["output"]["message"]["content"])
         u = r.get("usage") if isinstance(r.get("usage"), dict) else {}
         return result_with_usage(request, [text], u.get("inputTokens"), u.get("outputTokens"))
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ChatResult]:
+        async for event in _relay(self.name, request, list(self._credentials.values()), self._stream(request),
+                                  lambda e: self._error(request, e)):
+            yield event
+
+    async def _stream(self, request: ChatRequest) -> SDKEvents:
+        events = (await self._run(self._converse_stream, self._kwargs(request)))["stream"]
+        usage: dict = {}
+        stopped = False
+        each = iter(events)
+        try:
+            # botocore reads the event stream with blocking calls: one event at a time on a thread.
+            while (event := await self._run(next, each, None)) is not None:
+                if "contentBlockDelta" in event:
+                    text = (event["contentBlockDelta"].get("delta") or {}).get("text")
+                    if isinstance(text, str) and text:
+                        yield text
+                elif "messageStop" in event:
+                    stopped = True
+                elif "metadata" in event and isinstance(event["metadata"].get("usage"), dict):
+                    usage = event["metadata"]["usage"]
+        finally:
+            events.close()  # also ends a read still waiting on a thread, once the stream is given up
+        if stopped:
+            yield usage.get("inputTokens"), usage.get("outputTokens")
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None

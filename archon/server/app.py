@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from collections import deque
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
@@ -39,34 +40,65 @@ class Limits:
 
 
 class Gate:
-    """At most ``running`` queries at once, ``queued`` more waiting; the rest are turned away."""
+    """At most ``capacity`` architecture runs at once (a request with ``n`` takes ``n`` of them:
+    it costs n times the LLM calls), ``queued`` more requests waiting, first come first served;
+    the rest are turned away."""
 
-    def __init__(self, running: int, queued: int):
-        self._slots = asyncio.Semaphore(running)
+    def __init__(self, capacity: int, queued: int):
+        self.capacity = capacity
         self._queued_max = queued
+        self._line: deque[tuple[int, asyncio.Future[None]]] = deque()
         self.running = 0
         self.waiting = 0
 
-    def reserve(self) -> bool:
+    def _weight(self, n: int) -> int:
+        # A request wanting more than the whole capacity runs alone rather than never.
+        return max(1, min(n, self.capacity))
+
+    def reserve(self, n: int = 1) -> bool:
         """Take a place in line now (no await between the check and the count), or say there is none."""
-        if self._slots.locked() and self.waiting >= self._queued_max:
+        if (self._line or self.running + self._weight(n) > self.capacity) and self.waiting >= self._queued_max:
             return False
         self.waiting += 1
         return True
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Run once a slot is free; call only after ``reserve()`` said yes."""
+    async def slot(self, n: int = 1) -> AsyncIterator[None]:
+        """Run once ``n`` runs fit; call only after ``reserve(n)`` said yes."""
+        weight = self._weight(n)
         try:
-            await self._slots.acquire()
+            await self._acquire(weight)
         finally:
             self.waiting -= 1
-        self.running += 1
         try:
             yield
         finally:
-            self.running -= 1
-            self._slots.release()
+            self.running -= weight
+            self._wake()
+
+    async def _acquire(self, weight: int) -> None:
+        if not self._line and self.running + weight <= self.capacity:
+            self.running += weight
+            return
+        entry = (weight, asyncio.get_running_loop().create_future())
+        self._line.append(entry)
+        try:
+            await entry[1]
+        except BaseException:
+            if entry[1].done() and not entry[1].cancelled():  # let in just as it was given up
+                self.running -= weight
+            elif entry in self._line:
+                self._line.remove(entry)
+            self._wake()
+            raise
+
+    def _wake(self) -> None:
+        """Let in those at the head of the line that fit (in order: a large request is not passed by small ones)."""
+        while self._line and self.running + self._line[0][0] <= self.capacity:
+            weight, future = self._line.popleft()
+            if not future.done():
+                self.running += weight
+                future.set_result(None)
 
 
 def _authorized(header: str | None, keys: list[bytes]) -> bool:
@@ -123,7 +155,10 @@ def create_app(models: dict[str, Archon], *, api_keys: list[str] = (), limits: L
         return {"status": "ok", "models": len(models), "in_flight": gate.running, "queued": gate.waiting}
 
     @app.get("/metrics")
-    async def metrics_page() -> Response:
+    async def metrics_page(request: Request) -> Response:
+        # Behind the keys when there are keys: the page names the models served and what they
+        # spend. (Prometheus sends one with ``authorization: {credentials: KEY}``.)
+        check_auth(request)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/models")
@@ -145,7 +180,7 @@ def create_app(models: dict[str, Archon], *, api_keys: list[str] = (), limits: L
             normalize_messages(messages)
         except ArchonError as e:
             raise RequestError(400, str(e), param="messages") from None
-        if not gate.reserve():
+        if not gate.reserve(req.n):
             metrics.requests.labels(req.model, "429").inc()
             raise RequestError(429, "too many queries in flight; try again shortly", type="requests",
                                code="rate_limit_exceeded", headers={"Retry-After": str(limits.retry_after_s)})
@@ -163,7 +198,7 @@ def create_app(models: dict[str, Archon], *, api_keys: list[str] = (), limits: L
         t0 = time.perf_counter()
         status = "499"
         try:
-            async with gate.slot():
+            async with gate.slot(n):
                 runs = asyncio.ensure_future(asyncio.gather(*(_result(archon, messages) for _ in range(n))))
                 gone = asyncio.ensure_future(_disconnected(request))
                 try:
@@ -197,7 +232,7 @@ def create_app(models: dict[str, Archon], *, api_keys: list[str] = (), limits: L
         usage_field = {"usage": None} if include_usage else {}
         status = "499"
         try:
-            async with gate.slot():
+            async with gate.slot(n):
                 events: asyncio.Queue[tuple[int, str | Result]] = asyncio.Queue()
 
                 async def run(i: int) -> None:

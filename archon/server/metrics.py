@@ -22,7 +22,8 @@ class Metrics:
                                  ["model"], registry=r)
         self.tokens = Counter("archon_tokens", "Tokens of the architectures' LLM calls", ["model", "kind"], registry=r)
         self.cost = Counter("archon_cost_usd", "Estimated cost of the architectures' LLM calls", ["model"], registry=r)
-        self.in_flight = Gauge("archon_queries_in_flight", "Queries running now", registry=r)
+        self.in_flight = Gauge("archon_queries_in_flight", "Architecture runs now (a request with n counts n)",
+                               registry=r)
         self.queued = Gauge("archon_queries_queued", "Queries waiting for a slot", registry=r)
 
     def record(self, model: str, results: list[Result]) -> None:

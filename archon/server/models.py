@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -90,4 +92,12 @@ def serve(models: dict[str, Archon], *, host: str = "127.0.0.1", port: int = 800
             on_ready(server)
 
         server.startup = announce  # type: ignore[method-assign]
-    server.run()
+    # uvicorn raises the signal it shut down on again once done, which would end the process
+    # as killed by it; a graceful shutdown asked for by SIGTERM or SIGINT is a normal end (exit 0).
+    main = threading.current_thread() is threading.main_thread()  # only there can handlers be set
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT) if main}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

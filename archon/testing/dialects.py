@@ -3,17 +3,39 @@
 A request in the Anthropic Messages, Gemini ``generateContent`` or Bedrock Converse format is
 turned into the equivalent chat-completions request, so that the same responder, behaviours,
 latency and key checks apply; the reply (or error) is turned back into that API's own format,
-the one its official SDK parses.
+the one its official SDK parses. Streamed replies too: Anthropic's typed Server-Sent Events,
+Gemini's ``streamGenerateContent?alt=sse`` and Bedrock's ``converse-stream`` in the AWS
+event-stream binary framing (encoded here; botocore's own decoder checks it, CRCs included).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import struct
+import zlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import unquote
 
 Headers = dict[str, str]
+
+
+@dataclass
+class Stream:
+    """A streamed reply, whatever API it is sent in: ``tokens`` yields ``(choice, token)`` as
+    each token is due (it sleeps between them, and raises to drop the connection)."""
+
+    ident: str
+    model: str
+    texts: list[str]
+    usage: dict[str, int]
+    tokens: Iterable[tuple[int, str]]
+    include_usage: bool = False
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -25,6 +47,9 @@ class Dialect:
     from_completion: Callable[[dict], dict]
     #: (status, message) -> this API's error body and extra headers
     error: Callable[[int, str], tuple[dict, Headers]]
+    #: a streamed reply -> this API's stream, piece by piece
+    stream: Callable[[Stream], Iterator[bytes]]
+    stream_content_type: str = "text/event-stream"
 
 
 def _with_key(headers: Headers, key: str | None) -> Headers:
@@ -71,6 +96,25 @@ def _anthropic_reply(data: dict) -> dict:
     }
 
 
+def _anthropic_stream(s: Stream) -> Iterator[bytes]:
+    def event(kind: str, data: dict) -> bytes:
+        return b"event: " + kind.encode() + b"\ndata: " + _dumps({"type": kind, **data}) + b"\n\n"
+
+    yield event("message_start", {"message": {
+        "id": s.ident.replace("chatcmpl", "msg"), "type": "message", "role": "assistant", "model": s.model,
+        "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": {"input_tokens": s.usage["prompt_tokens"], "output_tokens": 1}}})
+    yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+    yield b"event: ping\ndata: {\"type\": \"ping\"}\n\n"
+    for choice, token in s.tokens:
+        if choice == 0:  # one answer per message
+            yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": token}})
+    yield event("content_block_stop", {"index": 0})
+    yield event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                  "usage": {"output_tokens": s.usage["completion_tokens"]}})
+    yield event("message_stop", {})
+
+
 _ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                     404: "not_found_error", 429: "rate_limit_error", 529: "overloaded_error"}
 
@@ -81,7 +125,7 @@ def _anthropic_error(status: int, message: str) -> tuple[dict, Headers]:
 
 # -- Gemini: POST /v1beta/models/{model}:generateContent -------------------------------------
 
-_GEMINI_PATH = re.compile(r"^/(?:v1|v1beta|v1alpha)/models/([^/:]+):generateContent$")
+_GEMINI_PATH = re.compile(r"^/(?:v1|v1beta|v1alpha)/models/([^/:]+):(generateContent|streamGenerateContent)$")
 
 
 def _gemini_request(body: Any, headers: Headers, path: str) -> tuple[Any, Headers]:
@@ -97,6 +141,8 @@ def _gemini_request(body: Any, headers: Headers, path: str) -> tuple[Any, Header
         messages.append({"role": role, "content": _text(c.get("parts"))})
     chat = _chat(model, messages, body.get("generationConfig"),
                  temperature="temperature", max_tokens="maxOutputTokens", n="candidateCount")
+    if path.endswith(":streamGenerateContent"):
+        chat["stream"] = True
     return chat, _with_key(headers, headers.get("x-goog-api-key"))
 
 
@@ -105,11 +151,27 @@ def _gemini_reply(data: dict) -> dict:
     return {
         "candidates": [{"content": {"role": "model", "parts": [{"text": c["message"]["content"]}]},
                         "finishReason": "STOP", "index": c["index"]} for c in data["choices"]],
-        "usageMetadata": {"promptTokenCount": usage["prompt_tokens"],
-                          "candidatesTokenCount": usage["completion_tokens"],
-                          "totalTokenCount": usage["total_tokens"]},
+        "usageMetadata": _gemini_usage(usage),
         "modelVersion": data["model"],
     }
+
+
+def _gemini_usage(usage: dict) -> dict:
+    return {"promptTokenCount": usage["prompt_tokens"], "candidatesTokenCount": usage["completion_tokens"],
+            "totalTokenCount": usage["total_tokens"]}
+
+
+def _gemini_stream(s: Stream) -> Iterator[bytes]:
+    def event(data: dict) -> bytes:
+        return b"data: " + _dumps(data) + b"\r\n\r\n"
+
+    for choice, token in s.tokens:
+        yield event({"candidates": [{"content": {"role": "model", "parts": [{"text": token}]}, "index": choice}],
+                     "modelVersion": s.model})
+    # The last event holds the finish reasons and the usage of the whole reply.
+    yield event({"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "STOP",
+                                 "index": i} for i in range(len(s.texts))],
+                 "usageMetadata": _gemini_usage(s.usage), "modelVersion": s.model})
 
 
 _GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
@@ -122,7 +184,7 @@ def _gemini_error(status: int, message: str) -> tuple[dict, Headers]:
 
 # -- Bedrock Converse: POST /model/{modelId}/converse -----------------------------------------
 
-_BEDROCK_PATH = re.compile(r"^/model/([^/]+)/converse$")
+_BEDROCK_PATH = re.compile(r"^/model/([^/]+)/(converse|converse-stream)$")
 _SIGV4_KEY = re.compile(r"Credential=([^/,\s]+)/")
 
 
@@ -136,6 +198,8 @@ def _bedrock_request(body: Any, headers: Headers, path: str) -> tuple[Any, Heade
     messages = [{"role": "system", "content": _text(body.get("system"))}] if body.get("system") else []
     messages += [{"role": m.get("role"), "content": _text(m.get("content"))} for m in body.get("messages") or []]
     chat = _chat(model, messages, body.get("inferenceConfig"), temperature="temperature", max_tokens="maxTokens")
+    if path.endswith("/converse-stream"):
+        chat["stream"] = True
     return chat, _with_key(headers, signed.group(1) if signed else None)
 
 
@@ -150,6 +214,32 @@ def _bedrock_reply(data: dict) -> dict:
     }
 
 
+def event_stream_message(headers: dict[str, str], payload: bytes) -> bytes:
+    """One message in the AWS event-stream framing: prelude (total and headers lengths, CRC),
+    string-valued headers, payload, CRC of the whole."""
+    head = b"".join(struct.pack(">B", len(k)) + k.encode() + struct.pack(">BH", 7, len(v)) + v.encode()
+                    for k, v in headers.items())
+    prelude = struct.pack(">II", 16 + len(head) + len(payload), len(head))
+    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + head + payload
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+def _bedrock_stream(s: Stream) -> Iterator[bytes]:
+    def event(kind: str, data: dict) -> bytes:
+        return event_stream_message({":event-type": kind, ":content-type": "application/json",
+                                     ":message-type": "event"}, _dumps(data))
+
+    yield event("messageStart", {"role": "assistant"})
+    for choice, token in s.tokens:
+        if choice == 0:
+            yield event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": token}})
+    yield event("contentBlockStop", {"contentBlockIndex": 0})
+    yield event("messageStop", {"stopReason": "end_turn"})
+    yield event("metadata", {"usage": {"inputTokens": s.usage["prompt_tokens"],
+                                       "outputTokens": s.usage["completion_tokens"],
+                                       "totalTokens": s.usage["total_tokens"]}, "metrics": {"latencyMs": 0}})
+
+
 _BEDROCK_ERRORS = {400: "ValidationException", 401: "UnrecognizedClientException", 403: "AccessDeniedException",
                    404: "ResourceNotFoundException", 408: "ModelTimeoutException", 429: "ThrottlingException",
                    503: "ServiceUnavailableException"}
@@ -160,9 +250,10 @@ def _bedrock_error(status: int, message: str) -> tuple[dict, Headers]:
     return {"message": message}, {"x-amzn-ErrorType": f"{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"}
 
 
-ANTHROPIC = Dialect("anthropic", _anthropic_request, _anthropic_reply, _anthropic_error)
-GEMINI = Dialect("gemini", _gemini_request, _gemini_reply, _gemini_error)
-BEDROCK = Dialect("bedrock", _bedrock_request, _bedrock_reply, _bedrock_error)
+ANTHROPIC = Dialect("anthropic", _anthropic_request, _anthropic_reply, _anthropic_error, _anthropic_stream)
+GEMINI = Dialect("gemini", _gemini_request, _gemini_reply, _gemini_error, _gemini_stream)
+BEDROCK = Dialect("bedrock", _bedrock_request, _bedrock_reply, _bedrock_error, _bedrock_stream,
+                  stream_content_type="application/vnd.amazon.eventstream")
 
 
 def dialect_of(path: str) -> Dialect | None:

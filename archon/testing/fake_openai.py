@@ -16,7 +16,9 @@ Endpoints
     the usage event.
 ``POST /v1/messages``, ``POST /v1beta/models/{model}:generateContent``, ``POST /model/{id}/converse``
     The Anthropic Messages, Gemini and Bedrock Converse APIs, answered by the same responder,
-    behaviours and key checks in their own formats (see :mod:`archon.testing.dialects`).
+    behaviours and key checks in their own formats (see :mod:`archon.testing.dialects`), and
+    streamed in their own forms: ``"stream": true`` on Messages, ``:streamGenerateContent``,
+    ``/converse-stream`` (the same tokens, delays and ``fail_after_tokens`` drops).
 ``GET /v1/models``
     Lists ``fake-model`` and every model requested so far.
 ``POST /_control``
@@ -57,7 +59,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable
 
-from .dialects import Dialect, dialect_of
+from .dialects import Dialect, Stream, dialect_of
 
 __all__ = [
     "Behaviour",
@@ -279,11 +281,11 @@ def _format_seconds(value: float) -> str:
 
 
 class _Reply:
-    __slots__ = ("status", "body", "content_type", "headers", "chunks", "pause")
+    __slots__ = ("status", "body", "content_type", "headers", "chunks", "pause", "stream")
 
     def __init__(self, status: int, body: bytes, content_type: str = "application/json",
                  headers: dict[str, str] | None = None, chunks: Iterable[bytes] | None = None,
-                 pause: float = 0.0):
+                 pause: float = 0.0, stream: Stream | None = None):
         self.status = status
         self.body = body
         self.content_type = content_type
@@ -291,6 +293,8 @@ class _Reply:
         # A body made as it is sent (chunked transfer encoding), ``pause`` seconds between pieces.
         self.chunks = chunks
         self.pause = pause
+        # A streamed reply, to be sent in another API's format (``chunks`` is its OpenAI form).
+        self.stream = stream
 
 
 _BOMB_STEP = 1 << 20
@@ -324,6 +328,9 @@ def _filler(size: int) -> Iterable[bytes]:
 
 def _in_dialect(dialect: Dialect, reply: _Reply) -> _Reply:
     """A chat-completions reply (or error) in the format of ``dialect``'s API."""
+    if reply.stream is not None:
+        return _Reply(200, b"", content_type=dialect.stream_content_type, headers={"Cache-Control": "no-cache"},
+                      chunks=dialect.stream(reply.stream))
     if reply.chunks is not None:  # a hostile body: sent as it is
         return reply
     try:
@@ -922,37 +929,45 @@ class FakeOpenAIServer:
                 token_delay: float = 0.0, fail_after: int | None = None,
                 record: RecordedRequest | None = None) -> _Reply:
         """Server-Sent Events, one per word (its following whitespace included), sent as chunked
-        pieces ``token_delay`` seconds apart."""
+        pieces ``token_delay`` seconds apart. (Other APIs' streams are made from the same tokens.)"""
+        def tokens() -> Iterable[tuple[int, str]]:
+            sent = 0
+            for i, t in enumerate(texts):
+                for token in re.findall(r"\s*\S+\s*|\s+", t):
+                    if fail_after is not None and sent >= fail_after:
+                        raise _DropConnection()
+                    if token_delay:
+                        time.sleep(token_delay)
+                    yield i, token
+                    sent += 1
+                    if record is not None:
+                        record.token_times.append(time.monotonic())
+            if fail_after is not None:
+                raise _DropConnection()
+
+        options = body.get("stream_options")
+        stream = Stream(ident, model, texts, usage, tokens(),
+                        include_usage=isinstance(options, dict) and bool(options.get("include_usage")))
+
         def chunk(choices: list[dict], **extra: Any) -> bytes:
             obj = {"id": ident, "object": "chat.completion.chunk", "created": created,
                    "model": model, "choices": choices, **extra}
             return b"data: " + _dumps(obj) + b"\n\n"
 
         def events() -> Iterable[bytes]:
-            sent = 0
-            for i, t in enumerate(texts):
+            for i in range(len(texts)):
                 yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""},
                               "logprobs": None, "finish_reason": None}])
-                for token in re.findall(r"\s*\S+\s*|\s+", t):
-                    if fail_after is not None and sent >= fail_after:
-                        raise _DropConnection()
-                    if token_delay:
-                        time.sleep(token_delay)
-                    yield chunk([{"index": i, "delta": {"content": token}, "logprobs": None, "finish_reason": None}])
-                    sent += 1
-                    if record is not None:
-                        record.token_times.append(time.monotonic())
-            if fail_after is not None:
-                raise _DropConnection()
+            for i, token in stream.tokens:
+                yield chunk([{"index": i, "delta": {"content": token}, "logprobs": None, "finish_reason": None}])
             for i in range(len(texts)):
                 yield chunk([{"index": i, "delta": {}, "logprobs": None, "finish_reason": "stop"}])
-            options = body.get("stream_options")
-            if isinstance(options, dict) and options.get("include_usage"):
+            if stream.include_usage:
                 yield chunk([], usage=usage)
             yield b"data: [DONE]\n\n"
 
         return _Reply(200, b"", content_type="text/event-stream", headers={"Cache-Control": "no-cache"},
-                      chunks=events())
+                      chunks=events(), stream=stream)
 
 
 # ------------------------------------------------------------------------ CLI

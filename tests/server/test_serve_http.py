@@ -61,11 +61,34 @@ def test_size_and_message_limits(server, fake, h):
 
 def test_metrics_count_requests_calls_and_tokens(server, fake, h):
     httpx.post(f"{server.base_url}/chat/completions", json=ASK, headers=h.headers()).raise_for_status()
-    text = httpx.get(f"{server.url}/metrics").text
+    text = httpx.get(f"{server.url}/metrics", headers=h.headers()).text
     assert 'archon_requests_total{model="moa",status="200"}' in text
     for name in ("archon_llm_calls_total", "archon_tokens_total", "archon_cost_usd_total",
                  "archon_queries_in_flight", "archon_request_latency_seconds_bucket"):
         assert name in text
+
+
+def test_with_keys_metrics_need_one_and_health_stays_open(server, h):
+    # The metrics name the models served and what they spend: behind the keys, like the API.
+    assert httpx.get(f"{server.url}/metrics").status_code == 401
+    assert httpx.get(f"{server.url}/metrics", headers={"Authorization": "Bearer guessed"}).status_code == 401
+    assert httpx.get(f"{server.url}/metrics", headers=h.headers()).status_code == 200
+    assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
+
+
+def test_a_request_with_n_counts_n_queries(upstream, start_server, fake, h):
+    srv = start_server([h.config(upstream.base_url)], "--max-concurrent-queries", "3", "--max-queued", "0")
+    fake.enqueue(*[Behaviour(model="gen", delay=3)] * 2)
+    first = threading.Thread(target=httpx.post, args=(f"{srv.base_url}/chat/completions",),
+                             kwargs={"json": {**ASK, "n": 2}, "headers": h.headers(), "timeout": 30})
+    first.start()
+    h.until(lambda: len(fake.requests) == 2, "both runs of the first query reached the upstream")
+    # Two of the three places are taken: a query with n=2 must wait (no queue: 429), one with n=1 runs.
+    resp = httpx.post(f"{srv.base_url}/chat/completions", json={**ASK, "n": 2}, headers=h.headers())
+    assert resp.status_code == 429 and error_of(resp)["code"] == "rate_limit_exceeded"
+    assert httpx.get(f"{srv.url}/health").json()["in_flight"] == 2
+    assert httpx.post(f"{srv.base_url}/chat/completions", json=ASK, headers=h.headers(), timeout=30).status_code == 200
+    first.join()
 
 
 def test_past_the_queue_a_query_gets_429_with_retry_after(upstream, start_server, fake, h):
@@ -106,7 +129,7 @@ def test_sigterm_finishes_queries_in_flight(upstream, start_server, fake, h):
     t.join()
     assert got["r"].status_code == 200
     assert got["r"].json()["choices"][0]["message"]["content"] == "[fuse] reply 0 to: hello"
-    srv.proc.wait(timeout=30)
+    assert srv.proc.wait(timeout=30) == 0  # a graceful shutdown is a normal end
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{srv.url}/health")
 
