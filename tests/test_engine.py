@@ -187,10 +187,7 @@ async def test_async_api_and_message_lists(server, comp):
             {"role": "assistant", "content": "ok"}, {"role": "user", "content": "second"}]
     answer = await a.agenerate(msgs)
     assert answer.endswith("second")
-    # Earlier turns reach the model as context in the system message, after the user's own system prompt.
-    sent = server.requests[0].body["messages"]
-    assert [m["role"] for m in sent] == ["system", "user"] and sent[1] == msgs[-1]
-    assert sent[0]["content"].startswith("be brief\n\n") and "USER: first\n\nASSISTANT: ok" in sent[0]["content"]
+    assert server.requests[0].body["messages"] == msgs  # a hosted model gets the turns as they are
     results = await a.arun_batch(["x", msgs])
     assert [r.answer is not None for r in results] == [True, True]
     await a.aclose()

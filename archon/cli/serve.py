@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from ..errors import ArchonError
+from .bench import add_timeout_option
 
 
 def add_commands(subparsers: Any) -> None:
@@ -14,9 +15,11 @@ def add_commands(subparsers: Any) -> None:
         "serve", help="serve architectures as OpenAI-compatible models: archon serve CONFIG_OR_DIR...",
         description="Serve each config (or search run folder, through its best.json) as a model of an "
                     "OpenAI-compatible API: GET /v1/models, POST /v1/chat/completions, GET /health, GET /metrics.")
-    s.add_argument("configs", nargs="+", metavar="CONFIG_OR_DIR")
+    s.add_argument("configs", nargs="+", metavar="CONFIG_OR_DIR",
+                   help="architecture configs (JSON/YAML), each served as a model named by its name (else the file "
+                        "stem), or search run folders (their best.json)")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     s.add_argument("--max-concurrent-queries", type=int, default=64, metavar="N",
                    help="queries run at once (default 64); more wait in a bounded queue, then get 429")
     s.add_argument("--max-queued", type=int, default=256, metavar="N", help="queries that may wait (default 256)")
@@ -28,7 +31,7 @@ def add_commands(subparsers: Any) -> None:
     s.add_argument("--cache", metavar="FILE", help="share this SQLite call cache between all queries (default: none)")
     s.add_argument("--concurrency", action="append", default=[], metavar="PROVIDER=N",
                    help="cap on concurrent calls to a provider, shared by all queries (repeatable)")
-    s.add_argument("--timeout", type=float, metavar="SECONDS", help="per-call deadline for each LLM reply")
+    add_timeout_option(s)
     s.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, how long queries in flight may take to finish before they are cancelled")
     s.add_argument("--access-log", action="store_true", help="log one line per request (method, path, status)")
