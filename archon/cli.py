@@ -21,6 +21,9 @@ from rich.text import Text
 from .config import BUILTIN_TYPES, ArchitectureConfig, ComponentConfig, Finding, calls_per_query, check_rules, load_config
 from .errors import ArchonError, ConfigError, QueryFailed
 
+__path__ = [os.path.join(os.path.dirname(__file__), "cli")]  # archon/cli/ holds more commands (search)
+from .cli.search import add_commands as add_search_commands  # noqa: E402
+
 # The architecture used when no config is named: one answer from the embedded model.
 DEFAULT_CONFIG = {
     "name": "local-default",
@@ -340,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .benchmarks.cli import add_commands
 
     add_commands(sub)
+    add_search_commands(sub)
     return p
 
 
