@@ -213,6 +213,8 @@ class GPSampler(CandidateSampler):
         super().__init__(candidates, seed)
         self.n_startup = n_startup
         self.multi_objective = multi_objective
+        self._kernel = None
+        self._fitted_at = 0
 
     def choose(self, study, trial, free, tried):
         import numpy as np
@@ -226,7 +228,11 @@ class GPSampler(CandidateSampler):
         y = np.array([v for _, v in obs])
         if np.ptp(y) == 0:
             return self._spread(free, obs, rng)
-        mu, sigma = _gp_predict(feats[idx], y, feats[free], seed=self.seed)
+        # The kernel's hyperparameters are fitted afresh every few observations, and reused between.
+        refit = self._kernel is None or len(obs) - self._fitted_at >= 4
+        mu, sigma, kernel = _gp_predict(feats[idx], y, feats[free], seed=self.seed, kernel=None if refit else self._kernel)
+        if refit:
+            self._kernel, self._fitted_at = kernel, len(obs)
         if self.multi_objective:
             costs = np.array(self.candidates.costs)
             best = np.array([max([v for i, v in obs if costs[i] <= costs[j]], default=-np.inf) for j in free])
@@ -250,8 +256,9 @@ class GPSampler(CandidateSampler):
         return pool[int(d.argmax())]
 
 
-def _gp_predict(x, y, x_new, seed: int | None):
-    """Posterior mean and standard deviation of a GP (Matern 5/2, per-axis length scales, noise) at ``x_new``."""
+def _gp_predict(x, y, x_new, seed: int | None, kernel=None):
+    """Posterior mean and standard deviation at ``x_new`` of a GP (Matern 5/2, per-axis length scales, noise),
+    and its fitted kernel; a ``kernel`` given is used as it is (no hyperparameter fit)."""
     import warnings
 
     import numpy as np
@@ -259,15 +266,19 @@ def _gp_predict(x, y, x_new, seed: int | None):
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-    kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * Matern(length_scale=np.full(x.shape[1], 0.5), length_scale_bounds=(5e-2, 2e1), nu=2.5)
-              + WhiteKernel(1e-3, (1e-6, 1e-1)))
-    gp = GaussianProcessRegressor(kernel=kernel, normalize_y=True, n_restarts_optimizer=1,
+    fixed = kernel is not None
+    if kernel is None:
+        kernel = (ConstantKernel(1.0, (1e-2, 1e2))
+                  * Matern(length_scale=np.full(x.shape[1], 0.5), length_scale_bounds=(5e-2, 2e1), nu=2.5)
+                  + WhiteKernel(1e-3, (1e-6, 1e-1)))
+    gp = GaussianProcessRegressor(kernel=kernel, normalize_y=True, n_restarts_optimizer=0,
+                                  optimizer=None if fixed else "fmin_l_bfgs_b",
                                   random_state=None if seed is None else seed % (2**32))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gp.fit(x, y)
     mu, sigma = gp.predict(x_new, return_std=True)
-    return mu, np.maximum(sigma, 1e-9)
+    return mu, np.maximum(sigma, 1e-9), gp.kernel_
 
 
 def _expected_improvement(mu, sigma, best):

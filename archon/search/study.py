@@ -410,6 +410,29 @@ class _Worker:
         self.progress(text)
 
 
+def optimize(study: optuna.Study, plan: Plan, evaluator: Any, dev: list[Item], out_dir: Path, *, trials: int,
+             budget: Budget | None = None, objectives: Sequence[str] = ("score",), chunks: int = 4, prune: bool = True,
+             seed: int = 0, timeout: float | None = None, spent_before: Evaluation | None = None,
+             progress: Callable[[str], None] = lambda s: None) -> str:
+    """Run trials of ``study`` until ``trials`` are evaluated (across all its workers) or a budget or
+    the timeout stops it; returns why it stopped. ``evaluator`` has ``aevaluate`` and ``aggregate``
+    (an :class:`Evaluator`, or a stand-in such as the simulated pool's)."""
+    worker = _Worker(study=study, plan=plan, evaluator=evaluator, dev=dev, out_dir=Path(out_dir), trials=trials,
+                     budget=budget or Budget(), objectives=list(objectives), chunks=chunks, prune=prune, seed=seed,
+                     timeout=timeout, say=lambda s: None, progress=progress, spent_before=spent_before or Evaluation())
+    with _quiet_optuna():
+        return worker.run()
+
+
+def make_pruner(prune: bool, objectives: Sequence[str], dev_items: int, chunks: int):
+    """Wilcoxon's signed-rank test on the per-item scores against the best trial's, on the same items
+    (a paired test, since dev splits are small); none for two objectives (Optuna prunes one)."""
+    if not prune or len(objectives) != 1:
+        return optuna.pruners.NopPruner()
+    with _quiet_optuna():
+        return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=max(14, math.ceil(dev_items / chunks)))
+
+
 # --------------------------------------------------------------------------- reports
 
 
@@ -599,17 +622,13 @@ def search(space: str | Path | Mapping[str, Any] | SearchSpace, benchmark: str, 
 
         sampler_seed = seed if storage is None else seed + os.getpid()
         sampler_obj = make_sampler(sampler, plan.candidates, seed=sampler_seed, multi_objective=len(objectives) > 1)
-        with _quiet_optuna():
-            pruner = (optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=max(1, math.ceil(len(dev) / chunks)))
-                      if prune and len(objectives) == 1 else optuna.pruners.NopPruner())
+        pruner = make_pruner(prune, objectives, len(dev), chunks)
         with _quiet_optuna():
             study = _open_study(url, name, directions, sampler_obj, pruner, _requeue)
         say(f"study {name!r} in {_redact_url(url)}; sampler {sampler}; {trials} trials on {len(dev)} dev items")
-        worker = _Worker(study=study, plan=plan, evaluator=evaluator, dev=dev, out_dir=out, trials=trials,
-                         budget=budget, objectives=objectives, chunks=chunks, prune=prune, seed=seed, timeout=timeout,
-                         say=say, progress=progress, spent_before=spent_before)
-        with _quiet_optuna():
-            why = worker.run()
+        why = optimize(study, plan, evaluator, dev, out, trials=trials, budget=budget, objectives=objectives,
+                       chunks=chunks, prune=prune, seed=seed, timeout=timeout, spent_before=spent_before,
+                       progress=progress)
         if live:
             print(file=stream)
         say(f"search stopped: {why}")

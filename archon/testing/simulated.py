@@ -65,16 +65,16 @@ class SimModel:
 
 # Strong to weak; weak models fuse and critique poorly, rank fairly well (the paper's findings).
 _SKILLS = [
-    (1.4, 0.85, 0.75, 0.85, 0.85),
-    (1.1, 0.80, 0.72, 0.80, 0.80),
-    (0.9, 0.70, 0.70, 0.72, 0.76),
-    (0.6, 0.60, 0.68, 0.65, 0.72),
-    (0.4, 0.50, 0.66, 0.58, 0.68),
-    (0.2, 0.40, 0.64, 0.52, 0.64),
-    (0.0, 0.30, 0.62, 0.46, 0.60),
-    (-0.3, 0.22, 0.60, 0.40, 0.56),
-    (-0.7, 0.15, 0.58, 0.35, 0.53),
-    (-1.1, 0.10, 0.56, 0.30, 0.50),
+    (1.4, 0.85, 0.70, 0.75, 0.80),
+    (1.1, 0.80, 0.68, 0.70, 0.76),
+    (0.9, 0.70, 0.66, 0.66, 0.72),
+    (0.6, 0.60, 0.64, 0.62, 0.68),
+    (0.4, 0.50, 0.62, 0.58, 0.64),
+    (0.2, 0.40, 0.60, 0.55, 0.62),
+    (0.0, 0.30, 0.58, 0.52, 0.60),
+    (-0.3, 0.22, 0.56, 0.50, 0.56),
+    (-0.7, 0.15, 0.54, 0.48, 0.53),
+    (-1.1, 0.10, 0.52, 0.45, 0.50),
 ]
 
 
@@ -98,7 +98,7 @@ class SimulatedPool:
         self.difficulty, self.answers = {}, {}
         for i in range(self.n_items):
             item_id = f"s{self.seed}-{i}"
-            self.difficulty[item_id] = rng.gauss(0.0, 1.3)
+            self.difficulty[item_id] = rng.gauss(1.0, 1.5)
             self.answers[item_id] = rng.randrange(100, 1000)
         self._by_name = {m.name: m for m in self.models}
 
@@ -151,9 +151,10 @@ class SimulatedPool:
             kept = [c for c, ok in zip(cands, flags) if ok]
             pool = kept or pool
         s = self.model(model).fuse
-        if right in cands:
+        if right in pool:
+            # A soft majority vote that a skilled fuser tilts towards the right answer.
             share = pool.count(right) / len(pool)
-            p = s + (1 - s) * share
+            p = share + s * share * (1 - share)
         else:
             p = 0.3 * self.p_right(model, item)
         if _u("fuse", model, item, tuple(cands), None if flags is None else tuple(flags), sample) < p:
@@ -169,7 +170,7 @@ class SimulatedPool:
         def key(j: int) -> float:
             k = r * (cands[j] == right) + (1 - r) * _u("rank", model, item, sig, j)
             if flags is not None:
-                k += 0.3 * flags[j]
+                k += 0.1 * flags[j]
             return k
 
         return sorted(range(len(cands)), key=lambda j: -key(j))
@@ -226,9 +227,9 @@ class SimulatedPool:
             shown = [int(a) for a in _ANSWER.findall(system)]
             shown_flags = [f == "right" for f in _FLAG.findall(system)]
             use = shown_flags if shown_flags and len(shown_flags) == len(shown) else None
-            return [f"Having weighed the candidates: The answer is {self.fuse(model, item, shown, use, k)}."
-                    for k in samples]
-        return [f"Thinking it over: The answer is {self.generate(model, item, k)}." for k in samples]
+            # Answers read the same whoever wrote them, so the simulation can tell calls apart by the numbers alone.
+            return [f"The answer is {self.fuse(model, item, shown, use, k)}." for k in samples]
+        return [f"The answer is {self.generate(model, item, k)}." for k in samples]
 
     def responder(self, body: dict) -> list[str]:
         """For ``FakeOpenAIServer(responder=...)``: the pool over HTTP (samples counted from 0 per request)."""
@@ -354,3 +355,45 @@ def register(pool: SimulatedPool) -> SimulatedPool:
     provider = SimulatedProvider(pool)
     register_provider(ProviderSpec(name=PROVIDER, factory=lambda s: provider, description="simulated model pool (tests)"))
     return pool
+
+
+class SimulatedEvaluator:
+    """Scores architectures on the pool's items by :meth:`SimulatedPool.simulate`, in place of
+    :class:`archon.search.evaluate.Evaluator`, counting calls as one shared call cache would.
+
+    ``memo`` (config key -> item -> (right?, call keys)) may be shared by many evaluators, so that a
+    space is simulated once for many searches; the calls made (``seen``) are each evaluator's own.
+    """
+
+    def __init__(self, pool: SimulatedPool, memo: dict | None = None):
+        self.pool = pool
+        self.memo = memo if memo is not None else {}
+        self.seen: set[int] = set()
+
+    def outcome(self, config: ArchitectureConfig, item: str) -> tuple[bool, list[int]]:
+        from ..search.space import config_key
+
+        per = self.memo.setdefault(config_key(config), {})
+        if item not in per:
+            answer, keys = self.pool.simulate(config, item)
+            per[item] = (answer == self.pool.answers[item], [hash(k) for k in keys])
+        return per[item]
+
+    def aggregate(self, scores: Sequence[float | None]) -> float:
+        vals = [s for s in scores if s is not None]
+        return sum(vals) / len(vals) if vals else float("nan")
+
+    async def aevaluate(self, config: Any, items: Sequence[Item], out_dir: Any = None, *, baselines: bool = False):
+        from ..config import parse_config
+        from ..search.evaluate import Evaluation
+
+        cfg = parse_config(config)
+        ev = Evaluation()
+        for it in items:
+            right, keys = self.outcome(cfg, str(it.id))
+            ev.item_scores[str(it.id)] = float(right)
+            new = [k for k in keys if k not in self.seen]
+            self.seen.update(new)
+            ev.calls += len(keys)
+            ev.new_calls += len(set(new))
+        return ev, {}
