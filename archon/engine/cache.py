@@ -129,10 +129,12 @@ class PostgresCallCache(CallCache):
         self._url = "postgresql://" + url.split("://", 1)[1]
         try:
             self._db = psycopg.connect(self._url, autocommit=True)
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS archon_calls (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
-                " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL)"
-            )
+            with self._db.transaction():  # workers starting together: one creates the table, under a lock
+                self._db.execute("SELECT pg_advisory_xact_lock(hashtext('archon_calls'))")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS archon_calls (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
+                    " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL)"
+                )
         except psycopg.Error as e:
             raise ArchonError(f"cannot use the call cache {self.path}: {type(e).__name__}: "
                               f"{_redact(str(e)).strip()}") from None

@@ -104,12 +104,19 @@ def storage_url(out_dir: Path, storage: str | None) -> str:
 def _open_study(url: str, name: str, directions: list[str], sampler, pruner, requeue: Callable) -> optuna.Study:
     from optuna.storages import RDBStorage
 
-    try:
-        storage = RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                             heartbeat_stale_trial_callback=requeue,
-                             engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else {})
-    except Exception as e:  # noqa: BLE001 - a bad URL or an unreachable server: say which, without the password
-        raise ArchonError(f"cannot open the study storage {_redact_url(url)}: {type(e).__name__}: {e}") from None
+    for attempt in range(5):
+        try:
+            storage = RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                 heartbeat_stale_trial_callback=requeue,
+                                 engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else {})
+            break
+        except Exception as e:  # noqa: BLE001 - a bad URL or an unreachable server: say which, without the password
+            # Workers starting together may race to create the tables: the losers try again.
+            if attempt < 4 and "already exists" in str(e):
+                time.sleep(0.2 + random.random())
+                continue
+            raise ArchonError(f"cannot open the study storage {_redact_url(url)}: {type(e).__name__}: "
+                              f"{_redact_url(str(e)).splitlines()[0]}") from None
     return optuna.create_study(storage=storage, study_name=name, directions=directions, sampler=sampler,
                                pruner=pruner, load_if_exists=True)
 
