@@ -103,9 +103,13 @@ def main(argv: list[str] | None = None) -> int:
             found.append(hit is not None)
             reach.append(hit)
             made.append(len(ev.seen))
-            calls = sum(t.user_attrs.get("calls", 0) for t in evaluated)
-            no_share.append(calls)
-            no_share_prune.append(calls + sum(t.user_attrs.get("calls_saved", 0) for t in evaluated))
+            # Without sharing: each architecture pays for every call on the items it was scored on
+            # (a pruned one resumed later pays once); without pruning too: on every dev item.
+            scored_on: dict[str, int] = {}
+            for t in evaluated:
+                scored_on[t.user_attrs["arch"]] = max(scored_on.get(t.user_attrs["arch"], 0), t.user_attrs.get("items", 0))
+            no_share.append(sum(sum(len(memo[a][i][1]) for i in dev[:k]) for a, k in scored_on.items()))
+            no_share_prune.append(sum(sum(len(memo[a][i][1]) for i in dev) for a in scored_on))
         hits = [r for r in reach if r is not None]
         rows[name] = {
             "found": sum(found) / len(found),

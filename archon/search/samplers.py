@@ -114,14 +114,20 @@ class Candidates:
         return np.array(row)
 
 
-def tried_points(study: Study, candidates: Candidates, *, exclude: int | None = None) -> set[tuple]:
-    """Points evaluated, or being evaluated, in ``study`` (failed attempts do not count: they are retried)."""
-    out = set()
+def tried_points(study: Study, candidates: Candidates, *, exclude: int | None = None,
+                 finished_only: bool = False) -> set[tuple]:
+    """Points evaluated, or being evaluated, in ``study`` (failed attempts do not count: they are retried).
+    ``finished_only``: leave out the points whose only evaluations were pruned (they may be resumed)."""
+    out, pruned = set(), set()
     for t in study.get_trials(deepcopy=False):
         if t.number == exclude or t.state == TrialState.FAIL:
             continue
         if t.user_attrs.get(DECISION) == "evaluate" or t.state == TrialState.WAITING:
-            out.add(point_key(candidates.space, t.params))
+            key = point_key(candidates.space, t.params)
+            if finished_only and t.state == TrialState.PRUNED and not t.user_attrs.get("stopped"):
+                pruned.add(key)
+            else:
+                out.add(key)
     return out
 
 
@@ -157,10 +163,13 @@ class CandidateSampler(BaseSampler):
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return self.candidates.space.distributions()
 
+    # Whether a pruned point may be proposed again (to be resumed where it stopped).
+    resumes_pruned = False
+
     def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         if not search_space:
             return {}
-        tried = tried_points(study, self.candidates, exclude=trial.number)
+        tried = tried_points(study, self.candidates, exclude=trial.number, finished_only=self.resumes_pruned)
         free = [i for i, k in enumerate(self.candidates.keys) if k not in tried]
         if not free:
             return {}
@@ -207,7 +216,14 @@ class GreedySampler(CandidateSampler):
 
 
 class GPSampler(CandidateSampler):
-    """GP-based Bayesian optimisation over the candidate list (expected improvement)."""
+    """GP-based Bayesian optimisation over the candidate list (expected improvement).
+
+    A pruned architecture stays a candidate, observed at its running score: the expected improvement
+    proposes it again only when that score is close to the best, and the search then resumes it
+    (no pruning) from where it stopped, so a pruner's mistake on the best is undone cheaply.
+    """
+
+    resumes_pruned = True
 
     def __init__(self, candidates: Candidates, seed: int | None = None, n_startup: int = 5, multi_objective: bool = False):
         super().__init__(candidates, seed)

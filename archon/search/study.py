@@ -321,7 +321,13 @@ class _Worker:
         else:
             lower = self._lower_decided(trial.number)
             evaluated = self._evaluated(lower)
-            if any(t.user_attrs.get(ARCH) == key for t in evaluated):
+            same = [t for t in evaluated if t.user_attrs.get(ARCH) == key]
+            resumable = bool(same) and all(t.state == TrialState.PRUNED and not t.user_attrs.get("stopped")
+                                           for t in same) and getattr(self.study.sampler, "resumes_pruned", False)
+            if resumable and len(evaluated) < self.trials and self._budget_left(lower):
+                decision = "evaluate"
+                trial.set_user_attr("resumes", same[-1].number)
+            elif same:
                 decision = "duplicate"
             elif len(evaluated) >= self.trials or not self._budget_left(lower):
                 decision = "no_slot"
@@ -382,7 +388,8 @@ class _Worker:
                          ("new_cost_usd", total.new_cost_usd), ("errors", total.errors)):
                 trial.set_user_attr(k, v)
             last = c == len(chunks) - 1
-            if not last and self.prune and len(self.objectives) == 1 and trial.should_prune():
+            if (not last and self.prune and len(self.objectives) == 1 and "resumes" not in trial.user_attrs
+                    and trial.should_prune()):
                 pruned = True
                 # Calls the rest of the dev split would have taken, at this trial's rate.
                 trial.set_user_attr("calls_saved", round(total.per_query("calls") * (len(self.dev) - total.items)))
@@ -437,7 +444,7 @@ def make_pruner(prune: bool, objectives: Sequence[str], dev_items: int, chunks: 
     if not prune or len(objectives) != 1:
         return optuna.pruners.NopPruner()
     with _quiet_optuna():
-        return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=max(14, math.ceil(dev_items / chunks)))
+        return optuna.pruners.WilcoxonPruner(p_threshold=0.2, n_startup_steps=max(14, math.ceil(dev_items / chunks)))
 
 
 # --------------------------------------------------------------------------- reports
@@ -471,7 +478,7 @@ def _trial_rows(study: optuna.Study, dev_items: int) -> list[dict[str, Any]]:
             "new_cost_usd": t.user_attrs.get("new_cost_usd", 0.0),
             "calls_saved": t.user_attrs.get("calls_saved", 0),
         }
-        for k in ("rerun_of", "instead_of", "stopped"):
+        for k in ("rerun_of", "instead_of", "stopped", "resumes"):
             if k in t.user_attrs:
                 row[k] = t.user_attrs[k]
         rows.append(row)
