@@ -650,14 +650,42 @@ def search(space: str | Path | Mapping[str, Any] | SearchSpace, benchmark: str, 
         with _folder_lock(out / ".report.lock"):
             result = _report(study, plan, evaluator, dev, test, out, objectives=objectives, budget=budget,
                              estimate=estimate, ranking=ranking, stop_reason=why, sampler=sampler, url=url,
-                             evaluate_test=evaluate_test, baselines=baselines, spent_before=spent_before, say=say)
+                             evaluate_test=evaluate_test, baselines=baselines, spent_before=spent_before, say=say,
+                             shared=storage is not None)
     finally:
         if owned and cache_obj is not None:
             cache_obj.close()
     return result
 
 
+def _once_per_study(study: optuna.Study, key: str, compute: Callable[[], dict[str, Any]], shared: bool) -> dict[str, Any]:
+    """``compute()``, done by one of the workers that share a study and stored in it for the others (workers
+    finishing together would otherwise all make the same test-split calls at once)."""
+    if not shared:
+        return compute()
+    import uuid
+
+    done = study.user_attrs.get(key)
+    if done is not None:
+        return done
+    me = uuid.uuid4().hex
+    study.set_user_attr(key + ":by", me)
+    time.sleep(1.0)  # the last of the workers that claimed it together does it
+    if study.user_attrs.get(key + ":by") == me:
+        result = compute()
+        study.set_user_attr(key, result)
+        return result
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline:
+        done = study.user_attrs.get(key)
+        if done is not None:
+            return done
+        time.sleep(1.0)
+    return compute()  # the worker doing it died: do it here (from the call cache, mostly)
+
+
 def _report(study: optuna.Study, plan: Plan, evaluator: Evaluator, dev: list[Item], test: list[Item], out: Path, *,
+            shared: bool = False,
             objectives: list[str], budget: Budget, estimate, ranking, stop_reason: str, sampler: str, url: str,
             evaluate_test: bool, baselines: bool, spent_before: Evaluation, say: Callable[[str], None]) -> SearchResult:
     rows = _trial_rows(study, len(dev))
@@ -703,20 +731,26 @@ def _report(study: optuna.Study, plan: Plan, evaluator: Evaluator, dev: list[Ite
         if evaluate_test and test:
             points = [best] + ([complete[1]] if len(complete) > 1 else [])
             points += [r for r in front if r["number"] not in {p["number"] for p in points}]
-            tested = {}
-            for i, r in enumerate(points):
-                cfg = json.loads(Path(r["config_path"]).read_text(encoding="utf-8"))
-                say(f"test split: {r['label']} on {len(test)} items")
-                ev, run_summary = asyncio.run(evaluator.aevaluate(
-                    cfg, test, out / "test" / Path(r["config_path"]).parent.name, baselines=baselines and i == 0))
-                scores = [ev.item_scores.get(str(it.id)) for it in test]
-                valid = [s for s in scores if s is not None]
-                lo, hi = bootstrap_ci(valid) if valid else (float("nan"), float("nan"))
-                tested[r["number"]] = {"scores": scores, "score": evaluator.aggregate(valid), "ci_low": lo, "ci_high": hi,
-                                       "calls_per_query": ev.per_query("calls"), "cost_per_query_usd": ev.per_query("cost_usd"),
-                                       "baselines": {k: {"score": b.get("score"), "ci_low": b.get("ci_low"),
-                                                         "ci_high": b.get("ci_high"), "calls_per_query": b.get("calls_per_query")}
-                                                     for k, b in (run_summary.get("baselines") or {}).items()}}
+            def run_tests() -> dict[str, Any]:
+                tested = {}
+                for i, r in enumerate(points):
+                    cfg = json.loads(Path(r["config_path"]).read_text(encoding="utf-8"))
+                    say(f"test split: {r['label']} on {len(test)} items")
+                    ev, run_summary = asyncio.run(evaluator.aevaluate(
+                        cfg, test, out / "test" / Path(r["config_path"]).parent.name, baselines=baselines and i == 0))
+                    scores = [ev.item_scores.get(str(it.id)) for it in test]
+                    valid = [s for s in scores if s is not None]
+                    lo, hi = bootstrap_ci(valid) if valid else (float("nan"), float("nan"))
+                    tested[str(r["number"])] = {
+                        "scores": scores, "score": evaluator.aggregate(valid), "ci_low": lo, "ci_high": hi,
+                        "calls_per_query": ev.per_query("calls"), "cost_per_query_usd": ev.per_query("cost_usd"),
+                        "baselines": {k: {"score": b.get("score"), "ci_low": b.get("ci_low"), "ci_high": b.get("ci_high"),
+                                          "calls_per_query": b.get("calls_per_query")}
+                                      for k, b in (run_summary.get("baselines") or {}).items()}}
+                return _json_safe(tested)
+
+            tested = _once_per_study(study, "test:" + ",".join(str(r["number"]) for r in points), run_tests, shared)
+            tested = {int(k): v for k, v in tested.items()}
             t_best = tested[best["number"]]
             result_best["test"] = {k: v for k, v in t_best.items() if k != "scores"}
             if len(complete) > 1:
