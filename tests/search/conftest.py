@@ -7,8 +7,12 @@ from archon.testing.simulated import SimulatedPool, register
 
 
 @pytest.fixture
-def pool():
-    """The simulated pool, answering as ``model_type: simulated`` in this process."""
+def pool(monkeypatch):
+    """The simulated pool, answering as ``model_type: simulated`` in this process (for this test only)."""
+    from archon.providers import registry
+
+    monkeypatch.setattr(registry, "_SPECS", dict(registry._SPECS))
+    monkeypatch.setattr(registry, "_ALIASES", dict(registry._ALIASES))
     return register(SimulatedPool(n_models=4, n_items=40))
 
 
