@@ -20,10 +20,11 @@ from rich.text import Text
 from ..components import calls_per_query, check_rules
 from ..config import ArchitectureConfig, load_config
 from ..errors import ArchonError, ConfigError, QueryFailed
-from . import bench, report, serve
+from . import bench, report, search, serve
 from .bench import add_timeout_option
 from .console import plural, say
 from .terminal import write_text
+
 
 
 # The architecture used when no config is named: one answer from the embedded model.
@@ -402,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--keys", metavar="FILE", help="JSON file of API keys, counted with the environment and .env")
     pr.set_defaults(func=cmd_providers)
 
-    for commands in (bench, report, serve):
+    for commands in (bench, report, search, serve):
         commands.add_commands(sub)
     return p
 

@@ -35,8 +35,25 @@ def call_key(provider: str, model: str, messages: list[dict], params: dict[str, 
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://", "postgresql+psycopg2://")
+
+
+def is_postgres_url(target: Any) -> bool:
+    return isinstance(target, str) and target.startswith(POSTGRES_SCHEMES)
+
+
 class CallCache:
-    """Thread-safe; every write is committed at once (WAL mode keeps that cheap)."""
+    """Thread-safe; every write is committed at once (WAL mode keeps that cheap).
+
+    ``CallCache(path)`` is a SQLite file; ``CallCache("postgresql://user:pw@host/db")`` is the same
+    cache in a PostgreSQL database (:class:`PostgresCallCache`), so processes on several machines share
+    their generations.
+    """
+
+    def __new__(cls, path: str | Path | None = None):
+        if cls is CallCache and is_postgres_url(path):
+            return super().__new__(PostgresCallCache)
+        return super().__new__(cls)
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_cache_path()
@@ -98,3 +115,93 @@ class CallCache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class PostgresCallCache(CallCache):
+    """The call cache in a PostgreSQL database (table ``archon_calls``), through psycopg (the ``search`` extra).
+
+    Same behaviour as the SQLite file: reads and writes never fail a query; the first answer stored
+    for a key is kept.
+    """
+
+    def __init__(self, url: str):
+        try:
+            import psycopg
+        except ImportError:
+            raise ArchonError("a PostgreSQL call cache needs psycopg: pip install 'archon[search]'") from None
+        self.path = _redact(url)  # type: ignore[assignment]  # shown in messages, never the password
+        self._lock = threading.Lock()
+        self._psycopg = psycopg
+        self._url = "postgresql://" + url.split("://", 1)[1]
+        try:
+            self._db = psycopg.connect(self._url, autocommit=True)
+            with self._db.transaction():  # workers starting together: one creates the table, under a lock
+                self._db.execute("SELECT pg_advisory_xact_lock(hashtext('archon_calls'))")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS archon_calls (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
+                    " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL)"
+                )
+        except psycopg.Error as e:
+            raise ArchonError(f"cannot use the call cache {self.path}: {type(e).__name__}: "
+                              f"{_redact(str(e)).strip()}") from None
+
+    def get_many(self, keys: list[str]) -> dict[str, tuple[str, int, int]]:
+        if not keys:
+            return {}
+        try:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT key, text, input_tokens, output_tokens FROM archon_calls WHERE key = ANY(%s)", (keys,)
+                ).fetchall()
+        except self._psycopg.Error as e:
+            log.warning("call cache %s: read failed (%s); asking the model", self.path, type(e).__name__)
+            self._reconnect()
+            return {}
+        return {k: (t, i, o) for k, t, i, o in rows}
+
+    def put_many(self, rows: list[tuple[str, str, int, int]]) -> None:
+        if not rows:
+            return
+        try:
+            with self._lock, self._db.cursor() as cur:
+                cur.executemany("INSERT INTO archon_calls VALUES (%s, %s, %s, %s) ON CONFLICT (key) DO NOTHING", rows)
+        except self._psycopg.Error as e:
+            log.warning("call cache %s: write failed (%s); %d answers not cached", self.path, type(e).__name__, len(rows))
+            self._reconnect()
+
+    def _reconnect(self) -> None:
+        with self._lock:
+            try:
+                if self._db.closed or self._db.broken:
+                    self._db = self._psycopg.connect(self._url, autocommit=True)
+            except self._psycopg.Error:
+                pass
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM archon_calls").fetchone()[0]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM archon_calls")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _redact(url: str) -> str:
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def open_cache(target: "str | Path | CallCache | None" = None, *, storage: str | None = None) -> CallCache:
+    """The call cache for ``target``: a SQLite path, a PostgreSQL URL, or None for the default, which is
+    the PostgreSQL database of ``storage`` when that is one (workers on several machines share it), else
+    the default file."""
+    if isinstance(target, CallCache):
+        return target
+    if target is None and is_postgres_url(storage):
+        return CallCache(storage)
+    return CallCache(target)

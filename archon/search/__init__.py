@@ -1,0 +1,13 @@
+"""Architecture search: find the best architecture for a task, its models and a compute budget.
+
+``archon.search.search(space, benchmark, out_dir=...)`` is what ``archon search`` runs; see
+:mod:`archon.search.study` for the protocol and the README's Search section for the files it writes.
+"""
+
+from .budget import Budget, QueryCost, TokenStats, query_cost
+from .samplers import DEFAULT_SAMPLER, SAMPLERS, make_sampler
+from .space import ConfigSpace, PaperSpace, SearchSpace, SpaceError, load_space
+from .study import SearchResult, search
+
+__all__ = ["Budget", "ConfigSpace", "DEFAULT_SAMPLER", "PaperSpace", "QueryCost", "SAMPLERS", "SearchResult",
+           "SearchSpace", "SpaceError", "TokenStats", "load_space", "make_sampler", "query_cost", "search"]
