@@ -183,7 +183,7 @@ class Archon:
         t0 = time.perf_counter()
         try:
             return await component.run(ctx, state)
-        except Exception as e:
+        except Exception as e:  # one component failing must not sink the layer
             ctx.trace.error = redact(f"{type(e).__name__}: {e}")
             return None
         finally:
@@ -387,7 +387,7 @@ def _shut_down(loop: _LoopThread, runtime: Runtime) -> None:
         return
     try:
         loop.run(asyncio.wait_for(runtime.aclose(), 5))
-    except Exception:
+    except Exception:  # closing is best effort at exit
         pass
     loop.stop()
 
