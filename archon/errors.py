@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ArchonError(Exception):
     """Base class of every error archon raises on purpose."""
@@ -31,7 +33,15 @@ class ProviderError(ArchonError):
 
 
 class QueryFailed(ArchonError):
-    """No layer output was left to answer a query with."""
+    """No layer output was left to answer a query with.
+
+    ``result`` is the failed query's ``archon.engine.Result`` (its trace and error); typed Any
+    because errors come before the engine in the dependency order.
+    """
+
+    def __init__(self, message: str, *, result: Any = None):
+        super().__init__(message)
+        self.result = result
 
 
 class DatasetNotFound(ArchonError):

@@ -169,7 +169,7 @@ async def test_executed_passes_count_only_the_harness_lines_once_each():
     # Passing tests count once each, however often the candidate repeats them.
     echo = "```python\ndef add(a, b):\n    print('pass')\n    return a + b\n```"
     assert await count(None, echo, tests + tests) == 6
-    assert await count(None, echo, tests[:2] + ["assert add(1, 1) == 3"]) == 2
+    assert await count(None, echo, [*tests[:2], "assert add(1, 1) == 3"]) == 2
 
 
 def test_fuser_length_control_and_samples(server, comp, answers):

@@ -1,4 +1,5 @@
 import asyncio
+import itertools
 import json
 
 import pytest
@@ -27,7 +28,7 @@ def test_layers_run_in_order_and_components_at_once(server, three_layers):
     # Each layer starts only after the one before it has all its answers: the critical path is 3 calls deep.
     by_layer = [[q for q in server.requests if q.body["model"] in models] for models in ({"a", "b"}, {"f1", "f2"}, {"final"})]
     assert [len(requests) for requests in by_layer] == [2, 2, 1]
-    for earlier, later in zip(by_layer, by_layer[1:]):
+    for earlier, later in itertools.pairwise(by_layer):
         assert max(q.replied_at for q in earlier) <= min(q.received_at for q in later)
     assert r.answer.startswith("[final]")
     assert r.trace.usage.calls == 8
@@ -38,7 +39,7 @@ def test_layers_run_in_order_and_components_at_once(server, three_layers):
 def test_trace_records_layers_components_calls_and_usage(server, three_layers, tmp_path):
     with Archon(three_layers) as a:
         r = a.run("hi")
-    assert [len(l.components) for l in r.trace.layers] == [2, 2, 1]
+    assert [len(layer.components) for layer in r.trace.layers] == [2, 2, 1]
     gen = r.trace.layers[0].components[0]
     assert gen.type == "generator" and gen.model == "a" and len(gen.outputs) == 3
     assert gen.calls[0].samples == 3 and gen.calls[0].input_tokens > 0 and gen.calls[0].latency_s > 0
@@ -375,7 +376,7 @@ def test_a_cache_file_that_is_not_a_database_is_a_clear_error(tmp_path):
 
     bad = tmp_path / "notdb.sqlite"
     bad.write_text("this is not a database, " * 100)
-    with pytest.raises(ArchonError, match="cannot use the call cache .*notdb.sqlite"):
+    with pytest.raises(ArchonError, match=r"cannot use the call cache .*notdb.sqlite"):
         CallCache(bad)
 
 

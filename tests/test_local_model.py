@@ -66,7 +66,7 @@ def test_a_cut_prompt_is_reported_on_stderr_and_in_the_trace(tmp_path):
     proc = subprocess.run(["archon", "run", str(cfg), long_prompt, "--trace", str(tmp_path / "t.jsonl")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    line = next(l for l in proc.stderr.splitlines() if "the prompt was cut" in l)
+    line = next(row for row in proc.stderr.splitlines() if "the prompt was cut" in row)
     dropped = int(line.split("(")[-1].split()[0])
     assert dropped > 2000 and "SmolLM2-135M-Instruct's context" in line
     call = json.loads((tmp_path / "t.jsonl").read_text())["trace"]["layers"][0]["components"][0]["calls"][0]

@@ -8,7 +8,6 @@ from archon.providers import ChatRequest, KeyStore, chat_with_retries
 from archon.providers.openai_compat import OpenAICompatibleProvider
 from archon.testing.fake_openai import Behaviour
 
-
 FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, timeout=60)  # timeout: a guard, not under test
 
 
@@ -77,7 +76,7 @@ async def test_bad_json_is_retried(server, provider):
 
 async def test_rate_limited_key_rotates_to_next(server, provider):
     server.rate_limited_keys = {"sk-first-aaaaaa"}
-    result, attempts = await chat_with_retries(provider(server, keys=("sk-first-aaaaaa", "sk-second-bbbbbb")), req(), FAST)
+    _, attempts = await chat_with_retries(provider(server, keys=("sk-first-aaaaaa", "sk-second-bbbbbb")), req(), FAST)
     assert attempts == 2
     used = [r.headers["authorization"] for r in server.requests]
     assert used == ["Bearer sk-first-aaaaaa", "Bearer sk-second-bbbbbb"]
@@ -182,7 +181,7 @@ def test_missing_optional_sdk_says_which_extra(monkeypatch):
 
 def test_local_model_file_that_does_not_exist_is_a_clear_error(tmp_path):
     cfg = {"layers": [[{"type": "generator", "model_type": "local", "model": str(tmp_path / "missing.gguf")}]]}
-    with Archon(cfg) as a, pytest.raises(QueryFailed, match="missing.gguf' not found"):
+    with Archon(cfg) as a, pytest.raises(QueryFailed, match=r"missing.gguf' not found"):
         a.generate("hi")
 
 

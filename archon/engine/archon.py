@@ -10,8 +10,9 @@ import asyncio
 import threading
 import time
 import weakref
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Coroutine, Iterable, Mapping, NamedTuple, Sequence, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ..components.base import Component, Output, State
 from ..components.registry import build_component, component_class, component_registry
@@ -84,7 +85,7 @@ class Archon:
 
     def __init__(
         self,
-        config: str | Path | dict | ArchitectureConfig,
+        config: str | Path | dict[str, Any] | ArchitectureConfig,
         *,
         keys: Mapping[str, str] | str | Path | None = None,
         cache: bool | str | Path | CallCache | None = None,
@@ -153,7 +154,7 @@ class Archon:
             layers = []
             for li, layer in enumerate(self.config.layers):
                 planned: list[_Planned] = []
-                seen: dict[tuple, int] = {}
+                seen: dict[tuple[str, str | None, str | None, float, int], int] = {}  # (provider, base URL, model, ...)
                 for ci, cfg in enumerate(layer):
                     try:
                         provider = get_spec(cfg.model_type, registry=self.providers).name
@@ -175,14 +176,14 @@ class Archon:
         if s is False or (s is None and not batch):
             return None
         if self._cache is None:
-            self._cache = CallCache(None if s in (None, True) else s)
+            self._cache = CallCache(s if isinstance(s, (str, Path)) else None)  # True, None: the default file
         return self._cache
 
     async def _run_component(self, component: Component, ctx: ComponentContext, state: State) -> Output | None:
         t0 = time.perf_counter()
         try:
             return await component.run(ctx, state)
-        except Exception as e:  # noqa: BLE001 - one component failing must not sink the layer
+        except Exception as e:  # one component failing must not sink the layer
             ctx.trace.error = redact(f"{type(e).__name__}: {e}")
             return None
         finally:
@@ -243,12 +244,10 @@ class Archon:
         """Answer one conversation; raises QueryFailed (with the trace) when nothing is left to answer with."""
         result = await self._run_query(normalize_messages(messages), self._cache_for(batch=False))
         if result.error:
-            err = QueryFailed(result.error)
-            err.result = result
-            raise err
+            raise QueryFailed(result.error, result=result)
         return result
 
-    async def astream(self, messages: Messages) -> AsyncIterator[str | Result]:
+    async def astream(self, messages: Messages) -> AsyncGenerator[str | Result, None]:
         """Answer one conversation as a stream: text deltas, then the ``Result`` (with the trace).
 
         When the answer is one call's text (``streams_answer``), its tokens come as the model
@@ -290,7 +289,9 @@ class Archon:
         yield result
 
     async def agenerate(self, messages: Messages) -> str:
-        return (await self.arun(messages)).answer
+        result = await self.arun(messages)
+        assert result.answer is not None  # arun raises QueryFailed when nothing answers
+        return result.answer
 
     async def arun_batch(
         self,
@@ -366,13 +367,13 @@ class Archon:
         await self.runtime.aclose()
         self._close_cache()
 
-    def __enter__(self) -> "Archon":
+    def __enter__(self) -> Archon:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    async def __aenter__(self) -> "Archon":
+    async def __aenter__(self) -> Archon:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -386,7 +387,7 @@ def _shut_down(loop: _LoopThread, runtime: Runtime) -> None:
         return
     try:
         loop.run(asyncio.wait_for(runtime.aclose(), 5))
-    except Exception:  # noqa: BLE001 - closing is best effort at exit
+    except Exception:  # closing is best effort at exit
         pass
     loop.stop()
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import ConfigError
 from ..providers.keys import redact
@@ -32,7 +33,7 @@ try:  # the optional `otel` extra
 except ImportError:  # pragma: no cover - exercised where the extra is missing
     otel_trace = None  # type: ignore[assignment]
 
-__all__ = ["ENABLE_ENV", "CAPTURE_CONTENT_ENV", "export_trace", "otel_enabled", "require_otel"]
+__all__ = ["CAPTURE_CONTENT_ENV", "ENABLE_ENV", "export_trace", "otel_enabled", "require_otel"]
 
 ENABLE_ENV = "ARCHON_OTEL"
 CAPTURE_CONTENT_ENV = "ARCHON_OTEL_CAPTURE_CONTENT"

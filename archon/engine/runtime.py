@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..config import ComponentConfig
 from ..errors import ConfigError, ProviderError
-from ..providers.base import ChatRequest, Provider, RetryPolicy, chat_with_retries, stream_with_retries
+from ..providers.base import ChatRequest, ChatResult, Provider, RetryPolicy, chat_with_retries, stream_with_retries
 from ..providers.keys import KeyStore
 from ..providers.local import DEFAULT_LOCAL_MODEL
 from ..providers.registry import ProviderSettings, ProviderSpec, get_spec
@@ -33,12 +34,12 @@ class Runtime:
         self.retry = retry
         self.providers = providers  # None: the global registry
         self.concurrency = _concurrency_caps(concurrency or {}, providers)
-        self._providers: dict[tuple, Provider] = {}
+        self._providers: dict[tuple[str, str | None, str | None], Provider] = {}  # (provider, base URL, key variable)
         # Semaphores belong to one event loop; keep a set per loop.
-        self._limits: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]]" = (
+        self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
             weakref.WeakKeyDictionary()
         )
-        self._in_flight: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future]]" = (
+        self._in_flight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[str | None]]] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -51,7 +52,7 @@ class Runtime:
             self._providers[key] = p
         return p
 
-    def in_flight(self) -> dict[str, asyncio.Future]:
+    def in_flight(self) -> dict[str, asyncio.Future[str | None]]:
         """Futures of the cached calls being made now on the running loop, by cache key."""
         return self._in_flight.setdefault(asyncio.get_running_loop(), {})
 
@@ -165,7 +166,7 @@ class ComponentContext:
         # With a cache, a call that another component or query is making right now is not made
         # twice: this one waits for that one's answer (single flight).
         in_flight = self.runtime.in_flight() if self.cache is not None else None
-        shared: dict[int, asyncio.Future] = {}
+        shared: dict[int, asyncio.Future[str | None]] = {}
         if in_flight is not None:
             for i in missing:
                 if keys[i] in in_flight:
@@ -187,7 +188,7 @@ class ComponentContext:
                     t0 = time.perf_counter()
                     if self.on_delta is not None and n == 1:
                         streamed = True
-                        result, attempts = await self._streamed(provider, req)
+                        result, attempts = await self._streamed(provider, req, self.on_delta)
                     else:
                         result, attempts = await chat_with_retries(provider, req, self.runtime.retry)
             except ProviderError as e:
@@ -223,13 +224,14 @@ class ComponentContext:
                 else:
                     await asyncio.gather(*(request([i]) for i in missing))
             finally:  # waiters get the text, or None when it failed (or this task was cancelled)
-                for i in missing if in_flight is not None else ():
-                    future = in_flight.pop(keys[i], None)
-                    if future is not None and not future.done():
-                        future.set_result(texts[i])
+                if in_flight is not None:
+                    for i in missing:
+                        future = in_flight.pop(keys[i], None)
+                        if future is not None and not future.done():
+                            future.set_result(texts[i])
 
         async def await_shared() -> None:
-            if not shared:
+            if not shared or self.cache is None:  # calls are shared only through the cache
                 return
             got = await asyncio.gather(*shared.values())
             for i, text in zip(shared, got):
@@ -247,11 +249,12 @@ class ComponentContext:
             self.on_delta(out[0])  # answered from the cache or another query's call: all at once
         return out
 
-    async def _streamed(self, provider: Provider, request: ChatRequest):
+    async def _streamed(self, provider: Provider, request: ChatRequest,
+                        on_delta: Callable[[str], None]) -> tuple[ChatResult, int]:
         """``chat_with_retries``, streamed: deltas go to ``on_delta`` as they arrive."""
         async for event in stream_with_retries(provider, request, self.runtime.retry):
             if isinstance(event, str):
-                self.on_delta(event)
+                on_delta(event)
             else:
                 return event
         raise AssertionError("stream_with_retries ends with its result")  # pragma: no cover

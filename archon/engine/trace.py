@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .pricing import estimate_cost
 
@@ -99,7 +100,7 @@ class Usage:
             self.new_output_tokens += rec.output_tokens
             self.new_cost_usd += cost or 0.0
 
-    def merge(self, other: "Usage") -> "Usage":
+    def merge(self, other: Usage) -> Usage:
         for f in fields(self):
             if f.name == "unpriced_models":
                 self.unpriced_models.extend(m for m in other.unpriced_models if m not in self.unpriced_models)
@@ -122,23 +123,23 @@ class Trace:
 
     @property
     def fallbacks(self) -> list[str]:
-        return [f"layer {l.index + 1} {c.type}: {f}" for l in self.layers for c in l.components for f in c.fallbacks]
+        return [f"layer {layer.index + 1} {c.type}: {f}" for layer in self.layers for c in layer.components for f in c.fallbacks]
 
     @property
     def errors(self) -> list[str]:
-        return [f"layer {l.index + 1} {c.type}: {c.error}" for l in self.layers for c in l.components if c.error]
+        return [f"layer {layer.index + 1} {c.type}: {c.error}" for layer in self.layers for c in layer.components if c.error]
 
     @property
     def truncations(self) -> list[str]:
         """Calls whose prompt was cut to fit the model's context, and how much of it was dropped."""
-        return [f"layer {l.index + 1} {c.type}: the prompt was cut to fit {r.model}'s context "
+        return [f"layer {layer.index + 1} {c.type}: the prompt was cut to fit {r.model}'s context "
                 f"({r.prompt_tokens_dropped} token{'' if r.prompt_tokens_dropped == 1 else 's'} dropped)"
-                for l in self.layers for c in l.components for r in c.calls if r.prompt_tokens_dropped]
+                for layer in self.layers for c in layer.components for r in c.calls if r.prompt_tokens_dropped]
 
     @property
     def queued_s(self) -> float:
         """Seconds of the query spent with calls waiting for the provider's concurrency cap and none in a call."""
-        calls = [r for l in self.layers for c in l.components for r in c.calls if not r.cached]
+        calls = [r for layer in self.layers for c in layer.components for r in c.calls if not r.cached]
         waiting = _union([(r.start_s - r.queue_s, r.start_s) for r in calls if r.queue_s > 0])
         running = _union([(r.start_s, r.start_s + r.latency_s) for r in calls])
         return sum(_length_outside(span, running) for span in waiting)

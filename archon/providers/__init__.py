@@ -3,7 +3,14 @@
 from .base import ChatRequest, ChatResult, Provider, RetryPolicy, chat_with_retries
 from .keys import KeyStore
 from .registry import (
-    ProviderSettings, ProviderSpec, generator_spec, get_spec, provider_registry, register_generator, register_provider, specs,
+    ProviderSettings,
+    ProviderSpec,
+    generator_spec,
+    get_spec,
+    provider_registry,
+    register_generator,
+    register_provider,
+    specs,
 )
 
 __all__ = [

@@ -6,8 +6,9 @@ import asyncio
 import math
 import random
 from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
-from typing import Any, AsyncIterator
+from typing import Any
 
 from ..errors import ProviderError
 
@@ -130,7 +131,7 @@ class Provider(ABC):
         """Why every call would fail for want of an API key (the same words ``chat`` raises), or None."""
         return None
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ChatResult]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[str | ChatResult, None]:
         """One attempt at one sample, streamed: text deltas as the model produces them, then the
         ``ChatResult`` (with the whole text). Providers with a streaming API override this; the
         default makes one ``chat`` call and hands its text over as one delta."""
@@ -157,7 +158,7 @@ async def chat_with_retries(provider: Provider, request: ChatRequest, policy: Re
         try:
             result = await asyncio.wait_for(provider.chat(request), timeout=policy.timeout)
             return result, attempt
-        except asyncio.TimeoutError:
+        except TimeoutError:
             err = ProviderError(f"timed out after {policy.timeout:g}s", provider=provider.name,
                                 model=request.model, retryable=True)
         except ProviderError as e:
@@ -179,7 +180,7 @@ class StreamBroken(ProviderError):
 
 
 async def stream_with_retries(provider: Provider, request: ChatRequest,
-                              policy: RetryPolicy) -> AsyncIterator[str | tuple[ChatResult, int]]:
+                              policy: RetryPolicy) -> AsyncGenerator[str | tuple[ChatResult, int], None]:
     """``provider.stream`` under the retry policy: text deltas, then ``(result, attempts)``.
 
     An attempt that fails before its first delta is retried like any call; one that fails after

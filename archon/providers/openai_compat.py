@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from typing import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any
 
 import aiohttp
 
@@ -47,8 +48,8 @@ class OpenAICompatibleProvider(Provider):
         self._key_required = key_required
         self._key_env = key_env
         # Sessions belong to the loop that created them: one per running loop.
-        self._sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = weakref.WeakKeyDictionary()
-        self._closers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator]" = weakref.WeakKeyDictionary()
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = weakref.WeakKeyDictionary()
+        self._closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = weakref.WeakKeyDictionary()
 
     def identity(self) -> str:
         return f"{self.name}@{self.base_url}"
@@ -81,7 +82,7 @@ class OpenAICompatibleProvider(Provider):
         if reason := self.missing_key():
             raise ProviderError(reason, provider=self.name, model=request.model)
 
-    def _body(self, request: ChatRequest) -> dict:
+    def _body(self, request: ChatRequest) -> dict[str, Any]:
         body = {
             "model": request.model,
             "messages": request.messages,
@@ -121,7 +122,7 @@ class OpenAICompatibleProvider(Provider):
                 status = resp.status
                 retry_after = retry_after_seconds(resp.headers.get("retry-after"))
                 raw = await self._read_capped(resp, request)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ProviderError("request timed out", provider=self.name, model=request.model, retryable=True) from None
         except aiohttp.ClientError as e:
             raise self._connection_error(e, request) from None
@@ -140,7 +141,7 @@ class OpenAICompatibleProvider(Provider):
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         return result_with_usage(request, texts, usage.get("prompt_tokens"), usage.get("completion_tokens"))
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ChatResult]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[str | ChatResult, None]:
         """One sample as Server-Sent Events (``"stream": true``), deltas passed on as they arrive."""
         if request.n > 1:
             raise ValueError("a stream carries one sample")
@@ -151,7 +152,7 @@ class OpenAICompatibleProvider(Provider):
         limit = request.max_reply_bytes
         redactor = StreamRedactor(self._secrets)
         parts: list[str] = []
-        usage: dict = {}
+        usage: dict[str, Any] = {}
         size = 0
         try:
             async with (await self._session()).post(f"{self.base_url}/chat/completions", json=body, headers=headers) as resp:
@@ -182,7 +183,7 @@ class OpenAICompatibleProvider(Provider):
                         safe = redactor.feed(delta)
                         if safe:
                             yield safe
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ProviderError("request timed out", provider=self.name, model=request.model, retryable=True) from None
         except aiohttp.ClientError as e:
             raise self._connection_error(e, request) from None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 
 from ..errors import ConfigError
 from ..registry import Registry
@@ -42,7 +43,7 @@ def register_provider(spec: ProviderSpec, *, registry: Registry[ProviderSpec] | 
     return (registry or provider_registry).register(spec.name, spec, aliases=spec.aliases)
 
 
-def generator_spec(name: str, fn: Callable) -> ProviderSpec:
+def generator_spec(name: str, fn: Callable[..., Any]) -> ProviderSpec:
     """A provider answering with a function ``fn(messages, model, temperature, max_tokens)``."""
     from .function import FunctionProvider
 
@@ -50,7 +51,7 @@ def generator_spec(name: str, fn: Callable) -> ProviderSpec:
     return ProviderSpec(name=name, factory=lambda s: provider, description="custom generator function")
 
 
-def register_generator(name: str, fn: Callable) -> None:
+def register_generator(name: str, fn: Callable[..., Any]) -> None:
     """Register a function as a provider usable as ``model_type: NAME`` in every Archon
     (the reference code's ``add_generator``; ``Archon.add_generator`` registers for one Archon only)."""
     register_provider(generator_spec(name, fn))
@@ -65,7 +66,7 @@ def specs() -> list[ProviderSpec]:
     return provider_registry.values()
 
 
-def _openai_compatible(name: str, *, aliases=(), base_url: str, base_url_env: str | None, key_env: str | None,
+def _openai_compatible(name: str, *, aliases: tuple[str, ...] = (), base_url: str, base_url_env: str | None, key_env: str | None,
                        supports_n: bool = True, key_required: bool = True, concurrency: int = 32,
                        description: str = "") -> ProviderSpec:
     from .openai_compat import OpenAICompatibleProvider
@@ -96,14 +97,14 @@ def _register_builtin() -> None:
     _openai_compatible("Groq_API", aliases=("groq",), base_url="https://api.groq.com/openai/v1",
                        base_url_env="GROQ_BASE_URL", key_env="GROQ_API_KEY", supports_n=False, concurrency=16)
     # Self-hosted servers: no key needed unless the server was started with one.
-    for name, aliases, url, supports_n in (
+    for name, aliases, server_url, supports_n in (
         ("vLLM", ("vllm",), "http://localhost:8000/v1", True),
         ("SGLang", ("sglang",), "http://localhost:30000/v1", True),
         ("tgi", ("TGI",), "http://localhost:8080/v1", False),
         ("Ollama", ("ollama",), "http://localhost:11434/v1", False),
         ("llamacpp_server", ("llama.cpp", "llamacpp"), "http://localhost:8080/v1", False),
     ):
-        _openai_compatible(name, aliases=aliases, base_url=url, base_url_env=f"{name.upper().replace('.', '')}_BASE_URL",
+        _openai_compatible(name, aliases=aliases, base_url=server_url, base_url_env=f"{name.upper().replace('.', '')}_BASE_URL",
                            key_env=f"{name.upper()}_API_KEY", supports_n=supports_n, key_required=False,
                            concurrency=64, description="self-hosted OpenAI-compatible server")
     # SDK providers take the base URL variable their own SDK reads, so a proxy or test server can stand in.

@@ -16,17 +16,18 @@ import importlib
 import inspect
 import threading
 import weakref
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from ..errors import ProviderError
-from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Provider, result_with_usage, retry_after_seconds
+from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Message, Provider, result_with_usage, retry_after_seconds
 from .http_limits import limit_replies
 from .keys import KeyRing, KeyStore, StreamRedactor, redact
 
 #: What an SDK stream yields: text deltas, then (input tokens, output tokens) once its end event
 #: has come (the counts as the server reported them, checked by ``result_with_usage``).
-SDKEvents = AsyncIterator["str | tuple[Any, Any]"]
+SDKEvents = AsyncGenerator[str | tuple[Any, Any], None]
 
 #: Characters of an SDK's error message kept in an error (after redaction).
 _ERROR_CHARS = 300
@@ -40,7 +41,7 @@ def _import_sdk(provider: str, extra: str, module: str) -> Any:
         raise ProviderError(f"install the extra: pip install 'archon[{extra}]'", provider=provider, model="-") from None
 
 
-def _split_system(messages: list[dict]) -> tuple[str, list[dict]]:
+def _split_system(messages: list[Message]) -> tuple[str, list[Message]]:
     system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
     return system, [m for m in messages if m["role"] != "system"]
 
@@ -53,7 +54,8 @@ def _status_of(e: Exception) -> int | None:
             return value
     response = getattr(e, "response", None)
     if isinstance(response, dict):
-        return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return status if isinstance(status, int) else None
     return None
 
 
@@ -80,15 +82,16 @@ def _is_transient(e: Exception) -> bool:
 def _too_large(e: BaseException) -> BaseException | None:
     """The reply-size refusal behind an SDK's error (the SDKs wrap it as a connection error)."""
     seen = set()
-    while e is not None and id(e) not in seen:
-        if type(e).__name__ == "ReplyTooLarge":
-            return e
-        seen.add(id(e))
-        e = e.__cause__ or e.__context__
+    link: BaseException | None = e
+    while link is not None and id(link) not in seen:
+        if type(link).__name__ == "ReplyTooLarge":
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
     return None
 
 
-def sdk_error(provider: str, model: str, e: Exception, secrets: list[str] = ()) -> ProviderError:
+def sdk_error(provider: str, model: str, e: Exception, secrets: list[str] | tuple[str, ...] = ()) -> ProviderError:
     if (too_large := _too_large(e)) is not None:
         return ProviderError(f"{too_large}, the most allowed per reply (RetryPolicy.max_reply_bytes); not retried",
                              provider=provider, model=model)
@@ -103,7 +106,7 @@ def sdk_error(provider: str, model: str, e: Exception, secrets: list[str] = ()) 
 
 
 async def _relay(provider: str, request: ChatRequest, secrets: list[str], events: SDKEvents,
-                 error: Callable[[Exception], ProviderError]) -> AsyncIterator[str | ChatResult]:
+                 error: Callable[[Exception], ProviderError]) -> AsyncGenerator[str | ChatResult, None]:
     """An SDK's stream as a provider's: deltas passed on with keys redacted (a key cut over two
     pieces too), the reply's text capped at ``request.max_reply_bytes``, the SDK's errors made
     ProviderErrors by ``error``; then the ``ChatResult``."""
@@ -149,7 +152,7 @@ class _KeyedSDKProvider(Provider):
         self._base_url = base_url
         self.key_env = key_env or self.key_env
         # SDK clients belong to the loop that made them.
-        self._clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, Any]]" = weakref.WeakKeyDictionary()
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[int, int], Any]] = weakref.WeakKeyDictionary()
 
     def identity(self) -> str:
         return f"{self.name}@{self._base_url}" if self._base_url else self.name
@@ -196,7 +199,7 @@ class _KeyedSDKProvider(Provider):
         result.texts = [redact(t, self._keys.keys) for t in result.texts]
         return result
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ChatResult]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[str | ChatResult, None]:
         index, client = self._client(request)
         async for event in _relay(self.name, request, self._keys.keys, self._stream(client, request),
                                   lambda e: self._error(index, request, e)):
@@ -225,7 +228,7 @@ class AnthropicProvider(_KeyedSDKProvider):
 
     def _kwargs(self, client: Any, request: ChatRequest) -> dict[str, Any]:
         system, msgs = _split_system(request.messages)
-        kwargs: dict[str, Any] = dict(model=request.model, messages=msgs, max_tokens=request.max_tokens)
+        kwargs: dict[str, Any] = {"model": request.model, "messages": msgs, "max_tokens": request.max_tokens}
         # Recent SDKs dropped the `temperature` argument; the API still takes it for the models that use it.
         temperature = min(request.temperature, 1.0)
         if "temperature" in inspect.signature(client.messages.create).parameters:
@@ -282,7 +285,7 @@ class GoogleProvider(_KeyedSDKProvider):
         config: dict[str, Any] = {"temperature": request.temperature, "max_output_tokens": request.max_tokens}
         if system:
             config["system_instruction"] = system
-        return dict(model=request.model, contents=contents, config=config)
+        return {"model": request.model, "contents": contents, "config": config}
 
     async def _call(self, client: Any, request: ChatRequest) -> ChatResult:
         r = await client.models.generate_content(**self._kwargs(request))
@@ -351,25 +354,25 @@ class BedrockProvider(Provider):
                     **self._credentials)
             return self._client
 
-    def _converse(self, kwargs: dict) -> dict:
+    def _converse(self, kwargs: dict[str, Any]) -> Any:
         return self._get_client().converse(**kwargs)
 
-    def _converse_stream(self, kwargs: dict) -> dict:
+    def _converse_stream(self, kwargs: dict[str, Any]) -> Any:
         return self._get_client().converse_stream(**kwargs)
 
     @staticmethod
     def _kwargs(request: ChatRequest) -> dict[str, Any]:
         system, msgs = _split_system(request.messages)
-        kwargs: dict[str, Any] = dict(
-            modelId=request.model,
-            messages=[{"role": m["role"], "content": [{"text": m["content"]}]} for m in msgs],
-            inferenceConfig={"temperature": request.temperature, "maxTokens": request.max_tokens},
-        )
+        kwargs: dict[str, Any] = {
+            "modelId": request.model,
+            "messages": [{"role": m["role"], "content": [{"text": m["content"]}]} for m in msgs],
+            "inferenceConfig": {"temperature": request.temperature, "maxTokens": request.max_tokens},
+        }
         if system:
             kwargs["system"] = [{"text": system}]
         return kwargs
 
-    def _run(self, fn: Callable, *args: Any) -> "asyncio.Future[Any]":
+    def _run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """``fn(*args)`` on this provider's own threads."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.max_threads, thread_name_prefix="archon-bedrock")
@@ -387,14 +390,14 @@ class BedrockProvider(Provider):
         u = r.get("usage") if isinstance(r.get("usage"), dict) else {}
         return result_with_usage(request, [text], u.get("inputTokens"), u.get("outputTokens"))
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[str | ChatResult]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[str | ChatResult, None]:
         async for event in _relay(self.name, request, list(self._credentials.values()), self._stream(request),
                                   lambda e: self._error(request, e)):
             yield event
 
     async def _stream(self, request: ChatRequest) -> SDKEvents:
         events = (await self._run(self._converse_stream, self._kwargs(request)))["stream"]
-        usage: dict = {}
+        usage: dict[str, Any] = {}
         stopped = False
         each = iter(events)
         try:

@@ -11,9 +11,10 @@ import asyncio
 import hmac
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -115,7 +116,7 @@ def _error(e: RequestError) -> JSONResponse:
     return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
 
 
-def create_app(models: dict[str, Archon], *, api_keys: list[str] = (), limits: Limits | None = None) -> FastAPI:
+def create_app(models: dict[str, Archon], *, api_keys: Sequence[str] = (), limits: Limits | None = None) -> FastAPI:
     """The app serving ``models`` (name → Archon). Without ``api_keys`` no request is checked."""
     limits = limits or Limits()
     keys = [k.encode() for k in api_keys if k]
@@ -199,10 +200,11 @@ def create_app(models: dict[str, Archon], *, api_keys: list[str] = (), limits: L
         status = "499"
         try:
             async with gate.slot(n):
-                runs = asyncio.ensure_future(asyncio.gather(*(_result(archon, messages) for _ in range(n))))
+                runs = asyncio.gather(*(_result(archon, messages) for _ in range(n)))
                 gone = asyncio.ensure_future(_disconnected(request))
                 try:
-                    await asyncio.wait({runs, gone}, return_when=asyncio.FIRST_COMPLETED)
+                    waiting: set[asyncio.Future[Any]] = {runs, gone}
+                    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     gone.cancel()
                     if not runs.done():  # the client left (or the server stops): cancel the query's LLM calls

@@ -6,8 +6,9 @@ import ipaddress
 import os
 import signal
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import uvicorn
 
@@ -72,7 +73,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(models: dict[str, Archon], *, host: str = "127.0.0.1", port: int = 8000, api_keys: list[str] = (),
+def serve(models: dict[str, Archon], *, host: str = "127.0.0.1", port: int = 8000, api_keys: Sequence[str] = (),
           no_auth: bool = False, limits: Limits | None = None, shutdown_timeout: float = 30.0, access_log: bool = False,
           on_ready: Any = None) -> None:
     """Serve until SIGTERM or SIGINT: then new connections are refused, queries in flight get
@@ -82,7 +83,9 @@ def serve(models: dict[str, Archon], *, host: str = "127.0.0.1", port: int = 800
                           "reachable from other machines; give --no-auth to serve it without keys anyway")
     app = create_app(models, api_keys=list(api_keys), limits=limits)
     config = uvicorn.Config(app, host=host, port=port, log_level="info" if access_log else "warning", access_log=access_log,
-                            timeout_graceful_shutdown=shutdown_timeout, lifespan="on")
+                            # uvicorn annotates int, but hands it to asyncio.wait_for, which takes any seconds
+                            timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]
+                            lifespan="on")
     server = uvicorn.Server(config)
     if on_ready is not None:
         startup = server.startup

@@ -86,9 +86,8 @@ def parse_request(raw: bytes, *, max_messages: int, max_n: int) -> tuple[ChatCom
 
 def check_unsupported(req: ChatCompletionRequest) -> None:
     extra = req.model_extra or {}
-    if extra.get("tools") or extra.get("functions"):
-        if extra.get("tool_choice", "auto") != "none":
-            raise RequestError(400, "archon architectures do not call tools: tools are not supported", param="tools")
+    if (extra.get("tools") or extra.get("functions")) and extra.get("tool_choice", "auto") != "none":
+        raise RequestError(400, "archon architectures do not call tools: tools are not supported", param="tools")
     if extra.get("logprobs"):
         raise RequestError(400, "logprobs are not available from an architecture", param="logprobs")
     fmt = extra.get("response_format")

@@ -14,8 +14,9 @@ import json
 import re
 import struct
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import unquote
 
 Headers = dict[str, str]
@@ -52,6 +53,14 @@ class Dialect:
     stream_content_type: str = "text/event-stream"
 
 
+def _model_in(path_pattern: re.Pattern[str], path: str) -> str:
+    """The model a foreign API's path names (``dialect_of`` chose the dialect by this pattern)."""
+    match = path_pattern.match(path)
+    if match is None:
+        raise ValueError(f"{path!r} is not this API's path")
+    return unquote(match.group(1))
+
+
 def _with_key(headers: Headers, key: str | None) -> Headers:
     return {**headers, "authorization": f"Bearer {key}"} if key else headers
 
@@ -67,9 +76,10 @@ def _text(parts: Any) -> str:
 def _chat(model: str, messages: list[dict], config: dict | None, **names: str) -> dict:
     """A chat-completions body; ``names`` maps its fields (temperature, max_tokens, n) to the API's."""
     chat: dict[str, Any] = {"model": model, "messages": messages}
+    options = config or {}
     for ours, theirs in names.items():
-        if (config or {}).get(theirs) is not None:
-            chat[ours] = config[theirs]
+        if options.get(theirs) is not None:
+            chat[ours] = options[theirs]
     return chat
 
 
@@ -81,7 +91,7 @@ def _anthropic_request(body: Any, headers: Headers, path: str) -> tuple[Any, Hea
         body = dict(body)
         system = _text(body.pop("system", None))
         if system:
-            body["messages"] = [{"role": "system", "content": system}] + list(body.get("messages") or [])
+            body["messages"] = [{"role": "system", "content": system}, *(body.get("messages") or [])]
     return body, _with_key(headers, headers.get("x-api-key"))
 
 
@@ -129,7 +139,7 @@ _GEMINI_PATH = re.compile(r"^/(?:v1|v1beta|v1alpha)/models/([^/:]+):(generateCon
 
 
 def _gemini_request(body: Any, headers: Headers, path: str) -> tuple[Any, Headers]:
-    model = unquote(_GEMINI_PATH.match(path).group(1))
+    model = _model_in(_GEMINI_PATH, path)
     if not isinstance(body, dict):
         return body, headers
     messages = []
@@ -189,7 +199,7 @@ _SIGV4_KEY = re.compile(r"Credential=([^/,\s]+)/")
 
 
 def _bedrock_request(body: Any, headers: Headers, path: str) -> tuple[Any, Headers]:
-    model = unquote(_BEDROCK_PATH.match(path).group(1))
+    model = _model_in(_BEDROCK_PATH, path)
     # A SigV4 signature names the access key id; it stands in for the key in the key checks.
     signed = _SIGV4_KEY.search(headers.get("authorization", ""))
     headers = {k: v for k, v in headers.items() if k != "authorization"}

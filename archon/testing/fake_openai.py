@@ -54,17 +54,18 @@ import threading
 import time
 import zlib
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .dialects import Dialect, Stream, dialect_of
 
 __all__ = [
     "Behaviour",
-    "RecordedRequest",
     "FakeOpenAIServer",
+    "RecordedRequest",
     "default_responder",
     "main",
 ]
@@ -154,7 +155,7 @@ class Behaviour:
     fail_after_tokens: int | None = None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Behaviour":
+    def from_dict(cls, data: dict[str, Any]) -> Behaviour:
         if not isinstance(data, dict):
             raise ValueError(f"a behaviour must be a JSON object, got {data!r}")
         known = {f.name for f in fields(cls)}
@@ -281,7 +282,7 @@ def _format_seconds(value: float) -> str:
 
 
 class _Reply:
-    __slots__ = ("status", "body", "content_type", "headers", "chunks", "pause", "stream")
+    __slots__ = ("body", "chunks", "content_type", "headers", "pause", "status", "stream")
 
     def __init__(self, status: int, body: bytes, content_type: str = "application/json",
                  headers: dict[str, str] | None = None, chunks: Iterable[bytes] | None = None,
@@ -370,7 +371,7 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 512
 
-    def __init__(self, address, handler, fake: "FakeOpenAIServer"):
+    def __init__(self, address, handler, fake: FakeOpenAIServer):
         self.fake = fake
         super().__init__(address, handler)
 
@@ -416,7 +417,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 line = self.rfile.readline(_MAX_LINE)
                 if not line:
@@ -514,7 +515,7 @@ class FakeOpenAIServer:
 
     # -- lifecycle ------------------------------------------------------------
 
-    def start(self) -> "FakeOpenAIServer":
+    def start(self) -> FakeOpenAIServer:
         if self._server is not None:
             return self
         port = self._port if (self._port and not self._requested_port) else self._requested_port
@@ -551,7 +552,7 @@ class FakeOpenAIServer:
         if thread is not None:
             thread.join(timeout=1.0)
 
-    def __enter__(self) -> "FakeOpenAIServer":
+    def __enter__(self) -> FakeOpenAIServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -686,7 +687,7 @@ class FakeOpenAIServer:
         if denied is not None:
             return denied
         with self._lock:
-            ids = [DEFAULT_MODEL_ID] + sorted(self._models_seen - {DEFAULT_MODEL_ID})
+            ids = [DEFAULT_MODEL_ID, *sorted(self._models_seen - {DEFAULT_MODEL_ID})]
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "archon-fake"} for m in ids]
         return _Reply(200, _dumps({"object": "list", "data": data}))
 
@@ -798,7 +799,6 @@ class FakeOpenAIServer:
 
     def _chat_reply(self, body: Any, headers: dict[str, str], h: _Handler,
                     record: RecordedRequest) -> _Reply | None:
-        stop = self._stop_event
         behaviour: Behaviour | None = None
         reply = self._auth_error(_bearer_key(headers))
         if reply is None:

@@ -23,7 +23,7 @@ def test_queued_time_and_cached_answers_are_told_apart(tmp_path, capsys):
             second = run_benchmark(a, "gsm8k", data=data, out_dir=tmp_path / "second")
     assert first["answers_from_cache"] == 0
     assert first["queue_s"]["p90"] > 0 and first["queue_s"]["p50"] <= first["latency_s"]["p50"]
-    records = [json.loads(l) for l in (tmp_path / "first" / "results.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (tmp_path / "first" / "results.jsonl").read_text().splitlines()]
     assert sum(r["queue_s"] > 0 for r in records) >= 3
     for r in records:  # what is not queued is time in the call (plus the engine's own, tiny)
         assert 0 <= r["queue_s"] <= r["latency_s"]

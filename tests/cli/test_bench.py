@@ -177,7 +177,7 @@ def test_killed_run_restarted_with_the_same_command_redoes_nothing_done(srv, tmp
 
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert rerun.returncode == 0, rerun.stderr
-    rows = [json.loads(l) for l in results.read_text().splitlines()]
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert sorted(r["id"] for r in rows) == sorted(f"q{i}" for i in range(n_items))
     # Finished items were not asked again; at most the calls in flight at the kill are repeated.
     new_requests = len(srv.requests) - requests_before
@@ -202,7 +202,7 @@ def test_two_runs_on_one_folder_the_second_is_refused_at_once(srv, data, tmp_pat
     srv.release()
     assert second.returncode == 2
     assert second.stderr.startswith(f"error: another run is using {tmp_path / 'run'}") and "Traceback" not in second.stderr
-    out, err = first.communicate(timeout=120)
+    _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     ids = [json.loads(line)["id"] for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
     assert sorted(ids) == sorted(f"q{i}" for i in range(N_ITEMS))  # each item once
@@ -224,7 +224,7 @@ def test_unusable_cache_or_run_folder_is_an_error_line_not_a_traceback(srv, data
         run = subprocess.run(base + extra, capture_output=True, text=True, env=env_, timeout=60, cwd=tmp_path)
         assert run.returncode == 2 and run.stderr.startswith(message) and "Traceback" not in run.stderr, run.stderr
     if Path("/proc").is_dir():  # a folder nobody can create
-        run = subprocess.run(base + ["--out", "/proc/archon-test/run"], capture_output=True, text=True, timeout=60)
+        run = subprocess.run([*base, "--out", "/proc/archon-test/run"], capture_output=True, text=True, timeout=60)
         assert run.returncode == 2 and "Traceback" not in run.stderr
         assert run.stderr.startswith("error: cannot create the run folder /proc/archon-test/run: ")
     assert not srv.requests
@@ -246,7 +246,7 @@ def test_failed_items_come_with_a_hint_to_retry_them(data, tmp_path, capsys):
         assert "(0 run now, 1 errors)" in out
         assert "hint: 1 failed item is kept as it is when the run is resumed; add --retry-errors" in err
         s.responder = responder
-        assert main(cmd + ["--retry-errors"]) == 0
+        assert main([*cmd, "--retry-errors"]) == 0
         assert "hint:" not in capsys.readouterr().err
 
 

@@ -20,7 +20,7 @@ def test_bench_humaneval_on_embedded_model(tmp_path):
            "--cache", str(tmp_path / "calls.sqlite")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = [json.loads(l) for l in (out / "results.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] != [] and len(rows) == 3
     assert all(r["error"] is None and r["score"] in (0.0, 1.0) for r in rows)
     assert all("status" in r["details"] for r in rows)  # each answer really ran in the sandbox

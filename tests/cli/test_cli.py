@@ -83,10 +83,10 @@ def test_providers_never_prints_keys(monkeypatch):
                           env={**__import__("os").environ, "COLUMNS": "200"})
     assert proc.returncode == 0
     assert "secret" not in proc.stdout + proc.stderr
-    line = next(l for l in proc.stdout.splitlines() if "OpenAI_API" in l)
+    line = next(row for row in proc.stdout.splitlines() if "OpenAI_API" in row)
     assert "yes (2 keys)" in line
     assert "Together_API" in proc.stdout and "local" in proc.stdout
-    google = next(l for l in proc.stdout.splitlines() if "Google_API" in l)
+    google = next(row for row in proc.stdout.splitlines() if "Google_API" in row)
     assert "install archon[google]" in google or "needs key" in google
 
 
@@ -264,7 +264,7 @@ def test_ctrl_c_during_run_and_chat_is_a_clean_exit_130(tmp_path):
             proc.stdin.flush()
             _wait_for_requests(srv, 1)  # the call is in flight
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=PATIENCE)
+            _, err = proc.communicate(timeout=PATIENCE)
             assert proc.returncode == 130, err
             assert err == "interrupted\n", err
 

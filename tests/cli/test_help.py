@@ -14,8 +14,8 @@ def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
         if isinstance(action, argparse._SubParsersAction):
             helps = {a.dest: a.help for a in action._choices_actions}
             for name, sub in action.choices.items():
-                assert helps.get(name), f"`archon {' '.join(path + (name,))}` has no help line"
-                yield from _commands(sub, path + (name,))
+                assert helps.get(name), f"`archon {' '.join((*path, name))}` has no help line"
+                yield from _commands(sub, (*path, name))
 
 
 def test_every_help_explains_every_argument():

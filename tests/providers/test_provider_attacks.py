@@ -82,7 +82,7 @@ def test_a_huge_reply_fails_its_call_unread_and_memory_stays_bounded(server, beh
 async def test_the_reply_limit_is_set_by_the_retry_policy(server, provider):
     server.enqueue(Behaviour(text="x" * 50_000))
     policy = RetryPolicy(max_attempts=3, base_delay=0.01, timeout=10, max_reply_bytes=20_000)
-    with pytest.raises(ProviderError, match="larger than 20000 bytes.*not retried") as e:
+    with pytest.raises(ProviderError, match=r"larger than 20000 bytes.*not retried") as e:
         await chat_with_retries(provider(server), req(), policy)
     assert e.value.attempts == 1
     server.enqueue(Behaviour(text="x" * 10_000))
@@ -95,7 +95,7 @@ def test_the_anthropic_sdk_reply_is_limited_too(server):
     server.enqueue(Behaviour(gzip_bomb=GB))
     cfg = {"layers": [[{"type": "generator", "model": "claude-x", "model_type": "Anthropic_API", "base_url": server.url}]]}
     with (Archon(cfg, keys={"ANTHROPIC_API_KEY": "sk-ant-test-000001"}, retry=FAST, env_file=None) as a,
-          pytest.raises(QueryFailed, match="failed after 1 attempt: reply larger than 16777216 bytes.*not retried")):
+          pytest.raises(QueryFailed, match=r"failed after 1 attempt: reply larger than 16777216 bytes.*not retried")):
         a.run("hi")
     assert len(server.requests) == 1
 
@@ -248,4 +248,4 @@ def test_chat_and_bench_take_a_per_call_timeout(argv):
 
     assert build_parser().parse_args(argv).timeout == 7.0
     with pytest.raises(SystemExit):
-        build_parser().parse_args(argv[:-1] + ["-3"])
+        build_parser().parse_args([*argv[:-1], "-3"])

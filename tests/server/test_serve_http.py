@@ -107,11 +107,11 @@ def test_past_the_queue_a_query_gets_429_with_retry_after(upstream, start_server
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_client_that_leaves_stops_its_llm_calls(server, fake, h, stream):
     fake.enqueue(Behaviour(model="gen", hang=True))
-    with pytest.raises(httpx.ReadTimeout):
-        with httpx.stream("POST", f"{server.base_url}/chat/completions", json={**ASK, "stream": stream},
-                          headers=h.headers(), timeout=httpx.Timeout(5, read=1)) as resp:
-            for _ in resp.iter_bytes():
-                pass
+    with (pytest.raises(httpx.ReadTimeout),
+          httpx.stream("POST", f"{server.base_url}/chat/completions", json={**ASK, "stream": stream},
+                       headers=h.headers(), timeout=httpx.Timeout(5, read=1)) as resp):
+        for _ in resp.iter_bytes():
+            pass
     # The double's log shows the outstanding call stopped (its connection closed by the server).
     h.until(lambda: fake.requests and fake.requests[0].outcome == "disconnected", "the upstream call was stopped")
     assert [r.body["model"] for r in fake.requests] == ["gen"]
