@@ -177,7 +177,9 @@ def load_config(source: str | Path | dict | ArchitectureConfig) -> ArchitectureC
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         raise ConfigError(f"config is not valid {kind}: {e}") from None
     except RecursionError:
-        raise ConfigError(f"config is not a plausible {kind} config: nested more than {MAX_CONFIG_DEPTH} levels deep") from None
+        raise ConfigError(
+            f"config is not a plausible {kind} config: nested more than {MAX_CONFIG_DEPTH} levels deep"
+        ) from None
     except ValueError as e:  # e.g. an integer of more digits than Python converts
         raise ConfigError(f"config is not a plausible {kind} config: {e}") from None
     return parse_config(raw)
@@ -228,10 +230,13 @@ def _check_yaml_shape(root: yaml.Node) -> None:
             size[key] = 1 + sum(size[id(k)] for k in kids)
             depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
             if size[key] > MAX_CONFIG_NODES:
-                raise ConfigError(f"config is not a plausible YAML config: its aliases expand to more than "
-                                  f"{MAX_CONFIG_NODES} values")
+                raise ConfigError(
+                    f"config is not a plausible YAML config: its aliases expand to more than {MAX_CONFIG_NODES} values"
+                )
             if depth[key] > MAX_CONFIG_DEPTH:
-                raise ConfigError(f"config is not a plausible YAML config: nested more than {MAX_CONFIG_DEPTH} levels deep")
+                raise ConfigError(
+                    f"config is not a plausible YAML config: nested more than {MAX_CONFIG_DEPTH} levels deep"
+                )
             continue
         if key in size:
             continue
@@ -239,7 +244,9 @@ def _check_yaml_shape(root: yaml.Node) -> None:
         stack.append((node, True))
         for kid in _yaml_children(node):
             if id(kid) in ancestors:
-                raise ConfigError("config is not a plausible YAML config: an alias refers to itself (a recursive structure)")
+                raise ConfigError(
+                    "config is not a plausible YAML config: an alias refers to itself (a recursive structure)"
+                )
             if id(kid) not in size:
                 stack.append((kid, False))
 
@@ -261,8 +268,6 @@ def _check_depth(data: Any) -> None:
 
 
 @dataclass
-
-
 @dataclass(frozen=True)
 class Finding:
     """Something a check found in a config (see :func:`archon.check_rules`)."""

@@ -19,8 +19,16 @@ class ProviderError(ArchonError):
     Names the provider and model, never the key.
     """
 
-    def __init__(self, message: str, *, provider: str, model: str, status: int | None = None,
-                 attempts: int = 1, retryable: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str,
+        status: int | None = None,
+        attempts: int = 1,
+        retryable: bool = False,
+    ):
         super().__init__(f"{provider} model {model!r}: {message}")
         self.provider = provider
         self.model = model

@@ -54,8 +54,11 @@ def load_plugins() -> None:
                 if callable(loaded) and not isinstance(loaded, ModuleType):
                     loaded()
             except Exception as e:  # one broken plugin must not take archon down with it
-                warnings.warn(f"archon plugin {ep.name!r} ({ep.value}) failed to load: {type(e).__name__}: {e}",
-                              RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"archon plugin {ep.name!r} ({ep.value}) failed to load: {type(e).__name__}: {e}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
 
 class Registry(Generic[T]):
@@ -67,8 +70,14 @@ class Registry(Generic[T]):
     of a block, every change made inside it (tests use it so that registrations do not leak).
     """
 
-    def __init__(self, kind: str, *, error: type[ArchonError] = ArchonError, fold_case: bool = False,
-                 parent: Registry[T] | None = None):
+    def __init__(
+        self,
+        kind: str,
+        *,
+        error: type[ArchonError] = ArchonError,
+        fold_case: bool = False,
+        parent: Registry[T] | None = None,
+    ):
         self.kind = kind
         self.error = error
         self.fold_case = fold_case
@@ -128,8 +137,11 @@ class Registry(Generic[T]):
         if not close and isinstance(name, str):  # a misspelt alias ("gemni") or name in another case
             keys = self._lookup_keys()
             close = [keys[c] for c in difflib.get_close_matches(self._key(name), list(keys), n=1)]
-        return (f"unknown {self.kind} {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-                + f"; known: {', '.join(known) or 'none'}")
+        return (
+            f"unknown {self.kind} {name!r}"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + f"; known: {', '.join(known) or 'none'}"
+        )
 
     def _lookup_keys(self) -> dict[str, str]:
         """Every lookup key (names and aliases, case-folded where lookups are), to the name it stands for."""

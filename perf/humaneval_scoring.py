@@ -24,8 +24,10 @@ from archon.sandbox import arun_python, isolation_mode
 async def one_process(bench: HumanEval, item, answer: str) -> bool:
     ref = item.reference
     marker = f"archon-tests-done-{secrets.token_hex(16)}"
-    program = (f"{bench.solution(item, answer)}\n\n{ref['test']}\n\ncheck({ref['entry_point']})\n\n"
-               f"import os as _archon_os\n_archon_os.write(1, b'\\n{marker}\\n')\n")
+    program = (
+        f"{bench.solution(item, answer)}\n\n{ref['test']}\n\ncheck({ref['entry_point']})\n\n"
+        f"import os as _archon_os\n_archon_os.write(1, b'\\n{marker}\\n')\n"
+    )
     r = await arun_python(program, limits=bench.limits)
     return r.passed and marker in r.stdout
 
@@ -43,9 +45,11 @@ async def measure(name, score, bench, items) -> None:
     together = await asyncio.gather(*(score(bench, i, a) for i, a in zip(items, answers)))
     parallel = (time.perf_counter() - start) / len(items)
     failed = [i.id for i, ok in zip(items, passed) if not ok]
-    print(f"{name:12s} {sum(passed)}/{len(items)} canonical pass ({sum(together)} in parallel); "
-          f"{serial:.3f} s/item one at a time, {parallel:.3f} s/item in parallel"
-          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    print(
+        f"{name:12s} {sum(passed)}/{len(items)} canonical pass ({sum(together)} in parallel); "
+        f"{serial:.3f} s/item one at a time, {parallel:.3f} s/item in parallel"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
 
 
 async def main() -> None:

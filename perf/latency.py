@@ -30,11 +30,14 @@ def architecture(base_url: str) -> dict:
     def c(type: str, model: str) -> dict:
         return {"type": type, "model": model, "model_type": "OpenAI_API", "base_url": base_url, "max_tokens": 256}
 
-    return {"name": "bench-3-layer", "layers": [
-        [c("generator", f"gen-{i}") for i in range(5)],
-        [c("fuser", "fuser-a"), c("fuser", "fuser-b")],
-        [c("fuser", "final")],
-    ]}
+    return {
+        "name": "bench-3-layer",
+        "layers": [
+            [c("generator", f"gen-{i}") for i in range(5)],
+            [c("fuser", "fuser-a"), c("fuser", "fuser-b")],
+            [c("fuser", "final")],
+        ],
+    }
 
 
 def main() -> int:
@@ -46,8 +49,11 @@ def main() -> int:
     args = ap.parse_args()
     L = args.latency
 
-    server = subprocess.Popen([sys.executable, "-m", "archon.testing.fake_openai", "--port", "0", "--latency", str(L)],
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "archon.testing.fake_openai", "--port", "0", "--latency", str(L)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         base_url = server.stdout.readline().strip()
         cfg = architecture(base_url)
@@ -69,8 +75,14 @@ def main() -> int:
             await archon.aclose()
             calls = sum(r.trace.usage.new_calls for r in results)
             assert calls == calls_per_query * args.queries and all(r.answer for r in results)
-            return dict(single_wall=single_wall, batch_wall=batch_wall, cpu=cpu, calls=calls,
-                        rss_before=rss_before, rss_peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+            return {
+                "single_wall": single_wall,
+                "batch_wall": batch_wall,
+                "cpu": cpu,
+                "calls": calls,
+                "rss_before": rss_before,
+                "rss_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            }
 
         with tempfile.TemporaryDirectory() as tmp:
             m = asyncio.run(run(Path(tmp) / "calls.sqlite" if args.cache else False))
@@ -89,12 +101,20 @@ def main() -> int:
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
-    print(f"latency L = {L:g}s, {args.queries} queries x {calls_per_query} calls, {args.in_flight} calls in flight, "
-          f"call cache {'on' if args.cache else 'off'}")
-    print(f"(a) one query:   wall {m['single_wall']:.3f}s / critical path {bound_a:.3f}s = {ratio_a:.3f}  (target <= 1.10: {verdict(ratio_a <= 1.10)})")
-    print(f"(b) batch:       wall {m['batch_wall']:.3f}s / lower bound {bound_b:.3f}s = {ratio_b:.3f}  (target <= 1.15: {verdict(ratio_b <= 1.15)})")
+    print(
+        f"latency L = {L:g}s, {args.queries} queries x {calls_per_query} calls, {args.in_flight} calls in flight, "
+        f"call cache {'on' if args.cache else 'off'}"
+    )
+    print(
+        f"(a) one query:   wall {m['single_wall']:.3f}s / critical path {bound_a:.3f}s = {ratio_a:.3f}  (target <= 1.10: {verdict(ratio_a <= 1.10)})"
+    )
+    print(
+        f"(b) batch:       wall {m['batch_wall']:.3f}s / lower bound {bound_b:.3f}s = {ratio_b:.3f}  (target <= 1.15: {verdict(ratio_b <= 1.15)})"
+    )
     print(f"engine CPU per LLM call: {cpu_ms:.2f} ms  (target <= 2 ms: {verdict(cpu_ms <= 2)})")
-    print(f"peak memory (RSS) through the batch: {peak_mb:.0f} MB, {m['rss_before'] / 1024:.0f} MB before it  (target <= 200 MB: {verdict(peak_mb <= 200)})")
+    print(
+        f"peak memory (RSS) through the batch: {peak_mb:.0f} MB, {m['rss_before'] / 1024:.0f} MB before it  (target <= 200 MB: {verdict(peak_mb <= 200)})"
+    )
     return 0
 
 

@@ -15,8 +15,8 @@ import asyncio
 import sys
 import time
 
-from archon.sandbox import run as sandbox_run
 from archon.sandbox import SandboxLimits, arun_python, isolation_mode, run_python
+from archon.sandbox import run as sandbox_run
 
 
 def timed(code: str, limits: SandboxLimits | None = None) -> tuple[float, str]:

@@ -19,14 +19,12 @@ Usage: python perf/search.py [--seeds 50] [--trials 50] [--max-calls 40] [--item
 from __future__ import annotations
 
 import argparse
-import asyncio
+import functools
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import functools
 
 import optuna
 
@@ -37,7 +35,7 @@ from archon.search.space import config_key, load_space
 from archon.search.study import make_plan, make_pruner, optimize
 from archon.testing.simulated import SimulatedEvaluator, SimulatedPool
 
-print = functools.partial(print, flush=True)  # noqa: A001 - progress shows as it comes
+print = functools.partial(print, flush=True)
 
 PAPER = "BO found the best in 96% of searches, with 88.5% fewer evaluations than greedy and 90.4% fewer than random"
 
@@ -80,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     optimal = {k for k, v in scores.items() if v >= best - 1e-12}
     n = len(plan.candidates)
     print(f"space: {plan.size} architectures, {n} within {args.max_calls} calls per query; {len(dev)} dev items")
-    print(f"true optimum: dev accuracy {best:.3f}, shared by {len(optimal)} architecture(s) "
-          f"(exhaustive simulation: {time.perf_counter() - t0:.1f}s)")
+    print(
+        f"true optimum: dev accuracy {best:.3f}, shared by {len(optimal)} architecture(s) "
+        f"(exhaustive simulation: {time.perf_counter() - t0:.1f}s)"
+    )
     print(f"random search needs about {(n + 1) / (len(optimal) + 1):.0f} evaluations on average to hit it")
     print()
 
@@ -91,15 +91,32 @@ def main(argv: list[str] | None = None) -> int:
         found, reach, made, no_share, no_share_prune = [], [], [], [], []
         for seed in range(args.seeds):
             ev = SimulatedEvaluator(pool, memo)
-            study = optuna.create_study(direction="maximize",
-                                        sampler=make_sampler(name, plan.candidates, seed=seed),
-                                        pruner=make_pruner(not args.no_pruning, ["score"], len(dev), args.chunks))
+            study = optuna.create_study(
+                direction="maximize",
+                sampler=make_sampler(name, plan.candidates, seed=seed),
+                pruner=make_pruner(not args.no_pruning, ["score"], len(dev), args.chunks),
+            )
             with tempfile.TemporaryDirectory() as tmp:
-                optimize(study, plan, ev, dev_items, Path(tmp), trials=args.trials, budget=budget, seed=seed,
-                         chunks=args.chunks)
+                optimize(
+                    study,
+                    plan,
+                    ev,
+                    dev_items,
+                    Path(tmp),
+                    trials=args.trials,
+                    budget=budget,
+                    seed=seed,
+                    chunks=args.chunks,
+                )
             evaluated = [t for t in study.trials if t.user_attrs.get("decision") == "evaluate"]
-            hit = next((k + 1 for k, t in enumerate(evaluated)
-                        if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["arch"] in optimal), None)
+            hit = next(
+                (
+                    k + 1
+                    for k, t in enumerate(evaluated)
+                    if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["arch"] in optimal
+                ),
+                None,
+            )
             found.append(hit is not None)
             reach.append(hit)
             made.append(len(ev.seen))
@@ -107,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
             # (a pruned one resumed later pays once); without pruning too: on every dev item.
             scored_on: dict[str, int] = {}
             for t in evaluated:
-                scored_on[t.user_attrs["arch"]] = max(scored_on.get(t.user_attrs["arch"], 0), t.user_attrs.get("items", 0))
+                scored_on[t.user_attrs["arch"]] = max(
+                    scored_on.get(t.user_attrs["arch"], 0), t.user_attrs.get("items", 0)
+                )
             no_share.append(sum(sum(len(memo[a][i][1]) for i in dev[:k]) for a, k in scored_on.items()))
             no_share_prune.append(sum(sum(len(memo[a][i][1]) for i in dev) for a in scored_on))
         hits = [r for r in reach if r is not None]
@@ -120,10 +139,13 @@ def main(argv: list[str] | None = None) -> int:
             "time": time.perf_counter() - t1,
         }
         r = rows[name]
-        print(f"{name:>7}: found the optimum within {args.trials} trials in {r['found']:.0%} of {args.seeds} searches; "
-              f"median evaluations to reach it {r['median_evals']:.0f}; calls made {r['made']:,.0f} vs "
-              f"{r['no_share']:,.0f} without sharing, {r['no_share_prune']:,.0f} without sharing or pruning "
-              f"(ratio {r['made'] / r['no_share_prune']:.3f}); {r['time']:.1f}s", flush=True)
+        print(
+            f"{name:>7}: found the optimum within {args.trials} trials in {r['found']:.0%} of {args.seeds} searches; "
+            f"median evaluations to reach it {r['median_evals']:.0f}; calls made {r['made']:,.0f} vs "
+            f"{r['no_share']:,.0f} without sharing, {r['no_share_prune']:,.0f} without sharing or pruning "
+            f"(ratio {r['made'] / r['no_share_prune']:.3f}); {r['time']:.1f}s",
+            flush=True,
+        )
 
     # Random search to the end, for the evaluations it needs (the random sampler draws uniformly without
     # replacement, so a seeded permutation of the candidates is the same search).
@@ -133,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     for seed in range(args.seeds):
         order = list(range(n))
         random.Random(seed).shuffle(order)
-        perms.append(next(k + 1 for k, i in enumerate(order)
-                          if config_key(space.config(plan.candidates.points[i])) in optimal))
+        perms.append(
+            next(k + 1 for k, i in enumerate(order) if config_key(space.config(plan.candidates.points[i])) in optimal)
+        )
     random_median = statistics.median(perms)
     print()
     print(f"random search to the end: median {random_median:.0f} evaluations to reach the optimum")
@@ -142,13 +165,17 @@ def main(argv: list[str] | None = None) -> int:
     if d:
         ratio = d["median_evals"] / random_median
         spend = d["made"] / d["no_share_prune"]
-        print(f"default sampler ({DEFAULT_SAMPLER}): found in {d['found']:.0%} (target >= 95%); "
-              f"median evaluations {d['median_evals']:.0f} = {ratio:.3f} of random's (target <= 0.1); "
-              f"calls {spend:.3f} of those without sharing and pruning (target <= 0.2)")
+        print(
+            f"default sampler ({DEFAULT_SAMPLER}): found in {d['found']:.0%} (target >= 95%); "
+            f"median evaluations {d['median_evals']:.0f} = {ratio:.3f} of random's (target <= 0.1); "
+            f"calls {spend:.3f} of those without sharing and pruning (target <= 0.2)"
+        )
         for other in ("greedy",):
             if other in rows and rows[other]["median_evals"] == rows[other]["median_evals"]:
-                print(f"  {1 - d['median_evals'] / rows[other]['median_evals']:.1%} fewer evaluations than {other} "
-                      f"(median, among searches that found it)")
+                print(
+                    f"  {1 - d['median_evals'] / rows[other]['median_evals']:.1%} fewer evaluations than {other} "
+                    f"(median, among searches that found it)"
+                )
         print(f"  {1 - ratio:.1%} fewer evaluations than random")
     print(f"paper: {PAPER}")
     return 0

@@ -32,11 +32,15 @@ import openai
 def architecture(base_url: str) -> dict:
     def c(type: str, model: str) -> dict:
         return {"type": type, "model_type": "vLLM", "model": model, "base_url": base_url, "max_tokens": 64}
-    return {"name": "three-layers", "layers": [
-        [c("generator", "g1"), c("generator", "g2"), c("generator", "g3")],
-        [c("fuser", "f1"), c("fuser", "f2")],
-        [c("fuser", "final")],
-    ]}
+
+    return {
+        "name": "three-layers",
+        "layers": [
+            [c("generator", "g1"), c("generator", "g2"), c("generator", "g3")],
+            [c("fuser", "f1"), c("fuser", "f2")],
+            [c("fuser", "final")],
+        ],
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -64,9 +68,15 @@ async def one(client: openai.AsyncOpenAI, i: int, stream: bool) -> tuple[float, 
 
 
 async def load(base_url: str, clients: int, rounds: int) -> tuple[list[float], list[float]]:
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=120,
-                                http_client=openai.DefaultAsyncHttpxClient(
-                                    limits=httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients)))
+    client = openai.AsyncOpenAI(
+        base_url=base_url,
+        api_key="unused",
+        max_retries=0,
+        timeout=120,
+        http_client=openai.DefaultAsyncHttpxClient(
+            limits=httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients)
+        ),
+    )
     latencies, firsts = [], []
     for _ in range(rounds):
         for total, first in await asyncio.gather(*(one(client, i, i % 2 == 0) for i in range(clients))):
@@ -85,8 +95,9 @@ def main() -> int:
     ap.add_argument("--threaded-double", action="store_true", help="upstream: the threaded test double")
     args = ap.parse_args()
     double = "archon.testing.fake_openai" if args.threaded_double else "archon.testing.load_double"
-    fake = subprocess.Popen([sys.executable, "-m", double, "--latency", str(args.latency)],
-                            stdout=subprocess.PIPE, text=True)
+    fake = subprocess.Popen(
+        [sys.executable, "-m", double, "--latency", str(args.latency)], stdout=subprocess.PIPE, text=True
+    )
     upstream = fake.stdout.readline().strip()
     folder = tempfile.mkdtemp()
     with open(f"{folder}/three-layers.json", "w") as fh:
@@ -95,9 +106,22 @@ def main() -> int:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if k != "ARCHON_SERVER_API_KEYS"}
-    server = subprocess.Popen([sys.executable, "-m", "archon.cli", "serve", f"{folder}/three-layers.json",
-                               "--port", str(port), "--max-concurrent-queries", str(args.clients),
-                               "--concurrency", f"vLLM={args.clients * 4}"], env=env)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "archon.cli",
+            "serve",
+            f"{folder}/three-layers.json",
+            "--port",
+            str(port),
+            "--max-concurrent-queries",
+            str(args.clients),
+            "--concurrency",
+            f"vLLM={args.clients * 4}",
+        ],
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         while True:
@@ -107,7 +131,12 @@ def main() -> int:
             except httpx.HTTPError:
                 time.sleep(0.1)
         asyncio.run(load(f"{url}/v1", 20, 1))  # warm up: imports, connections
-        cpu0, up0, me0, t0 = cpu_seconds(server.pid), cpu_seconds(fake.pid), cpu_seconds(os.getpid()), time.perf_counter()
+        cpu0, up0, me0, t0 = (
+            cpu_seconds(server.pid),
+            cpu_seconds(fake.pid),
+            cpu_seconds(os.getpid()),
+            time.perf_counter(),
+        )
         latencies, firsts = asyncio.run(load(f"{url}/v1", args.clients, args.rounds))
         wall = time.perf_counter() - t0
         cpu = cpu_seconds(server.pid) - cpu0
@@ -118,16 +147,24 @@ def main() -> int:
         fake.terminate()
         fake.wait()
     path = 3 * args.latency
-    print(f"{args.clients} concurrent clients (half streaming) x {args.rounds} rounds, upstream latency L={args.latency}s, "
-          f"critical path 3L={path:.2f}s")
+    print(
+        f"{args.clients} concurrent clients (half streaming) x {args.rounds} rounds, upstream latency L={args.latency}s, "
+        f"critical path 3L={path:.2f}s"
+    )
     print(f"p50 latency / critical path: {statistics.median(latencies) / path:.3f}   (target <= 1.05)")
     print(f"p99 latency / critical path: {percentile(latencies, 0.99) / path:.3f}   (target <= 1.20)")
-    print(f"time to first token / 3L:    p50 {statistics.median(firsts) / path:.3f}, "
-          f"p99 {percentile(firsts, 0.99) / path:.3f}   (target <= 1.10)")
-    print(f"server CPU per request:      {1000 * cpu / len(latencies):.2f} ms "
-          f"({len(latencies)} requests, 6 LLM calls each)")
-    print(f"CPU seconds over {wall:.2f}s of load on {os.cpu_count()} cores: server {cpu:.2f}, "
-          f"upstream double {up_cpu:.2f}, clients {me_cpu:.2f}; machine load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"time to first token / 3L:    p50 {statistics.median(firsts) / path:.3f}, "
+        f"p99 {percentile(firsts, 0.99) / path:.3f}   (target <= 1.10)"
+    )
+    print(
+        f"server CPU per request:      {1000 * cpu / len(latencies):.2f} ms "
+        f"({len(latencies)} requests, 6 LLM calls each)"
+    )
+    print(
+        f"CPU seconds over {wall:.2f}s of load on {os.cpu_count()} cores: server {cpu:.2f}, "
+        f"upstream double {up_cpu:.2f}, clients {me_cpu:.2f}; machine load average {os.getloadavg()[0]:.1f}"
+    )
     return 0
 
 

@@ -52,7 +52,9 @@ def test_extract_code_joins_python_blocks_without_a_known_function():
 def test_extract_code_dedents_a_fence_inside_a_list():
     answer = "Steps:\n1. Define the function:\n   ```python\n   def add(a, b):\n       return a + b\n   ```\n2. Done."
     assert extract_code(answer) == "def add(a, b):\n    return a + b\n"
-    assert extract_code("- code:\n  ```python\n  x = 1\n  if x:\n      print(x)\n  ```") == "x = 1\nif x:\n    print(x)\n"
+    assert (
+        extract_code("- code:\n  ```python\n  x = 1\n  if x:\n      print(x)\n  ```") == "x = 1\nif x:\n    print(x)\n"
+    )
     # A fence after prose on the same line is not an indentation.
     assert extract_code("Here: ```python\ndef f():\n    return 1\n```") == "def f():\n    return 1\n"
 
@@ -127,7 +129,7 @@ async def test_humaneval_wrong_and_broken_fail(humaneval_items):
 
 EARLY_EXITS = {
     "unittest.main()": "import unittest\nclass T(unittest.TestCase):\n    def test(self):\n        pass\n\n"
-                       "if __name__ == '__main__':\n    unittest.main()",
+    "if __name__ == '__main__':\n    unittest.main()",
     "sys.exit(0)": "import sys\nsys.exit(0)",
     "exit()": "exit()",
     "raise SystemExit": "raise SystemExit",
@@ -174,7 +176,12 @@ def test_humaneval_local_file(tmp_path, humaneval_items):
     import gzip
 
     recs = [
-        {"task_id": "T/0", "prompt": "def add(a, b):\n", "test": "def check(c):\n    assert c(1, 2) == 3\n", "entry_point": "add"},
+        {
+            "task_id": "T/0",
+            "prompt": "def add(a, b):\n",
+            "test": "def check(c):\n    assert c(1, 2) == 3\n",
+            "entry_point": "add",
+        },
     ]
     items = HumanEval().load(write_jsonl(tmp_path / "he.jsonl", recs))
     assert [i.id for i in items] == ["T/0"]
@@ -187,7 +194,14 @@ def test_humaneval_local_file(tmp_path, humaneval_items):
 
 
 async def test_humaneval_local_item_scores(tmp_path):
-    recs = [{"task_id": "T/0", "prompt": "def add(a, b):\n", "test": "def check(c):\n    assert c(1, 2) == 3\n", "entry_point": "add"}]
+    recs = [
+        {
+            "task_id": "T/0",
+            "prompt": "def add(a, b):\n",
+            "test": "def check(c):\n    assert c(1, 2) == 3\n",
+            "entry_point": "add",
+        }
+    ]
     item = HumanEval().load(write_jsonl(tmp_path / "he.jsonl", recs))[0]
     assert (await HumanEval().score(item, ["    return a + b"], CTX)).value == 1.0
     assert (await HumanEval().score(item, [fenced("def add(a, b):\n    return a - b")], CTX)).value == 0.0
@@ -200,7 +214,7 @@ MBPP_RECORDS = [
         "task_id": 11,
         "text": "Write a python function to remove first and last occurrence of a given character from the string.",
         "code": "def remove_Occ(s,ch):\n    s = s.replace(ch, '', 1)\n    i = s.rfind(ch)\n"
-                "    return s if i < 0 else s[:i] + s[i+1:]",
+        "    return s if i < 0 else s[:i] + s[i+1:]",
         "test_list": [
             'assert remove_Occ("hello","l") == "heo"',
             'assert remove_Occ("abcda","a") == "bcd"',
@@ -258,7 +272,11 @@ async def test_mbpp_picks_the_tested_function_over_a_usage_block_and_reads_list_
     usage = "\n".join(f"print(remove_Occ({w!r}, 'l'))" for w in ("hello", "world", "lll", "level", "hall"))
     s = await MBPP().score(mbpp_items[0], [fenced(code) + "\n\nUsage:\n" + fenced(usage)], CTX)
     assert s.value == 1.0, s.details
-    in_list = "Steps:\n1. Define it:\n   ```python\n" + "".join(f"   {line}\n" for line in code.splitlines()) + "   ```\n2. Done."
+    in_list = (
+        "Steps:\n1. Define it:\n   ```python\n"
+        + "".join(f"   {line}\n" for line in code.splitlines())
+        + "   ```\n2. Done."
+    )
     s = await MBPP().score(mbpp_items[0], [in_list], CTX)
     assert s.value == 1.0, s.details
 
@@ -299,7 +317,10 @@ def cc_items(tmp_path):
 def test_codecontests_load_and_prompt(cc_items):
     assert [i.id for i in cc_items] == ["1_A. Sum", "2_B. Half"]
     assert cc_items[0].reference["cases"] == [
-        ("1 2\n", "3\n"), ("10 20\n", "30\n"), ("-5 5\n", "0\n"), ("100000000000000000 1\n", "100000000000000001\n")
+        ("1 2\n", "3\n"),
+        ("10 20\n", "30\n"),
+        ("-5 5\n", "0\n"),
+        ("100000000000000000 1\n", "100000000000000001\n"),
     ]
     assert cc_items[0].metadata["n_public"] == 1
     p = CodeContests().prompt(cc_items[0], 0)

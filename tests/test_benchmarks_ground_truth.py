@@ -141,7 +141,7 @@ def test_json_file_holding_json_lines_loads(tmp_path):
         ("bad.jsonl", '{"question": "q", "answer": "#### 1"}\n{"question": "q2", "answer": \n', "line 2"),
         ("bad.json", '{"question": "q", "answer": "#### 1"}\n\n{"question": oops}\n', "line 3"),
         ("broken.json", '[{"question": "q",\n  "answer": "#### 1"\n', "line 3"),
-        ("list.jsonl", '[1, 2]\n', "line 1"),
+        ("list.jsonl", "[1, 2]\n", "line 1"),
         ("bad.parquet", "this is not parquet", "Parquet"),
     ],
 )
@@ -156,8 +156,18 @@ def test_unreadable_data_files_raise_a_clear_error(tmp_path, name, content, wher
 # --------------------------------------------------------------------------- MATH
 
 MATH_RECORDS = [
-    {"problem": "What is 1/2 as a decimal?", "answer": "0.5", "unique_id": "test/algebra/1.json", "subject": "Algebra", "level": 1},
-    {"problem": "Simplify $\\frac{2}{4}$.", "solution": "Divide: $\\frac{2}{4} = \\boxed{\\frac{1}{2}}$.", "unique_id": "test/algebra/2.json"},
+    {
+        "problem": "What is 1/2 as a decimal?",
+        "answer": "0.5",
+        "unique_id": "test/algebra/1.json",
+        "subject": "Algebra",
+        "level": 1,
+    },
+    {
+        "problem": "Simplify $\\frac{2}{4}$.",
+        "solution": "Divide: $\\frac{2}{4} = \\boxed{\\frac{1}{2}}$.",
+        "unique_id": "test/algebra/2.json",
+    },
     {"problem": "Find $x$ with $x^2=2$, $x>0$.", "answer": "\\sqrt{2}", "unique_id": "test/algebra/3.json"},
 ]
 
@@ -222,7 +232,12 @@ async def test_math_scores_only_a_clear_final_answer(answer, expected):
 
 def test_math_vote_key_groups_equivalent_answers():
     key = MATHBenchmark().vote_key
-    assert key("So $x=\\boxed{\\frac{1}{2}}$") == key("\\boxed{0.5}") == key("\\boxed{\\dfrac12}") == key("The answer is 1/2.")
+    assert (
+        key("So $x=\\boxed{\\frac{1}{2}}$")
+        == key("\\boxed{0.5}")
+        == key("\\boxed{\\dfrac12}")
+        == key("The answer is 1/2.")
+    )
     assert key("\\boxed{\\sqrt{18}}") == key("\\boxed{3\\sqrt{2}}")
     assert key("\\boxed{3}") != key("\\boxed{0.5}")
     assert key("no final answer here") is None
@@ -318,7 +333,13 @@ def test_mixeval_load_jsonl_hub_style(tmp_path):
     # The hub's rows: problem_type with an underscore, the target as strings, no ids.
     recs = [
         {"problem_type": "multiple_choice", "prompt": "2+2?", "options": ["3", "4"], "target": ["1"], "context": ""},
-        {"problem_type": "free_form", "prompt": "Capital of France?", "options": [], "target": ["Paris"], "context": ""},
+        {
+            "problem_type": "free_form",
+            "prompt": "Capital of France?",
+            "options": [],
+            "target": ["Paris"],
+            "context": "",
+        },
     ]
     items = MixEval().load(write_jsonl(tmp_path / "m.jsonl", recs))
     assert [i.id for i in items] == ["multiple_choice-0", "free_form-1"]
@@ -375,7 +396,9 @@ async def test_mixeval_mc_judge_parser(mix_items):
         seen.append(messages)
         return "The response picks Rome. [[C]]"
 
-    s = await MixEval().score(mix_items["multiple_choice-0"], ["I'd go with the city of the Colosseum."], ScoringContext(judge=judge))
+    s = await MixEval().score(
+        mix_items["multiple_choice-0"], ["I'd go with the city of the Colosseum."], ScoringContext(judge=judge)
+    )
     assert s.value == 1.0 and s.fallbacks == 0 and s.details["parsed_by"] == "judge"
     assert len(seen) == 1 and "A. Paris" in seen[0][0]["content"] and "Colosseum" in seen[0][0]["content"]
 
@@ -400,7 +423,9 @@ async def test_mixeval_mc_judge_parser(mix_items):
     # A judge that fails is not the architecture's wrong answer: the error reaches the runner,
     # which leaves the item unscored.
     with pytest.raises(RuntimeError, match="boom"):
-        await MixEval().score(mix_items["multiple_choice-0"], ["hmm"], ScoringContext(judge=failing_judge, judge_retries=0))
+        await MixEval().score(
+            mix_items["multiple_choice-0"], ["hmm"], ScoringContext(judge=failing_judge, judge_retries=0)
+        )
 
 
 async def test_mixeval_judge_not_called_when_rules_parse(mix_items):
@@ -469,9 +494,16 @@ async def test_mixeval_judge_retry_is_a_new_request(mix_items):
         return replies.setdefault(key, "[[B]]" if len(replies) else "The response picks the second option.")
 
     item = mix_items["multiple_choice-0"]
-    s = await MixEval().score(item, ["I'd go with the second one."], ScoringContext(judge=cached_judge, judge_retries=2))
+    s = await MixEval().score(
+        item, ["I'd go with the second one."], ScoringContext(judge=cached_judge, judge_retries=2)
+    )
     assert s.value == 0.0 and s.fallbacks == 0 and s.details["choice"] == 1 and s.details["judge_attempts"] == 2
-    assert len(seen) == 2 and seen[1][:1] == seen[0] and seen[1][1]["role"] == "assistant" and "[[" in seen[1][2]["content"]
+    assert (
+        len(seen) == 2
+        and seen[1][:1] == seen[0]
+        and seen[1][1]["role"] == "assistant"
+        and "[[" in seen[1][2]["content"]
+    )
 
 
 def test_mixeval_vote_key():
@@ -493,7 +525,9 @@ async def test_mixeval_free_form_judge(mix_items):
     async def garbled(messages):
         return "maybe"
 
-    s = await MixEval().score(mix_items["free_form-0"], ["The Bard of Avon"], ScoringContext(judge=garbled, judge_retries=1))
+    s = await MixEval().score(
+        mix_items["free_form-0"], ["The Bard of Avon"], ScoringContext(judge=garbled, judge_retries=1)
+    )
     assert s.value == 0.0 and s.fallbacks == 1
 
 

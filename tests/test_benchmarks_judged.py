@@ -218,9 +218,7 @@ async def test_pairwise_unparsed_counts_as_tie_with_fallbacks():
 
 
 async def test_pairwise_arena_scale_strengths():
-    outcome, _, details = await pairwise_both_orders(
-        prefers_good_arena, "Q?", "GOOD", "meh", 0, scale="arena"
-    )
+    outcome, _, details = await pairwise_both_orders(prefers_good_arena, "Q?", "GOOD", "meh", 0, scale="arena")
     assert outcome == 1.0
     assert details["labels"] == ["A>>B", "B>A"]
     assert details["strengths"] == [2, 1]
@@ -234,7 +232,11 @@ def test_pairwise_messages_shapes():
     multi = pairwise_messages(["q1", "q2"], ["a1", "a2"], ["b1", "b2"])[-1]["content"]
     assert all(s in multi for s in ("q1", "q2", "a1", "a2", "b1", "b2"))
     ctx = pairwise_messages(
-        [{"role": "user", "content": "earlier"}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "now"}],
+        [
+            {"role": "user", "content": "earlier"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "now"},
+        ],
         "x",
         "y",
     )[-1]["content"]
@@ -355,8 +357,16 @@ async def test_mt_bench_needs_judge_and_answers():
 async def test_mt_bench_pairwise_mode():
     async def judge(messages):
         text = messages[-1]["content"]
-        a = text.split("<conversation_with_assistant_A>")[-1].split("</conversation_with_assistant_A>")[0] if "conversation_with" in text else _reply(messages, "reply_of_assistant_A")
-        b = text.split("<conversation_with_assistant_B>")[-1].split("</conversation_with_assistant_B>")[0] if "conversation_with" in text else _reply(messages, "reply_of_assistant_B")
+        a = (
+            text.split("<conversation_with_assistant_A>")[-1].split("</conversation_with_assistant_A>")[0]
+            if "conversation_with" in text
+            else _reply(messages, "reply_of_assistant_A")
+        )
+        b = (
+            text.split("<conversation_with_assistant_B>")[-1].split("</conversation_with_assistant_B>")[0]
+            if "conversation_with" in text
+            else _reply(messages, "reply_of_assistant_B")
+        )
         a_last = a.strip().split("\n")[-1]
         b_last = b.strip().split("\n")[-1]
         if "GOOD" in a_last and "GOOD" not in b_last:
@@ -438,10 +448,19 @@ async def test_arena_hard_position_bias_and_errors():
 
 async def test_alpaca_eval_local_json_uses_output_as_baseline(tmp_path):
     p = tmp_path / "alpaca.json"
-    p.write_text(json.dumps([
-        {"instruction": "Name a fruit.", "output": "GOOD: apple", "generator": "gpt4_turbo", "dataset": "helpful_base"},
-        {"instruction": "Name a colour.", "output": "blue"},
-    ]))
+    p.write_text(
+        json.dumps(
+            [
+                {
+                    "instruction": "Name a fruit.",
+                    "output": "GOOD: apple",
+                    "generator": "gpt4_turbo",
+                    "dataset": "helpful_base",
+                },
+                {"instruction": "Name a colour.", "output": "blue"},
+            ]
+        )
+    )
     bench = AlpacaEval()
     items = bench.load(p)
     assert [i.turns for i in items] == [["Name a fruit."], ["Name a colour."]]
@@ -481,10 +500,12 @@ def test_alpaca_eval_summary_extra_lc():
     scores = []
     for i in range(60):
         longer = i % 3 != 0
-        scores.append(ItemScore(
-            value=1.0 if longer else 0.0,
-            details={"len_model": 1000 + (300 + i if longer else -200 - i), "len_baseline": 1000},
-        ))
+        scores.append(
+            ItemScore(
+                value=1.0 if longer else 0.0,
+                details={"len_model": 1000 + (300 + i if longer else -200 - i), "len_baseline": 1000},
+            )
+        )
     extra = bench.summary_extra(scores)
     assert extra["win_rate"] == pytest.approx(40 / 60)
     assert abs(extra["lc_win_rate"] - 0.5) < abs(extra["win_rate"] - 0.5)

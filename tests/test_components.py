@@ -69,9 +69,14 @@ def test_critic_then_ranker_reorders_critiques_and_fuser_sees_them(server, comp,
     answers.append(critic)
     answers.append(lambda b: "[2] > [1] > [3]" if "Rank the" in prompt_of(b) else None)
     answers.append(lambda b: "fused" if b["messages"][0]["role"] == "system" else None)
-    cfg = {"layers": [gens(comp, 1, 2, 3), [comp("critic", model="c")],
-                      [comp("ranker", model="r", top_k=2, use_critiques=True)],
-                      [comp("fuser", model="f", use_critiques=True)]]}
+    cfg = {
+        "layers": [
+            gens(comp, 1, 2, 3),
+            [comp("critic", model="c")],
+            [comp("ranker", model="r", top_k=2, use_critiques=True)],
+            [comp("fuser", model="f", use_critiques=True)],
+        ]
+    }
     r = run(cfg)
     assert r.answer == "fused"
     fuser_req = next(q for q in server.requests if q.body["model"] == "f")
@@ -92,7 +97,11 @@ def test_verifier_keeps_correct_and_keeps_all_when_none_pass(server, comp, answe
     def verdict(b):
         msgs = b["messages"]
         if msgs[-1]["content"].startswith("Given your analysis"):
-            return "[Correct]" if "Response:\n4" in msgs[0]["content"] or "Response:\nfour" in msgs[0]["content"] else "[Incorrect]"
+            return (
+                "[Correct]"
+                if "Response:\n4" in msgs[0]["content"] or "Response:\nfour" in msgs[0]["content"]
+                else "[Incorrect]"
+            )
         if "Reason step by step" in msgs[-1]["content"]:
             return "some reasoning"
 
@@ -126,8 +135,13 @@ def test_unit_tests_rank_candidates_by_tests_passed(server, comp, answers):
             return "Test 1: [Pass]\nTest 2: [Pass]\nTest 3: [Pass]"
 
     answers.append(tests)
-    cfg = {"layers": [gens(comp, 1, 2, 3), [comp("unit_test_generator", model="t", unit_test_cap=3)],
-                      [comp("unit_test_evaluator", model="t")]]}
+    cfg = {
+        "layers": [
+            gens(comp, 1, 2, 3),
+            [comp("unit_test_generator", model="t", unit_test_cap=3)],
+            [comp("unit_test_evaluator", model="t")],
+        ]
+    }
     r = run(cfg)
     assert r.candidates == ["four"]  # only one passes all
     assert r.state["unit_test_passes"] == [3, 2, 2]
@@ -147,9 +161,13 @@ def test_unit_test_evaluator_execution_mode_runs_code(server, comp):
         return "Test 1: assert add(1, 2) == 3\nTest 2: assert add(0, 0) == 0\nTest 3: assert add(-1, 1) == 0"
 
     server.responder = responder
-    cfg = {"layers": [[comp(model="bad"), comp(model="good")],
-                      [comp("unit_test_generator", model="t", evaluation="execute")],
-                      [comp("unit_test_evaluator", evaluation="execute")]]}
+    cfg = {
+        "layers": [
+            [comp(model="bad"), comp(model="good")],
+            [comp("unit_test_generator", model="t", evaluation="execute")],
+            [comp("unit_test_evaluator", evaluation="execute")],
+        ]
+    }
     r = run(cfg, "Write add(a, b).")
     assert r.candidates == [good]
     assert r.state["unit_test_passes"] == [1, 3]
@@ -163,8 +181,10 @@ async def test_executed_passes_count_only_the_harness_lines_once_each():
     count = UnitTestEvaluator._executed_passes
     tests = ["assert add(1, 2) == 3", "assert add(0, 0) == 0", "assert add(2, 2) == 4"]
     # Prints the old marker and lines shaped like the harness's, then fails every test.
-    forger = ("```python\nfor i in range(10):\n    print('ARCHON_TEST_PASS')\n    print(f'{i} pass')\n"
-              "    print(f'deadbeef {i % 3} pass')\ndef add(a, b):\n    return 42\n```")
+    forger = (
+        "```python\nfor i in range(10):\n    print('ARCHON_TEST_PASS')\n    print(f'{i} pass')\n"
+        "    print(f'deadbeef {i % 3} pass')\ndef add(a, b):\n    return 42\n```"
+    )
     assert await count(None, forger, tests) == 0
     # Passing tests count once each, however often the candidate repeats them.
     echo = "```python\ndef add(a, b):\n    print('pass')\n    return a + b\n```"

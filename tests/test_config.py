@@ -7,12 +7,38 @@ from archon import ConfigError, calls_per_query, check_rules, load_config
 REFERENCE_STYLE = {
     "name": "archon-testing",
     "layers": [
-        [{"type": "generator", "model": "Qwen/Qwen2-72B-Instruct", "model_type": "Together_API",
-          "temperature": 0.7, "max_context_length": 2048, "samples": 10}],
-        [{"type": "critic", "model": "claude-3-5-sonnet-20240620", "model_type": "Anthropic_API",
-          "temperature": 0.7, "max_tokens": 8192, "samples": 1}],
-        [{"type": "fuser", "model": "Qwen/Qwen1.5-110B-Chat", "model_type": "Together_API", "top_k": 1,
-          "temperature": 0.7, "max_tokens": 2048, "samples": 1, "use_critiques": True}],
+        [
+            {
+                "type": "generator",
+                "model": "Qwen/Qwen2-72B-Instruct",
+                "model_type": "Together_API",
+                "temperature": 0.7,
+                "max_context_length": 2048,
+                "samples": 10,
+            }
+        ],
+        [
+            {
+                "type": "critic",
+                "model": "claude-3-5-sonnet-20240620",
+                "model_type": "Anthropic_API",
+                "temperature": 0.7,
+                "max_tokens": 8192,
+                "samples": 1,
+            }
+        ],
+        [
+            {
+                "type": "fuser",
+                "model": "Qwen/Qwen1.5-110B-Chat",
+                "model_type": "Together_API",
+                "top_k": 1,
+                "temperature": 0.7,
+                "max_tokens": 2048,
+                "samples": 1,
+                "use_critiques": True,
+            }
+        ],
     ],
 }
 
@@ -83,16 +109,20 @@ def test_several_final_candidates_warns():
 
 
 def test_calls_per_query_worst_case():
-    cfg = load_config({"layers": [
-        [{"type": "generator", "samples": 3}, {"type": "generator", "samples": 2}],  # 5 calls, 5 candidates
-        [{"type": "critic"}],                                                         # 1
-        [{"type": "ranker", "top_k": 3, "use_critiques": True}],                      # 1 -> 3 candidates
-        [{"type": "verifier"}],                                                       # 2 per candidate = 6
-        [{"type": "unit_test_generator"}],                                            # 1
-        [{"type": "unit_test_evaluator"}],                                            # 1 per candidate = 3
-        [{"type": "fuser", "samples": 2}],                                            # 2
-        [{"type": "fuser"}],                                                          # 1
-    ]})
+    cfg = load_config(
+        {
+            "layers": [
+                [{"type": "generator", "samples": 3}, {"type": "generator", "samples": 2}],  # 5 calls, 5 candidates
+                [{"type": "critic"}],  # 1
+                [{"type": "ranker", "top_k": 3, "use_critiques": True}],  # 1 -> 3 candidates
+                [{"type": "verifier"}],  # 2 per candidate = 6
+                [{"type": "unit_test_generator"}],  # 1
+                [{"type": "unit_test_evaluator"}],  # 1 per candidate = 3
+                [{"type": "fuser", "samples": 2}],  # 2
+                [{"type": "fuser"}],  # 1
+            ]
+        }
+    )
     assert calls_per_query(cfg, with_parse_retries=False) == 5 + 1 + 1 + 6 + 1 + 3 + 2 + 1
     # The worst case asks every reply that must parse 1 + parse_retries (default 2) times.
     assert calls_per_query(cfg) == 5 + 3 + 3 + (1 + 3) * 3 + 3 + 3 * 3 + 2 + 1
@@ -108,7 +138,8 @@ def test_last_layer_warning_counts_the_candidates_that_reach_it():
     # A ranker keeps at most what it is given: 3, not its top_k of 5.
     assert warns([gen, [{"type": "ranker"}]]) == [
         "the last layer can leave 3 candidates; the first one is the answer. End with a single fuser (samples 1), "
-        "or a ranker with top_k 1, for one final answer."]
+        "or a ranker with top_k 1, for one final answer."
+    ]
 
 
 def test_ranker_without_top_k_keeps_five_in_the_cost_estimate():
@@ -117,8 +148,16 @@ def test_ranker_without_top_k_keeps_five_in_the_cost_estimate():
 
 
 def test_a_hosted_model_name_without_model_type_is_warned_about():
-    cfg = load_config({"layers": [[{"type": "generator", "model": "gpt-4o"}, {"type": "generator"}],
-                                  [{"type": "fuser", "model": "weights/my-model.gguf"}]]})
+    cfg = load_config(
+        {
+            "layers": [
+                [{"type": "generator", "model": "gpt-4o"}, {"type": "generator"}],
+                [{"type": "fuser", "model": "weights/my-model.gguf"}],
+            ]
+        }
+    )
     warnings = [f.message for f in check_rules(cfg) if "model_type" in f.message]
-    assert warnings == ["layer 1, component 1 (generator): model 'gpt-4o' has no model_type, so the embedded "
-                        "SmolLM2-135M-Instruct answers for it; set model_type (e.g. OpenAI_API) to use that model"]
+    assert warnings == [
+        "layer 1, component 1 (generator): model 'gpt-4o' has no model_type, so the embedded "
+        "SmolLM2-135M-Instruct answers for it; set model_type (e.g. OpenAI_API) to use that model"
+    ]

@@ -13,11 +13,14 @@ FAST = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, timeout=60) 
 @pytest.fixture
 def three_layers(comp):
     """The paper's MoA shape: 5 generator calls, 2 fusers, 1 fuser."""
-    return {"name": "moa", "layers": [
-        [comp(model="a", samples=3), comp(model="b", samples=2)],
-        [comp("fuser", model="f1"), comp("fuser", model="f2")],
-        [comp("fuser", model="final")],
-    ]}
+    return {
+        "name": "moa",
+        "layers": [
+            [comp(model="a", samples=3), comp(model="b", samples=2)],
+            [comp("fuser", model="f1"), comp("fuser", model="f2")],
+            [comp("fuser", model="final")],
+        ],
+    }
 
 
 def test_layers_run_in_order_and_components_at_once(server, three_layers):
@@ -26,7 +29,9 @@ def test_layers_run_in_order_and_components_at_once(server, three_layers):
         r = a.run("hi")
     assert server.max_in_flight == 2
     # Each layer starts only after the one before it has all its answers: the critical path is 3 calls deep.
-    by_layer = [[q for q in server.requests if q.body["model"] in models] for models in ({"a", "b"}, {"f1", "f2"}, {"final"})]
+    by_layer = [
+        [q for q in server.requests if q.body["model"] in models] for models in ({"a", "b"}, {"f1", "f2"}, {"final"})
+    ]
     assert [len(requests) for requests in by_layer] == [2, 2, 1]
     for earlier, later in itertools.pairwise(by_layer):
         assert max(q.replied_at for q in earlier) <= min(q.received_at for q in later)
@@ -151,6 +156,7 @@ def test_query_fails_only_when_nothing_is_left(server, comp):
         with pytest.raises(QueryFailed) as e:
             a.run("q")
         assert e.value.result.trace.layers[0].components[0].error
+
         # In a batch the failure is recorded and the other queries are answered.
         def responder(body):
             if body["messages"][-1]["content"] == "x":
@@ -175,7 +181,11 @@ def test_partial_samples_are_kept(server, comp):
         return "sample"
 
     server.responder = responder
-    cfg = {"layers": [[{"type": "generator", "model": "g", "model_type": "tgi", "base_url": server.base_url, "samples": 3}]]}
+    cfg = {
+        "layers": [
+            [{"type": "generator", "model": "g", "model_type": "tgi", "base_url": server.base_url, "samples": 3}]
+        ]
+    }
     with Archon(cfg, retry=FAST) as a:
         r = a.run("q")
     assert len(r.candidates) == 2
@@ -184,8 +194,12 @@ def test_partial_samples_are_kept(server, comp):
 
 async def test_async_api_and_message_lists(server, comp):
     a = Archon({"layers": [[comp()]]})
-    msgs = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "first"},
-            {"role": "assistant", "content": "ok"}, {"role": "user", "content": "second"}]
+    msgs = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "second"},
+    ]
     answer = await a.agenerate(msgs)
     assert answer.endswith("second")
     assert server.requests[0].body["messages"] == msgs  # a hosted model gets the turns as they are
@@ -209,7 +223,10 @@ def test_unknown_component_or_provider_is_a_config_error(server, comp):
 
     with Archon({"layers": [[comp(type="nonsense")]]}) as a, pytest.raises(ConfigError, match="layer 1, component 1"):
         a.generate("q")
-    with Archon({"layers": [[{"type": "generator", "model_type": "NoSuch_API"}]]}) as a, pytest.raises(ConfigError, match="NoSuch_API"):
+    with (
+        Archon({"layers": [[{"type": "generator", "model_type": "NoSuch_API"}]]}) as a,
+        pytest.raises(ConfigError, match="NoSuch_API"),
+    ):
         a.generate("q")
 
 
@@ -262,8 +279,13 @@ def test_a_shared_call_that_fails_is_made_again_by_the_waiter(server, comp, tmp_
 def test_a_layer_may_leave_no_candidates_when_a_later_one_makes_them(server, comp):
     # The reference code's "unit tests first" shape: tests, then generators, then the evaluator.
     server.responder = lambda b: ["1. It works.\n2. It is short."] if b["model"] == "t" else [f"[{b['model']}] answer"]
-    cfg = {"layers": [[comp("unit_test_generator", model="t")], [comp(model="g", samples=2)],
-                      [comp("unit_test_evaluator", model="e", top_k=1)]]}
+    cfg = {
+        "layers": [
+            [comp("unit_test_generator", model="t")],
+            [comp(model="g", samples=2)],
+            [comp("unit_test_evaluator", model="e", top_k=1)],
+        ]
+    }
     with Archon(cfg) as a:
         r = a.run("q")
     assert r.answer == "[g] answer" and len(r.candidates) == 1
@@ -352,8 +374,14 @@ def test_trace_keeps_critiques_tests_and_verdicts(server, comp):
         return f"[{body['model']}] answer"
 
     server.responder = reply
-    cfg = {"layers": [[comp(model="g", samples=2)], [comp("critic", model="c")], [comp("verifier", model="v")],
-                      [comp("fuser", model="f", use_critiques=True)]]}
+    cfg = {
+        "layers": [
+            [comp(model="g", samples=2)],
+            [comp("critic", model="c")],
+            [comp("verifier", model="v")],
+            [comp("fuser", model="f", use_critiques=True)],
+        ]
+    }
     with Archon(cfg) as a:
         r = a.run("q")
     critic, verifier = r.trace.layers[1].components[0], r.trace.layers[2].components[0]
@@ -404,7 +432,10 @@ def test_cached_samples_keep_the_token_totals(server, comp, tmp_path):
         fresh = a.run_batch(["a question of several words"])[0].trace.usage
     with Archon(cfg, cache=cache) as a:
         again = a.run_batch(["a question of several words"])[0].trace.usage
-    assert again.cached_calls == 3 and (again.input_tokens, again.output_tokens) == (fresh.input_tokens, fresh.output_tokens)
+    assert again.cached_calls == 3 and (again.input_tokens, again.output_tokens) == (
+        fresh.input_tokens,
+        fresh.output_tokens,
+    )
 
 
 def test_connections_close_with_the_callers_event_loop(server):

@@ -13,7 +13,9 @@ from archon.cli import main
 from archon.providers import specs
 from archon.testing.fake_openai import FakeOpenAIServer
 
-EXAMPLES = sorted(p for p in (Path(__file__).parents[1] / "examples").iterdir() if p.suffix in (".json", ".yaml", ".yml"))
+EXAMPLES = sorted(
+    p for p in (Path(__file__).parents[1] / "examples").iterdir() if p.suffix in (".json", ".yaml", ".yml")
+)
 LOCAL = [p for p in EXAMPLES if p.name.startswith("local")]
 
 
@@ -26,8 +28,13 @@ def test_there_are_keyless_examples_of_each_kind():
     assert all(c.get("model_type") == "local" for p in LOCAL for layer in _load(p)["layers"] for c in layer)
     assert any({"critic", "ranker", "fuser"} <= k for k in kinds.values())
     assert any("verifier" in k for k in kinds.values())
-    assert any(c.get("evaluation") == "execute" for p in LOCAL for layer in _load(p)["layers"] for c in layer
-               if c["type"] == "unit_test_evaluator")
+    assert any(
+        c.get("evaluation") == "execute"
+        for p in LOCAL
+        for layer in _load(p)["layers"]
+        for c in layer
+        if c["type"] == "unit_test_evaluator"
+    )
     assert any(p.suffix == ".yaml" for p in LOCAL)
     assert (Path(__file__).parents[1] / "examples" / "judge.json").is_file()
 
@@ -59,7 +66,11 @@ def test_every_example_runs(example, tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_local_examples_run_on_the_embedded_model(tmp_path):
     for example in LOCAL:
-        proc = subprocess.run(["archon", "run", str(example), "Write a Python function add(a, b) that returns a + b."],
-                              capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            ["archon", "run", str(example), "Write a Python function add(a, b) that returns a + b."],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert proc.returncode == 0, (example.name, proc.stderr)
         assert proc.stdout.strip(), example.name

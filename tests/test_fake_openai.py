@@ -272,8 +272,9 @@ def test_rate_limited_keys():
 def test_rate_limited_key_does_not_consume_behaviours():
     with FakeOpenAIServer(rate_limited_keys={"sk-slow"}) as srv:
         srv.enqueue(Behaviour(text="kept"))
-        r = httpx.post(srv.base_url + "/chat/completions", json=chat_body(),
-                       headers={"Authorization": "Bearer sk-slow"})
+        r = httpx.post(
+            srv.base_url + "/chat/completions", json=chat_body(), headers={"Authorization": "Bearer sk-slow"}
+        )
         assert r.status_code == 429
         r = httpx.post(srv.base_url + "/chat/completions", json=chat_body())
         assert r.json()["choices"][0]["message"]["content"] == "kept"
@@ -355,9 +356,7 @@ def test_streaming(server, client):
     text = {}
     for ch in chunks:
         for choice in ch["choices"]:
-            text[choice["index"]] = text.get(choice["index"], "") + choice["delta"].get(
-                "content", ""
-            )
+            text[choice["index"]] = text.get(choice["index"], "") + choice["delta"].get("content", "")
     assert text[0].startswith("[gpt-test] reply 0") and text[1].startswith("[gpt-test] reply 1")
     assert chunks[-1]["usage"]["total_tokens"] > 0
 
@@ -373,13 +372,16 @@ def test_control_and_stats_over_http(server, client):
     stats = httpx.get(root + "/_stats").json()
     assert stats["requests"] == 1 and stats["max_in_flight"] == 1
 
-    r = httpx.post(root + "/_control", json={"reset": True, "latency": 0,
-                                              "enqueue": [{"text": "steered"}]})
+    r = httpx.post(root + "/_control", json={"reset": True, "latency": 0, "enqueue": [{"text": "steered"}]})
     assert r.json()["requests"] == 0 and r.json()["queued"] == 1
     r = client.post("/chat/completions", json=chat_body())
     assert r.json()["choices"][0]["message"]["content"] == "steered"
     assert httpx.get(root + "/_stats").json() == {
-        "requests": 1, "max_in_flight": 1, "in_flight": 0, "queued": 0, "latency": 0.0,
+        "requests": 1,
+        "max_in_flight": 1,
+        "in_flight": 0,
+        "queued": 0,
+        "latency": 0.0,
     }
 
     httpx.post(root + "/_control", json={"rate_limited_keys": ["k1"], "required_key": "k1"})
@@ -444,8 +446,12 @@ def test_128_concurrent_connections(server):
     def call():
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
         try:
-            conn.request("POST", "/v1/chat/completions", body=json.dumps(chat_body()),
-                         headers={"Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                "/v1/chat/completions",
+                body=json.dumps(chat_body()),
+                headers={"Content-Type": "application/json"},
+            )
             resp = conn.getresponse()
             resp.read()
             codes.append(resp.status)

@@ -15,8 +15,9 @@ from archon.testing.load_double import make_app
 async def test_the_load_double_answers_whole_and_streamed():
     server = TestServer(make_app(latency=0.0))
     await server.start_server()
-    provider = OpenAICompatibleProvider(name="vLLM", base_url=str(server.make_url("/v1")), api_keys=[],
-                                        key_required=False)
+    provider = OpenAICompatibleProvider(
+        name="vLLM", base_url=str(server.make_url("/v1")), api_keys=[], key_required=False
+    )
     request = ChatRequest(model="m", messages=[{"role": "user", "content": "say something long enough"}])
     expected = default_responder({"model": "m", "messages": request.messages})[0]
     try:

@@ -17,9 +17,13 @@ def test_archon_run_with_no_config_uses_embedded_model():
 def test_local_architecture_end_to_end(tmp_path):
     from archon import Archon
 
-    cfg = {"layers": [[{"type": "generator", "model_type": "local", "samples": 2, "max_tokens": 48}],
-                      [{"type": "ranker", "model_type": "local", "top_k": 1, "max_tokens": 24, "parse_retries": 1}],
-                      [{"type": "fuser", "model_type": "local", "max_tokens": 48}]]}
+    cfg = {
+        "layers": [
+            [{"type": "generator", "model_type": "local", "samples": 2, "max_tokens": 48}],
+            [{"type": "ranker", "model_type": "local", "top_k": 1, "max_tokens": 24, "parse_retries": 1}],
+            [{"type": "fuser", "model_type": "local", "max_tokens": 48}],
+        ]
+    }
     with Archon(cfg, cache=tmp_path / "c.sqlite") as a:
         results = a.run_batch(["What is 2 + 2?", "Name a fruit."])
         assert all(r.answer and r.error is None for r in results)
@@ -37,8 +41,9 @@ async def test_a_prompt_longer_than_the_context_is_shortened_to_fit():
 
     # A fuser puts every candidate into its system prompt: that is the message to shorten.
     system = "Fuse the candidates below.\n\n" + " ".join(f"word{i}" for i in range(8000)) + "\n\nEnd of candidates."
-    req = ChatRequest(model="", messages=[{"role": "system", "content": system}, {"role": "user", "content": "Say hi."}],
-                      max_tokens=8)
+    req = ChatRequest(
+        model="", messages=[{"role": "system", "content": system}, {"role": "user", "content": "Say hi."}], max_tokens=8
+    )
     result = await LocalProvider().chat(req)
     assert result.texts[0].strip()
     assert 0 < result.input_tokens < 8000
@@ -63,8 +68,12 @@ def test_a_cut_prompt_is_reported_on_stderr_and_in_the_trace(tmp_path):
     long_prompt = "Summarise: " + " ".join(f"word{i}" for i in range(6000))
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps({"layers": [[{"type": "generator", "model_type": "local", "max_tokens": 8}]]}))
-    proc = subprocess.run(["archon", "run", str(cfg), long_prompt, "--trace", str(tmp_path / "t.jsonl")],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        ["archon", "run", str(cfg), long_prompt, "--trace", str(tmp_path / "t.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     line = next(row for row in proc.stderr.splitlines() if "the prompt was cut" in row)
     dropped = int(line.split("(")[-1].split()[0])
@@ -114,4 +123,3 @@ async def test_a_call_given_up_frees_the_model_at_once(monkeypatch):
     # model: it stopped far short of its budget (with end-of-sequence banned, only the cancellation ends it early).
     _load, abandoned, _short = generations
     assert short.texts and abandoned["tokens"] < abandoned["budget"] // 2
-

@@ -108,8 +108,9 @@ async def test_a_server_that_is_not_running_is_named_in_the_error():
     with socket.socket() as s:  # a free port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    p = OpenAICompatibleProvider(name="vLLM", base_url=f"http://user:pw-secret@127.0.0.1:{port}/v1", api_keys=[],
-                                 key_required=False)
+    p = OpenAICompatibleProvider(
+        name="vLLM", base_url=f"http://user:pw-secret@127.0.0.1:{port}/v1", api_keys=[], key_required=False
+    )
     with pytest.raises(ProviderError) as e:
         await chat_with_retries(p, req(), FAST)
     await p.aclose()
@@ -190,8 +191,19 @@ def test_anthropic_provider_over_http(server, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-123456")
     server.required_key = "sk-ant-test-123456"
     server.enqueue(Behaviour(status=529))  # overloaded: retried by archon, not by the SDK
-    cfg = {"layers": [[{"type": "generator", "model": "claude-x", "model_type": "Anthropic_API",
-                        "base_url": server.url, "samples": 2}]]}
+    cfg = {
+        "layers": [
+            [
+                {
+                    "type": "generator",
+                    "model": "claude-x",
+                    "model_type": "Anthropic_API",
+                    "base_url": server.url,
+                    "samples": 2,
+                }
+            ]
+        ]
+    }
     with Archon(cfg, retry=FAST) as a:
         r = a.run([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}])
     assert len(r.candidates) == 2 and r.answer.startswith("[claude-x]")
@@ -206,7 +218,9 @@ def test_anthropic_moves_to_the_next_key_on_a_rate_limit(server):
     pytest.importorskip("anthropic")
     server.rate_limited_keys = {"sk-ant-first-000000"}
     keys = {"ANTHROPIC_API_KEY": "sk-ant-first-000000", "ANTHROPIC_API_KEY_2": "sk-ant-second-00000"}
-    cfg = {"layers": [[{"type": "generator", "model": "claude-x", "model_type": "Anthropic_API", "base_url": server.url}]]}
+    cfg = {
+        "layers": [[{"type": "generator", "model": "claude-x", "model_type": "Anthropic_API", "base_url": server.url}]]
+    }
     with Archon(cfg, keys=keys, retry=FAST, env_file=None) as a:
         assert a.generate("hi").startswith("[claude-x]")
         assert a.generate("again").startswith("[claude-x]")
@@ -222,22 +236,44 @@ def test_google_provider_over_http(server, monkeypatch):
     monkeypatch.setenv("GOOGLE_API_KEY", "g-key-first-00000")
     monkeypatch.setenv("GOOGLE_API_KEY_2", "g-key-second-0000")
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", server.url)
-    cfg = {"layers": [[{"type": "as_sent", "model": "gemini-x", "model_type": "gemini", "samples": 2,
-                        "temperature": 0.3, "max_tokens": 77}]]}
+    cfg = {
+        "layers": [
+            [
+                {
+                    "type": "as_sent",
+                    "model": "gemini-x",
+                    "model_type": "gemini",
+                    "samples": 2,
+                    "temperature": 0.3,
+                    "max_tokens": 77,
+                }
+            ]
+        ]
+    }
 
     async def as_sent(ctx, state):  # the conversation as the caller gives it: every role reaches the SDK
         return await ctx.complete(state.messages, n=ctx.config.samples)
 
     with Archon(cfg, retry=FAST, env_file=None) as a:
         a.add_component("as_sent", as_sent)
-        r = a.run([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"},
-                   {"role": "assistant", "content": "hi!"}, {"role": "user", "content": "and now?"}])
+        r = a.run(
+            [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": "hello"},
+                {"role": "assistant", "content": "hi!"},
+                {"role": "user", "content": "and now?"},
+            ]
+        )
     assert len(r.candidates) == 2 and r.answer.startswith("[gemini-x]") and "and now?" in r.answer
     assert r.trace.usage.input_tokens > 0 and r.trace.usage.output_tokens > 0
     sent = server.requests[-1]
     assert sent.path.endswith("/models/gemini-x:generateContent")
-    assert sent.body["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"},
-                                     {"role": "assistant", "content": "hi!"}, {"role": "user", "content": "and now?"}]
+    assert sent.body["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "hi!"},
+        {"role": "user", "content": "and now?"},
+    ]
     assert sent.body["temperature"] == 0.3 and sent.body["max_tokens"] == 77
     # The two samples start at once on the first key and get 429s; then one 503 and two answers,
     # all on the second key.
@@ -249,24 +285,41 @@ def test_google_errors_are_clear_and_keyless(server):
     pytest.importorskip("google.genai")
     server.required_key = "g-right-key-00000"
     cfg = {"layers": [[{"type": "generator", "model": "gemini-x", "model_type": "Google_API", "base_url": server.url}]]}
-    with Archon(cfg, keys={"GOOGLE_API_KEY": "g-wrong-key-12345"}, retry=FAST, env_file=None) as a, \
-            pytest.raises(QueryFailed) as e:
+    with (
+        Archon(cfg, keys={"GOOGLE_API_KEY": "g-wrong-key-12345"}, retry=FAST, env_file=None) as a,
+        pytest.raises(QueryFailed) as e,
+    ):
         a.generate("hi")
     msg = str(e.value)
     assert "Google_API" in msg and "HTTP 401" in msg and "g-wrong-key" not in msg
     assert len(server.requests) == 1  # a bad key is not retried
 
 
-BEDROCK_KEYS = {"AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE", "AWS_SECRET_ACCESS_KEY": "fake-secret-do-not-leak",
-                "AWS_REGION": "us-east-1"}
+BEDROCK_KEYS = {
+    "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE",
+    "AWS_SECRET_ACCESS_KEY": "fake-secret-do-not-leak",
+    "AWS_REGION": "us-east-1",
+}
 
 
 def test_bedrock_provider_over_http(server):
     pytest.importorskip("boto3")
     server.required_key = "AKIAFAKEFAKEFAKE"  # the access key id, read from the SigV4 signature
     server.enqueue(Behaviour(status=429))  # ThrottlingException: retried by archon
-    cfg = {"layers": [[{"type": "generator", "model": "anthropic.claude-3-haiku-20240307-v1:0",
-                        "model_type": "Bedrock_API", "base_url": server.url, "samples": 2, "max_tokens": 50}]]}
+    cfg = {
+        "layers": [
+            [
+                {
+                    "type": "generator",
+                    "model": "anthropic.claude-3-haiku-20240307-v1:0",
+                    "model_type": "Bedrock_API",
+                    "base_url": server.url,
+                    "samples": 2,
+                    "max_tokens": 50,
+                }
+            ]
+        ]
+    }
     with Archon(cfg, keys=BEDROCK_KEYS, retry=FAST, env_file=None) as a:
         r = a.run([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}])
     assert len(r.candidates) == 2 and r.answer.startswith("[anthropic.claude-3-haiku-20240307-v1:0]")

@@ -12,8 +12,8 @@ ROOT = Path(__file__).parents[1]
 
 def _python_api_blocks() -> list[str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Python API"):]
-    section = section[:section.index("\n## ", 1)]
+    section = text[text.index("## Python API") :]
+    section = section[: section.index("\n## ", 1)]
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 

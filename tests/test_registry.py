@@ -86,7 +86,8 @@ def _site_with_plugin(tmp_path: Path, dist: str, entry_points: dict[str, str], m
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(
-        f"[{PLUGIN_GROUP}]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items()))
+        f"[{PLUGIN_GROUP}]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    )
     for name, code in modules.items():
         (site / f"{name}.py").write_text(textwrap.dedent(code))
     return site
@@ -94,15 +95,18 @@ def _site_with_plugin(tmp_path: Path, dist: str, entry_points: dict[str, str], m
 
 def _run(site: Path, code: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_a_third_party_plugin_registers_on_first_lookup_and_a_broken_one_is_named(tmp_path):
     site = _site_with_plugin(
-        tmp_path, "archon-shortest",
+        tmp_path,
+        "archon-shortest",
         {"shortest": "archon_shortest", "prices": "archon_shortest:register_prices", "broken": "no_such_module_here"},
-        {"archon_shortest": """
+        {
+            "archon_shortest": """
             import archon
 
             def shortest(ctx, state):
@@ -114,8 +118,12 @@ def test_a_third_party_plugin_registers_on_first_lookup_and_a_broken_one_is_name
 
             def register_prices():
                 archon.register_price("plugin-model", 1.0, 2.0)
-            """})
-    proc = _run(site, """
+            """
+        },
+    )
+    proc = _run(
+        site,
+        """
         import sys, warnings
         warnings.simplefilter("always")
         import archon
@@ -126,7 +134,8 @@ def test_a_third_party_plugin_registers_on_first_lookup_and_a_broken_one_is_name
         cost = estimate_cost("x", "plugin-model", 10**6, 10**6)
         print(archon.calls_per_query(cfg), "shortest" in known_types(), cost)
         print([f.message for f in archon.check_rules(cfg)])
-        """)
+        """,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["4 True 3.0", "[]"]
     assert "archon plugin 'broken' (no_such_module_here) failed to load: ModuleNotFoundError" in proc.stderr
@@ -137,12 +146,15 @@ def test_builtin_benchmarks_are_an_entry_point_that_components_find_by_name(tmp_
     point archon declares in pyproject.toml loads them on the first lookup."""
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"][PLUGIN_GROUP]
     site = _site_with_plugin(tmp_path, "archon-entry-points-under-test", declared, {})
-    proc = _run(site, """
+    proc = _run(
+        site,
+        """
         import sys
         from archon.components import vote_key_for
         assert not any(m.startswith("archon.benchmarks") for m in sys.modules)
         key = vote_key_for("gsm8k")
         print(key("So the answer is 42.") == key("42"), "archon.benchmarks.builtin" in sys.modules)
-        """)
+        """,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "True"]

@@ -21,8 +21,14 @@ def config(tmp_path):
     with FakeOpenAIServer() as srv:
         srv.enqueue(Behaviour(text=HOSTILE))
         path = tmp_path / "one.json"
-        path.write_text(json.dumps({"name": "one", "layers": [[{"type": "generator", "model_type": "vLLM",
-                                                                "model": "m", "base_url": srv.base_url}]]}))
+        path.write_text(
+            json.dumps(
+                {
+                    "name": "one",
+                    "layers": [[{"type": "generator", "model_type": "vLLM", "model": "m", "base_url": srv.base_url}]],
+                }
+            )
+        )
         yield str(path)
 
 
@@ -34,8 +40,12 @@ def test_piped_answer_is_byte_exact(config):
 
 def test_terminal_answer_has_no_live_control_sequences(config):
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "archon.cli", "run", config, "hi"], stdout=follower,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "archon.cli", "run", config, "hi"],
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "200"},
+    )
     os.close(follower)
     data = b""
     while True:

@@ -90,8 +90,10 @@ def _records(p: Path) -> Iterable[tuple[str, Mapping[str, Any]]]:
             json.loads(lines[-1])
         except json.JSONDecodeError:
             lines = lines[:-1]
-    return [(f"line {n} of {str(p)!r}", r) for n, r in
-            zip((i + 1 for i, line in enumerate(lines) if line.strip()), read_json_lines(lines, p))]
+    return [
+        (f"line {n} of {str(p)!r}", r)
+        for n, r in zip((i + 1 for i, line in enumerate(lines) if line.strip()), read_json_lines(lines, p))
+    ]
 
 
 def read_baseline_answers(source: str | Path | Mapping[str, Any]) -> BaselineAnswers:
@@ -109,8 +111,10 @@ def read_baseline_answers(source: str | Path | Mapping[str, Any]) -> BaselineAns
     if not p.exists():
         raise ArchonError(f"baseline answers file {str(p)!r} does not exist")
     if p.is_dir():
-        raise ArchonError(f"baseline answers {str(p)!r} is a folder; pass one model's answers file "
-                          f"(e.g. model_answer/gpt-4-0314.jsonl or results/<model>/model_outputs.json)")
+        raise ArchonError(
+            f"baseline answers {str(p)!r} is a folder; pass one model's answers file "
+            f"(e.g. model_answer/gpt-4-0314.jsonl or results/<model>/model_outputs.json)"
+        )
     out = BaselineAnswers(source=str(p))
     for at, rec in _records(p):
         if not isinstance(rec, Mapping):
@@ -141,7 +145,9 @@ def match_items(answers: BaselineAnswers, items: Sequence[Item]) -> None:
                 answers[it.id] = found
 
 
-def check_baselines(benchmark: str, need: str | None, items: Sequence[Item], baseline: Mapping[str, Any] | None) -> None:
+def check_baselines(
+    benchmark: str, need: str | None, items: Sequence[Item], baseline: Mapping[str, Any] | None
+) -> None:
     """Refuse a run whose baseline is not what it records.
 
     ``need``: ``"required"`` (every item needs a baseline answer), ``"reference"`` (a baseline answer, else the
@@ -162,9 +168,12 @@ def check_baselines(benchmark: str, need: str | None, items: Sequence[Item], bas
                 f"(items e.g. {', '.join(repr(it.id) for it in items[:3])}; baseline records e.g. "
                 f"{', '.join(repr(k[:60]) for k in known) or 'none'}): is it the baseline for this data?"
             )
-    missing = [it.id for it in items
-               if not (baseline is not None and it.id in baseline)
-               and not (baseline is None and need == "reference" and it.reference)]
+    missing = [
+        it.id
+        for it in items
+        if not (baseline is not None and it.id in baseline)
+        and not (baseline is None and need == "reference" and it.reference)
+    ]
     if missing:
         if baseline is not None:
             raise ArchonError(

@@ -81,17 +81,23 @@ def compute_matched_baselines(
     single = {"name": f"single ({model})", "layers": [[{"type": "generator", **base, "samples": 1}]]}
     if n < MIN_CALLS_TO_CHOOSE:
         return {"single": single}
-    best = {"name": f"best-of-{n} ({model})", "layers": [
-        [{"type": "generator", **base, "samples": n - 1}],
-        [{"type": "ranker", **base, "top_k": 1, "parse_retries": 0}],
-    ]}
+    best = {
+        "name": f"best-of-{n} ({model})",
+        "layers": [
+            [{"type": "generator", **base, "samples": n - 1}],
+            [{"type": "ranker", **base, "top_k": 1, "parse_retries": 0}],
+        ],
+    }
     vote: dict[str, Any] = {"type": "majority_vote"}
     if bench_name:
         vote["benchmark"] = bench_name
-    majority = {"name": f"majority-of-{n} ({model})", "layers": [
-        [{"type": "generator", **base, "samples": n}],
-        [vote],
-    ]}
+    majority = {
+        "name": f"majority-of-{n} ({model})",
+        "layers": [
+            [{"type": "generator", **base, "samples": n}],
+            [vote],
+        ],
+    }
     return {"single": single, "best_of_n": best, "majority": majority}
 
 
@@ -100,6 +106,8 @@ def baselines_note(config: str | dict | ArchitectureConfig, n: int | None = None
     n = _matched_calls(load_config(config), n)
     if n >= MIN_CALLS_TO_CHOOSE:
         return None
-    return (f"best-of-N and majority vote are left out: the architecture makes {n} call{'s' if n > 1 else ''} per query, "
-            f"and with fewer than {MIN_CALLS_TO_CHOOSE} they are the single model again (best-of-2 ranks one sample, "
-            f"majority-of-2 keeps the first)")
+    return (
+        f"best-of-N and majority vote are left out: the architecture makes {n} call{'s' if n > 1 else ''} per query, "
+        f"and with fewer than {MIN_CALLS_TO_CHOOSE} they are the single model again (best-of-2 ranks one sample, "
+        f"majority-of-2 keeps the first)"
+    )

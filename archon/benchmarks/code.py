@@ -62,8 +62,9 @@ class _CodeBenchmark(Benchmark):
         # Which containment the programs ran under: a reader of the result should know.
         return {"sandbox": isolation_mode(), "sandbox_network_isolated": network_isolation_available()}
 
-    async def _judge(self, candidate: str, tests: list[str], functions: list[str], *, prelude: str = "",
-                     setup: str = "") -> ItemScore:
+    async def _judge(
+        self, candidate: str, tests: list[str], functions: list[str], *, prelude: str = "", setup: str = ""
+    ) -> ItemScore:
         """Judge the candidate's functions by the asserts; it passes only if every test passes."""
         verdict = await ajudge_asserts(candidate, tests, functions, prelude=prelude, setup=setup, limits=self.limits)
         return ItemScore(1.0 if verdict.status == "passed" else 0.0, _verdict_details(verdict))
@@ -79,8 +80,11 @@ def _compiles(code: str) -> bool:
 
 def _verdict_details(verdict: AssertVerdict) -> dict[str, Any]:
     details = _result_details(verdict.run)
-    details.update(status=verdict.status, stderr=(verdict.detail or verdict.run.stderr or "")[:STDERR_CHARS],
-                   sandbox_runs=verdict.runs)
+    details.update(
+        status=verdict.status,
+        stderr=(verdict.detail or verdict.run.stderr or "")[:STDERR_CHARS],
+        sandbox_runs=verdict.runs,
+    )
     return details
 
 
@@ -130,12 +134,14 @@ class HumanEval(_CodeBenchmark):
             missing = [k for k in ("prompt", "test", "entry_point") if not r.get(k)]
             if missing:
                 raise DatasetNotFound(f"humaneval: {where(records, i)} lacks {', '.join(missing)}")
-            items.append(Item(
-                id=str(r.get("task_id") or f"HumanEval/{i}"),
-                turns=[r["prompt"]],
-                reference={"prompt": r["prompt"], "test": r["test"], "entry_point": r["entry_point"]},
-                metadata={"canonical_solution": r.get("canonical_solution")},
-            ))
+            items.append(
+                Item(
+                    id=str(r.get("task_id") or f"HumanEval/{i}"),
+                    turns=[r["prompt"]],
+                    reference={"prompt": r["prompt"], "test": r["test"], "entry_point": r["entry_point"]},
+                    metadata={"canonical_solution": r.get("canonical_solution")},
+                )
+            )
         return items
 
     def prompt(self, item: Item, turn: int) -> str:
@@ -157,9 +163,12 @@ class HumanEval(_CodeBenchmark):
         ref = item.reference
         entry = ref["entry_point"]
         # The prompt (trusted: from the data set) gives the tests its helpers, e.g. HumanEval/32's poly().
-        prelude = ref["prompt"] if _compiles(ref["prompt"]) else ref["prompt"] + "    pass\n"  # a stub without a docstring
-        return await self._judge(self.solution(item, answer or ""), [f"{ref['test']}\n\ncheck({entry})\n"], [entry],
-                                 prelude=prelude)
+        prelude = (
+            ref["prompt"] if _compiles(ref["prompt"]) else ref["prompt"] + "    pass\n"
+        )  # a stub without a docstring
+        return await self._judge(
+            self.solution(item, answer or ""), [f"{ref['test']}\n\ncheck({entry})\n"], [entry], prelude=prelude
+        )
 
 
 # --------------------------------------------------------------------------- MBPP
@@ -180,26 +189,36 @@ class MBPP(_CodeBenchmark):
     INSTRUCTION = "Write the complete Python function in a ```python block."
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=self.split,
-                               layouts=self.layouts)
+        records = load_records(
+            data,
+            benchmark=self.name,
+            hf_path=self.hf_path,
+            hf_name=self.hf_name,
+            split=self.split,
+            layouts=self.layouts,
+        )
         items = []
         for i, r in enumerate(records):
             text = r.get("text") or r.get("prompt") or r.get("question")
             tests = list(r.get("test_list") or [])
             if not text or not tests:
-                raise DatasetNotFound(f"mbpp: {where(records, i)} needs 'text' (or 'prompt') and a non-empty 'test_list'")
+                raise DatasetNotFound(
+                    f"mbpp: {where(records, i)} needs 'text' (or 'prompt') and a non-empty 'test_list'"
+                )
             imports = r.get("test_imports") or []
             setup = "\n".join([*imports, r.get("test_setup_code") or ""]).strip()
-            items.append(Item(
-                id=str(r.get("task_id") if r.get("task_id") is not None else i),
-                turns=[str(text)],
-                reference={
-                    "test_list": tests,
-                    "test_setup_code": setup,
-                    "challenge_test_list": list(r.get("challenge_test_list") or []),
-                },
-                metadata={"code": r.get("code")},
-            ))
+            items.append(
+                Item(
+                    id=str(r.get("task_id") if r.get("task_id") is not None else i),
+                    turns=[str(text)],
+                    reference={
+                        "test_list": tests,
+                        "test_setup_code": setup,
+                        "challenge_test_list": list(r.get("challenge_test_list") or []),
+                    },
+                    metadata={"code": r.get("code")},
+                )
+            )
         return items
 
     def prompt(self, item: Item, turn: int) -> str:
@@ -288,8 +307,14 @@ class CodeContests(_CodeBenchmark):
     )
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=self.split,
-                               layouts=self.layouts)
+        records = load_records(
+            data,
+            benchmark=self.name,
+            hf_path=self.hf_path,
+            hf_name=self.hf_name,
+            split=self.split,
+            layouts=self.layouts,
+        )
         items = []
         for i, r in enumerate(records):
             description = r.get("description") or r.get("problem") or r.get("question") or r.get("prompt")
@@ -298,15 +323,19 @@ class CodeContests(_CodeBenchmark):
             groups = {g: _cases(r.get(g)) for g in ("public_tests", "private_tests", "generated_tests", "tests")}
             cases = [c for cs in groups.values() for c in cs]
             if not cases:
-                raise DatasetNotFound(f"codecontests: {where(records, i)} has no test cases (public_tests/private_tests/generated_tests)")
+                raise DatasetNotFound(
+                    f"codecontests: {where(records, i)} has no test cases (public_tests/private_tests/generated_tests)"
+                )
             meta = {k: r.get(k) for k in ("difficulty", "source", "cf_rating") if r.get(k) is not None}
             meta["n_public"] = len(groups["public_tests"])
-            items.append(Item(
-                id=str(r.get("name") or r.get("id") or r.get("task_id") or i),
-                turns=[str(description)],
-                reference={"cases": cases},
-                metadata=meta,
-            ))
+            items.append(
+                Item(
+                    id=str(r.get("name") or r.get("id") or r.get("task_id") or i),
+                    turns=[str(description)],
+                    reference={"cases": cases},
+                    metadata=meta,
+                )
+            )
         return items
 
     def prompt(self, item: Item, turn: int) -> str:

@@ -114,7 +114,9 @@ def read_json(path: str | Path) -> Any:
     except json.JSONDecodeError:
         first_ok = False
     if not first_ok:  # not JSON Lines either: report the JSON error where it is
-        raise DatasetNotFound(f"{_where(p, error.lineno)}: not valid JSON ({error.msg} at column {error.colno})") from None
+        raise DatasetNotFound(
+            f"{_where(p, error.lineno)}: not valid JSON ({error.msg} at column {error.colno})"
+        ) from None
     return read_json_lines(lines, p)
 
 
@@ -131,8 +133,9 @@ def _read_file(p: Path) -> list[dict[str, Any]]:
             elif not lists and not any(isinstance(v, dict) for v in obj.values()):
                 obj = [obj]  # one record per file, as in the MATH tree (test/<subject>/<n>.json)
             else:
-                raise DatasetNotFound(f"{str(p)!r}: expected a JSON list of records, an object holding one list, "
-                                      f"or one record")
+                raise DatasetNotFound(
+                    f"{str(p)!r}: expected a JSON list of records, an object holding one list, or one record"
+                )
         if not isinstance(obj, list) or not all(isinstance(r, dict) for r in obj):
             raise DatasetNotFound(f"{str(p)!r}: expected a JSON list of records (objects)")
         return obj
@@ -145,7 +148,9 @@ def _read_file(p: Path) -> list[dict[str, Any]]:
         try:
             return pq.read_table(p).to_pylist()
         except Exception as e:  # pyarrow raises several kinds for a corrupt file
-            raise DatasetNotFound(f"{str(p)!r}: not a readable Parquet file ({type(e).__name__}: {str(e)[:200]})") from None
+            raise DatasetNotFound(
+                f"{str(p)!r}: not a readable Parquet file ({type(e).__name__}: {str(e)[:200]})"
+            ) from None
     raise DatasetNotFound(f"{str(p)!r}: unsupported file type (use .jsonl, .json, .parquet, .jsonl.gz or .json.gz)")
 
 
@@ -172,7 +177,9 @@ def folder_files(folder: str | Path, *, benchmark: str | None = None, layouts: L
     who = f"{benchmark}: " if benchmark else ""
     if not found:
         raise DatasetNotFound(f"{who}no data file ({', '.join(LOCAL_SUFFIXES)}) under {str(p)!r}")
-    shown = ", ".join(str(f.relative_to(p)) for f in found[:12]) + (f", ... ({len(found)} in all)" if len(found) > 12 else "")
+    shown = ", ".join(str(f.relative_to(p)) for f in found[:12]) + (
+        f", ... ({len(found)} in all)" if len(found) > 12 else ""
+    )
     expected = "; ".join(" + ".join(layout) for layout in layouts)
     raise DatasetNotFound(
         f"{who}the folder {str(p)!r} holds several data files ({shown}) and is not in a layout archon knows"
@@ -217,12 +224,15 @@ def load_records(
         + f" split {split!r} with the `datasets` library. Download it where you have access "
         f"(e.g. `datasets.load_dataset({hf_path!r}{', ' + repr(hf_name) if hf_name else ''}, split={split!r})"
         f".to_json('{benchmark}.jsonl')`, or the official file the README's benchmark table names) "
-        f"and pass it with --data: `archon bench CONFIG --benchmark {benchmark} --data {benchmark}.jsonl --out RUN_DIR`."
+        f"and pass it with --data: "
+        f"`archon bench CONFIG --benchmark {benchmark} --data {benchmark}.jsonl --out RUN_DIR`."
     )
     try:
         import datasets
     except ImportError:
-        raise DatasetNotFound(hint + ' (The `datasets` library is not installed: pip install -e ".[datasets]".)') from None
+        raise DatasetNotFound(
+            hint + ' (The `datasets` library is not installed: pip install -e ".[datasets]".)'
+        ) from None
     try:
         ds = datasets.load_dataset(hf_path, hf_name, split=split)
     except Exception as e:  # offline, gated, renamed: all end the same way for the user

@@ -120,7 +120,7 @@ def _first_sentence(text: str) -> str:
 def _final_segment(answer: str) -> str | None:
     """The text after the last "answer is" / "Answer:" marker, if any."""
     ms = list(_ANSWER_IS_RE.finditer(answer))
-    return answer[ms[-1].end():] if ms else None
+    return answer[ms[-1].end() :] if ms else None
 
 
 def _number_after_marker(text: str) -> str | None:
@@ -142,7 +142,7 @@ def extract_gsm8k_number(text: str) -> tuple[str | None, str]:
     """
     t = _clean_for_numbers(text or "")
     for marker in reversed(list(_ANSWER_IS_RE.finditer(t))):
-        found = _number_after_marker(t[marker.end():])
+        found = _number_after_marker(t[marker.end() :])
         if found is not None:
             return found, "answer_is"
     if "####" in t:
@@ -180,8 +180,14 @@ class GSM8K(Benchmark):
     )
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=self.split,
-                               layouts=self.layouts)
+        records = load_records(
+            data,
+            benchmark=self.name,
+            hf_path=self.hf_path,
+            hf_name=self.hf_name,
+            split=self.split,
+            layouts=self.layouts,
+        )
         items = []
         for i, r in enumerate(records):
             question = _require(r, self.name, where(records, i), "question", "problem", "input", "prompt")
@@ -190,12 +196,14 @@ class GSM8K(Benchmark):
             gold = text.rsplit("####", 1)[1].strip() if "####" in text else extract_gsm8k_number(text)[0]
             if gold is None or _number(gold) is None:
                 raise DatasetNotFound(f"{self.name}: {where(records, i)} has no numeric answer in {text[-80:]!r}")
-            items.append(Item(
-                id=_record_id(r, str(i)),
-                turns=[str(question)],
-                reference=gold.replace(",", ""),
-                metadata={"solution": text},
-            ))
+            items.append(
+                Item(
+                    id=_record_id(r, str(i)),
+                    turns=[str(question)],
+                    reference=gold.replace(",", ""),
+                    metadata={"solution": text},
+                )
+            )
         return items
 
     def prompt(self, item: Item, turn: int) -> str:
@@ -282,8 +290,15 @@ def _math_verify(gold: list, answer: list) -> bool:
 
 
 # The subject folders of the MATH tree (hendrycks/math: MATH/test/<subject>/<n>.json, one problem per file).
-MATH_SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra", "number_theory",
-                 "prealgebra", "precalculus")
+MATH_SUBJECTS = (
+    "algebra",
+    "counting_and_probability",
+    "geometry",
+    "intermediate_algebra",
+    "number_theory",
+    "prealgebra",
+    "precalculus",
+)
 
 
 def _math_layouts(data: str | Path | None) -> tuple[tuple[str, ...], ...]:
@@ -329,8 +344,14 @@ class MATHBenchmark(Benchmark):
     INSTRUCTION = "Solve the problem step by step. Put your final answer within \\boxed{}."
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.hf_name, split=self.split,
-                               layouts=_math_layouts(data))
+        records = load_records(
+            data,
+            benchmark=self.name,
+            hf_path=self.hf_path,
+            hf_name=self.hf_name,
+            split=self.split,
+            layouts=_math_layouts(data),
+        )
         items = []
         for i, r in enumerate(records):
             at = where(records, i)
@@ -353,8 +374,14 @@ class MATHBenchmark(Benchmark):
             if solution is not None:
                 meta["solution"] = str(solution)
             rid = _first(r, *_ID_FIELDS)
-            items.append(Item(id=str(rid) if rid is not None else _math_tree_id(records, i),
-                              turns=[str(problem)], reference=str(answer), metadata=meta))
+            items.append(
+                Item(
+                    id=str(rid) if rid is not None else _math_tree_id(records, i),
+                    turns=[str(problem)],
+                    reference=str(answer),
+                    metadata=meta,
+                )
+            )
         return items
 
     def summary_extra(self, scores: Sequence[ItemScore]) -> dict[str, Any]:
@@ -388,8 +415,11 @@ class MATHBenchmark(Benchmark):
         final, method = math_final_answer(answer or "")
         details["method"] = method
         if final is None:
-            details["parse_error"] = ("no \\boxed{} answer and no single expression after 'The answer is'"
-                                      if method == "unclear" else "no \\boxed{} final answer")
+            details["parse_error"] = (
+                "no \\boxed{} answer and no single expression after 'The answer is'"
+                if method == "unclear"
+                else "no \\boxed{} final answer"
+            )
             return ItemScore(0.0, details)
         try:
             parsed = _math_parse(final, bare=True)
@@ -502,7 +532,9 @@ def extract_option_letter(answer: str, options: Sequence[str]) -> int | None:
     contained = [i for i, o in enumerate(norm_options) if _contains_words(norm, o)]
     if len(contained) == 1:
         return contained[0]
-    if len(contained) > 1:  # one option may be part of another ("No" inside "No, never"): keep the longest if it covers the rest
+    if (
+        len(contained) > 1
+    ):  # one option may be part of another ("No" inside "No, never"): keep the longest if it covers the rest
         longest = max(contained, key=lambda i: len(norm_options[i]))
         if all(_contains_words(norm_options[longest], norm_options[i]) for i in contained):
             return longest
@@ -511,8 +543,24 @@ def extract_option_letter(answer: str, options: Sequence[str]) -> int | None:
 
 # At most this many words (after normalisation) make an answer short enough to be read whole.
 _SHORT_ANSWER_WORDS = 6
-_NEGATIONS = {"not", "no", "never", "neither", "nor", "none", "isnt", "wasnt", "arent", "werent", "dont", "doesnt",
-              "didnt", "cannot", "cant", "wont"}
+_NEGATIONS = {
+    "not",
+    "no",
+    "never",
+    "neither",
+    "nor",
+    "none",
+    "isnt",
+    "wasnt",
+    "arent",
+    "werent",
+    "dont",
+    "doesnt",
+    "didnt",
+    "cannot",
+    "cant",
+    "wont",
+}
 
 
 def _free_form_final(answer: str) -> tuple[str, str] | None:
@@ -603,7 +651,9 @@ _MC_JUDGE_REMINDER = (
     "Your reply did not end with the option letter in the required form. Reply with only the letter in double "
     "square brackets, for example [[B]], or [[none]] if the response chose no option or several."
 )
-_FF_JUDGE_REMINDER = "Your reply did not end with a verdict in the required form. Reply with only [[1]] (correct) or [[0]] (wrong)."
+_FF_JUDGE_REMINDER = (
+    "Your reply did not end with a verdict in the required form. Reply with only [[1]] (correct) or [[0]] (wrong)."
+)
 
 
 def _format_options(options: Sequence[str]) -> str:
@@ -644,8 +694,10 @@ class MixEval(Benchmark):
     splits = ("free_form", "multiple_choice")
     # Psycoy/MixEval: mix_eval/data/mixeval-<version>/{mixeval,mixeval-hard}/{free-form,multiple-choice}.json;
     # the benchmark is both files of its folder.
-    layouts: tuple[tuple[str, ...], ...] = (("free-form.json", "multiple-choice.json"),
-                                            ("mixeval/free-form.json", "mixeval/multiple-choice.json"))
+    layouts: tuple[tuple[str, ...], ...] = (
+        ("free-form.json", "multiple-choice.json"),
+        ("mixeval/free-form.json", "mixeval/multiple-choice.json"),
+    )
 
     def load(self, data: str | Path | None = None) -> list[Item]:
         if data is not None:
@@ -681,7 +733,9 @@ class MixEval(Benchmark):
         if mc:
             idx = [self._target_index(t, options) for t in targets]
             if any(i is None for i in idx):
-                raise DatasetNotFound(f"{self.name}: {at}: target {targets!r} does not name one of {len(options)} options")
+                raise DatasetNotFound(
+                    f"{self.name}: {at}: target {targets!r} does not name one of {len(options)} options"
+                )
             reference: dict[str, Any] = {"type": kind, "options": [str(o) for o in options], "target": idx}
         else:
             reference = {"type": kind, "target": [str(t) for t in targets]}
@@ -699,7 +753,7 @@ class MixEval(Benchmark):
         s = str(t).strip()
         if s.isdigit():
             return int(s) if int(s) < len(options) else None
-        if len(s) == 1 and s.upper() in string.ascii_uppercase[:len(options)]:
+        if len(s) == 1 and s.upper() in string.ascii_uppercase[: len(options)]:
             return string.ascii_uppercase.index(s.upper())
         norm = [normalize_text(o) for o in options]
         return norm.index(normalize_text(s)) if normalize_text(s) in norm else None
@@ -744,7 +798,7 @@ class MixEval(Benchmark):
             v = m[-1].strip()
             if v.lower() == "none":
                 return True, None
-            if len(v) == 1 and v.upper() in string.ascii_uppercase[:len(options)]:
+            if len(v) == 1 and v.upper() in string.ascii_uppercase[: len(options)]:
                 return True, string.ascii_uppercase.index(v.upper())
             return False, None
 
@@ -782,10 +836,12 @@ class MixEval(Benchmark):
         return ItemScore(float(value or 0), details)
 
     @staticmethod
-    async def _ask_judge(judge: Judge, retries: int, prompt: str, read: Callable[[str], tuple[bool, Any]],
-                         reminder: str) -> tuple[bool, Any, dict[str, Any]]:
+    async def _ask_judge(
+        judge: Judge, retries: int, prompt: str, read: Callable[[str], tuple[bool, Any]], reminder: str
+    ) -> tuple[bool, Any, dict[str, Any]]:
         """Ask ``judge`` up to 1 + ``retries`` times; (parsed, value, details). A retry shows the
         judge its unreadable reply and ``reminder``, so it is a new request (not a cache hit)."""
+
         def parse(reply: str) -> tuple[Any] | None:
             ok, value = read(reply)
             return (value,) if ok else None
@@ -824,5 +880,7 @@ class MixEvalHard(MixEval):
     name = "mixeval-hard"
     source = "MixEval/MixEval (config 'MixEval_Hard', splits 'free_form' and 'multiple_choice') on the Hugging Face hub"
     hf_name = "MixEval_Hard"
-    layouts = (("free-form.json", "multiple-choice.json"),
-               ("mixeval-hard/free-form.json", "mixeval-hard/multiple-choice.json"))
+    layouts = (
+        ("free-form.json", "multiple-choice.json"),
+        ("mixeval-hard/free-form.json", "mixeval-hard/multiple-choice.json"),
+    )

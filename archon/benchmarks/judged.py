@@ -101,11 +101,20 @@ _PAIR = re.compile(
     re.I,
 )
 _NORMALISE = {
-    "A>>B": "A>>B", "B<<A": "A>>B",
-    "A>B": "A>B", "B<A": "A>B", "A": "A>B",
-    "A=B": "A=B", "B=A": "A=B", "C": "A=B", "TIE": "A=B",
-    "B>A": "B>A", "A<B": "B>A", "B": "B>A",
-    "B>>A": "B>>A", "A<<B": "B>>A",
+    "A>>B": "A>>B",
+    "B<<A": "A>>B",
+    "A>B": "A>B",
+    "B<A": "A>B",
+    "A": "A>B",
+    "A=B": "A=B",
+    "B=A": "A=B",
+    "C": "A=B",
+    "TIE": "A=B",
+    "B>A": "B>A",
+    "A<B": "B>A",
+    "B": "B>A",
+    "B>>A": "B>>A",
+    "A<<B": "B>>A",
 }
 _STRENGTH = {"A>>B": 2, "A>B": 1, "A=B": 0, "B>A": -1, "B>>A": -2}
 
@@ -220,8 +229,10 @@ _SINGLE_FORMAT = (
     "Write a short justification (at most a few sentences) first. Then end with the grade in exactly this "
     "form: Rating: [[N]] where N is a number from 1 to 10, for example Rating: [[6]]."
 )
-RATING_REMINDER = ("Your reply did not end with a grade in the required form. "
-                   "Reply with only the grade, as Rating: [[N]] with N from 1 to 10.")
+RATING_REMINDER = (
+    "Your reply did not end with a grade in the required form. "
+    "Reply with only the grade, as Rating: [[N]] with N from 1 to 10."
+)
 
 _PAIR_TASK = (
     "Two AI assistants, A and B, replied to the same user request, shown below. Decide which reply serves the "
@@ -244,7 +255,9 @@ _PAIR_FORMAT_ARENA = (
     "End with exactly one of these labels: [[A>>B]] (A is much better), [[A>B]] (A is slightly better), "
     "[[A=B]] (about equally good), [[B>A]] (B is slightly better), [[B>>A]] (B is much better)."
 )
-PAIR_REMINDER_AB = "Your reply did not end with a verdict in the required form. Reply with only the verdict: [[A]], [[B]] or [[C]]."
+PAIR_REMINDER_AB = (
+    "Your reply did not end with a verdict in the required form. Reply with only the verdict: [[A]], [[B]] or [[C]]."
+)
 PAIR_REMINDER_ARENA = (
     "Your reply did not end with a label in the required form. Reply with only one label: "
     "[[A>>B]], [[A>B]], [[A=B]], [[B>A]] or [[B>>A]]."
@@ -350,8 +363,12 @@ def pairwise_messages(
     fmt = _PAIR_FORMAT_ARENA if scale == "arena" else _PAIR_FORMAT_AB
     parts = [task, fmt]
     if context:
-        parts.append(_block("earlier_conversation", "\n\n".join(
-            f"### {m.get('role', 'user').capitalize()}\n{m.get('content', '')}" for m in context)))
+        parts.append(
+            _block(
+                "earlier_conversation",
+                "\n\n".join(f"### {m.get('role', 'user').capitalize()}\n{m.get('content', '')}" for m in context),
+            )
+        )
     if multi:
         if ref:
             parts.append(ref)
@@ -558,8 +575,9 @@ class MTBench(_JudgedBenchmark):
         return "required" if self.mode == "pairwise" else None
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, split=self.hf_split,
-                               layouts=self.layouts)
+        records = load_records(
+            data, benchmark=self.name, hf_path=self.hf_path, split=self.hf_split, layouts=self.layouts
+        )
         items: list[Item] = []
         for i, r in enumerate(records):
             turns = _as_turns(_first(r, "turns", "prompt", "prompts"))
@@ -568,12 +586,14 @@ class MTBench(_JudgedBenchmark):
             refs = _as_turns(_first(r, "reference", "references"))
             reference = refs if any(x.strip() for x in refs) else None
             qid = _first(r, "question_id", "prompt_id", "id")
-            items.append(Item(
-                id=str(qid if qid is not None else i),
-                turns=turns,
-                reference=reference,
-                metadata={"category": r.get("category")},
-            ))
+            items.append(
+                Item(
+                    id=str(qid if qid is not None else i),
+                    turns=turns,
+                    reference=reference,
+                    metadata={"category": r.get("category")},
+                )
+            )
         if self.reference_answers is not None:
             self._use_reference_answers(items, self.reference_answers)
         return items
@@ -582,8 +602,10 @@ class MTBench(_JudgedBenchmark):
         """Reference answers from ``path`` for the reference categories, none for the others (FastChat's rule)."""
         refs = read_baseline_answers(path)
         if items and not any(it.id in refs for it in items):
-            raise DatasetNotFound(f"{self.name}: the reference answers {str(path)!r} answer none of the {len(items)} "
-                                  f"question(s) (by question_id); is it FastChat's reference_answer/gpt-4.jsonl?")
+            raise DatasetNotFound(
+                f"{self.name}: the reference answers {str(path)!r} answer none of the {len(items)} "
+                f"question(s) (by question_id); is it FastChat's reference_answer/gpt-4.jsonl?"
+            )
         missing = []
         for it in items:
             if it.metadata.get("category") in self.reference_categories:
@@ -607,36 +629,41 @@ class MTBench(_JudgedBenchmark):
         n = len(item.turns)
         if self.mode == "pairwise":
             baseline = self._baseline(item, ctx, n)
-            results = await asyncio.gather(*(
-                pairwise_both_orders(
-                    judge,
-                    item.turns[0] if t == 0 else item.turns[: t + 1],
-                    answers[0] if t == 0 else answers[: t + 1],
-                    baseline[0] if t == 0 else baseline[: t + 1],
-                    ctx.judge_retries,
-                    reference=item.reference[: t + 1] if item.reference else None,
+            results = await asyncio.gather(
+                *(
+                    pairwise_both_orders(
+                        judge,
+                        item.turns[0] if t == 0 else item.turns[: t + 1],
+                        answers[0] if t == 0 else answers[: t + 1],
+                        baseline[0] if t == 0 else baseline[: t + 1],
+                        ctx.judge_retries,
+                        reference=item.reference[: t + 1] if item.reference else None,
+                    )
+                    for t in range(n)
                 )
-                for t in range(n)
-            ))
+            )
             outcomes = [o for o, _, _ in results]
             return ItemScore(
                 value=_mean(outcomes),
                 details={"mode": "pairwise", "turn_outcomes": outcomes, "turns": [d for _, _, d in results]},
                 fallbacks=sum(f for _, f, _ in results),
             )
-        calls = await asyncio.gather(*(
-            judge_verdict(
-                judge,
-                single_grading_messages(
-                    item.turns[: t + 1], answers[: t + 1],
-                    reference=item.reference[: t + 1] if item.reference else None,
-                ),
-                parse_rating,
-                ctx.judge_retries,
-                reminder=RATING_REMINDER,
+        calls = await asyncio.gather(
+            *(
+                judge_verdict(
+                    judge,
+                    single_grading_messages(
+                        item.turns[: t + 1],
+                        answers[: t + 1],
+                        reference=item.reference[: t + 1] if item.reference else None,
+                    ),
+                    parse_rating,
+                    ctx.judge_retries,
+                    reminder=RATING_REMINDER,
+                )
+                for t in range(n)
             )
-            for t in range(n)
-        ))
+        )
         ratings = [c.parsed for c in calls]
         return ItemScore(
             # Unparsed ratings are left out; with none parsed the item has no score (NaN).
@@ -710,8 +737,10 @@ class ArenaHard(_JudgedBenchmark):
     name = "arena-hard"
     # lmarena/arena-hard-auto: data/arena-hard-v0.1/ and data/arena-hard-v2.0/ also hold model answers and judgments.
     layouts = (("question.jsonl",),)
-    source = (f"{_ARENA_HF_REPO} ({_ARENA_HF_FILE}); "
-              "baseline answers (e.g. model_answer/gpt-4-0314.jsonl) supplied separately")
+    source = (
+        f"{_ARENA_HF_REPO} ({_ARENA_HF_FILE}); "
+        "baseline answers (e.g. model_answer/gpt-4-0314.jsonl) supplied separately"
+    )
 
     def baseline_need(self) -> BaselineNeed | None:
         return "reference"  # a baseline answer, or the item's own ``baseline`` field
@@ -728,12 +757,14 @@ class ArenaHard(_JudgedBenchmark):
                 raise DatasetNotFound(f"arena-hard: {where(records, i)} has no 'turns' or 'prompt' field")
             qid = _first(r, "question_id", "uid", "id")
             baseline = _first(r, "baseline", "baseline_answer")
-            items.append(Item(
-                id=str(qid if qid is not None else i),
-                turns=turns,
-                reference=baseline,
-                metadata={k: r[k] for k in ("category", "subcategory", "cluster", "language") if k in r},
-            ))
+            items.append(
+                Item(
+                    id=str(qid if qid is not None else i),
+                    turns=turns,
+                    reference=baseline,
+                    metadata={k: r[k] for k in ("category", "subcategory", "cluster", "language") if k in r},
+                )
+            )
         return items
 
     @staticmethod
@@ -745,7 +776,9 @@ class ArenaHard(_JudgedBenchmark):
         try:
             import datasets
         except ImportError:
-            raise DatasetNotFound(hint + ' (The `datasets` library is not installed: pip install -e ".[datasets]".)') from None
+            raise DatasetNotFound(
+                hint + ' (The `datasets` library is not installed: pip install -e ".[datasets]".)'
+            ) from None
         try:
             ds = datasets.load_dataset(
                 "json", data_files=f"hf://datasets/{_ARENA_HF_REPO}/{_ARENA_HF_FILE}", split="train"
@@ -813,8 +846,10 @@ class AlpacaEval(_JudgedBenchmark):
     """
 
     name = "alpaca-eval"
-    source = ("tatsu-lab/alpaca_eval (config 'alpaca_eval_gpt4_baseline', split 'eval'); "
-              "local files need 'instruction' and optionally 'output'")
+    source = (
+        "tatsu-lab/alpaca_eval (config 'alpaca_eval_gpt4_baseline', split 'eval'); "
+        "local files need 'instruction' and optionally 'output'"
+    )
     hf_path = "tatsu-lab/alpaca_eval"
     hf_split = "eval"
 
@@ -823,8 +858,9 @@ class AlpacaEval(_JudgedBenchmark):
         # The hub repo tatsu-lab/alpaca_eval holds <config>.json; tatsu-lab/alpaca_eval's results/<model>/ a
         # model's model_outputs.json (instruction, output, generator).
         self.layouts = ((f"{config}.json",), ("model_outputs.json",))
-        self.source = (f"{self.hf_path} (config {config!r}, split 'eval'); "
-                       "local files need 'instruction' and optionally 'output'")
+        self.source = (
+            f"{self.hf_path} (config {config!r}, split 'eval'); local files need 'instruction' and optionally 'output'"
+        )
 
     def options(self) -> dict[str, str | int | float]:
         return {"config": self.config}
@@ -833,8 +869,14 @@ class AlpacaEval(_JudgedBenchmark):
         return "reference"  # a baseline answer, or the item's own ``output``
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(data, benchmark=self.name, hf_path=self.hf_path, hf_name=self.config, split=self.hf_split,
-                               layouts=self.layouts)
+        records = load_records(
+            data,
+            benchmark=self.name,
+            hf_path=self.hf_path,
+            hf_name=self.config,
+            split=self.hf_split,
+            layouts=self.layouts,
+        )
         items: list[Item] = []
         for i, r in enumerate(records):
             instruction = _first(r, "instruction", "prompt")
@@ -842,12 +884,14 @@ class AlpacaEval(_JudgedBenchmark):
                 raise DatasetNotFound(f"alpaca-eval: {where(records, i)} has no 'instruction' field")
             output = r.get("output")
             rid = _first(r, "id", "question_id")
-            items.append(Item(
-                id=str(rid if rid is not None else i),
-                turns=[_text(instruction)],
-                reference=_text(output) if output is not None and _text(output).strip() else None,
-                metadata={k: r[k] for k in ("dataset", "generator") if k in r},
-            ))
+            items.append(
+                Item(
+                    id=str(rid if rid is not None else i),
+                    turns=[_text(instruction)],
+                    reference=_text(output) if output is not None and _text(output).strip() else None,
+                    metadata={k: r[k] for k in ("dataset", "generator") if k in r},
+                )
+            )
         return items
 
     async def score(self, item: Item, answers: list[str], ctx: ScoringContext) -> ItemScore:

@@ -130,8 +130,9 @@ def _fingerprint(obj: Any) -> str:
     return hashlib.sha256(json.dumps(json_safe(obj), sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def items_source(data: str | Path | None, loaded: Sequence[Item], *, split: str, dev_fraction: float, seed: int,
-                 sample: int | None) -> dict[str, Any]:
+def items_source(
+    data: str | Path | None, loaded: Sequence[Item], *, split: str, dev_fraction: float, seed: int, sample: int | None
+) -> dict[str, Any]:
     """Where a run's items come from: the data (path and a fingerprint of the loaded items) and the selection.
     The limit is not part of it: it takes the first N of the same selection, so it may change on resume."""
     return {
@@ -179,9 +180,15 @@ def _source_problems(saved: Mapping[str, Any], info: Mapping[str, Any]) -> list[
                 problems.append(f"{what} ({_show(si.get(key))} there, {_show(ci[key])} now)")
         if si.get("fingerprint") != ci["fingerprint"]:
             default = "the benchmark's default source"
-            problems.append("data set (" + (f"{si.get('data') or default} there, {ci['data'] or default} now"
-                                            if si.get("data") != ci["data"] else
-                                            f"the items of {ci['data'] or default} changed") + ")")
+            problems.append(
+                "data set ("
+                + (
+                    f"{si.get('data') or default} there, {ci['data'] or default} now"
+                    if si.get("data") != ci["data"]
+                    else f"the items of {ci['data'] or default} changed"
+                )
+                + ")"
+            )
     if "baseline" in saved:
         sb, cb = saved["baseline"] or {}, info["baseline"] or {}
         if not _same_config(sb.get("config"), cb.get("config")) or sb.get("answers") != cb.get("answers"):
@@ -215,7 +222,9 @@ class RunFolder:
                 try:
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    raise ArchonError(f"another run is using {self.path}; wait for it to finish, or use another --out") from None
+                    raise ArchonError(
+                        f"another run is using {self.path}; wait for it to finish, or use another --out"
+                    ) from None
             yield self
 
     def record(self, info: dict[str, Any]) -> None:
@@ -224,7 +233,9 @@ class RunFolder:
             try:
                 saved = json.loads(self.config_path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as e:
-                raise ArchonError(f"{self.config_path}: cannot read the saved run config ({e}); use another --out") from None
+                raise ArchonError(
+                    f"{self.config_path}: cannot read the saved run config ({e}); use another --out"
+                ) from None
             problems = []
             if not _same_config(saved.get("architecture"), info["architecture"]):
                 problems.append("architecture config")

@@ -171,11 +171,15 @@ def _open_cache(cache: Any) -> tuple[CallCache | None, bool]:
     return CallCache(None if cache in (None, True) else cache), True
 
 
-def _archon_for(config: ConfigSource | Archon, *, keys: Any, cache: CallCache | None,
-                retry: RetryPolicy | None) -> Archon:
+def _archon_for(
+    config: ConfigSource | Archon, *, keys: Any, cache: CallCache | None, retry: RetryPolicy | None
+) -> Archon:
     """An Archon with its components built: unknown component types or providers fail here, before any item runs."""
-    a = config if isinstance(config, Archon) else Archon(config, keys=keys, cache=cache if cache is not None else False,
-                                                          retry=retry)
+    a = (
+        config
+        if isinstance(config, Archon)
+        else Archon(config, keys=keys, cache=cache if cache is not None else False, retry=retry)
+    )
     a.components  # noqa: B018 - builds them
     return a
 
@@ -191,7 +195,9 @@ def _split_judge(judge: ConfigSource | Judge | None) -> tuple[Judge | None, Arch
 
 def _check_judge(bench: Benchmark, judge: Any) -> None:
     if bench.needs_judge and judge is None:
-        raise ArchonError(f"benchmark {bench.name!r} is scored by an LLM judge: give a judge config with --judge CONFIG")
+        raise ArchonError(
+            f"benchmark {bench.name!r} is scored by an LLM judge: give a judge config with --judge CONFIG"
+        )
 
 
 def _check_baselines(bench: Benchmark, items: Sequence[Item], baseline: Mapping[str, list[str]] | None) -> None:
@@ -304,18 +310,32 @@ def _progress_bar(enabled: bool, description: str, total: int) -> Iterator[Calla
 
     console = Console(stderr=True, markup=False)  # the description is a config's name, shown as written
     bar = Progress(
-        TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, disable=not (enabled and console.is_terminal), transient=False,
+        TextColumn("{task.description}", style="bold", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not (enabled and console.is_terminal),
+        transient=False,
     )
     with bar:
         task = bar.add_task(description, total=total, info="")
         yield lambda errors: bar.update(task, advance=1, info=f"[red]{errors} errors[/red]" if errors else "")
 
 
-async def _run_items(archon: Archon, bench: Benchmark, items: Sequence[Item], *, scoring: _Scoring | None,
-                     concurrency: int, progress: bool, label: str,
-                     on_record: Callable[[dict[str, Any]], None]) -> None:
+async def _run_items(
+    archon: Archon,
+    bench: Benchmark,
+    items: Sequence[Item],
+    *,
+    scoring: _Scoring | None,
+    concurrency: int,
+    progress: bool,
+    label: str,
+    on_record: Callable[[dict[str, Any]], None],
+) -> None:
     """Answer (and score) ``items``, ``concurrency`` at a time; ``on_record`` gets each record as it finishes.
     If ``on_record`` raises, the items still running are cancelled and the error goes on."""
     gate = asyncio.Semaphore(max(1, concurrency))
@@ -386,8 +406,16 @@ async def aevaluate(
                 on_record(rec, evaluation)
 
         scoring = _Scoring(judge_archon, judge_fn, baseline, judge_retries)
-        await _run_items(archon, bench, items, scoring=scoring, concurrency=concurrency, progress=progress,
-                         label=archon.config.name, on_record=record)
+        await _run_items(
+            archon,
+            bench,
+            items,
+            scoring=scoring,
+            concurrency=concurrency,
+            progress=progress,
+            label=archon.config.name,
+            on_record=record,
+        )
     finally:
         for a in (archon, judge_archon):
             if a is not None and a is not config:
@@ -405,9 +433,18 @@ def evaluate(*args: Any, **kwargs: Any) -> Evaluation:
 # --------------------------------------------------------------------------- recorded runs
 
 
-async def _resume(folder: RunFolder, archon: Archon, bench: Benchmark, items: Sequence[Item], *,
-                  scoring: _Scoring | None, concurrency: int, progress: bool, label: str,
-                  retry_errors: bool = False) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+async def _resume(
+    folder: RunFolder,
+    archon: Archon,
+    bench: Benchmark,
+    items: Sequence[Item],
+    *,
+    scoring: _Scoring | None,
+    concurrency: int,
+    progress: bool,
+    label: str,
+    retry_errors: bool = False,
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """Answer the items not yet recorded in ``folder`` (and the failed ones with ``retry_errors``), appending
     each record as it finishes. Returns all records by id and those made now."""
     recorded = folder.results()
@@ -422,22 +459,54 @@ async def _resume(folder: RunFolder, archon: Archon, bench: Benchmark, items: Se
                 recorded[rec["id"]] = rec
                 new.append(rec)
 
-            await _run_items(archon, bench, todo, scoring=scoring, concurrency=concurrency, progress=progress,
-                             label=label, on_record=record)
+            await _run_items(
+                archon,
+                bench,
+                todo,
+                scoring=scoring,
+                concurrency=concurrency,
+                progress=progress,
+                label=label,
+                on_record=record,
+            )
     return recorded, new
 
 
-async def _generate_answers(config: ArchitectureConfig, bench: Benchmark, items: Sequence[Item], folder: RunFolder, *,
-                            items_record: dict[str, Any], spec: RunSpec, cache: CallCache | None) -> dict[str, list[str]]:
+async def _generate_answers(
+    config: ArchitectureConfig,
+    bench: Benchmark,
+    items: Sequence[Item],
+    folder: RunFolder,
+    *,
+    items_record: dict[str, Any],
+    spec: RunSpec,
+    cache: CallCache | None,
+) -> dict[str, list[str]]:
     """Answers only (no scoring), e.g. a pairwise baseline's; stored and resumed like a run."""
     archon = _archon_for(config, keys=spec.keys, cache=cache, retry=spec.retry)
     try:
         with folder.locked():
-            folder.record({"architecture": config_dict(archon.config), "benchmark": benchmark_info(bench),
-                           "judge": None, "generate_only": True, "items": items_record, "baseline": None,
-                           "args": {"items": len(items)}})
-            records, _ = await _resume(folder, archon, bench, items, scoring=None, concurrency=spec.concurrency,
-                                       progress=spec.progress, label=f"baseline {archon.config.name}")
+            folder.record(
+                {
+                    "architecture": config_dict(archon.config),
+                    "benchmark": benchmark_info(bench),
+                    "judge": None,
+                    "generate_only": True,
+                    "items": items_record,
+                    "baseline": None,
+                    "args": {"items": len(items)},
+                }
+            )
+            records, _ = await _resume(
+                folder,
+                archon,
+                bench,
+                items,
+                scoring=None,
+                concurrency=spec.concurrency,
+                progress=spec.progress,
+                label=f"baseline {archon.config.name}",
+            )
     finally:
         await archon.aclose()
     return {i: r["answers"] for i, r in records.items() if not r.get("error") and r.get("answers")}
@@ -469,24 +538,35 @@ async def arun(spec: RunSpec, *, _sources: Mapping[str, Any] | None = None) -> d
     base_cfg = load_config(spec.baseline_config) if spec.baseline_config is not None else None
     if spec.items is None:
         loaded = bench.load(spec.data)
-        items = select_items(loaded, split=spec.split, limit=spec.limit, sample=spec.sample, seed=spec.seed,
-                             dev_fraction=spec.dev_fraction)
+        items = select_items(
+            loaded,
+            split=spec.split,
+            limit=spec.limit,
+            sample=spec.sample,
+            seed=spec.seed,
+            dev_fraction=spec.dev_fraction,
+        )
     else:
         loaded = items = list(spec.items)
     baseline = load_baseline_answers(spec.baseline_answers) if spec.baseline_answers is not None else None
     if base_cfg is None and _sources is None:  # a sub-run scores like its parent: a missing answer is an item's error
         _check_baselines(bench, items, baseline)
     sources = _sources or {
-        "items": items_source(spec.data, loaded, split=spec.split, dev_fraction=spec.dev_fraction, seed=spec.seed,
-                              sample=spec.sample),
+        "items": items_source(
+            spec.data, loaded, split=spec.split, dev_fraction=spec.dev_fraction, seed=spec.seed, sample=spec.sample
+        ),
         "baseline": baseline_source(baseline, base_cfg),
     }
 
     cache_obj, owned = _open_cache(spec.cache)
     archon = judge_archon = None
     try:
-        archon = _archon_for(spec.config if isinstance(spec.config, Archon) else arch_cfg, keys=spec.keys,
-                             cache=cache_obj, retry=spec.retry)
+        archon = _archon_for(
+            spec.config if isinstance(spec.config, Archon) else arch_cfg,
+            keys=spec.keys,
+            cache=cache_obj,
+            retry=spec.retry,
+        )
         if judge_cfg is not None:
             judge_archon = _archon_for(judge_cfg, keys=spec.keys, cache=cache_obj, retry=spec.retry)
         info = {
@@ -496,13 +576,20 @@ async def arun(spec: RunSpec, *, _sources: Mapping[str, Any] | None = None) -> d
             "generate_only": False,
             **sources,
             "args": {
-                "data": str(spec.data) if spec.data is not None else None, "split": spec.split, "limit": spec.limit,
-                "sample": spec.sample, "seed": spec.seed, "dev_fraction": spec.dev_fraction,
-                "concurrency": spec.concurrency, "cache": _cache_arg(spec.cache),
-                "baseline_answers": str(spec.baseline_answers) if isinstance(spec.baseline_answers, (str, Path)) else (
-                    "mapping" if spec.baseline_answers is not None else None),
+                "data": str(spec.data) if spec.data is not None else None,
+                "split": spec.split,
+                "limit": spec.limit,
+                "sample": spec.sample,
+                "seed": spec.seed,
+                "dev_fraction": spec.dev_fraction,
+                "concurrency": spec.concurrency,
+                "cache": _cache_arg(spec.cache),
+                "baseline_answers": str(spec.baseline_answers)
+                if isinstance(spec.baseline_answers, (str, Path))
+                else ("mapping" if spec.baseline_answers is not None else None),
                 "baseline_config": config_dict(base_cfg),
-                "baselines": spec.baselines, "n_items": len(items),
+                "baselines": spec.baselines,
+                "n_items": len(items),
             },
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
@@ -510,18 +597,41 @@ async def arun(spec: RunSpec, *, _sources: Mapping[str, Any] | None = None) -> d
             folder.record(info)
             if base_cfg is not None:
                 # Items the baseline failed on are recorded as scoring errors (no baseline answer).
-                baseline = await _generate_answers(base_cfg, bench, items, RunFolder(folder.path / "baseline"),
-                                                   items_record=sources["items"], spec=spec, cache=cache_obj)
+                baseline = await _generate_answers(
+                    base_cfg,
+                    bench,
+                    items,
+                    RunFolder(folder.path / "baseline"),
+                    items_record=sources["items"],
+                    spec=spec,
+                    cache=cache_obj,
+                )
             scoring = _Scoring(judge_archon, judge_fn, baseline, spec.judge_retries)
-            records, new = await _resume(folder, archon, bench, items, scoring=scoring, concurrency=spec.concurrency,
-                                         progress=spec.progress, label=arch_cfg.name, retry_errors=spec.retry_errors)
+            records, new = await _resume(
+                folder,
+                archon,
+                bench,
+                items,
+                scoring=scoring,
+                concurrency=spec.concurrency,
+                progress=spec.progress,
+                label=arch_cfg.name,
+                retry_errors=spec.retry_errors,
+            )
             summary = summarize(
-                bench, [records[it.id] for it in items if it.id in records], name=arch_cfg.name, new_records=new,
+                bench,
+                [records[it.id] for it in items if it.id in records],
+                name=arch_cfg.name,
+                new_records=new,
                 extra_info={
-                    "out_dir": str(folder.path), "split": spec.split, "seed": spec.seed, "limit": spec.limit,
+                    "out_dir": str(folder.path),
+                    "split": spec.split,
+                    "seed": spec.seed,
+                    "limit": spec.limit,
                     "sample": spec.sample,
                     # A query is an item: a multi-turn item runs the architecture once per turn.
-                    "calls_per_query_worst_case": calls_per_query(arch_cfg) * max((len(it.turns) for it in items), default=1),
+                    "calls_per_query_worst_case": calls_per_query(arch_cfg)
+                    * max((len(it.turns) for it in items), default=1),
                     "cache": cache_obj is not None,
                 },
             )
@@ -531,9 +641,17 @@ async def arun(spec: RunSpec, *, _sources: Mapping[str, Any] | None = None) -> d
                 rows = {}
                 for bname, bcfg in compute_matched.compute_matched_baselines(arch_cfg, bench).items():
                     sub = dataclasses.replace(
-                        spec, config=bcfg, benchmark=bench, out_dir=folder.path / "baselines" / bname, data=None,
-                        items=items, judge=judge_fn if judge_fn is not None else judge_cfg, baseline_answers=baseline,
-                        baseline_config=None, baselines=False, cache=cache_obj if cache_obj is not None else False,
+                        spec,
+                        config=bcfg,
+                        benchmark=bench,
+                        out_dir=folder.path / "baselines" / bname,
+                        data=None,
+                        items=items,
+                        judge=judge_fn if judge_fn is not None else judge_cfg,
+                        baseline_answers=baseline,
+                        baseline_config=None,
+                        baselines=False,
+                        cache=cache_obj if cache_obj is not None else False,
                     )
                     rows[bname] = await arun(sub, _sources=sources)
                 summary["baselines"] = rows

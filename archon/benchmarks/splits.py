@@ -57,7 +57,9 @@ def select_items(
     ids = [str(it.id) for it in items]
     if len(set(ids)) != len(ids):
         dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
-        raise ArchonError(f"benchmark items have duplicate ids ({', '.join(dupes)}); ids must be unique to record and resume a run")
+        raise ArchonError(
+            f"benchmark items have duplicate ids ({', '.join(dupes)}); ids must be unique to record and resume a run"
+        )
     chosen = split_items(items, split, seed, dev_fraction)
     if sample is not None:
         if sample < 0:

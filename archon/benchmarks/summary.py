@@ -71,8 +71,14 @@ def summarize(
     extra_info: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary of a run from its item records (see :mod:`archon.benchmarks.runner` for the fields)."""
-    scores = [ItemScore(value=_score_value(r), details=dict(r.get("details") or {}),
-                        fallbacks=int((r.get("fallbacks") or {}).get("judge", 0) or 0)) for r in records]
+    scores = [
+        ItemScore(
+            value=_score_value(r),
+            details=dict(r.get("details") or {}),
+            fallbacks=int((r.get("fallbacks") or {}).get("judge", 0) or 0),
+        )
+        for r in records
+    ]
     # An item without a score (NaN: no judge rating parsed, or its scoring failed) is left out of the score and counted.
     scored = [s for s in scores if not math.isnan(s.value)]
     values = [s.value for s in scored]
@@ -128,11 +134,24 @@ def summarize(
         "fallbacks": {
             "architecture": sum(len((r.get("fallbacks") or {}).get("architecture") or []) for r in records),
             "judge": sum(s.fallbacks for s in scores),
-            "items_with_fallbacks": sum(1 for r in records if (r.get("fallbacks") or {}).get("architecture")
-                                        or (r.get("fallbacks") or {}).get("judge")),
+            "items_with_fallbacks": sum(
+                1
+                for r in records
+                if (r.get("fallbacks") or {}).get("architecture") or (r.get("fallbacks") or {}).get("judge")
+            ),
         },
-        "judge_usage": {k: judge[k] for k in ("calls", "new_calls", "cached_calls", "input_tokens", "output_tokens", "cost_usd",
-                                             "unpriced_models")},
+        "judge_usage": {
+            k: judge[k]
+            for k in (
+                "calls",
+                "new_calls",
+                "cached_calls",
+                "input_tokens",
+                "output_tokens",
+                "cost_usd",
+                "unpriced_models",
+            )
+        },
     }
     extra = bench.summary_extra(scores) if scores else {}
     if extra:

@@ -50,8 +50,12 @@ def _archon(config: Any, args: argparse.Namespace) -> Archon:
     from ..engine import Archon
     from ..providers import RetryPolicy
 
-    return Archon(config, keys=args.keys, cache=False if args.no_cache else (args.cache or None),
-                  retry=RetryPolicy(timeout=args.timeout) if args.timeout else None)
+    return Archon(
+        config,
+        keys=args.keys,
+        cache=False if args.no_cache else (args.cache or None),
+        retry=RetryPolicy(timeout=args.timeout) if args.timeout else None,
+    )
 
 
 class _Session:
@@ -165,11 +169,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     u = result.trace.usage
     if not args.json:
         if u.unpriced_models:  # no price known for some model: its cost is not $0, it is unknown
-            cost = ("unpriced" if not u.cost_usd else f"${u.cost_usd:.4f} + unpriced") + f" ({', '.join(u.unpriced_models)})"
+            cost = (
+                "unpriced" if not u.cost_usd else f"${u.cost_usd:.4f} + unpriced"
+            ) + f" ({', '.join(u.unpriced_models)})"
         else:
             cost = f"${u.cost_usd:.4f}"
-        err.print(Text(f"{plural(u.calls, 'call')} ({u.cached_calls} from cache), {u.input_tokens} in / {u.output_tokens} out tokens, "
-                       f"{cost}, {result.trace.latency_s:.2f}s", style="dim"))
+        err.print(
+            Text(
+                f"{plural(u.calls, 'call')} ({u.cached_calls} from cache), "
+                f"{u.input_tokens} in / {u.output_tokens} out tokens, "
+                f"{cost}, {result.trace.latency_s:.2f}s",
+                style="dim",
+            )
+        )
         for f in result.trace.fallbacks:
             say(err, "fallback", "yellow", f)
         for t in result.trace.truncations:
@@ -228,11 +240,15 @@ def _chat_command(line: str, messages: list[dict[str, str]], system: list[dict[s
             say(err, "error:", "red", "/save needs a file name: /save FILE")
             return True
         try:
-            Path(arg).expanduser().write_text(json.dumps(messages, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            Path(arg).expanduser().write_text(
+                json.dumps(messages, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
         except OSError as e:
             say(err, "error:", "red", f"cannot write {arg}: {e.strerror or e}")
         else:
-            err.print(Text(f"saved {plural(sum(m['role'] != 'system' for m in messages), 'message')} to {arg}", style="dim"))
+            err.print(
+                Text(f"saved {plural(sum(m['role'] != 'system' for m in messages), 'message')} to {arg}", style="dim")
+            )
     else:
         say(err, "error:", "red", f"unknown command {name}: /help lists the commands")
     return True
@@ -248,8 +264,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if missing:  # every turn would fail the same way: say why once, before the first prompt
             raise ArchonError("\n".join(missing))
         if interactive:
-            err.print(Text(f"archon chat: {config.name}, {_models(config)}. "
-                           "/help for commands; /exit or Ctrl-D to leave.", style="dim"))
+            err.print(
+                Text(
+                    f"archon chat: {config.name}, {_models(config)}. /help for commands; /exit or Ctrl-D to leave.",
+                    style="dim",
+                )
+            )
         try:
             while True:
                 if interactive:
@@ -303,11 +323,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for f in findings:
         say(err, f"{f.level}:", "red" if f.level == "error" else "yellow", f.message)
     calls, parsed = calls_per_query(config), calls_per_query(config, with_parse_retries=False)
-    layers = " → ".join("+".join(f"{c.type}" + (f"×{c.samples}" if c.samples > 1 else "") for c in layer)
-                        for layer in config.layers)
+    layers = " → ".join(
+        "+".join(f"{c.type}" + (f"×{c.samples}" if c.samples > 1 else "") for c in layer) for layer in config.layers
+    )
     out.print(f"{config.name}: {plural(len(config.layers), 'layer')} ({layers})")
-    out.print(f"LLM calls per query (worst case): {calls}"
-              + (f" ({parsed} if every reply parses at once)" if parsed != calls else ""))
+    out.print(
+        f"LLM calls per query (worst case): {calls}"
+        + (f" ({parsed} if every reply parses at once)" if parsed != calls else "")
+    )
     out.print("valid" if not errors else f"invalid: {plural(len(errors), 'error')}")
     return 1 if errors else 0
 
@@ -373,29 +396,43 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp):
         sp.add_argument("--keys", metavar="FILE", help="JSON file of API keys (the environment and .env are read too)")
         sp.add_argument("--no-cache", action="store_true", help="do not use a call cache (the default here)")
-        sp.add_argument("--cache", metavar="FILE",
-                        help="keep and reuse this command's LLM calls in this SQLite file. run and chat cache nothing "
-                             "by default, and $ARCHON_CACHE does not change that (it is the default file of "
-                             "`archon bench` and of batches)")
+        sp.add_argument(
+            "--cache",
+            metavar="FILE",
+            help="keep and reuse this command's LLM calls in this SQLite file. run and chat cache nothing "
+            "by default, and $ARCHON_CACHE does not change that (it is the default file of "
+            "`archon bench` and of batches)",
+        )
         add_timeout_option(sp)
 
-    r = sub.add_parser("run", help='answer one prompt: archon run [CONFIG] "PROMPT"',
-                       usage='archon run [options] [CONFIG] "PROMPT"',
-                       description="Answer one prompt with an architecture (default: the embedded local model) "
-                                   "and print the answer; calls, tokens, cost and time go to stderr.")
-    r.add_argument("args", nargs="+", metavar="[CONFIG] PROMPT",
-                   help='an architecture config (JSON or YAML; omit it for the embedded model), then the prompt '
-                        'as one quoted argument, or - to read it from stdin')
+    r = sub.add_parser(
+        "run",
+        help='answer one prompt: archon run [CONFIG] "PROMPT"',
+        usage='archon run [options] [CONFIG] "PROMPT"',
+        description="Answer one prompt with an architecture (default: the embedded local model) "
+        "and print the answer; calls, tokens, cost and time go to stderr.",
+    )
+    r.add_argument(
+        "args",
+        nargs="+",
+        metavar="[CONFIG] PROMPT",
+        help="an architecture config (JSON or YAML; omit it for the embedded model), then the prompt "
+        "as one quoted argument, or - to read it from stdin",
+    )
     r.add_argument("--trace", metavar="FILE", help="append the trace as one JSON line to this file")
     r.add_argument("--json", action="store_true", help="print the answer, candidates and trace as JSON")
     common(r)
     r.set_defaults(func=cmd_run)
 
-    c = sub.add_parser("chat", help="multi-turn chat with an architecture",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Chat with an architecture, one turn a line.\n\n" + CHAT_COMMANDS
-                                   + "\n\nWith input from a pipe or a file, each line is one turn and each answer "
-                                     "is printed on stdout.")
+    c = sub.add_parser(
+        "chat",
+        help="multi-turn chat with an architecture",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Chat with an architecture, one turn a line.\n\n"
+        + CHAT_COMMANDS
+        + "\n\nWith input from a pipe or a file, each line is one turn and each answer "
+        "is printed on stdout.",
+    )
     c.add_argument("config", nargs="?", help="architecture config (JSON or YAML); default: the embedded local model")
     c.add_argument("--system", metavar="TEXT", help="system prompt, sent with every turn")
     common(c)
@@ -424,4 +461,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
-

@@ -81,11 +81,30 @@ def comparison_table(rows: Sequence[tuple[str, Mapping[str, Any]]], title: str |
     t = Table(title=title)
     t.add_column("run")
     t.add_column("benchmark")
-    for col in ("n", "score [95% CI]", "errors", "calls/query", "tokens/query in / out", "cost/query", "p50 latency", "from cache"):
+    for col in (
+        "n",
+        "score [95% CI]",
+        "errors",
+        "calls/query",
+        "tokens/query in / out",
+        "cost/query",
+        "p50 latency",
+        "from cache",
+    ):
         t.add_column(col, justify="right")
     for label, s in rows:
-        t.add_row(label, str(s.get("benchmark", "-")), str(s.get("n", "-")), _score(s), str(s.get("errors", 0)),
-                  _num(s.get("calls_per_query"), "{:.1f}"), _tokens(s), _cost(s), _latency(s), _from_cache(s))
+        t.add_row(
+            label,
+            str(s.get("benchmark", "-")),
+            str(s.get("n", "-")),
+            _score(s),
+            str(s.get("errors", 0)),
+            _num(s.get("calls_per_query"), "{:.1f}"),
+            _tokens(s),
+            _cost(s),
+            _latency(s),
+            _from_cache(s),
+        )
     return t
 
 
@@ -107,27 +126,55 @@ def summary_table(s: Mapping[str, Any]) -> Table:
     timed = f"of {s['n'] - cached} answered by calls; " if cached is not None and s.get("n") is not None else ""
     rows = [
         ("score [95% CI]", _score(s)),
-        ("items", f"{s.get('n')} ({s.get('items_run', 0)} run now, {s.get('errors', 0)} errors"
-                  + (f", {s['unscored']} unscored: {_unscored_why(s)}" if s.get("unscored") else "") + ")"),
-        ("calls / query", f"{_num(s.get('calls_per_query'), '{:.2f}')} (worst case {s.get('calls_per_query_worst_case', '-')}; "
-                          f"{_num(s.get('cached_calls_per_query'), '{:.2f}')} from cache)"),
+        (
+            "items",
+            f"{s.get('n')} ({s.get('items_run', 0)} run now, {s.get('errors', 0)} errors"
+            + (f", {s['unscored']} unscored: {_unscored_why(s)}" if s.get("unscored") else "")
+            + ")",
+        ),
+        (
+            "calls / query",
+            f"{_num(s.get('calls_per_query'), '{:.2f}')} (worst case {s.get('calls_per_query_worst_case', '-')}; "
+            f"{_num(s.get('cached_calls_per_query'), '{:.2f}')} from cache)",
+        ),
         ("new calls this run", str(s.get("new_calls", 0))),
         ("tokens / query in / out", _tokens(s)),
-        ("cost / query", _cost(s) + (f"  (no price for: {', '.join(s['unpriced_models'])}; see archon.register_price)"
-                                     if s.get("unpriced_models") else "")),
-        ("latency p50 / p90 / p99", " / ".join(_latency(s, k) for k in ("p50", "p90", "p99"))
-         + f"  ({timed}queued: waiting for a provider's concurrency cap)"),
+        (
+            "cost / query",
+            _cost(s)
+            + (
+                f"  (no price for: {', '.join(s['unpriced_models'])}; see archon.register_price)"
+                if s.get("unpriced_models")
+                else ""
+            ),
+        ),
+        (
+            "latency p50 / p90 / p99",
+            " / ".join(_latency(s, k) for k in ("p50", "p90", "p99"))
+            + f"  ({timed}queued: waiting for a provider's concurrency cap)",
+        ),
         ("answers from cache", _from_cache(s) + "  (not in the latencies)"),
         ("fallbacks", f"{fb.get('architecture', 0)} architecture, {fb.get('judge', 0)} judge"),
     ]
     ju = s.get("judge_usage") or {}
     if ju.get("calls"):
-        rows.append(("judge calls", f"{ju['calls']} ({ju.get('new_calls', 0)} new), "
-                                    f"{_usd(ju.get('cost_usd'), ju.get('unpriced_models'))}"))
+        rows.append(
+            (
+                "judge calls",
+                f"{ju['calls']} ({ju.get('new_calls', 0)} new), {_usd(ju.get('cost_usd'), ju.get('unpriced_models'))}",
+            )
+        )
     for k, v in (s.get("extra") or {}).items():
         if k in ("n",):
             continue
-        rows.append((f"  {k}", _num(v, "{:.4g}") if isinstance(v, float) else (json.dumps(v) if isinstance(v, (dict, list)) else str(v))))
+        rows.append(
+            (
+                f"  {k}",
+                _num(v, "{:.4g}")
+                if isinstance(v, float)
+                else (json.dumps(v) if isinstance(v, (dict, list)) else str(v)),
+            )
+        )
     for k, v in rows:
         t.add_row(k, v)
     return t
@@ -142,8 +189,11 @@ def _check_out_dir(out: str) -> None:
     for q in (p, *p.parents):
         if q.exists():
             if not q.is_dir():
-                raise ArchonError(f"--out {out}" + (" is a file" if q == p else f": {q} is a file")
-                                  + "; give a run folder (it is created if missing)")
+                raise ArchonError(
+                    f"--out {out}"
+                    + (" is a file" if q == p else f": {q} is a file")
+                    + "; give a run folder (it is created if missing)"
+                )
             return
 
 
@@ -163,11 +213,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise ArchonError(f"--reference-answers applies to mt-bench and mt-bench-pairwise, not {args.benchmark!r}")
         benchmark.reference_answers = args.reference_answers
     summary = run_benchmark(
-        args.config, benchmark, out_dir=args.out, data=args.data, split=args.split, limit=args.limit,
-        sample=args.sample, seed=args.seed, dev_fraction=args.dev_fraction, judge=args.judge,
-        baseline_answers=args.baseline_answers, baseline_config=args.baseline_config, baselines=args.baselines,
-        cache=False if args.no_cache else (args.cache or None), concurrency=args.concurrency,
-        progress=not args.no_progress, retry=retry, keys=args.keys, retry_errors=args.retry_errors,
+        args.config,
+        benchmark,
+        out_dir=args.out,
+        data=args.data,
+        split=args.split,
+        limit=args.limit,
+        sample=args.sample,
+        seed=args.seed,
+        dev_fraction=args.dev_fraction,
+        judge=args.judge,
+        baseline_answers=args.baseline_answers,
+        baseline_config=args.baseline_config,
+        baselines=args.baselines,
+        cache=False if args.no_cache else (args.cache or None),
+        concurrency=args.concurrency,
+        progress=not args.no_progress,
+        retry=retry,
+        keys=args.keys,
+        retry_errors=args.retry_errors,
     )
     files = f"results: {Path(args.out) / RESULTS_FILE}, summary: {Path(args.out) / SUMMARY_FILE}"
     all_failed = bool(summary.get("n")) and summary.get("errors") == summary.get("n")
@@ -179,22 +243,33 @@ def cmd_bench(args: argparse.Namespace) -> int:
             say(err, "error", "red", f"item {e['id']}: {e['error']}")
         if summary.get("baselines"):
             rows = [(f"{summary['name']} (architecture)", summary)] + [
-                (f"{b['name']}", b) for b in summary["baselines"].values()]
+                (f"{b['name']}", b) for b in summary["baselines"].values()
+            ]
             out.print(comparison_table(rows, title="compute-matched baselines (same items)"))
             if summary.get("baselines_note"):
                 out.print(f"note: {summary['baselines_note']}")
         out.print(files)
     if all_failed:
         first = (summary.get("error_examples") or [{}])[0]
-        say(err, "error:", "bold red", f"every item failed ({summary['n']} of {summary['n']}), so there is no score. "
-                                       f"First error (item {first.get('id', '?')}):")
+        say(
+            err,
+            "error:",
+            "bold red",
+            f"every item failed ({summary['n']} of {summary['n']}), so there is no score. "
+            f"First error (item {first.get('id', '?')}):",
+        )
         err.print(str(first.get("error", "?")))
         if not args.json:
             err.print(files)
     if summary.get("errors") and not args.retry_errors:
-        say(err, "hint:", "cyan", f"{plural(summary['errors'], 'failed item')} "
-                                  f"{'is kept as it is' if summary['errors'] == 1 else 'are kept as they are'} when the run is resumed; "
-                                  f"add --retry-errors to the same command to run them again")
+        say(
+            err,
+            "hint:",
+            "cyan",
+            f"{plural(summary['errors'], 'failed item')} "
+            f"{'is kept as it is' if summary['errors'] == 1 else 'are kept as they are'} when the run is resumed; "
+            f"add --retry-errors to the same command to run them again",
+        )
     return 1 if all_failed else 0
 
 
@@ -251,47 +326,83 @@ def _seconds(v: str) -> float:
 
 def add_timeout_option(parser: argparse.ArgumentParser) -> None:
     """``--timeout SECONDS``, shared by the commands that call providers (passed on as RetryPolicy(timeout=...))."""
-    parser.add_argument("--timeout", type=_seconds, metavar="SECONDS",
-                        help="deadline of each provider call for its whole reply, however slowly it arrives "
-                             "(default 120); a call past it is retried like other transient failures")
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="deadline of each provider call for its whole reply, however slowly it arrives "
+        "(default 120); a call past it is retried like other transient failures",
+    )
 
 
 def add_commands(sub) -> None:
     b = sub.add_parser(
-        "bench", help="run an architecture on a benchmark: archon bench CONFIG --benchmark NAME --out RUN_DIR",
+        "bench",
+        help="run an architecture on a benchmark: archon bench CONFIG --benchmark NAME --out RUN_DIR",
         description="Answer a benchmark's items with an architecture, score them, and write RUN_DIR/results.jsonl "
-                    "(one line per item, appended as items finish; a rerun resumes), RUN_DIR/summary.json and "
-                    "RUN_DIR/config.json.",
+        "(one line per item, appended as items finish; a rerun resumes), RUN_DIR/summary.json and "
+        "RUN_DIR/config.json.",
     )
     b.add_argument("config", help="architecture config (JSON or YAML)")
-    b.add_argument("--benchmark", "-b", required=True,
-                   help="benchmark name: gsm8k, math, mixeval, mixeval-hard, humaneval, mbpp, codecontests, "
-                        "mt-bench, mt-bench-pairwise, arena-hard, alpaca-eval, or a registered one")
-    b.add_argument("--data", help="local data file (JSONL/JSON/Parquet, .jsonl.gz) or a folder in the benchmark's "
-                                  "published layout; default: the benchmark's source")
-    b.add_argument("--out", "-o", required=True, metavar="RUN_DIR",
-                   help="run folder (created; resumed if it exists, one run at a time)")
-    b.add_argument("--split", choices=("all", "dev", "test"), default="all",
-                   help="seeded random split: dev (20%%, for search) or test (80%%, for reporting); default all")
+    b.add_argument(
+        "--benchmark",
+        "-b",
+        required=True,
+        help="benchmark name: gsm8k, math, mixeval, mixeval-hard, humaneval, mbpp, codecontests, "
+        "mt-bench, mt-bench-pairwise, arena-hard, alpaca-eval, or a registered one",
+    )
+    b.add_argument(
+        "--data",
+        help="local data file (JSONL/JSON/Parquet, .jsonl.gz) or a folder in the benchmark's "
+        "published layout; default: the benchmark's source",
+    )
+    b.add_argument(
+        "--out",
+        "-o",
+        required=True,
+        metavar="RUN_DIR",
+        help="run folder (created; resumed if it exists, one run at a time)",
+    )
+    b.add_argument(
+        "--split",
+        choices=("all", "dev", "test"),
+        default="all",
+        help="seeded random split: dev (20%%, for search) or test (80%%, for reporting); default all",
+    )
     b.add_argument("--dev-fraction", type=float, default=0.2, help="share of items in the dev split (default 0.2)")
     b.add_argument("--seed", type=int, default=0, help="seed of the split and of --sample (default 0)")
     b.add_argument("--sample", type=_non_negative, help="a seeded random N items of the split")
-    b.add_argument("--limit", type=_non_negative,
-                   help="the first N items (after --split and --sample); unlike the data, split, seed and sample, "
-                        "it may change when a run is resumed")
+    b.add_argument(
+        "--limit",
+        type=_non_negative,
+        help="the first N items (after --split and --sample); unlike the data, split, seed and sample, "
+        "it may change when a run is resumed",
+    )
     b.add_argument("--judge", metavar="CONFIG", help="judge architecture config (judged benchmarks need one)")
     g = b.add_mutually_exclusive_group()
-    g.add_argument("--baseline-answers", metavar="FILE",
-                   help="pairwise baseline answers: JSONL with id and answers (e.g. another run's results.jsonl), an "
-                        "Arena-Hard/FastChat model_answer file, or AlpacaEval's model_outputs.json (matched by instruction)")
-    g.add_argument("--baseline-config", metavar="CONFIG",
-                   help="generate the pairwise baseline's answers with this config first (RUN_DIR/baseline/)")
-    b.add_argument("--reference-answers", metavar="FILE",
-                   help="MT-Bench: grade math, reasoning and coding questions against these reference answers, as "
-                        "FastChat does (its llm_judge/data/mt_bench/reference_answer/gpt-4.jsonl)")
-    b.add_argument("--baselines", action="store_true",
-                   help="also run compute-matched baselines (single model, best-of-N, majority vote at the same "
-                        "calls per query) on the same items, under RUN_DIR/baselines/")
+    g.add_argument(
+        "--baseline-answers",
+        metavar="FILE",
+        help="pairwise baseline answers: JSONL with id and answers (e.g. another run's results.jsonl), an "
+        "Arena-Hard/FastChat model_answer file, or AlpacaEval's model_outputs.json (matched by instruction)",
+    )
+    g.add_argument(
+        "--baseline-config",
+        metavar="CONFIG",
+        help="generate the pairwise baseline's answers with this config first (RUN_DIR/baseline/)",
+    )
+    b.add_argument(
+        "--reference-answers",
+        metavar="FILE",
+        help="MT-Bench: grade math, reasoning and coding questions against these reference answers, as "
+        "FastChat does (its llm_judge/data/mt_bench/reference_answer/gpt-4.jsonl)",
+    )
+    b.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also run compute-matched baselines (single model, best-of-N, majority vote at the same "
+        "calls per query) on the same items, under RUN_DIR/baselines/",
+    )
     b.add_argument("--concurrency", type=_positive, default=64, help="items answered at once (default 64)")
     b.add_argument("--max-attempts", type=_positive, help="attempts per provider call before giving up (default 5)")
     b.add_argument("--retry-errors", action="store_true", help="on resume, redo items recorded with an error")
@@ -304,7 +415,9 @@ def add_commands(sub) -> None:
     b.set_defaults(func=cmd_bench)
 
     c = sub.add_parser("compare", help="several runs' summaries side by side: archon compare RUN_DIR...")
-    c.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (or their summary.json); baselines/<name> too")
+    c.add_argument(
+        "runs", nargs="+", metavar="RUN_DIR", help="run folders (or their summary.json); baselines/<name> too"
+    )
     c.add_argument("--baselines", action="store_true", help="add each run's compute-matched baselines as rows")
     c.add_argument("--json", action="store_true", help="print the summaries as JSON")
     c.set_defaults(func=cmd_compare)

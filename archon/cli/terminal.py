@@ -21,8 +21,6 @@ def neutralise(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-
-
 def write_text(console: Console, text: str) -> None:
     """Write ``text`` and a newline to ``console``'s file: neutralised on a terminal, byte for
     byte to a pipe or file (written directly: no markup, wrapping, tab expansion or stripping)."""

@@ -16,13 +16,16 @@ def numbered(candidates: list[str], critiques: list[str] | None = None) -> str:
 
 
 def conversation_text(messages: list[dict]) -> str:
-    """A conversation as plain text, for prompts that judge answers to it; in a multi-turn one the latest message is marked."""
+    """A conversation as plain text, for prompts that judge answers to it (in a multi-turn one, the latest
+    message is marked)."""
     if len(messages) == 1:
         return messages[0]["content"]
     if sum(m["role"] != "system" for m in messages) == 1:
         return transcript(messages)
     *earlier, latest = messages
-    return f"{transcript(earlier)}\n\n{latest['role'].upper()} (the latest message, to be answered): {latest['content']}"
+    return (
+        f"{transcript(earlier)}\n\n{latest['role'].upper()} (the latest message, to be answered): {latest['content']}"
+    )
 
 
 __all__ = ["conversation_text", "latest_turn", "numbered"]

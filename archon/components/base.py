@@ -55,8 +55,16 @@ class Context(Protocol):
 
     config: ComponentConfig
 
-    async def complete(self, messages: list[Message], n: int = 1, *, tag: str = "", model: str | None = None,
-                       temperature: float | None = None, max_tokens: int | None = None) -> list[str]:
+    async def complete(
+        self,
+        messages: list[Message],
+        n: int = 1,
+        *,
+        tag: str = "",
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> list[str]:
         """``n`` samples for ``messages`` from the component's model (through the cache, retries and trace)."""
         ...
 
@@ -128,8 +136,7 @@ class Component(ABC):
         self.config = config
 
     @abstractmethod
-    async def run(self, ctx: Context, state: State) -> Output:
-        ...
+    async def run(self, ctx: Context, state: State) -> Output: ...
 
     async def ask_until_parsed(
         self,
@@ -152,8 +159,10 @@ class Component(ABC):
             parsed = parse(last)
             if parsed is not None:
                 return parsed
-        ctx.fallback(f"{what} did not parse after {self.config.parse_retries + 1} tries "
-                     f"(last reply: {last[:80]!r}); using the default")
+        ctx.fallback(
+            f"{what} did not parse after {self.config.parse_retries + 1} tries "
+            f"(last reply: {last[:80]!r}); using the default"
+        )
         return fallback()
 
 

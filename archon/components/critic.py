@@ -40,9 +40,14 @@ class Critic(Component):
         n = len(state.candidates)
         if n == 0:
             return Output(critiques=[])
-        prompt = CRITIC_PROMPT.format(n=n, query=conversation_text(state.messages), candidates=numbered(state.candidates))
+        prompt = CRITIC_PROMPT.format(
+            n=n, query=conversation_text(state.messages), candidates=numbered(state.candidates)
+        )
         critiques = await self.ask_until_parsed(
-            ctx, [{"role": "user", "content": prompt}], lambda t: parse_critiques(t, n),
-            what="critique list", fallback=lambda: [NO_CRITIQUE] * n,
+            ctx,
+            [{"role": "user", "content": prompt}],
+            lambda t: parse_critiques(t, n),
+            what="critique list",
+            fallback=lambda: [NO_CRITIQUE] * n,
         )
         return Output(critiques=critiques)

@@ -45,8 +45,10 @@ class Fuser(Component):
         length = ""
         if self.config.length_control:
             words = sorted(len(c.split()) for c in cands)
-            length = (f" Keep your response about as long as a typical candidate "
-                      f"(around {words[len(words) // 2]} words) or shorter.")
+            length = (
+                f" Keep your response about as long as a typical candidate "
+                f"(around {words[len(words) // 2]} words) or shorter."
+            )
         system = FUSER_SYSTEM.format(
             crit=", each followed by a critique of its strengths and weaknesses" if crits else "",
             length=length,

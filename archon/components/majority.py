@@ -45,7 +45,9 @@ def vote_key_for(benchmark: str | Any | None) -> VoteKey:
     return key if callable(key) else default_vote_key
 
 
-def majority_vote(candidates: Sequence[str], key: Callable[[str], Hashable | None] = default_vote_key) -> tuple[int, dict[str, int]]:
+def majority_vote(
+    candidates: Sequence[str], key: Callable[[str], Hashable | None] = default_vote_key
+) -> tuple[int, dict[str, int]]:
     """Index of the winning candidate (the first one with the most common key; ties go to the key
     seen first) and the vote counts by key (as strings)."""
     if not candidates:

@@ -35,7 +35,7 @@ def parse_critiques(text: str, n: int) -> list[str] | None:
     parts = []
     for i, m in enumerate(heads):
         end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
-        body = text[m.end():end].strip(" :\n*-")
+        body = text[m.end() : end].strip(" :\n*-")
         if not body:
             return None
         parts.append(body)

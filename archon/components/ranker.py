@@ -62,10 +62,12 @@ class Ranker(Component):
             example=" > ".join(f"[{i}]" for i in [2, 1, 3, *range(4, n + 1)][:n]) if n >= 2 else "[1]",
         )
         order = await self.ask_until_parsed(
-            ctx, [{"role": "user", "content": prompt}], lambda t: parse_ranking(t, n),
-            what="ranking", fallback=lambda: list(range(n)),
+            ctx,
+            [{"role": "user", "content": prompt}],
+            lambda t: parse_ranking(t, n),
+            what="ranking",
+            fallback=lambda: list(range(n)),
         )
         keep = order[:top_k]
         critiques = [state.critiques[i] for i in keep] if state.critiques and len(state.critiques) == n else None
-        return Output(candidates=[state.candidates[i] for i in keep], critiques=critiques,
-                      named={"ranking": order})
+        return Output(candidates=[state.candidates[i] for i in keep], critiques=critiques, named={"ranking": order})

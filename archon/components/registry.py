@@ -23,7 +23,14 @@ from .unit_tests import UnitTestEvaluator, UnitTestGenerator
 from .verifier import Verifier
 
 BUILTIN_COMPONENTS: tuple[type[Component], ...] = (
-    Generator, Fuser, Ranker, Critic, Verifier, UnitTestGenerator, UnitTestEvaluator, MajorityVote,
+    Generator,
+    Fuser,
+    Ranker,
+    Critic,
+    Verifier,
+    UnitTestGenerator,
+    UnitTestEvaluator,
+    MajorityVote,
 )
 
 component_registry: Registry[type[Component]] = Registry("component type", error=ConfigError)
@@ -31,8 +38,15 @@ for _cls in BUILTIN_COMPONENTS:
     component_registry.register(_cls.type, _cls)
 
 # What register_component's keyword arguments may declare: attributes, and class methods given as functions.
-_DECLARED_ATTRIBUTES = ("solo", "layer", "one_type_per_layer", "passes_candidates_through", "extra_fields",
-                        "reference_fields", "exact_counts")
+_DECLARED_ATTRIBUTES = (
+    "solo",
+    "layer",
+    "one_type_per_layer",
+    "passes_candidates_through",
+    "extra_fields",
+    "reference_fields",
+    "exact_counts",
+)
 _DECLARED_METHODS = ("worst_case_calls", "candidates_out", "needs")
 
 
@@ -61,8 +75,10 @@ def component_class(name: str, component: type[Component] | ComponentFunction, *
     """
     unknown = set(declarations) - set(_DECLARED_ATTRIBUTES) - set(_DECLARED_METHODS)
     if unknown:
-        raise TypeError(f"unknown component declaration(s) {sorted(unknown)}; "
-                        f"known: {', '.join(_DECLARED_ATTRIBUTES + _DECLARED_METHODS)}")
+        raise TypeError(
+            f"unknown component declaration(s) {sorted(unknown)}; "
+            f"known: {', '.join(_DECLARED_ATTRIBUTES + _DECLARED_METHODS)}"
+        )
     attrs: dict[str, Any] = {"type": name}
     for k, v in declarations.items():
         attrs[k] = classmethod(lambda cls, *a, _f=v, **kw: _f(*a, **kw)) if k in _DECLARED_METHODS else v

@@ -38,8 +38,13 @@ class LayerCount:
     candidates_out: int
 
 
-def layer_counts(config: ArchitectureConfig, *, with_parse_retries: bool = True, max_candidates: int | None = None,
-                 registry: Registry[type[Component]] | None = None) -> list[LayerCount]:
+def layer_counts(
+    config: ArchitectureConfig,
+    *,
+    with_parse_retries: bool = True,
+    max_candidates: int | None = None,
+    registry: Registry[type[Component]] | None = None,
+) -> list[LayerCount]:
     """Per layer, in order: the worst-case calls and candidates, from the component declarations.
 
     A layer's candidates are those its producing components leave, added up; when none of them
@@ -59,19 +64,32 @@ def layer_counts(config: ArchitectureConfig, *, with_parse_retries: bool = True,
     return out
 
 
-def calls_per_query(config: ArchitectureConfig, *, with_parse_retries: bool = True, max_candidates: int | None = None,
-                    registry: Registry[type[Component]] | None = None) -> int:
+def calls_per_query(
+    config: ArchitectureConfig,
+    *,
+    with_parse_retries: bool = True,
+    max_candidates: int | None = None,
+    registry: Registry[type[Component]] | None = None,
+) -> int:
     """Worst-case number of LLM calls (samples) one query makes: every reply that must parse re-asked
     ``parse_retries`` times, unless ``with_parse_retries=False`` (every reply parses at once).
 
     Exact for the built-in types: a run can make this many calls. Custom components count as
     they declare (by default one call per sample)."""
-    return sum(lc.calls for lc in layer_counts(config, with_parse_retries=with_parse_retries,
-                                                max_candidates=max_candidates, registry=registry))
+    return sum(
+        lc.calls
+        for lc in layer_counts(
+            config, with_parse_retries=with_parse_retries, max_candidates=max_candidates, registry=registry
+        )
+    )
 
 
-def check_rules(config: ArchitectureConfig, *, registry: Registry[type[Component]] | None = None,
-                providers: Registry[ProviderSpec] | None = None) -> list[Finding]:
+def check_rules(
+    config: ArchitectureConfig,
+    *,
+    registry: Registry[type[Component]] | None = None,
+    providers: Registry[ProviderSpec] | None = None,
+) -> list[Finding]:
     """Everything wrong or doubtful about a config, before any call is made.
 
     Errors: unknown component types and providers (``blocks_running``: the architecture cannot be
@@ -87,10 +105,13 @@ def check_rules(config: ArchitectureConfig, *, registry: Registry[type[Component
     final = counts[-1].candidates_out
     last = [declarations_of(c, registry) for c in config.layers[-1]]
     if final != 1 and all(cls.exact_counts for cls in last):
-        out.append(Finding(
-            "warning",
-            f"the last layer can leave {final} candidates; the first one is the answer. "
-            "End with a single fuser (samples 1), or a ranker with top_k 1, for one final answer."))
+        out.append(
+            Finding(
+                "warning",
+                f"the last layer can leave {final} candidates; the first one is the answer. "
+                "End with a single fuser (samples 1), or a ranker with top_k 1, for one final answer.",
+            )
+        )
     return out
 
 
@@ -98,8 +119,9 @@ def _where(li: int, ci: int, c: ComponentConfig) -> str:
     return f"layer {li + 1}, component {ci + 1} ({c.type})"
 
 
-def _unknown_names(config: ArchitectureConfig, registry: Registry[type[Component]] | None,
-                   providers: Registry[ProviderSpec] | None) -> list[Finding]:
+def _unknown_names(
+    config: ArchitectureConfig, registry: Registry[type[Component]] | None, providers: Registry[ProviderSpec] | None
+) -> list[Finding]:
     """Unknown component types and providers (errors: running would fail) and fields no component
     reads (warnings: they are ignored, likely typos), each with the closest known name."""
     registry = registry or component_registry
@@ -118,8 +140,13 @@ def _unknown_names(config: ArchitectureConfig, registry: Registry[type[Component
             known = _COMMON_FIELDS | cls.extra_fields
             for name in (n for n in c.extra if n not in known and n not in cls.reference_fields):
                 close = difflib.get_close_matches(name, sorted(known), n=1)
-                out.append(Finding("warning", f"{_where(li, ci, c)}: unknown field {name!r}, ignored"
-                                              + (f" (did you mean {close[0]!r}?)" if close else "")))
+                out.append(
+                    Finding(
+                        "warning",
+                        f"{_where(li, ci, c)}: unknown field {name!r}, ignored"
+                        + (f" (did you mean {close[0]!r}?)" if close else ""),
+                    )
+                )
     return out
 
 
@@ -136,8 +163,13 @@ def _construction_rules(config: ArchitectureConfig, registry: Registry[type[Comp
         if li == 0 and any(cls.layer == "later" for cls in classes):
             known = registry or component_registry
             starters = sorted(t for t in known.names() if known.get(t).layer == "first")
-            out.append(Finding("error", f"layer 1 must hold {' or '.join(s + 's' for s in starters) or 'starting components'} "
-                                        "(only they start from the bare conversation)"))
+            out.append(
+                Finding(
+                    "error",
+                    f"layer 1 must hold {' or '.join(s + 's' for s in starters) or 'starting components'} "
+                    "(only they start from the bare conversation)",
+                )
+            )
         for t in sorted({c.type for c, cls in zip(layer, classes) if cls.solo}) if len(layer) > 1 else ():
             out.append(Finding("error", f"layer {n}: a {t} must be alone in its layer"))
         for c, cls in zip(layer, classes):
@@ -168,7 +200,12 @@ def _local_model_warnings(config: ArchitectureConfig, providers: Registry[Provid
             except ConfigError:
                 continue
             if local and c.model and not c.model.endswith(".gguf") and c.model.lower() != DEFAULT_LOCAL_MODEL.lower():
-                out.append(Finding("warning", f"{_where(li, ci, c)}: model {c.model!r} has no "
-                                              f"model_type, so the embedded {DEFAULT_LOCAL_MODEL} answers for it; "
-                                              "set model_type (e.g. OpenAI_API) to use that model"))
+                out.append(
+                    Finding(
+                        "warning",
+                        f"{_where(li, ci, c)}: model {c.model!r} has no "
+                        f"model_type, so the embedded {DEFAULT_LOCAL_MODEL} answers for it; "
+                        "set model_type (e.g. OpenAI_API) to use that model",
+                    )
+                )
     return out

@@ -64,8 +64,11 @@ class UnitTestGenerator(Component):
         template = CODE_TESTS_PROMPT if self.config.evaluation == "execute" else TEXT_TESTS_PROMPT
         prompt = template.format(k=cap, query=conversation_text(state.messages))
         tests = await self.ask_until_parsed(
-            ctx, [{"role": "user", "content": prompt}], lambda t: parse_unit_tests(t, cap),
-            what="unit test list", fallback=list[str],
+            ctx,
+            [{"role": "user", "content": prompt}],
+            lambda t: parse_unit_tests(t, cap),
+            what="unit test list",
+            fallback=list[str],
         )
         return Output(unit_tests=tests)
 
@@ -102,11 +105,18 @@ class UnitTestEvaluator(Component):
         return (Needs("unit_test_generator", "previous"),)
 
     async def _llm_passes(self, ctx, state: State, i: int, candidate: str, tests: list[str]) -> int:
-        prompt = EVALUATE_PROMPT.format(query=conversation_text(state.messages), candidate=candidate,
-                                        tests="\n".join(f"Test {k}: {t}" for k, t in enumerate(tests, 1)))
+        prompt = EVALUATE_PROMPT.format(
+            query=conversation_text(state.messages),
+            candidate=candidate,
+            tests="\n".join(f"Test {k}: {t}" for k, t in enumerate(tests, 1)),
+        )
         results = await self.ask_until_parsed(
-            ctx, [{"role": "user", "content": prompt}], lambda t: parse_test_results(t, len(tests)),
-            what=f"test results for candidate {i + 1}", fallback=lambda: [False] * len(tests), key=f"cand{i}",
+            ctx,
+            [{"role": "user", "content": prompt}],
+            lambda t: parse_test_results(t, len(tests)),
+            what=f"test results for candidate {i + 1}",
+            fallback=lambda: [False] * len(tests),
+            key=f"cand{i}",
         )
         return sum(results)
 
@@ -127,12 +137,17 @@ class UnitTestEvaluator(Component):
         if self.config.evaluation == "execute":
             passes = await asyncio.gather(*(self._executed_passes(c, tests) for c in state.candidates))
         else:
-            passes = await asyncio.gather(*(self._llm_passes(ctx, state, i, c, tests) for i, c in enumerate(state.candidates)))
+            passes = await asyncio.gather(
+                *(self._llm_passes(ctx, state, i, c, tests) for i, c in enumerate(state.candidates))
+            )
         order = sorted(range(n), key=lambda i: -passes[i])  # stable: ties keep their order
         if self.config.top_k:
             keep = order[: self.config.top_k]
         else:
             keep = [i for i in order if passes[i] == len(tests)] or order
         critiques = [state.critiques[i] for i in keep] if state.critiques and len(state.critiques) == n else None
-        return Output(candidates=[state.candidates[i] for i in keep], critiques=critiques,
-                      named={"unit_test_passes": list(passes)})
+        return Output(
+            candidates=[state.candidates[i] for i in keep],
+            critiques=critiques,
+            named={"unit_test_passes": list(passes)},
+        )

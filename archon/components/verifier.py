@@ -42,17 +42,33 @@ class Verifier(Component):
         return n_candidates  # all of them when all are judged correct (or none is)
 
     async def _check(self, ctx, state: State, i: int, candidate: str) -> tuple[bool, str]:
-        ask = [{"role": "user", "content": REASONING_PROMPT.format(query=conversation_text(state.messages), candidate=candidate)}]
+        ask = [
+            {
+                "role": "user",
+                "content": REASONING_PROMPT.format(query=conversation_text(state.messages), candidate=candidate),
+            }
+        ]
         reasoning = (await ctx.complete(ask, n=1, tag=f"reason{i}"))[0]
         verdict_msgs = [*ask, {"role": "assistant", "content": reasoning}, {"role": "user", "content": VERDICT_PROMPT}]
-        verdict = await self.ask_until_parsed(ctx, verdict_msgs, parse_verdict, what=f"verdict for candidate {i + 1}",
-                                              fallback=lambda: True, key=f"verdict{i}")
+        verdict = await self.ask_until_parsed(
+            ctx,
+            verdict_msgs,
+            parse_verdict,
+            what=f"verdict for candidate {i + 1}",
+            fallback=lambda: True,
+            key=f"verdict{i}",
+        )
         return verdict, reasoning
 
     async def run(self, ctx, state: State) -> Output:
         checks = await asyncio.gather(*(self._check(ctx, state, i, c) for i, c in enumerate(state.candidates)))
         verdicts = [ok for ok, _ in checks]
         keep = [i for i, ok in enumerate(verdicts) if ok] or list(range(len(state.candidates)))
-        critiques = [state.critiques[i] for i in keep] if state.critiques and len(state.critiques) == len(verdicts) else None
-        return Output(candidates=[state.candidates[i] for i in keep], critiques=critiques,
-                      named={"verdicts": verdicts, "verifier_reasoning": [r for _, r in checks]})
+        critiques = (
+            [state.critiques[i] for i in keep] if state.critiques and len(state.critiques) == len(verdicts) else None
+        )
+        return Output(
+            candidates=[state.candidates[i] for i in keep],
+            critiques=critiques,
+            named={"verdicts": verdicts, "verifier_reasoning": [r for _, r in checks]},
+        )

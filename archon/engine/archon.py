@@ -101,8 +101,12 @@ class Archon:
         self.otel = otel_enabled(otel)
         if self.otel:
             require_otel()
-        self.runtime = Runtime(keys=KeyStore(keys, env_file=env_file), retry=retry or RetryPolicy(),
-                               concurrency=concurrency, providers=self.providers)
+        self.runtime = Runtime(
+            keys=KeyStore(keys, env_file=env_file),
+            retry=retry or RetryPolicy(),
+            concurrency=concurrency,
+            providers=self.providers,
+        )
         self._cache_setting = cache
         self._cache: CallCache | None = cache if isinstance(cache, CallCache) else None
         self._layers: list[list[_Planned]] | None = None
@@ -124,7 +128,8 @@ class Archon:
         self._layers = None
 
     def missing_keys(self) -> list[str]:
-        """Why calls of this architecture would fail for want of an API key: one line per provider and model, none when all is set.
+        """Why calls of this architecture would fail for want of an API key: one line per provider and model,
+        none when all is set.
 
         Raises ``ConfigError`` for an unknown component type or provider, as building the components does.
         """
@@ -195,8 +200,9 @@ class Archon:
         last = self.config.layers[-1]
         return len(last) == 1 and last[0].type in ("fuser", "generator") and last[0].samples == 1
 
-    async def _run_query(self, messages: list[dict[str, str]], cache: CallCache | None,
-                         on_delta: Callable[[str], None] | None = None) -> Result:
+    async def _run_query(
+        self, messages: list[dict[str, str]], cache: CallCache | None, on_delta: Callable[[str], None] | None = None
+    ) -> Result:
         t0 = time.perf_counter()
         state = State(messages=messages)
         trace = Trace(architecture=self.config.name, started_at=time.time())
@@ -212,11 +218,20 @@ class Archon:
                 ct = ComponentTrace(type=cfg.type, model=cfg.model, provider=p.provider, inputs=state.candidates)
                 lt.components.append(ct)
                 last = li == len(self.config.layers) - 1
-                contexts.append(ComponentContext(self.runtime, cfg, ct, cache, sample_offset=p.sample_offset,
-                                                 query_start=t0,
-                                                 on_delta=on_delta if last and self.streams_answer() else None))
-            outputs = await asyncio.gather(*(self._run_component(p.component, ctx, state)
-                                             for p, ctx in zip(layer, contexts)))
+                contexts.append(
+                    ComponentContext(
+                        self.runtime,
+                        cfg,
+                        ct,
+                        cache,
+                        sample_offset=p.sample_offset,
+                        query_start=t0,
+                        on_delta=on_delta if last and self.streams_answer() else None,
+                    )
+                )
+            outputs = await asyncio.gather(
+                *(self._run_component(p.component, ctx, state) for p, ctx in zip(layer, contexts))
+            )
             for ct, out in zip(lt.components, outputs):
                 if out is not None:
                     ct.outputs = out.candidates if out.candidates is not None else []
@@ -229,13 +244,19 @@ class Archon:
             all_failed = all(c.error for c in lt.components)
             if not state.candidates and (all_failed or li == len(self.config.layers) - 1):
                 error = f"layer {li + 1} left nothing to answer with: " + "; ".join(
-                    c.error or f"{c.type} gave no candidates" for c in lt.components)
+                    c.error or f"{c.type} gave no candidates" for c in lt.components
+                )
                 break
         trace.latency_s = time.perf_counter() - t0
         trace.finish()
-        result = Result(answer=state.candidates[0] if state.candidates and not error else None,
-                        candidates=state.candidates if not error else [], trace=trace, messages=messages,
-                        state=state.named, error=error)
+        result = Result(
+            answer=state.candidates[0] if state.candidates and not error else None,
+            candidates=state.candidates if not error else [],
+            trace=trace,
+            messages=messages,
+            state=state.named,
+            error=error,
+        )
         if self.otel:
             export_trace(trace, messages=messages, answer=result.answer, error=error)
         return result
@@ -313,8 +334,9 @@ class Archon:
             try:
                 msgs = normalize_messages(query)
             except ArchonError as e:  # one malformed query fails alone
-                r = results[i] = Result(answer=None, candidates=[], trace=Trace(architecture=self.config.name),
-                                        error=f"query {i}: {e}")
+                r = results[i] = Result(
+                    answer=None, candidates=[], trace=Trace(architecture=self.config.name), error=f"query {i}: {e}"
+                )
             else:
                 async with gate:
                     results[i] = r = await self._run_query(msgs, cache)
@@ -411,9 +433,14 @@ def _merge(state: State, outputs: list[Output | None], lt: LayerTrace) -> State:
     unit_tests = next((o.unit_tests for o in done if o.unit_tests is not None), state.unit_tests)
     if producers:
         candidates = [c for o in producers for c in o.candidates]  # type: ignore[union-attr]
-        critiques = ([c for o in producers for c in o.critiques]  # type: ignore[union-attr]
-                     if all(o.critiques is not None for o in producers) else None)
+        critiques = (
+            [c for o in producers for c in o.critiques]  # type: ignore[union-attr]
+            if all(o.critiques is not None for o in producers)
+            else None
+        )
     else:
         candidates = state.candidates
         critiques = next((o.critiques for o in done if o.critiques is not None), state.critiques)
-    return State(messages=state.messages, candidates=candidates, critiques=critiques, unit_tests=unit_tests, named=named)
+    return State(
+        messages=state.messages, candidates=candidates, critiques=critiques, unit_tests=unit_tests, named=named
+    )

@@ -30,8 +30,9 @@ def default_cache_path() -> Path:
 
 
 def call_key(provider: str, model: str, messages: list[dict], params: dict[str, Any], sample: int) -> str:
-    payload = json.dumps([provider, model, messages, params, sample], sort_keys=True, ensure_ascii=False,
-                         separators=(",", ":"))
+    payload = json.dumps(
+        [provider, model, messages, params, sample], sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -68,8 +69,9 @@ class CallCache:
                 " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL)"
             )
         except (OSError, sqlite3.Error) as e:
-            raise ArchonError(f"cannot use the call cache {str(self.path)!r}: {e} "
-                              "(use another cache file, or turn the cache off)") from None
+            raise ArchonError(
+                f"cannot use the call cache {str(self.path)!r}: {e} (use another cache file, or turn the cache off)"
+            ) from None
 
     # Reads and writes never fail a query: the answer is good without the cache (a file another
     # process holds locked past sqlite's timeout, a full disk). A failed read is a miss; a failed
@@ -81,18 +83,21 @@ class CallCache:
         try:
             with self._lock:
                 rows = self._db.execute(
-                    f"SELECT key, text, input_tokens, output_tokens FROM calls WHERE key IN ({','.join('?' * len(keys))})",
+                    "SELECT key, text, input_tokens, output_tokens FROM calls "
+                    f"WHERE key IN ({','.join('?' * len(keys))})",
                     keys,
                 ).fetchall()
         except sqlite3.Error as e:
             log.warning("call cache %s: read failed (%s); asking the model", self.path, e)
             return {}
         # A row another program wrote (SQLite does not enforce column types: a blob, a number) is a miss.
-        good = {k: (t, i, o) for k, t, i, o in rows
-                if isinstance(t, str) and isinstance(i, int) and isinstance(o, int)}
+        good = {k: (t, i, o) for k, t, i, o in rows if isinstance(t, str) and isinstance(i, int) and isinstance(o, int)}
         if len(good) < len(rows):
-            log.warning("call cache %s: %d row(s) not of the cache's types, ignored; asking the model",
-                        self.path, len(rows) - len(good))
+            log.warning(
+                "call cache %s: %d row(s) not of the cache's types, ignored; asking the model",
+                self.path,
+                len(rows) - len(good),
+            )
         return good
 
     def put_many(self, rows: list[tuple[str, str, int, int]]) -> None:
@@ -142,8 +147,9 @@ class PostgresCallCache(CallCache):
                     " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL)"
                 )
         except psycopg.Error as e:
-            raise ArchonError(f"cannot use the call cache {self.path}: {type(e).__name__}: "
-                              f"{_redact(str(e)).strip()}") from None
+            raise ArchonError(
+                f"cannot use the call cache {self.path}: {type(e).__name__}: {_redact(str(e)).strip()}"
+            ) from None
 
     def get_many(self, keys: list[str]) -> dict[str, tuple[str, int, int]]:
         if not keys:
@@ -166,7 +172,9 @@ class PostgresCallCache(CallCache):
             with self._lock, self._db.cursor() as cur:
                 cur.executemany("INSERT INTO archon_calls VALUES (%s, %s, %s, %s) ON CONFLICT (key) DO NOTHING", rows)
         except self._psycopg.Error as e:
-            log.warning("call cache %s: write failed (%s); %d answers not cached", self.path, type(e).__name__, len(rows))
+            log.warning(
+                "call cache %s: write failed (%s); %d answers not cached", self.path, type(e).__name__, len(rows)
+            )
             self._reconnect()
 
     def _reconnect(self) -> None:
@@ -196,7 +204,7 @@ def _redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-def open_cache(target: "str | Path | CallCache | None" = None, *, storage: str | None = None) -> CallCache:
+def open_cache(target: str | Path | CallCache | None = None, *, storage: str | None = None) -> CallCache:
     """The call cache for ``target``: a SQLite path, a PostgreSQL URL, or None for the default, which is
     the PostgreSQL database of ``storage`` when that is one (workers on several machines share it), else
     the default file."""

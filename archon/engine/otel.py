@@ -52,8 +52,10 @@ def otel_enabled(setting: bool | None) -> bool:
 def require_otel() -> None:
     """Fail at construction, not at the first query, when spans are asked for without the API installed."""
     if otel_trace is None:
-        raise ConfigError("OpenTelemetry export is on (otel=True or $ARCHON_OTEL) but the OpenTelemetry API is not "
-                          "installed: pip install 'archon[otel]'")
+        raise ConfigError(
+            "OpenTelemetry export is on (otel=True or $ARCHON_OTEL) but the OpenTelemetry API is not "
+            "installed: pip install 'archon[otel]'"
+        )
 
 
 def _ns(started_at: float, offset_s: float) -> int:
@@ -102,9 +104,13 @@ def export_trace(
     q_ctx = otel_trace.set_span_in_context(query)
     for layer in trace.layers:
         layer_span = tracer.start_span(
-            f"archon.layer {layer.index + 1}", context=q_ctx, start_time=_ns(t0, layer.start_s),
-            attributes={"archon.layer.index": layer.index,
-                        "archon.layer.components": [c.type for c in layer.components]},
+            f"archon.layer {layer.index + 1}",
+            context=q_ctx,
+            start_time=_ns(t0, layer.start_s),
+            attributes={
+                "archon.layer.index": layer.index,
+                "archon.layer.components": [c.type for c in layer.components],
+            },
         )
         l_ctx = otel_trace.set_span_in_context(layer_span)
         for comp in layer.components:
@@ -120,8 +126,13 @@ def export_trace(
                     "archon.cached": rec.cached,
                     "archon.attempts": rec.attempts,
                 }
-                span = tracer.start_span(f"chat {rec.model}", context=l_ctx, kind=SpanKind.CLIENT,
-                                         start_time=_ns(t0, rec.start_s), attributes=call_attrs)
+                span = tracer.start_span(
+                    f"chat {rec.model}",
+                    context=l_ctx,
+                    kind=SpanKind.CLIENT,
+                    start_time=_ns(t0, rec.start_s),
+                    attributes=call_attrs,
+                )
                 if rec.error:
                     span.set_attribute("error.type", "ProviderError")
                     span.set_status(Status(StatusCode.ERROR, redact(rec.error)))

@@ -96,9 +96,16 @@ def _concurrency_caps(caps: dict[str, int], providers: Registry[ProviderSpec] | 
 class ComponentContext:
     """What a component may use while it runs: LLM calls through the engine, fallbacks, named state."""
 
-    def __init__(self, runtime: Runtime, config: ComponentConfig, trace: ComponentTrace, cache: CallCache | None,
-                 sample_offset: int = 0, query_start: float | None = None,
-                 on_delta: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        runtime: Runtime,
+        config: ComponentConfig,
+        trace: ComponentTrace,
+        cache: CallCache | None,
+        sample_offset: int = 0,
+        query_start: float | None = None,
+        on_delta: Callable[[str], None] | None = None,
+    ):
         self.runtime = runtime
         # Set for the one call whose text is the answer (see ``Archon.astream``): that call is
         # streamed and its text deltas handed to ``on_delta`` as they arrive.
@@ -122,10 +129,17 @@ class ComponentContext:
     def _record_cached(self, provider: str, model: str, samples: int, hits: dict[str, tuple[str, int, int]]) -> None:
         """Samples answered without a request of ours, as one cached call (tokens as the cache has them)."""
         if samples:
-            self.trace.calls.append(CallRecord(provider, model, samples=samples, cached=True,
-                                               input_tokens=sum(h[1] for h in hits.values()),
-                                               output_tokens=sum(h[2] for h in hits.values()),
-                                               start_s=self._since_start()))
+            self.trace.calls.append(
+                CallRecord(
+                    provider,
+                    model,
+                    samples=samples,
+                    cached=True,
+                    input_tokens=sum(h[1] for h in hits.values()),
+                    output_tokens=sum(h[2] for h in hits.values()),
+                    start_s=self._since_start(),
+                )
+            )
 
     async def complete(
         self,
@@ -179,8 +193,14 @@ class ComponentContext:
 
         async def request(indices: list[int]) -> None:
             nonlocal streamed
-            req = ChatRequest(model=model, messages=messages, temperature=params["temperature"],
-                              max_tokens=params["max_tokens"], n=len(indices), seed=first + indices[0])
+            req = ChatRequest(
+                model=model,
+                messages=messages,
+                temperature=params["temperature"],
+                max_tokens=params["max_tokens"],
+                n=len(indices),
+                seed=first + indices[0],
+            )
             queued = time.perf_counter()
             t0 = None  # when the call got past the provider's concurrency cap
             try:
@@ -194,18 +214,37 @@ class ComponentContext:
             except ProviderError as e:
                 errors.append(e)
                 t0 = queued if t0 is None else t0
-                self.trace.calls.append(CallRecord(provider.name, model, samples=len(indices), attempts=e.attempts,
-                                                   latency_s=time.perf_counter() - t0, error=str(e),
-                                                   start_s=self._since_start(t0), queue_s=t0 - queued))
+                self.trace.calls.append(
+                    CallRecord(
+                        provider.name,
+                        model,
+                        samples=len(indices),
+                        attempts=e.attempts,
+                        latency_s=time.perf_counter() - t0,
+                        error=str(e),
+                        start_s=self._since_start(t0),
+                        queue_s=t0 - queued,
+                    )
+                )
                 return
             got = result.texts[: len(indices)]
             if not got:
                 errors.append(ProviderError("reply had no choices", provider=provider.name, model=model))
-            self.trace.calls.append(CallRecord(provider.name, model, samples=len(got), input_tokens=result.input_tokens,
-                                               output_tokens=result.output_tokens, attempts=attempts,
-                                               latency_s=time.perf_counter() - t0, start_s=self._since_start(t0),
-                                               queue_s=t0 - queued, usage_estimated=result.usage_estimated,
-                                               prompt_tokens_dropped=result.prompt_tokens_dropped))
+            self.trace.calls.append(
+                CallRecord(
+                    provider.name,
+                    model,
+                    samples=len(got),
+                    input_tokens=result.input_tokens,
+                    output_tokens=result.output_tokens,
+                    attempts=attempts,
+                    latency_s=time.perf_counter() - t0,
+                    start_s=self._since_start(t0),
+                    queue_s=t0 - queued,
+                    usage_estimated=result.usage_estimated,
+                    prompt_tokens_dropped=result.prompt_tokens_dropped,
+                )
+            )
             for i, text in zip(indices, got):
                 texts[i] = text
             if self.cache is not None:
@@ -214,13 +253,13 @@ class ComponentContext:
                 self.cache.put_many([(keys[i], t, ins[k], outs[k]) for k, (i, t) in enumerate(zip(indices, got))])
             # A server that ignored `n` gave fewer choices: ask for the rest one by one.
             if 0 < len(got) < len(indices):
-                await asyncio.gather(*(request([i]) for i in indices[len(got):]))
+                await asyncio.gather(*(request([i]) for i in indices[len(got) :]))
 
         async def make_own() -> None:
             try:
                 if provider.supports_n and len(missing) > 1:
                     step = provider.max_n
-                    await asyncio.gather(*(request(missing[i:i + step]) for i in range(0, len(missing), step)))
+                    await asyncio.gather(*(request(missing[i : i + step]) for i in range(0, len(missing), step)))
                 else:
                     await asyncio.gather(*(request([i]) for i in missing))
             finally:  # waiters get the text, or None when it failed (or this task was cancelled)
@@ -249,8 +288,9 @@ class ComponentContext:
             self.on_delta(out[0])  # answered from the cache or another query's call: all at once
         return out
 
-    async def _streamed(self, provider: Provider, request: ChatRequest,
-                        on_delta: Callable[[str], None]) -> tuple[ChatResult, int]:
+    async def _streamed(
+        self, provider: Provider, request: ChatRequest, on_delta: Callable[[str], None]
+    ) -> tuple[ChatResult, int]:
         """``chat_with_retries``, streamed: deltas go to ``on_delta`` as they arrive."""
         async for event in stream_with_retries(provider, request, self.runtime.retry):
             if isinstance(event, str):

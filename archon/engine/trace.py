@@ -123,18 +123,30 @@ class Trace:
 
     @property
     def fallbacks(self) -> list[str]:
-        return [f"layer {layer.index + 1} {c.type}: {f}" for layer in self.layers for c in layer.components for f in c.fallbacks]
+        return [
+            f"layer {layer.index + 1} {c.type}: {f}"
+            for layer in self.layers
+            for c in layer.components
+            for f in c.fallbacks
+        ]
 
     @property
     def errors(self) -> list[str]:
-        return [f"layer {layer.index + 1} {c.type}: {c.error}" for layer in self.layers for c in layer.components if c.error]
+        return [
+            f"layer {layer.index + 1} {c.type}: {c.error}" for layer in self.layers for c in layer.components if c.error
+        ]
 
     @property
     def truncations(self) -> list[str]:
         """Calls whose prompt was cut to fit the model's context, and how much of it was dropped."""
-        return [f"layer {layer.index + 1} {c.type}: the prompt was cut to fit {r.model}'s context "
-                f"({r.prompt_tokens_dropped} token{'' if r.prompt_tokens_dropped == 1 else 's'} dropped)"
-                for layer in self.layers for c in layer.components for r in c.calls if r.prompt_tokens_dropped]
+        return [
+            f"layer {layer.index + 1} {c.type}: the prompt was cut to fit {r.model}'s context "
+            f"({r.prompt_tokens_dropped} token{'' if r.prompt_tokens_dropped == 1 else 's'} dropped)"
+            for layer in self.layers
+            for c in layer.components
+            for r in c.calls
+            if r.prompt_tokens_dropped
+        ]
 
     @property
     def queued_s(self) -> float:

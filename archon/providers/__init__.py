@@ -14,6 +14,18 @@ from .registry import (
 )
 
 __all__ = [
-    "ChatRequest", "ChatResult", "KeyStore", "Provider", "ProviderSettings", "ProviderSpec", "RetryPolicy",
-    "chat_with_retries", "generator_spec", "get_spec", "provider_registry", "register_generator", "register_provider", "specs",
+    "ChatRequest",
+    "ChatResult",
+    "KeyStore",
+    "Provider",
+    "ProviderSettings",
+    "ProviderSpec",
+    "RetryPolicy",
+    "chat_with_retries",
+    "generator_spec",
+    "get_spec",
+    "provider_registry",
+    "register_generator",
+    "register_provider",
+    "specs",
 ]

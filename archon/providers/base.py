@@ -69,7 +69,9 @@ def result_with_usage(request: ChatRequest, texts: list[str], input_tokens: Any,
     ins, outs = token_count(input_tokens), token_count(output_tokens)
     estimated = ins is None or outs is None
     if ins is None:
-        ins = estimate_tokens("".join(m["content"] if isinstance(m.get("content"), str) else "" for m in request.messages))
+        ins = estimate_tokens(
+            "".join(m["content"] if isinstance(m.get("content"), str) else "" for m in request.messages)
+        )
     if outs is None:
         outs = sum(map(estimate_tokens, texts))
     return ChatResult(texts, ins, outs, usage_estimated=estimated)
@@ -159,14 +161,18 @@ async def chat_with_retries(provider: Provider, request: ChatRequest, policy: Re
             result = await asyncio.wait_for(provider.chat(request), timeout=policy.timeout)
             return result, attempt
         except TimeoutError:
-            err = ProviderError(f"timed out after {policy.timeout:g}s", provider=provider.name,
-                                model=request.model, retryable=True)
+            err = ProviderError(
+                f"timed out after {policy.timeout:g}s", provider=provider.name, model=request.model, retryable=True
+            )
         except ProviderError as e:
             err = e
         if not err.retryable or attempt >= policy.max_attempts:
             raise ProviderError(
                 f"failed after {attempt} attempt{'s' if attempt > 1 else ''}: {_reason(err)}",
-                provider=provider.name, model=request.model, status=err.status, attempts=attempt,
+                provider=provider.name,
+                model=request.model,
+                status=err.status,
+                attempts=attempt,
             ) from None
         # A provider that just switched to a fresh key asks to go again at once.
         if getattr(err, "retry_now", False):
@@ -179,8 +185,9 @@ class StreamBroken(ProviderError):
     not retried; the caller must report the answer as cut, never pass it off as whole."""
 
 
-async def stream_with_retries(provider: Provider, request: ChatRequest,
-                              policy: RetryPolicy) -> AsyncGenerator[str | tuple[ChatResult, int], None]:
+async def stream_with_retries(
+    provider: Provider, request: ChatRequest, policy: RetryPolicy
+) -> AsyncGenerator[str | tuple[ChatResult, int], None]:
     """``provider.stream`` under the retry policy: text deltas, then ``(result, attempts)``.
 
     An attempt that fails before its first delta is retried like any call; one that fails after
@@ -200,25 +207,39 @@ async def stream_with_retries(provider: Provider, request: ChatRequest,
                     async with asyncio.timeout_at(deadline):
                         event = await anext(events)
                 except StopAsyncIteration:
-                    raise ProviderError("stream ended without a result", provider=provider.name,
-                                        model=request.model, retryable=True) from None
+                    raise ProviderError(
+                        "stream ended without a result", provider=provider.name, model=request.model, retryable=True
+                    ) from None
                 if isinstance(event, ChatResult):
                     yield event, attempt
                     return
                 sent += len(event)
                 yield event
         except (TimeoutError, ProviderError) as e:
-            err = e if isinstance(e, ProviderError) else ProviderError(
-                f"timed out after {policy.timeout:g}s", provider=provider.name, model=request.model, retryable=True)
+            err = (
+                e
+                if isinstance(e, ProviderError)
+                else ProviderError(
+                    f"timed out after {policy.timeout:g}s", provider=provider.name, model=request.model, retryable=True
+                )
+            )
         finally:
             await events.aclose()
         if sent:
-            raise StreamBroken(f"stream broke after {sent} characters: {_reason(err)}", provider=provider.name,
-                               model=request.model, status=err.status, attempts=attempt) from None
+            raise StreamBroken(
+                f"stream broke after {sent} characters: {_reason(err)}",
+                provider=provider.name,
+                model=request.model,
+                status=err.status,
+                attempts=attempt,
+            ) from None
         if not err.retryable or attempt >= policy.max_attempts:
             raise ProviderError(
                 f"failed after {attempt} attempt{'s' if attempt > 1 else ''}: {_reason(err)}",
-                provider=provider.name, model=request.model, status=err.status, attempts=attempt,
+                provider=provider.name,
+                model=request.model,
+                status=err.status,
+                attempts=attempt,
             ) from None
         if getattr(err, "retry_now", False):
             continue
@@ -228,4 +249,4 @@ async def stream_with_retries(provider: Provider, request: ChatRequest,
 def _reason(err: ProviderError) -> str:
     msg = str(err)
     prefix = f"{err.provider} model {err.model!r}: "
-    return msg[len(prefix):] if msg.startswith(prefix) else msg
+    return msg[len(prefix) :] if msg.startswith(prefix) else msg

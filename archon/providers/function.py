@@ -43,12 +43,16 @@ class FunctionProvider(Provider):
         except ProviderError:
             raise
         except Exception as e:
-            raise ProviderError(f"generator function raised {type(e).__name__}: {str(e)[:200]}",
-                                provider=self.name, model=request.model) from None
+            raise ProviderError(
+                f"generator function raised {type(e).__name__}: {str(e)[:200]}", provider=self.name, model=request.model
+            ) from None
         if isinstance(out, dict):
             texts = out.get("texts") or [out.get("text", "")]
-            return ChatResult(texts=[str(t) for t in texts], input_tokens=int(out.get("input_tokens", 0)),
-                              output_tokens=int(out.get("output_tokens", 0)))
+            return ChatResult(
+                texts=[str(t) for t in texts],
+                input_tokens=int(out.get("input_tokens", 0)),
+                output_tokens=int(out.get("output_tokens", 0)),
+            )
         texts = [str(t) for t in out] if isinstance(out, (list, tuple)) else [str(out)]
         return ChatResult(texts=texts, output_tokens=sum(len(t.split()) for t in texts))
 

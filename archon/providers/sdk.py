@@ -61,8 +61,11 @@ def _status_of(e: Exception) -> int | None:
 
 def _retry_after_of(e: Exception) -> float | None:
     response = getattr(e, "response", None)
-    headers = (response.get("ResponseMetadata", {}).get("HTTPHeaders") if isinstance(response, dict)
-               else getattr(response, "headers", None))
+    headers = (
+        response.get("ResponseMetadata", {}).get("HTTPHeaders")
+        if isinstance(response, dict)
+        else getattr(response, "headers", None)
+    )
     try:
         return retry_after_seconds(headers.get("retry-after")) if headers else None
     except (AttributeError, TypeError):
@@ -75,8 +78,11 @@ def _is_transient(e: Exception) -> bool:
     stack the SDK uses."""
     if isinstance(e, (ConnectionError, TimeoutError)):
         return True
-    return any(word in c.__name__ for c in type(e).__mro__
-               for word in ("Connection", "Timeout", "Protocol", "Payload", "StreamingError", "IncompleteRead"))
+    return any(
+        word in c.__name__
+        for c in type(e).__mro__
+        for word in ("Connection", "Timeout", "Protocol", "Payload", "StreamingError", "IncompleteRead")
+    )
 
 
 def _too_large(e: BaseException) -> BaseException | None:
@@ -93,20 +99,32 @@ def _too_large(e: BaseException) -> BaseException | None:
 
 def sdk_error(provider: str, model: str, e: Exception, secrets: list[str] | tuple[str, ...] = ()) -> ProviderError:
     if (too_large := _too_large(e)) is not None:
-        return ProviderError(f"{too_large}, the most allowed per reply (RetryPolicy.max_reply_bytes); not retried",
-                             provider=provider, model=model)
+        return ProviderError(
+            f"{too_large}, the most allowed per reply (RetryPolicy.max_reply_bytes); not retried",
+            provider=provider,
+            model=model,
+        )
     status = _status_of(e)
     # Redacted before it is cut, so that no key cut in two escapes.
     detail = redact(str(e).strip(), secrets, limit=_ERROR_CHARS)
-    err = ProviderError(f"{type(e).__name__}" + (f" (HTTP {status})" if status else "") + (f": {detail}" if detail else ""),
-                        provider=provider, model=model, status=status,
-                        retryable=status in RETRYABLE_STATUS if status is not None else _is_transient(e))
+    err = ProviderError(
+        f"{type(e).__name__}" + (f" (HTTP {status})" if status else "") + (f": {detail}" if detail else ""),
+        provider=provider,
+        model=model,
+        status=status,
+        retryable=status in RETRYABLE_STATUS if status is not None else _is_transient(e),
+    )
     err.retry_after = _retry_after_of(e)
     return err
 
 
-async def _relay(provider: str, request: ChatRequest, secrets: list[str], events: SDKEvents,
-                 error: Callable[[Exception], ProviderError]) -> AsyncGenerator[str | ChatResult, None]:
+async def _relay(
+    provider: str,
+    request: ChatRequest,
+    secrets: list[str],
+    events: SDKEvents,
+    error: Callable[[Exception], ProviderError],
+) -> AsyncGenerator[str | ChatResult, None]:
     """An SDK's stream as a provider's: deltas passed on with keys redacted (a key cut over two
     pieces too), the reply's text capped at ``request.max_reply_bytes``, the SDK's errors made
     ProviderErrors by ``error``; then the ``ChatResult``."""
@@ -121,9 +139,13 @@ async def _relay(provider: str, request: ChatRequest, secrets: list[str], events
                 continue
             size += len(event.encode())
             if size > request.max_reply_bytes:
-                raise ProviderError(f"reply larger than {request.max_reply_bytes} bytes (decoded), the most allowed "
-                                    "per reply (RetryPolicy.max_reply_bytes); not retried",
-                                    provider=provider, model=request.model, status=200)
+                raise ProviderError(
+                    f"reply larger than {request.max_reply_bytes} bytes (decoded), the most allowed "
+                    "per reply (RetryPolicy.max_reply_bytes); not retried",
+                    provider=provider,
+                    model=request.model,
+                    status=200,
+                )
             parts.append(event)
             if safe := redactor.feed(event):
                 yield safe
@@ -134,8 +156,9 @@ async def _relay(provider: str, request: ChatRequest, secrets: list[str], events
     finally:
         await events.aclose()
     if usage is None:
-        raise ProviderError("stream ended before its end event", provider=provider, model=request.model,
-                            status=200, retryable=True)
+        raise ProviderError(
+            "stream ended before its end event", provider=provider, model=request.model, status=200, retryable=True
+        )
     if rest := redactor.flush():
         yield rest
     yield result_with_usage(request, [redact("".join(parts), secrets)], *usage)
@@ -152,7 +175,9 @@ class _KeyedSDKProvider(Provider):
         self._base_url = base_url
         self.key_env = key_env or self.key_env
         # SDK clients belong to the loop that made them.
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[int, int], Any]] = weakref.WeakKeyDictionary()
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[int, int], Any]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def identity(self) -> str:
         return f"{self.name}@{self._base_url}" if self._base_url else self.name
@@ -170,7 +195,9 @@ class _KeyedSDKProvider(Provider):
     def missing_key(self) -> str | None:
         if self._keys:
             return None
-        return f"no API key: set {self.key_env} (environment or .env) or give a key file (--keys FILE; keys=... in Python)"
+        return (
+            f"no API key: set {self.key_env} (environment or .env) or give a key file (--keys FILE; keys=... in Python)"
+        )
 
     def _client(self, request: ChatRequest) -> tuple[int, Any]:
         """The index of the key in use, and this loop's client for it."""
@@ -201,8 +228,9 @@ class _KeyedSDKProvider(Provider):
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[str | ChatResult, None]:
         index, client = self._client(request)
-        async for event in _relay(self.name, request, self._keys.keys, self._stream(client, request),
-                                  lambda e: self._error(index, request, e)):
+        async for event in _relay(
+            self.name, request, self._keys.keys, self._stream(client, request), lambda e: self._error(index, request, e)
+        ):
             yield event
 
     async def aclose(self) -> None:
@@ -243,8 +271,9 @@ class AnthropicProvider(_KeyedSDKProvider):
         r = await client.messages.create(**self._kwargs(client, request))
         text = "".join(getattr(b, "text", "") for b in r.content)
         usage = getattr(r, "usage", None)
-        return result_with_usage(request, [text], getattr(usage, "input_tokens", None),
-                                 getattr(usage, "output_tokens", None))
+        return result_with_usage(
+            request, [text], getattr(usage, "input_tokens", None), getattr(usage, "output_tokens", None)
+        )
 
     async def _stream(self, client: Any, request: ChatRequest) -> SDKEvents:
         # The raw events (``stream=True``), not the SDK's helper that also builds the whole message.
@@ -274,14 +303,17 @@ class GoogleProvider(_KeyedSDKProvider):
 
     def _make_client(self, key: str, max_reply_bytes: int) -> Any:
         # No reply size limit: the SDK reads replies with its own HTTP client (see README, Limits).
-        options = self._types.HttpOptions(base_url=self._base_url, retry_options=self._types.HttpRetryOptions(attempts=1))
+        options = self._types.HttpOptions(
+            base_url=self._base_url, retry_options=self._types.HttpRetryOptions(attempts=1)
+        )
         return self._genai.Client(api_key=key, http_options=options).aio
 
     @staticmethod
     def _kwargs(request: ChatRequest) -> dict[str, Any]:
         system, msgs = _split_system(request.messages)
-        contents = [{"role": "model" if m["role"] == "assistant" else "user", "parts": [{"text": m["content"]}]}
-                    for m in msgs]
+        contents = [
+            {"role": "model" if m["role"] == "assistant" else "user", "parts": [{"text": m["content"]}]} for m in msgs
+        ]
         config: dict[str, Any] = {"temperature": request.temperature, "max_output_tokens": request.max_tokens}
         if system:
             config["system_instruction"] = system
@@ -291,8 +323,9 @@ class GoogleProvider(_KeyedSDKProvider):
         r = await client.models.generate_content(**self._kwargs(request))
         u = r.usage_metadata
         # No candidate (a blocked prompt) is an empty answer, not a failure.
-        return result_with_usage(request, [r.text or ""], getattr(u, "prompt_token_count", None),
-                                 getattr(u, "candidates_token_count", None))
+        return result_with_usage(
+            request, [r.text or ""], getattr(u, "prompt_token_count", None), getattr(u, "candidates_token_count", None)
+        )
 
     async def _stream(self, client: Any, request: ChatRequest) -> SDKEvents:
         chunks = await client.models.generate_content_stream(**self._kwargs(request))
@@ -331,12 +364,17 @@ class BedrockProvider(Provider):
     def __init__(self, keys: KeyStore, base_url: str | None = None):
         self._boto3 = _import_sdk(self.name, "bedrock", "boto3")
         self._config = _import_sdk(self.name, "bedrock", "botocore.config").Config(
-            retries={"total_max_attempts": 1}, max_pool_connections=self.max_threads,
+            retries={"total_max_attempts": 1},
+            max_pool_connections=self.max_threads,
             # archon's per-call timeout applies; botocore's 60 s default would cut long generations.
-            read_timeout=600)
+            read_timeout=600,
+        )
         # Credentials from a key file or .env when given there; else boto3's usual chain.
-        self._credentials = {name.lower(): v for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-                             if (v := keys.get(name))}
+        self._credentials = {
+            name.lower(): v
+            for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+            if (v := keys.get(name))
+        }
         self._region = keys.get("AWS_REGION") or keys.get("AWS_DEFAULT_REGION")
         self._base_url = base_url
         self._client: Any = None
@@ -350,8 +388,12 @@ class BedrockProvider(Provider):
         with self._lock:
             if self._client is None:
                 self._client = self._boto3.session.Session().client(
-                    "bedrock-runtime", region_name=self._region, endpoint_url=self._base_url, config=self._config,
-                    **self._credentials)
+                    "bedrock-runtime",
+                    region_name=self._region,
+                    endpoint_url=self._base_url,
+                    config=self._config,
+                    **self._credentials,
+                )
             return self._client
 
     def _converse(self, kwargs: dict[str, Any]) -> Any:
@@ -391,8 +433,13 @@ class BedrockProvider(Provider):
         return result_with_usage(request, [text], u.get("inputTokens"), u.get("outputTokens"))
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[str | ChatResult, None]:
-        async for event in _relay(self.name, request, list(self._credentials.values()), self._stream(request),
-                                  lambda e: self._error(request, e)):
+        async for event in _relay(
+            self.name,
+            request,
+            list(self._credentials.values()),
+            self._stream(request),
+            lambda e: self._error(request, e),
+        ):
             yield event
 
     async def _stream(self, request: ChatRequest) -> SDKEvents:

@@ -27,8 +27,7 @@ __all__ = [
     "timeline",
 ]
 
-PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974",
-           "#64b5cd"]
+PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
 
 
 def require_matplotlib() -> None:
@@ -48,7 +47,7 @@ def _svg(fig: Figure) -> str:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "archon"}):
         fig.savefig(buf, format="svg", metadata={"Date": None})
     svg = buf.getvalue()
-    svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: the SVG sits inside HTML
+    svg = svg[svg.index("<svg") :]  # drop the XML prolog and doctype: the SVG sits inside HTML
     # Scale to the page's width while keeping the aspect ratio.
     return re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 class="chart"', svg, count=1)
 
@@ -58,8 +57,11 @@ def _style(ax) -> None:
     ax.spines[["top", "right"]].set_visible(False)
 
 
-def best_so_far(series: Sequence[tuple[str, Sequence[float], Sequence[float | None]]], xlabel: str,
-                ylabel: str = "best score so far") -> str:
+def best_so_far(
+    series: Sequence[tuple[str, Sequence[float], Sequence[float | None]]],
+    xlabel: str,
+    ylabel: str = "best score so far",
+) -> str:
     """One step line per (label, x, score): the best score reached by each x (trials, calls, $)."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -84,16 +86,26 @@ def best_so_far(series: Sequence[tuple[str, Sequence[float], Sequence[float | No
     return _svg(fig)
 
 
-def scatter_front(points: Sequence[tuple[float, float, str]], front: Sequence[tuple[float, float]],
-                  xlabel: str, pruned: Sequence[tuple[float, float]] = ()) -> str:
+def scatter_front(
+    points: Sequence[tuple[float, float, str]],
+    front: Sequence[tuple[float, float]],
+    xlabel: str,
+    pruned: Sequence[tuple[float, float]] = (),
+) -> str:
     """Every trial as a point (cost, score), the Pareto front as a line, labels on the front's points."""
     fig = _figure()
     ax = fig.add_subplot()
     if points:
         ax.scatter([p[0] for p in points], [p[1] for p in points], s=18, color=PALETTE[0], alpha=0.6, label="trials")
     if pruned:
-        ax.scatter([p[0] for p in pruned], [p[1] for p in pruned], s=14, marker="x", color="#999999",
-                   label="pruned (running score)")
+        ax.scatter(
+            [p[0] for p in pruned],
+            [p[1] for p in pruned],
+            s=14,
+            marker="x",
+            color="#999999",
+            label="pruned (running score)",
+        )
     if front:
         fx, fy = zip(*sorted(front))
         ax.step(fx, fy, where="post", color=PALETTE[3], linewidth=1.6, label="Pareto front")
@@ -131,8 +143,9 @@ def bars_with_intervals(rows: Sequence[tuple[str, float | None, float | None, fl
             continue
         ax.barh(i, score, color=PALETTE[0] if main else "#b8c4d6", height=0.6)
         if lo is not None and hi is not None:
-            ax.errorbar(score, i, xerr=[[score - lo], [hi - score]], fmt="none", ecolor="#222222", capsize=3,
-                        linewidth=1)
+            ax.errorbar(
+                score, i, xerr=[[score - lo], [hi - score]], fmt="none", ecolor="#222222", capsize=3, linewidth=1
+            )
         ax.text(hi if hi is not None else score, i, f"  {score:.3f}", va="center", fontsize=8)
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("score (bars: 95% bootstrap interval)")
@@ -148,8 +161,17 @@ def score_vs_calls(points: Sequence[tuple[str, float, float, float | None, float
         color = PALETTE[i % len(PALETTE)]
         yerr = [[score - lo], [hi - score]] if lo is not None and hi is not None else None
         # Runs often coincide (same calls, same score): distinct markers, the later ones smaller, keep each visible.
-        ax.errorbar(calls, score, yerr=yerr, fmt="osD^v<>p"[i % 8], markersize=max(3.0, 8.0 - 1.2 * i),
-                    color=color, capsize=3, label=label, alpha=0.9)
+        ax.errorbar(
+            calls,
+            score,
+            yerr=yerr,
+            fmt="osD^v<>p"[i % 8],
+            markersize=max(3.0, 8.0 - 1.2 * i),
+            color=color,
+            capsize=3,
+            label=label,
+            alpha=0.9,
+        )
     ax.set_xlabel("LLM calls per query")
     ax.set_ylabel("score")
     _style(ax)
@@ -166,8 +188,14 @@ def distribution(series: Sequence[tuple[str, Sequence[float]]], xlabel: str) -> 
     bins = 20 if hi > lo else 1
     for i, (label, values) in enumerate(series):
         if values:
-            ax.hist(values, bins=bins, range=(lo, hi if hi > lo else lo + 1), alpha=0.55, label=label,
-                    color=PALETTE[i % len(PALETTE)])
+            ax.hist(
+                values,
+                bins=bins,
+                range=(lo, hi if hi > lo else lo + 1),
+                alpha=0.55,
+                label=label,
+                color=PALETTE[i % len(PALETTE)],
+            )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("queries")
     _style(ax)
@@ -176,8 +204,12 @@ def distribution(series: Sequence[tuple[str, Sequence[float]]], xlabel: str) -> 
     return _svg(fig)
 
 
-def timeline(rows: Sequence[str], bars: Sequence[tuple[int, float, float, str, str, str]], total_s: float,
-             bands: Sequence[tuple[int, int]] = ()) -> str:
+def timeline(
+    rows: Sequence[str],
+    bars: Sequence[tuple[int, float, float, str, str, str]],
+    total_s: float,
+    bands: Sequence[tuple[int, int]] = (),
+) -> str:
     """A Gantt chart: ``rows`` top to bottom; bars are (row, start, duration, colour, hatch, label);
     ``bands`` (first row, number of rows) are shaded alternately, so a group of rows reads as one."""
     fig = _figure(11.0, 0.9 + 0.3 * max(1, len(rows)))
@@ -189,8 +221,16 @@ def timeline(rows: Sequence[str], bars: Sequence[tuple[int, float, float, str, s
     min_w = max(total_s, 1e-6) * 0.004  # cached calls take no time: still draw a sliver
     for row, start, dur, color, hatch, label in bars:
         y = n - 1 - row
-        ax.barh(y, max(dur, min_w), left=start, height=0.7, color=color, hatch=hatch or None,
-                edgecolor="#333333", linewidth=0.4)
+        ax.barh(
+            y,
+            max(dur, min_w),
+            left=start,
+            height=0.7,
+            color=color,
+            hatch=hatch or None,
+            edgecolor="#333333",
+            linewidth=0.4,
+        )
         if label and dur > total_s * 0.08:
             ax.text(start + dur / 2, y, label, ha="center", va="center", fontsize=6.5, color="white")
     ax.set_yticks(range(n), list(rows)[::-1], fontsize=8)

@@ -25,9 +25,16 @@ __all__ = ["build_report", "write_report"]
 
 TOP_ARCHITECTURES = 5
 MAX_QUERIES_PER_TRACE_FILE = 20
-COMPONENT_COLOURS = {"generator": "#4c72b0", "fuser": "#dd8452", "critic": "#8172b3", "ranker": "#55a868",
-                     "verifier": "#937860", "unit_test_generator": "#64b5cd", "unit_test_evaluator": "#ccb974",
-                     "majority_vote": "#da8bc3"}
+COMPONENT_COLOURS = {
+    "generator": "#4c72b0",
+    "fuser": "#dd8452",
+    "critic": "#8172b3",
+    "ranker": "#55a868",
+    "verifier": "#937860",
+    "unit_test_generator": "#64b5cd",
+    "unit_test_evaluator": "#ccb974",
+    "majority_vote": "#da8bc3",
+}
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -91,8 +98,10 @@ def usd(value: Any, unpriced: Sequence[str] | None = None) -> str:
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = ()) -> str:
     """An HTML table; cells are HTML already (escape text with :func:`esc`)."""
     head = "".join(f'<th class="{"n" if i in numeric else ""}">{esc(h)}</th>' for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f'<td class="{"n" if i in numeric else ""}">{c}</td>' for i, c in enumerate(r))
-                   + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="{"n" if i in numeric else ""}">{c}</td>' for i, c in enumerate(r)) + "</tr>"
+        for r in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -142,8 +151,10 @@ def architecture_diagram(config: dict[str, Any] | None) -> str:
             samples = c.get("samples", 1)
             model = c.get("model") or c.get("model_type") or ""
             colour = COMPONENT_COLOURS.get(kind, "#6b7280")
-            boxes.append(f'<div class="comp" style="background:{colour}"><b>{esc(kind)}</b><br>'
-                         f'<span>{esc(model)}{" ×" + esc(samples) if samples not in (1, None) else ""}</span></div>')
+            boxes.append(
+                f'<div class="comp" style="background:{colour}"><b>{esc(kind)}</b><br>'
+                f"<span>{esc(model)}{' ×' + esc(samples) if samples not in (1, None) else ''}</span></div>"
+            )
         cols.append(f'<div class="layer">{"".join(boxes)}</div>')
     return '<div class="arch">' + '<span class="arrow">→</span>'.join(cols) + "</div>"
 
@@ -169,8 +180,11 @@ def _front_points(run: SearchRun, attr: str) -> list[tuple[float, float]]:
             if t is not None and t.score is not None and getattr(t, attr) is not None:
                 points.append((getattr(t, attr), t.score))
         return points
-    done = [(getattr(t, attr), t.score) for t in run.trials
-            if not t.pruned and t.score is not None and getattr(t, attr) is not None]
+    done = [
+        (getattr(t, attr), t.score)
+        for t in run.trials
+        if not t.pruned and t.score is not None and getattr(t, attr) is not None
+    ]
     best: float | None = None
     for cost, score in sorted(done, key=lambda p: (p[0], -p[1])):
         if best is None or score > best:
@@ -191,8 +205,11 @@ def _test_scores(run: SearchRun) -> dict[int, dict[str, Any]]:
         if isinstance(test, dict):
             out[e["number"]] = test
         elif e.get("test_score") is not None:
-            out[e["number"]] = {"score": e.get("test_score"), "ci_low": e.get("test_ci_low"),
-                                "ci_high": e.get("test_ci_high")}
+            out[e["number"]] = {
+                "score": e.get("test_score"),
+                "ci_low": e.get("test_ci_low"),
+                "ci_high": e.get("test_ci_high"),
+            }
     return out
 
 
@@ -211,8 +228,9 @@ def _importances(run: SearchRun) -> str:
             target = None if len(study.directions) == 1 else (lambda t: t.values[0])
             values = optuna.importance.get_param_importances(study, target=target)
             if values:
-                parts.append(figure(f"Parameter importances for the score (fANOVA, study {name})",
-                                    figures.importances(values)))
+                parts.append(
+                    figure(f"Parameter importances for the score (fANOVA, study {name})", figures.importances(values))
+                )
         return "".join(parts) or note("Parameter importances: unavailable (no parameters varied yet).")
     except Exception as e:  # too few trials, a study being written: say so, keep the report
         return note(f"Parameter importances: unavailable ({esc(type(e).__name__)}: {esc(e)}).")
@@ -252,9 +270,12 @@ def _search_progress_figures(runs: Sequence[SearchRun]) -> list[str]:
     def scores(r: SearchRun) -> list[float | None]:
         return [None if t.pruned else t.score for t in r.trials]  # pruned scores are partial
 
-    out = [figure("Best score so far vs trials",
-                  figures.best_so_far([(r.label, [t.number + 1 for t in r.trials], scores(r)) for r in scored],
-                                      "trials"))]
+    out = [
+        figure(
+            "Best score so far vs trials",
+            figures.best_so_far([(r.label, [t.number + 1 for t in r.trials], scores(r)) for r in scored], "trials"),
+        )
+    ]
     with_calls = [(r.label, xs, scores(r)) for r in scored if (xs := _calls_spent(r.trials)) is not None]
     if len(with_calls) == len(scored):
         out.append(figure("Best score so far vs LLM calls spent", figures.best_so_far(with_calls, "LLM calls made")))
@@ -271,33 +292,61 @@ def search_section(run: SearchRun) -> str:
     pruned = [t for t in trials if t.pruned]
     failed = [t for t in trials if t.state == "FAIL"]
     if not run.finished:
-        parts.append(note(f"Search in progress (no summary.json yet): {len(trials)} trial(s) recorded so far, "
-                          f"{len(complete)} complete. This report shows what is done."))
+        parts.append(
+            note(
+                f"Search in progress (no summary.json yet): {len(trials)} trial(s) recorded so far, "
+                f"{len(complete)} complete. This report shows what is done."
+            )
+        )
     if not trials:
         parts.append(note("No trials recorded yet."))
     s = run.summary or {}
     best = s.get("best") if isinstance(s.get("best"), dict) else {}
     best_trial = max(complete, key=_score_key) if complete else None
-    rows = [("trials", num(len(trials), "{:d}")), ("complete", num(len(complete), "{:d}")),
-            ("pruned", num(len(pruned), "{:d}")), ("failed", num(len(failed), "{:d}")),
-            ("best trial", value_cell(best.get("number") if best else (best_trial.number if best_trial else None))),
-            ("best dev score", num(best.get("score") if best else (best_trial.score if best_trial else None)))]
+    rows = [
+        ("trials", num(len(trials), "{:d}")),
+        ("complete", num(len(complete), "{:d}")),
+        ("pruned", num(len(pruned), "{:d}")),
+        ("failed", num(len(failed), "{:d}")),
+        ("best trial", value_cell(best.get("number") if best else (best_trial.number if best_trial else None))),
+        ("best dev score", num(best.get("score") if best else (best_trial.score if best_trial else None))),
+    ]
     parts.append("<div class='grid'><div><h3>Overview</h3>" + kv_table(rows) + "</div>")
-    saved = [(k, value_cell(v)) for block in ("spend", "sharing", "pruning") for k, v in flat(s.get(block), f"{block}.")
-             if s.get(block) is not None]
-    parts.append("<div><h3>Spend, sharing and pruning</h3>"
-                 + (kv_table(saved) if saved else note("n/a: the summary has no spend, sharing or pruning figures yet."))
-                 + "</div></div>")
+    saved = [
+        (k, value_cell(v))
+        for block in ("spend", "sharing", "pruning")
+        for k, v in flat(s.get(block), f"{block}.")
+        if s.get(block) is not None
+    ]
+    parts.append(
+        "<div><h3>Spend, sharing and pruning</h3>"
+        + (kv_table(saved) if saved else note("n/a: the summary has no spend, sharing or pruning figures yet."))
+        + "</div></div>"
+    )
 
     figs = _search_progress_figures([run])
     attr, xlabel = _cost_axis(trials)
-    pts = [(getattr(t, attr), t.score, f"#{t.number}") for t in complete
-           if getattr(t, attr) is not None and t.score is not None]
+    pts = [
+        (getattr(t, attr), t.score, f"#{t.number}")
+        for t in complete
+        if getattr(t, attr) is not None and t.score is not None
+    ]
     if pts:
-        figs.append(figure(f"Every trial: score vs {xlabel}, with the Pareto front",
-                           figures.scatter_front(pts, _front_points(run, attr), xlabel,
-                                                 [(getattr(t, attr), t.score) for t in pruned
-                                                  if getattr(t, attr) is not None and t.score is not None])))
+        figs.append(
+            figure(
+                f"Every trial: score vs {xlabel}, with the Pareto front",
+                figures.scatter_front(
+                    pts,
+                    _front_points(run, attr),
+                    xlabel,
+                    [
+                        (getattr(t, attr), t.score)
+                        for t in pruned
+                        if getattr(t, attr) is not None and t.score is not None
+                    ],
+                ),
+            )
+        )
     parts.append("<div class='grid'>" + "".join(figs) + "</div>")
     parts.append("<h3>Which axes matter</h3>" + _importances(run))
 
@@ -307,20 +356,39 @@ def search_section(run: SearchRun) -> str:
         cards = []
         for rank, t in enumerate(top, 1):
             test = tests.get(t.number) or {}
-            interval = (f" [{num(test.get('ci_low'))}, {num(test.get('ci_high'))}]"
-                        if test.get("ci_low") is not None else "")
-            cards.append(f"<div class='archcard'><b>#{rank}: trial {esc(t.number)}</b> · dev score {num(t.score)}"
-                         f" · test score {num(test.get('score'))}{interval} · calls/query {num(t.calls_per_query, '{:.1f}')}"
-                         f" · cost/query {usd(t.cost_per_query)}{architecture_diagram(run.config(t))}</div>")
+            interval = (
+                f" [{num(test.get('ci_low'))}, {num(test.get('ci_high'))}]" if test.get("ci_low") is not None else ""
+            )
+            cards.append(
+                f"<div class='archcard'><b>#{rank}: trial {esc(t.number)}</b> · dev score {num(t.score)}"
+                f" · test score {num(test.get('score'))}{interval} · calls/query {num(t.calls_per_query, '{:.1f}')}"
+                f" · cost/query {usd(t.cost_per_query)}{architecture_diagram(run.config(t))}</div>"
+            )
         parts.append(f"<h3>Top architectures (by dev score)</h3>{''.join(cards)}")
 
     if trials:
-        trial_rows = [(value_cell(t.number), esc(t.state.lower()), num(t.score), num(t.calls_per_query, "{:.1f}"),
-                       usd(t.cost_per_query), num(t.new_calls, "{:,.0f}"), num(t.cached_calls, "{:,.0f}"),
-                       esc(json.dumps(t.params)[:160])) for t in trials]
-        parts.append(f"<details><summary>All {len(trials)} trials</summary>"
-                     + table(["trial", "state", "score", "calls/query", "cost/query", "new calls", "cached calls",
-                              "params"], trial_rows, numeric=(0, 2, 3, 4, 5, 6)) + "</details>")
+        trial_rows = [
+            (
+                value_cell(t.number),
+                esc(t.state.lower()),
+                num(t.score),
+                num(t.calls_per_query, "{:.1f}"),
+                usd(t.cost_per_query),
+                num(t.new_calls, "{:,.0f}"),
+                num(t.cached_calls, "{:,.0f}"),
+                esc(json.dumps(t.params)[:160]),
+            )
+            for t in trials
+        ]
+        parts.append(
+            f"<details><summary>All {len(trials)} trials</summary>"
+            + table(
+                ["trial", "state", "score", "calls/query", "cost/query", "new calls", "cached calls", "params"],
+                trial_rows,
+                numeric=(0, 2, 3, 4, 5, 6),
+            )
+            + "</details>"
+        )
     return "".join(parts)
 
 
@@ -350,8 +418,12 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
         if run.summary is None:
             scored = [v for r in run.results if (v := number(r.get("score"))) is not None]
             mean = sum(scored) / len(scored) if scored else None
-            parts.append(note(f"Run in progress or interrupted (no summary.json yet): {len(run.results)} item(s) done, "
-                              f"mean score so far {num(mean)} (no interval until the run finishes)."))
+            parts.append(
+                note(
+                    f"Run in progress or interrupted (no summary.json yet): {len(run.results)} item(s) done, "
+                    f"mean score so far {num(mean)} (no interval until the run finishes)."
+                )
+            )
     every = [row for run in runs for row in _runs_with_baselines(run)]
     summarised = [(label, r, main) for label, r, main in every if r.summary is not None]
     rows = []
@@ -359,14 +431,43 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
         s = r.summary or {}
         lat = s.get("latency_s") or {}
         fb = s.get("fallbacks") or {}
-        rows.append((esc(label), esc(r.benchmark), num(s.get("n"), "{:d}"), num(s.get("score")), num(s.get("ci_low")),
-                     num(s.get("ci_high")), num(s.get("calls_per_query"), "{:.2f}"), usd(s.get("cost_per_query_usd"), s.get("unpriced_models")),
-                     num(lat.get("p50"), "{:.2f}s"), num(lat.get("p90"), "{:.2f}s"), num(s.get("errors"), "{:d}"),
-                     num(fb.get("architecture"), "{:d}")))
+        rows.append(
+            (
+                esc(label),
+                esc(r.benchmark),
+                num(s.get("n"), "{:d}"),
+                num(s.get("score")),
+                num(s.get("ci_low")),
+                num(s.get("ci_high")),
+                num(s.get("calls_per_query"), "{:.2f}"),
+                usd(s.get("cost_per_query_usd"), s.get("unpriced_models")),
+                num(lat.get("p50"), "{:.2f}s"),
+                num(lat.get("p90"), "{:.2f}s"),
+                num(s.get("errors"), "{:d}"),
+                num(fb.get("architecture"), "{:d}"),
+            )
+        )
     if rows:
-        parts.append(table(["run", "benchmark", "n", "score", "95% low", "95% high", "calls/query", "cost/query",
-                            "p50 latency", "p90 latency", "errors", "fallbacks"], rows,
-                           numeric=tuple(range(2, 12))))
+        parts.append(
+            table(
+                [
+                    "run",
+                    "benchmark",
+                    "n",
+                    "score",
+                    "95% low",
+                    "95% high",
+                    "calls/query",
+                    "cost/query",
+                    "p50 latency",
+                    "p90 latency",
+                    "errors",
+                    "fallbacks",
+                ],
+                rows,
+                numeric=tuple(range(2, 12)),
+            )
+        )
     for run in runs:
         note_text = (run.summary or {}).get("baselines_note")
         if note_text:
@@ -376,14 +477,31 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
     for row in summarised:
         by_bench.setdefault(row[1].benchmark, []).append(row)
     for bench, group in by_bench.items():
-        bars = [(label, _summary_number(r, "score"), _summary_number(r, "ci_low"), _summary_number(r, "ci_high"), main)
-                for label, r, main in group]
-        figs.append(figure(f"{bench}: score with 95% interval, architecture and compute-matched baselines",
-                           figures.bars_with_intervals(bars)))
-        every_point = [(label, _summary_number(r, "calls_per_query"), _summary_number(r, "score"),
-                        _summary_number(r, "ci_low"), _summary_number(r, "ci_high")) for label, r, _ in group]
-        pts = [(label, calls, score, lo, hi) for label, calls, score, lo, hi in every_point
-               if calls is not None and score is not None]
+        bars = [
+            (label, _summary_number(r, "score"), _summary_number(r, "ci_low"), _summary_number(r, "ci_high"), main)
+            for label, r, main in group
+        ]
+        figs.append(
+            figure(
+                f"{bench}: score with 95% interval, architecture and compute-matched baselines",
+                figures.bars_with_intervals(bars),
+            )
+        )
+        every_point = [
+            (
+                label,
+                _summary_number(r, "calls_per_query"),
+                _summary_number(r, "score"),
+                _summary_number(r, "ci_low"),
+                _summary_number(r, "ci_high"),
+            )
+            for label, r, _ in group
+        ]
+        pts = [
+            (label, calls, score, lo, hi)
+            for label, calls, score, lo, hi in every_point
+            if calls is not None and score is not None
+        ]
         if pts:
             figs.append(figure(f"{bench}: score vs LLM calls per query", figures.score_vs_calls(pts)))
     lat = [(label, _per_query(r, "latency_s")) for label, r, _ in every]
@@ -395,8 +513,12 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
     else:
         calls = [(label, _per_query(r, "calls")) for label, r, _ in every]
         if any(v for _, v in calls):
-            figs.append(figure("LLM calls per query (no prices known, so no cost distribution)",
-                               figures.distribution(calls, "LLM calls")))
+            figs.append(
+                figure(
+                    "LLM calls per query (no prices known, so no cost distribution)",
+                    figures.distribution(calls, "LLM calls"),
+                )
+            )
     parts.append("<div class='grid'>" + "".join(figs) + "</div>")
 
     problems = []
@@ -413,8 +535,10 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
     parts.append("<h3>Fallbacks and errors</h3>")
     if problems:
         shown = problems[:50]
-        parts.append(table(["run", "item", "what happened"], shown)
-                     + (note(f"{len(problems) - len(shown)} more not shown.") if len(problems) > len(shown) else ""))
+        parts.append(
+            table(["run", "item", "what happened"], shown)
+            + (note(f"{len(problems) - len(shown)} more not shown.") if len(problems) > len(shown) else "")
+        )
     else:
         parts.append("<p>None: every item answered without an error or a fallback.</p>")
     return "".join(parts)
@@ -446,10 +570,15 @@ def query_section(query: dict[str, Any], title: str) -> str:
     parts = [f"<h3>{esc(title)}: {esc(trace.get('architecture', '?'))}</h3>"]
     msgs = query.get("messages") or []
     prompt = next((m.get("content") for m in reversed(msgs) if isinstance(m, dict) and m.get("role") == "user"), None)
-    rows = [("latency", num(trace.get("latency_s"), "{:.3f}s")), ("LLM calls", num(usage.get("calls"), "{:d}")),
-            ("from cache", num(usage.get("cached_calls"), "{:d}")), ("failed", num(usage.get("failed_calls"), "{:d}")),
-            ("tokens in", num(usage.get("input_tokens"), "{:,d}")), ("tokens out", num(usage.get("output_tokens"), "{:,d}")),
-            ("cost", usd(usage.get("cost_usd"), usage.get("unpriced_models")))]
+    rows = [
+        ("latency", num(trace.get("latency_s"), "{:.3f}s")),
+        ("LLM calls", num(usage.get("calls"), "{:d}")),
+        ("from cache", num(usage.get("cached_calls"), "{:d}")),
+        ("failed", num(usage.get("failed_calls"), "{:d}")),
+        ("tokens in", num(usage.get("input_tokens"), "{:,d}")),
+        ("tokens out", num(usage.get("output_tokens"), "{:,d}")),
+        ("cost", usd(usage.get("cost_usd"), usage.get("unpriced_models"))),
+    ]
     parts.append(kv_table(rows))
     if prompt:
         parts.append(f"<div>prompt</div><pre>{esc(prompt[:1500])}</pre>")
@@ -487,26 +616,60 @@ def query_section(query: dict[str, Any], title: str) -> str:
             label += f" ({retries} {'retry' if retries == 1 else 'retries'})" if retries > 0 else ""
             bars.append((base + lane, start, dur, colour, "////" if rec.get("cached") else "", label))
             attempts = rec.get("attempts") or 0
-            table_rows.append((f"{li + 1}", esc(kind), esc(rec.get("model")), num(rec.get("samples"), "{:d}"),
-                               num(start, "{:.3f}"), num(rec.get("latency_s"), "{:.3f}"),
-                               num(rec.get("input_tokens"), "{:,d}"), num(rec.get("output_tokens"), "{:,d}"),
-                               num(max(0, attempts - 1), "{:d}") if not rec.get("cached") else "–",
-                               "yes" if rec.get("cached") else "no",
-                               f"<span class='bad'>{esc(rec['error'])}</span>" if rec.get("error") else ""))
+            table_rows.append(
+                (
+                    f"{li + 1}",
+                    esc(kind),
+                    esc(rec.get("model")),
+                    num(rec.get("samples"), "{:d}"),
+                    num(start, "{:.3f}"),
+                    num(rec.get("latency_s"), "{:.3f}"),
+                    num(rec.get("input_tokens"), "{:,d}"),
+                    num(rec.get("output_tokens"), "{:,d}"),
+                    num(max(0, attempts - 1), "{:d}") if not rec.get("cached") else "–",
+                    "yes" if rec.get("cached") else "no",
+                    f"<span class='bad'>{esc(rec['error'])}</span>" if rec.get("error") else "",
+                )
+            )
         for comp in layer.get("components") or []:
             for f in comp.get("fallbacks") or []:
-                table_rows.append((f"{li + 1}", esc(comp.get("type")), "", "", "", "", "", "", "", "",
-                                   f"fallback: {esc(f)}"))
+                table_rows.append(
+                    (f"{li + 1}", esc(comp.get("type")), "", "", "", "", "", "", "", "", f"fallback: {esc(f)}")
+                )
     if bars:
         total = max([number(trace.get("latency_s")) or 0.0] + [s + d for _, s, d, *_ in bars])
         legend = "".join(f"<span><i style='background:{c}'></i>{esc(k)}</span>" for k, c in seen_types.items())
-        legend += ("<span><i style='background:repeating-linear-gradient(45deg,#fff,#fff 2px,#555 2px,#555 3px)'></i>"
-                   "from the call cache</span><span><i style='background:#c0392b'></i>failed</span>")
-        parts.append(figure("Timeline of the LLM calls (one bar per call on its layer's row; calls at once stack)",
-                            figures.timeline(row_names, bars, total, bands), wide=True) + f"<div class='legend'>{legend}</div>")
-        parts.append(table(["layer", "component", "model", "samples", "start (s)", "latency (s)", "tokens in",
-                            "tokens out", "retries", "cached", "error / fallback"], table_rows,
-                           numeric=(3, 4, 5, 6, 7, 8)))
+        legend += (
+            "<span><i style='background:repeating-linear-gradient(45deg,#fff,#fff 2px,#555 2px,#555 3px)'></i>"
+            "from the call cache</span><span><i style='background:#c0392b'></i>failed</span>"
+        )
+        parts.append(
+            figure(
+                "Timeline of the LLM calls (one bar per call on its layer's row; calls at once stack)",
+                figures.timeline(row_names, bars, total, bands),
+                wide=True,
+            )
+            + f"<div class='legend'>{legend}</div>"
+        )
+        parts.append(
+            table(
+                [
+                    "layer",
+                    "component",
+                    "model",
+                    "samples",
+                    "start (s)",
+                    "latency (s)",
+                    "tokens in",
+                    "tokens out",
+                    "retries",
+                    "cached",
+                    "error / fallback",
+                ],
+                table_rows,
+                numeric=(3, 4, 5, 6, 7, 8),
+            )
+        )
     else:
         parts.append(note("This query made no LLM calls."))
     return "".join(parts)
@@ -536,8 +699,9 @@ def build_report(paths: Sequence[str | Path], *, title: str = "archon report") -
     sections: list[tuple[str, str, str]] = []  # (anchor, nav label, html)
     if len(searches) > 1:
         figs = _search_progress_figures(searches)
-        sections.append(("compare", "Searches compared", "<h2>Searches compared</h2><div class='grid'>"
-                         + "".join(figs) + "</div>"))
+        sections.append(
+            ("compare", "Searches compared", "<h2>Searches compared</h2><div class='grid'>" + "".join(figs) + "</div>")
+        )
     for i, s in enumerate(searches):
         sections.append((f"search-{i}", f"Search: {s.label}", search_section(s)))
     if benches:
@@ -547,10 +711,12 @@ def build_report(paths: Sequence[str | Path], *, title: str = "archon report") -
     nav = "".join(f'<a href="#{a}">{esc(label)}</a>' for a, label, _ in sections)
     body = "".join(f'<section class="source" id="{a}">{h}</section>' for a, _, h in sections)
     made = time.strftime("%Y-%m-%d %H:%M")
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
-            f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{CSS}</style></head><body>"
-            f"<header><h1>{esc(title)}</h1><p>{esc(made)} · from {esc(', '.join(str(p) for p in paths))}</p></header>"
-            f"<nav>{nav}</nav><main>{body}</main></body></html>\n")
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{CSS}</style></head><body>"
+        f"<header><h1>{esc(title)}</h1><p>{esc(made)} · from {esc(', '.join(str(p) for p in paths))}</p></header>"
+        f"<nav>{nav}</nav><main>{body}</main></body></html>\n"
+    )
 
 
 def write_report(paths: Sequence[str | Path], out: str | Path = "report.html", **kwargs: Any) -> Path:

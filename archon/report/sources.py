@@ -79,8 +79,10 @@ class Trial:
 
     @classmethod
     def from_record(cls, rec: dict[str, Any], index: int) -> Trial:
-        state = str(rec.get("state") or ("PRUNED" if rec.get("pruned") else "COMPLETE" if rec.get("score") is not None
-                                         else "UNKNOWN")).upper()
+        state = str(
+            rec.get("state")
+            or ("PRUNED" if rec.get("pruned") else "COMPLETE" if rec.get("score") is not None else "UNKNOWN")
+        ).upper()
         n, params = rec.get("number"), rec.get("params")
         return cls(
             number=int(n) if isinstance(n, int) else index,
@@ -115,7 +117,7 @@ class SearchRun:
         if not trial.config_path or not isinstance(trial.config_path, str):
             return None
         p = Path(trial.config_path)
-        for candidate in ((p,) if p.is_absolute() else (self.path / p, self.path.parent / p, p)):
+        for candidate in (p,) if p.is_absolute() else (self.path / p, self.path.parent / p, p):
             data = read_json(candidate)
             if data is not None:
                 return data
@@ -157,8 +159,12 @@ class BenchRun:
 
 def _load_bench(path: Path) -> BenchRun:
     results_file = path / "results.jsonl"
-    run = BenchRun(path, read_json(path / "summary.json"),
-                   read_jsonl(results_file) if results_file.exists() else [], read_json(path / "config.json"))
+    run = BenchRun(
+        path,
+        read_json(path / "summary.json"),
+        read_jsonl(results_file) if results_file.exists() else [],
+        read_json(path / "config.json"),
+    )
     base_dir = path / "baselines"
     if base_dir.is_dir():
         for sub in sorted(p for p in base_dir.iterdir() if p.is_dir()):
@@ -198,8 +204,9 @@ def _what(path: Path) -> SearchRun | BenchRun | TraceFile:
     if path.is_file():
         t = _load_traces(path)
         if not t.queries:
-            raise ArchonError(f"{path} holds no trace: give a file written by `archon run --trace FILE` "
-                              "(one JSON line per query)")
+            raise ArchonError(
+                f"{path} holds no trace: give a file written by `archon run --trace FILE` (one JSON line per query)"
+            )
         return t
     if any((path / m).exists() for m in SEARCH_MARKERS):
         return _load_search(path)
@@ -208,8 +215,10 @@ def _what(path: Path) -> SearchRun | BenchRun | TraceFile:
         return _load_bench(path)
     if summary is not None and any(k in summary for k in ("best", "front", "sharing", "spend")):
         return _load_search(path)
-    raise ArchonError(f"{path} holds nothing to report on: expected a search folder (trials.jsonl, summary.json, "
-                      "study.db), a benchmark run folder (results.jsonl, summary.json) or a trace file")
+    raise ArchonError(
+        f"{path} holds nothing to report on: expected a search folder (trials.jsonl, summary.json, "
+        "study.db), a benchmark run folder (results.jsonl, summary.json) or a trace file"
+    )
 
 
 def load_sources(paths: Iterable[str | Path]) -> list[SearchRun | BenchRun | TraceFile]:

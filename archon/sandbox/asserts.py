@@ -64,7 +64,9 @@ class AssertVerdict:
 
 # The candidate's side: its code, then the recorded calls. Its own prints go to stderr; the results
 # go to the original stdout, as one JSON document.
-_CANDIDATE = _PLAIN_SOURCE + r'''
+_CANDIDATE = (
+    _PLAIN_SOURCE
+    + r"""
 import json as _json, os as _os, sys as _sys
 _archon_out = _os.dup(1)
 _os.dup2(2, 1)
@@ -88,7 +90,8 @@ for _name, _args in _archon_spec["calls"]:
     except NotPlain as _e:
         _archon_results.append({"not_plain": str(_e)[:200]})
 _os.write(_archon_out, _json.dumps(_archon_results).encode())
-'''
+"""
+)
 
 # The judge's side: trusted code and the tests, with stand-ins; no candidate code.
 _JUDGE = (
@@ -268,9 +271,16 @@ def _check_result(result: object) -> str | None:
     return None if type(args) is list and len(args) == 2 else "bad arguments"
 
 
-async def ajudge_asserts(candidate: str, tests: Sequence[str], functions: Sequence[str], *, prelude: str = "",
-                         setup: str = "", limits: SandboxLimits = SandboxLimits(),
-                         max_rounds: int = MAX_ROUNDS) -> AssertVerdict:
+async def ajudge_asserts(
+    candidate: str,
+    tests: Sequence[str],
+    functions: Sequence[str],
+    *,
+    prelude: str = "",
+    setup: str = "",
+    limits: SandboxLimits = SandboxLimits(),
+    max_rounds: int = MAX_ROUNDS,
+) -> AssertVerdict:
     """Judge ``candidate`` (a program defining ``functions``) by ``tests``, each a piece of Python that
     passes when it runs to its end. ``prelude`` is trusted code the tests need (it runs in the judge,
     before them; the candidate's program does not get it); ``setup`` runs in both, after the candidate's
@@ -287,8 +297,14 @@ async def ajudge_asserts(candidate: str, tests: Sequence[str], functions: Sequen
         runs += 1
         out = _output(judged)
         if not isinstance(out, dict):  # the judge itself failed: the tests are broken, or too slow
-            return AssertVerdict([False] * len(tests), judged.status if judged.status != "passed" else "failed",
-                                 judged, runs, judged.stderr, calls)
+            return AssertVerdict(
+                [False] * len(tests),
+                judged.status if judged.status != "passed" else "failed",
+                judged,
+                runs,
+                judged.stderr,
+                calls,
+            )
         verdicts = out["verdicts"]
         if "pending" not in verdicts:
             passed = [v == "pass" for v in verdicts]
@@ -303,13 +319,24 @@ async def ajudge_asserts(candidate: str, tests: Sequence[str], functions: Sequen
         if ran.status != "passed" and not isinstance(results, list):
             return AssertVerdict([False] * len(tests), ran.status, ran, runs, ran.stderr, calls)
         if not isinstance(results, list) or len(results) != len(unknown):
-            return AssertVerdict([False] * len(tests), "exited_early", ran, runs,
-                                 "the program ended before returning its results (e.g. sys.exit() or unittest.main())",
-                                 calls)
+            return AssertVerdict(
+                [False] * len(tests),
+                "exited_early",
+                ran,
+                runs,
+                "the program ended before returning its results (e.g. sys.exit() or unittest.main())",
+                calls,
+            )
         for call, result in zip(unknown, results):
             problem = _check_result(result)
             if problem:  # that call fails in the judge; tests without it may still pass
                 result = {"raise": "TypeError", "message": f"{call[0]}() {problem}"}
             known[json.dumps(call, sort_keys=True)] = (call, result)
-    return AssertVerdict([False] * len(tests), "undecided", judged, runs,
-                         "calls whose arguments depend on earlier results were still unresolved", calls)
+    return AssertVerdict(
+        [False] * len(tests),
+        "undecided",
+        judged,
+        runs,
+        "calls whose arguments depend on earlier results were still unresolved",
+        calls,
+    )

@@ -52,7 +52,7 @@ def _find_cgroup_homes() -> CgroupHomes | None:
             path = own.get(c)
             if path is None or not (path == root or path.startswith(root.rstrip("/") + "/")):
                 continue
-            here = os.path.join(point, path[len(root.rstrip("/")):].lstrip("/")).rstrip("/")
+            here = os.path.join(point, path[len(root.rstrip("/")) :].lstrip("/")).rstrip("/")
             if c == "":
                 try:
                     with open(os.path.join(here, "cgroup.subtree_control")) as f:
@@ -84,9 +84,11 @@ class Cgroup:
                 self.dirs.append(d)
                 if self.v2 or controller == "memory":
                     self.memory = d
-                    settings = ([("memory.max", memory_bytes), ("memory.swap.max", 0), ("memory.oom.group", 1)]
-                                if self.v2 else [("memory.limit_in_bytes", memory_bytes),
-                                                 ("memory.memsw.limit_in_bytes", memory_bytes)])
+                    settings = (
+                        [("memory.max", memory_bytes), ("memory.swap.max", 0), ("memory.oom.group", 1)]
+                        if self.v2
+                        else [("memory.limit_in_bytes", memory_bytes), ("memory.memsw.limit_in_bytes", memory_bytes)]
+                    )
                     for i, (key, value) in enumerate(settings):
                         if i == 0 or os.path.exists(os.path.join(d, key)):  # the others are optional
                             self._write(d, key, value)
@@ -180,9 +182,15 @@ def cgroup_homes() -> CgroupHomes | None:
                 try:
                     probe = Cgroup(homes, 64 << 20, 8)
                     try:
-                        subprocess.run([INTERPRETER, "-I", "-S", "-c", ""], preexec_fn=probe.join, check=True,
-                                       timeout=30, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
+                        subprocess.run(
+                            [INTERPRETER, "-I", "-S", "-c", ""],
+                            preexec_fn=probe.join,
+                            check=True,
+                            timeout=30,
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                        )
                     finally:
                         probe.remove()
                 except (OSError, subprocess.SubprocessError):

@@ -42,16 +42,23 @@ from .seccomp import keyring_filter
 _MAX_FILES = 16384  # files and directories a run may make (tmpfs inodes)
 
 
-def make_preexec(mode: Mode, limits: SandboxLimits, nproc: int | None, work: str, stage: str,
-                  masks: list[str], exposures: list[str], sockets: list[str],
-                  cgroup: Cgroup | None) -> Callable[[], None]:
+def make_preexec(
+    mode: Mode,
+    limits: SandboxLimits,
+    nproc: int | None,
+    work: str,
+    stage: str,
+    masks: list[str],
+    exposures: list[str],
+    sockets: list[str],
+    cgroup: Cgroup | None,
+) -> Callable[[], None]:
     libc = load_libc()
     keyrings = keyring_filter() if libc is not None else None
     my_uid, my_gid = os.getuid(), os.getgid()
     owner = os.stat(work)
     # The run's files live in memory, in a tmpfs of their own: their total size and number are bounded.
-    quota = (f"size={limits.max_disk_mb}m,nr_inodes={_MAX_FILES},mode=0700,"
-             f"uid={owner.st_uid},gid={owner.st_gid}")
+    quota = f"size={limits.max_disk_mb}m,nr_inodes={_MAX_FILES},mode=0700,uid={owner.st_uid},gid={owner.st_gid}"
     scratch = [d for d in SCRATCH if os.path.isdir(d) and not os.path.islink(d)]
     # Bind last the one that holds the run directory: once covered, ``work`` no longer resolves.
     scratch.sort(key=lambda d: work.startswith(d.rstrip("/") + "/"))
@@ -71,14 +78,28 @@ def make_preexec(mode: Mode, limits: SandboxLimits, nproc: int | None, work: str
     # Modes with namespaces are offered only where libc loads (candidate_modes), so these have it.
     def mount(src: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
         assert libc is not None
-        check_errno(libc.mount(src and os.fsencode(src), os.fsencode(target), fstype and os.fsencode(fstype),
-                          flags, data and os.fsencode(data)), f"mount {target}")
+        check_errno(
+            libc.mount(
+                src and os.fsencode(src),
+                os.fsencode(target),
+                fstype and os.fsencode(fstype),
+                flags,
+                data and os.fsencode(data),
+            ),
+            f"mount {target}",
+        )
 
     def mount_setattr(path: str, flags: int, attr_set: int, attr_clr: int) -> None:
         assert libc is not None
         attr = MountAttr(attr_set, attr_clr, 0, 0)
-        ret = libc.syscall(ctypes.c_long(SYS_mount_setattr), ctypes.c_int(AT_FDCWD), ctypes.c_char_p(os.fsencode(path)),
-                           ctypes.c_uint(flags), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+        ret = libc.syscall(
+            ctypes.c_long(SYS_mount_setattr),
+            ctypes.c_int(AT_FDCWD),
+            ctypes.c_char_p(os.fsencode(path)),
+            ctypes.c_uint(flags),
+            ctypes.byref(attr),
+            ctypes.c_size_t(ctypes.sizeof(attr)),
+        )
         check_errno(ret, f"mount_setattr {path}")
 
     def preexec() -> None:
@@ -88,13 +109,21 @@ def make_preexec(mode: Mode, limits: SandboxLimits, nproc: int | None, work: str
             cgroup.join()
         # 2. Namespaces.
         if mode.netns:
-            flags = (CLONE_NEWNET | CLONE_NEWIPC | (CLONE_NEWNS if mode.mountns else 0)
-                     | (CLONE_NEWUSER if mode.userns else 0) | (CLONE_NEWPID if mode.pidns else 0))
+            flags = (
+                CLONE_NEWNET
+                | CLONE_NEWIPC
+                | (CLONE_NEWNS if mode.mountns else 0)
+                | (CLONE_NEWUSER if mode.userns else 0)
+                | (CLONE_NEWPID if mode.pidns else 0)
+            )
             assert libc is not None
             check_errno(libc.unshare(flags), "unshare")
             if mode.userns:  # map only our own ids, so nothing gains or loses access
-                for name, text in (("setgroups", "deny"), ("uid_map", f"{my_uid} {my_uid} 1"),
-                                   ("gid_map", f"{my_gid} {my_gid} 1")):
+                for name, text in (
+                    ("setgroups", "deny"),
+                    ("uid_map", f"{my_uid} {my_uid} 1"),
+                    ("gid_map", f"{my_gid} {my_gid} 1"),
+                ):
                     fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
                     try:
                         os.write(fd, text.encode())

@@ -72,8 +72,9 @@ def execute(code: str, stdin: str, limits: SandboxLimits, mode: Mode, audit_hook
             try:
                 cgroup = Cgroup(homes, limits.memory_mb * 1024 * 1024, limits.max_processes + extra)
             except OSError as e:
-                return ExecutionResult("error", None, "", f"sandbox: could not make the run's cgroup: {e}",
-                                       time.monotonic() - start)
+                return ExecutionResult(
+                    "error", None, "", f"sandbox: could not make the run's cgroup: {e}", time.monotonic() - start
+                )
         nproc: int | None
         if uid is not None or mode.userns:
             # Counted for the per-run uid, or within the new user namespace: only the program's own processes.
@@ -87,7 +88,9 @@ def execute(code: str, stdin: str, limits: SandboxLimits, mode: Mode, audit_hook
         argv = [INTERPRETER, "-I", "-B", "-c", BOOTSTRAP]
         if mode.unshare_bin:
             # Root keeps its own user namespace; anyone else needs a new one.
-            prefix = ["unshare", "--net", "--ipc"] if root else ["unshare", "--user", "--map-root-user", "--net", "--ipc"]
+            prefix = (
+                ["unshare", "--net", "--ipc"] if root else ["unshare", "--user", "--map-root-user", "--net", "--ipc"]
+            )
             argv = [*prefix, "--", *argv]
 
         with tempfile.TemporaryFile() as src, tempfile.TemporaryFile() as stdin_file:
@@ -97,23 +100,35 @@ def execute(code: str, stdin: str, limits: SandboxLimits, mode: Mode, audit_hook
             stdin_file.seek(0)
             flags = (audit_hook, mode.pidns, mode.pidns and mode.mountns)
             argv += [str(src.fileno())] + ["1" if f else "0" for f in flags]
-            argv += [str(-1 if uid is None else uid), "1" if mode.drop_caps else "0",
-                     "1" if IS_LINUX and load_libc() is not None else "0"]
+            argv += [
+                str(-1 if uid is None else uid),
+                "1" if mode.drop_caps else "0",
+                "1" if IS_LINUX and load_libc() is not None else "0",
+            ]
             try:
                 proc = subprocess.Popen(
-                    argv, stdin=stdin_file, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=work,
-                    env=_minimal_env(home), start_new_session=True, pass_fds=(src.fileno(),),
+                    argv,
+                    stdin=stdin_file,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    cwd=work,
+                    env=_minimal_env(home),
+                    start_new_session=True,
+                    pass_fds=(src.fileno(),),
                     preexec_fn=make_preexec(mode, limits, nproc, work, stage, masks, exposures, sockets, cgroup),
                 )
             except (OSError, subprocess.SubprocessError) as e:
-                return ExecutionResult("error", None, "", f"sandbox: could not start the program: {e}",
-                                       time.monotonic() - start)
+                return ExecutionResult(
+                    "error", None, "", f"sandbox: could not start the program: {e}", time.monotonic() - start
+                )
         return supervise(proc, limits, uid, cgroup, start)
     finally:
         _clean_up(proc, uid, run_dir, cgroup)
 
 
-def _clean_up(proc: subprocess.Popen[bytes] | None, uid: int | None, run_dir: str | None, cgroup: Cgroup | None) -> None:
+def _clean_up(
+    proc: subprocess.Popen[bytes] | None, uid: int | None, run_dir: str | None, cgroup: Cgroup | None
+) -> None:
     """After a run, however it ended: each step is tried even if one before it failed (a failure is
     a warning, not an exception), and the per-run id is released in any case."""
 

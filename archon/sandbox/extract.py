@@ -50,8 +50,10 @@ def extract_code(answer: str, names: Sequence[str] = ()) -> str:
     otherwise indentation is kept, so an answer that only continues a function body still works.
     """
     text = answer or ""
-    blocks = [(m.group(2).lower(), _dedent(m.group(3), len(m.group(1)) if _INDENT_RE.fullmatch(m.group(1)) else 0))
-              for m in _FENCE_RE.finditer(text)]
+    blocks = [
+        (m.group(2).lower(), _dedent(m.group(3), len(m.group(1)) if _INDENT_RE.fullmatch(m.group(1)) else 0))
+        for m in _FENCE_RE.finditer(text)
+    ]
     blocks = [(tag, body) for tag, body in blocks if body.strip()]
     python = [body for tag, body in blocks if tag in _PYTHON_TAGS]
     chosen = python or [body for _, body in blocks]

@@ -54,8 +54,7 @@ def id_pool() -> Sequence[int]:
             uids, gids = _mapped_ranges("/proc/self/uid_map"), _mapped_ranges("/proc/self/gid_map")
 
             def mapped(lo: int, hi: int) -> bool:
-                return (any(a <= lo and hi <= b for a, b in uids)
-                        and any(a <= lo and hi <= b for a, b in gids))
+                return any(a <= lo and hi <= b for a, b in uids) and any(a <= lo and hi <= b for a, b in gids)
 
             pool: Sequence[int]
             if mapped(UID_BASE, UID_BASE + _UID_SPAN):

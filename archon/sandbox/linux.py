@@ -23,8 +23,12 @@ LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 class MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
 
 
 _libc_cache: list[ctypes.CDLL | None] = []
@@ -38,7 +42,13 @@ def load_libc() -> ctypes.CDLL | None:
             try:
                 lib = ctypes.CDLL(None, use_errno=True)
                 lib.unshare.argtypes = [ctypes.c_int]
-                lib.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+                lib.mount.argtypes = [
+                    ctypes.c_char_p,
+                    ctypes.c_char_p,
+                    ctypes.c_char_p,
+                    ctypes.c_ulong,
+                    ctypes.c_void_p,
+                ]
                 lib.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
                 lib.syscall.restype = ctypes.c_long
             except (OSError, AttributeError):

@@ -37,7 +37,9 @@ def candidate_modes() -> list[Mode]:
         if id_pool():
             if libc:
                 modes += [
-                    Mode("netns+pidns+mountns+ro+uid", netns=True, pidns=True, mountns=True, ro_root=True, drop_uid=True),
+                    Mode(
+                        "netns+pidns+mountns+ro+uid", netns=True, pidns=True, mountns=True, ro_root=True, drop_uid=True
+                    ),
                     Mode("netns+mountns+ro+uid", netns=True, mountns=True, ro_root=True, drop_uid=True),
                     Mode("netns+mountns+uid", netns=True, mountns=True, drop_uid=True),
                     Mode("netns+uid", netns=True, drop_uid=True),
@@ -48,7 +50,9 @@ def candidate_modes() -> list[Mode]:
         # No per-run id (or none works): root without capabilities, kept in by the namespaces.
         if libc:
             modes += [
-                Mode("netns+pidns+mountns+ro+nocaps", netns=True, pidns=True, mountns=True, ro_root=True, drop_caps=True),
+                Mode(
+                    "netns+pidns+mountns+ro+nocaps", netns=True, pidns=True, mountns=True, ro_root=True, drop_caps=True
+                ),
                 Mode("netns+nocaps", netns=True, drop_caps=True),
             ]
         if unshare:

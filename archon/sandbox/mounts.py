@@ -14,7 +14,12 @@ from .bootstrap import INTERPRETER
 
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
 _DEVICES = ("null", "zero", "full", "random", "urandom")
-DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"}
+DEV_LINKS = {
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+}
 
 
 def world_traversable(path: str) -> bool:
@@ -40,8 +45,27 @@ def is_under(path: str, top: str) -> bool:
 
 
 # Directories never covered as the caller's working directory: the system the program runs on.
-_SYSTEM_DIRS = ("/", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/var", "/opt", "/srv",
-                "/proc", "/sys", "/dev", "/tmp", "/home", "/mnt", "/media")
+_SYSTEM_DIRS = (
+    "/",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc",
+    "/var",
+    "/opt",
+    "/srv",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/tmp",
+    "/home",
+    "/mnt",
+    "/media",
+)
 _hidden: list[str] = []
 
 
@@ -71,10 +95,19 @@ def _private_dirs() -> list[str]:
     services keep their sockets, those given to :func:`hide_path`, ``/dev`` (rebuilt with a few devices),
     and directories an unprivileged child could not pass through on the way to the interpreter's
     installation."""
-    candidates = [os.environ.get("HOME"), "/root", "/run", "/var/run", os.environ.get("XDG_RUNTIME_DIR"), "/dev",
-                  _working_dir(), *_hidden]
+    candidates = [
+        os.environ.get("HOME"),
+        "/root",
+        "/run",
+        "/var/run",
+        os.environ.get("XDG_RUNTIME_DIR"),
+        "/dev",
+        _working_dir(),
+        *_hidden,
+    ]
     with contextlib.suppress(ImportError, KeyError):
         import pwd
+
         candidates.append(pwd.getpwuid(os.getuid()).pw_dir)
     for p in _interpreter_dirs():
         candidates.append(next((a for a in ancestors(p) if not world_traversable(a)), None))
@@ -95,10 +128,15 @@ def _interpreter_dirs() -> list[str]:
 def sandbox_base(avoid: Sequence[str] = ()) -> str:
     """A world-traversable directory for run directories (the child must reach its own), outside the
     directories in ``avoid`` where possible."""
-    options = [d for d in (tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm")
-               if os.path.isdir(d) and all(world_traversable(a) for a in [*ancestors(d), d])]
-    return next((d for d in options if not any(is_under(os.path.realpath(d), m) for m in avoid)),
-                options[0] if options else tempfile.gettempdir())
+    options = [
+        d
+        for d in (tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm")
+        if os.path.isdir(d) and all(world_traversable(a) for a in [*ancestors(d), d])
+    ]
+    return next(
+        (d for d in options if not any(is_under(os.path.realpath(d), m) for m in avoid)),
+        options[0] if options else tempfile.gettempdir(),
+    )
 
 
 def mount_plan() -> tuple[str, list[str], list[str]]:

@@ -60,7 +60,7 @@ def decode(obj: Any, _depth: int = 0) -> Any:
         return obj
     if t is not dict or len(obj) != 1:
         raise NotPlain("not an encoded value")
-    (tag, v), = obj.items()
+    ((tag, v),) = obj.items()
     items = v if type(v) is list else None
     if tag == "i" and type(v) is str and v.lstrip("-").isdigit():
         return int(v)
@@ -86,4 +86,3 @@ def decode(obj: Any, _depth: int = 0) -> Any:
             except TypeError:
                 raise NotPlain("bad dict key") from None
     raise NotPlain("not an encoded value")
-

@@ -30,8 +30,14 @@ def processes() -> Iterator[Proc]:
             try:
                 with open(f"/proc/{name}/stat") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
-                yield Proc(int(name), fields[0], int(fields[1]), int(fields[3]), int(fields[17]),
-                            os.stat(f"/proc/{name}").st_uid)
+                yield Proc(
+                    int(name),
+                    fields[0],
+                    int(fields[1]),
+                    int(fields[3]),
+                    int(fields[17]),
+                    os.stat(f"/proc/{name}").st_uid,
+                )
             except (OSError, ValueError, IndexError):
                 continue
 

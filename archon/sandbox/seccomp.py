@@ -41,10 +41,12 @@ class KeyringFilter:
     def __init__(self, arch: int, numbers: tuple[int, ...]):
         checks = [(_BPF_JGE_K, _X32_BIT)] + [(_BPF_JEQ_K, nr) for nr in numbers]
         deny = 4 + len(checks) + 1  # the last instruction
-        prog = [(_BPF_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
-                (_BPF_JEQ_K, 1, 0, arch),  # ours: skip the next one
-                (_BPF_RET_K, 0, 0, _RET_ERRNO | _EPERM),  # a foreign ABI
-                (_BPF_LD_W_ABS, 0, 0, 0)]  # seccomp_data.nr
+        prog = [
+            (_BPF_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
+            (_BPF_JEQ_K, 1, 0, arch),  # ours: skip the next one
+            (_BPF_RET_K, 0, 0, _RET_ERRNO | _EPERM),  # a foreign ABI
+            (_BPF_LD_W_ABS, 0, 0, 0),
+        ]  # seccomp_data.nr
         prog += [(code, deny - (4 + i) - 1, 0, k) for i, (code, k) in enumerate(checks)]  # a match jumps to deny
         prog += [(_BPF_RET_K, 0, 0, _RET_ALLOW), (_BPF_RET_K, 0, 0, _RET_ERRNO | _EPERM)]
         fixed = [struct.pack("=HBBI", *ins) for ins in prog]

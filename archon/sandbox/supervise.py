@@ -27,8 +27,9 @@ def _exited(pid: int) -> bool:
         return True
 
 
-def supervise(proc: subprocess.Popen[bytes], limits: SandboxLimits, uid: int | None, cgroup: Cgroup | None,
-               start: float) -> ExecutionResult:
+def supervise(
+    proc: subprocess.Popen[bytes], limits: SandboxLimits, uid: int | None, cgroup: Cgroup | None, start: float
+) -> ExecutionResult:
     deadline = start + limits.wall_seconds
     cap = limits.max_output_bytes
     assert proc.stdout is not None and proc.stderr is not None  # started with stdout=PIPE, stderr=PIPE

@@ -9,5 +9,19 @@ from .samplers import DEFAULT_SAMPLER, SAMPLERS, make_sampler
 from .space import ConfigSpace, PaperSpace, SearchSpace, SpaceError, load_space
 from .study import SearchResult, search
 
-__all__ = ["Budget", "ConfigSpace", "DEFAULT_SAMPLER", "PaperSpace", "QueryCost", "SAMPLERS", "SearchResult",
-           "SearchSpace", "SpaceError", "TokenStats", "load_space", "make_sampler", "query_cost", "search"]
+__all__ = [
+    "DEFAULT_SAMPLER",
+    "SAMPLERS",
+    "Budget",
+    "ConfigSpace",
+    "PaperSpace",
+    "QueryCost",
+    "SearchResult",
+    "SearchSpace",
+    "SpaceError",
+    "TokenStats",
+    "load_space",
+    "make_sampler",
+    "query_cost",
+    "search",
+]

@@ -12,8 +12,9 @@ Per search: a whole-search budget in calls or dollars stops the search cleanly w
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..components import calls_per_query
 from ..config import ArchitectureConfig, ComponentConfig
@@ -42,8 +43,14 @@ class Budget:
     search_budget_usd: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_calls_per_query", "max_input_tokens", "max_output_tokens", "max_cost_per_query",
-                     "search_budget_calls", "search_budget_usd"):
+        for name in (
+            "max_calls_per_query",
+            "max_input_tokens",
+            "max_output_tokens",
+            "max_cost_per_query",
+            "search_budget_calls",
+            "search_budget_usd",
+        ):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0):
                 raise ArchonError(f"budget {name.replace('_', '-')} must be a positive number, not {v!r}")
@@ -80,8 +87,12 @@ class QueryCost:
     cost_usd: float | None  # None when a model has no known price
 
     def as_dict(self) -> dict[str, Any]:
-        return {"calls": self.calls, "input_tokens": round(self.input_tokens), "output_tokens": round(self.output_tokens),
-                "cost_usd": self.cost_usd}
+        return {
+            "calls": self.calls,
+            "input_tokens": round(self.input_tokens),
+            "output_tokens": round(self.output_tokens),
+            "cost_usd": self.cost_usd,
+        }
 
 
 def query_cost(config: ArchitectureConfig, stats: TokenStats | None = None) -> QueryCost:
@@ -175,8 +186,10 @@ class SpendEstimate:
 
     def text(self) -> str:
         usd = "" if self.cost_usd is None else f", ~${self.cost_usd:.2f}"
-        return (f"at most ~{self.calls:,.0f} LLM calls{usd} for {self.trials} trials on {self.items} dev items "
-                "(less: trials share generations through the call cache, and hopeless ones stop early)")
+        return (
+            f"at most ~{self.calls:,.0f} LLM calls{usd} for {self.trials} trials on {self.items} dev items "
+            "(less: trials share generations through the call cache, and hopeless ones stop early)"
+        )
 
 
 def spend_estimate(costs: Iterable[QueryCost], trials: int, items: int, turns: int = 1) -> SpendEstimate:
@@ -188,8 +201,12 @@ def spend_estimate(costs: Iterable[QueryCost], trials: int, items: int, turns: i
     mean_calls = sum(c.calls for c in costs) / len(costs)
     priced = [c.cost_usd for c in costs if c.cost_usd is not None]
     mean_usd = sum(priced) / len(priced) if len(priced) == len(costs) else None
-    return SpendEstimate(trials, items, mean_calls * trials * items * turns,
-                         None if mean_usd is None else mean_usd * trials * items * turns)
+    return SpendEstimate(
+        trials,
+        items,
+        mean_calls * trials * items * turns,
+        None if mean_usd is None else mean_usd * trials * items * turns,
+    )
 
 
 def spent_usd(usage: Mapping[str, Any]) -> float:

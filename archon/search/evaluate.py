@@ -7,9 +7,10 @@ cut off mid-way resumes where it stopped, and every LLM call goes through the on
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..benchmarks.base import Benchmark, Item, ItemScore
 from ..benchmarks.registry import get_benchmark
@@ -45,10 +46,19 @@ class Evaluation:
     def items(self) -> int:
         return len(self.item_scores)
 
-    def add(self, other: "Evaluation") -> "Evaluation":
+    def add(self, other: Evaluation) -> Evaluation:
         self.item_scores.update(other.item_scores)
-        for f in ("calls", "new_calls", "input_tokens", "output_tokens", "cost_usd", "new_cost_usd",
-                  "judge_calls", "judge_new_calls", "errors"):
+        for f in (
+            "calls",
+            "new_calls",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "new_cost_usd",
+            "judge_calls",
+            "judge_new_calls",
+            "errors",
+        ):
             setattr(self, f, getattr(self, f) + getattr(other, f))
         self.unpriced_models += [m for m in other.unpriced_models if m not in self.unpriced_models]
         return self
@@ -93,14 +103,23 @@ class Evaluator:
         vals = [s for s in scores if s is not None and not math.isnan(s)]
         return self.benchmark.aggregate([ItemScore(value=v) for v in vals]) if vals else float("nan")
 
-    async def aevaluate(self, config: ArchitectureConfig | dict, items: Sequence[Item], out_dir: str | Path,
-                        *, baselines: bool = False) -> tuple[Evaluation, dict[str, Any]]:
+    async def aevaluate(
+        self, config: ArchitectureConfig | dict, items: Sequence[Item], out_dir: str | Path, *, baselines: bool = False
+    ) -> tuple[Evaluation, dict[str, Any]]:
         """Run ``config`` on ``items`` in the run folder ``out_dir`` (resumed if it holds part of this run).
         Returns the evaluation and the run's summary (with the compute-matched baselines when asked)."""
         summary = await arun_benchmark(
-            config, self.benchmark, out_dir=out_dir, items=list(items), judge=self.judge,
-            baseline_answers=self.baseline_answers, cache=self.cache if self.cache is not None else False,
-            concurrency=self.concurrency, progress=False, keys=self.keys, baselines=baselines,
+            config,
+            self.benchmark,
+            out_dir=out_dir,
+            items=list(items),
+            judge=self.judge,
+            baseline_answers=self.baseline_answers,
+            cache=self.cache if self.cache is not None else False,
+            concurrency=self.concurrency,
+            progress=False,
+            keys=self.keys,
+            baselines=baselines,
         )
         records = load_results(Path(out_dir) / RESULTS_FILE)
         ev = Evaluation()

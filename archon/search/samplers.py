@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -114,8 +115,9 @@ class Candidates:
         return np.array(row)
 
 
-def tried_points(study: Study, candidates: Candidates, *, exclude: int | None = None,
-                 finished_only: bool = False) -> set[tuple]:
+def tried_points(
+    study: Study, candidates: Candidates, *, exclude: int | None = None, finished_only: bool = False
+) -> set[tuple]:
     """Points evaluated, or being evaluated, in ``study`` (failed attempts do not count: they are retried).
     ``finished_only``: leave out the points whose only evaluations were pruned (they may be resumed)."""
     out, pruned = set(), set()
@@ -140,10 +142,7 @@ def observations(study: Study, candidates: Candidates) -> list[tuple[int, float]
         i = candidates.index.get(point_key(candidates.space, t.params))
         if i is None:
             continue
-        if t.state == TrialState.COMPLETE and t.values:
-            value = t.values[0]
-        else:
-            value = t.user_attrs.get(SCORE_SO_FAR)
+        value = t.values[0] if t.state == TrialState.COMPLETE and t.values else t.user_attrs.get(SCORE_SO_FAR)
         if value is not None and not math.isnan(value):
             out.append((i, float(value)))
     return out
@@ -166,7 +165,9 @@ class CandidateSampler(BaseSampler):
     # Whether a pruned point may be proposed again (to be resumed where it stopped).
     resumes_pruned = False
 
-    def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         if not search_space:
             return {}
         tried = tried_points(study, self.candidates, exclude=trial.number, finished_only=self.resumes_pruned)
@@ -181,7 +182,9 @@ class CandidateSampler(BaseSampler):
 
     def sample_independent(self, study, trial, param_name, param_distribution):
         # Only reached when every point was tried: the search stops on its own then.
-        return optuna.samplers.RandomSampler(seed=self.seed).sample_independent(study, trial, param_name, param_distribution)
+        return optuna.samplers.RandomSampler(seed=self.seed).sample_independent(
+            study, trial, param_name, param_distribution
+        )
 
 
 class RandomCandidateSampler(CandidateSampler):
@@ -225,7 +228,9 @@ class GPSampler(CandidateSampler):
 
     resumes_pruned = True
 
-    def __init__(self, candidates: Candidates, seed: int | None = None, n_startup: int = 5, multi_objective: bool = False):
+    def __init__(
+        self, candidates: Candidates, seed: int | None = None, n_startup: int = 5, multi_objective: bool = False
+    ):
         super().__init__(candidates, seed)
         self.n_startup = n_startup
         self.multi_objective = multi_objective
@@ -246,7 +251,9 @@ class GPSampler(CandidateSampler):
             return self._spread(free, obs, rng)
         # The kernel's hyperparameters are fitted afresh every few observations, and reused between.
         refit = self._kernel is None or len(obs) - self._fitted_at >= 4
-        mu, sigma, kernel = _gp_predict(feats[idx], y, feats[free], seed=self.seed, kernel=None if refit else self._kernel)
+        mu, sigma, kernel = _gp_predict(
+            feats[idx], y, feats[free], seed=self.seed, kernel=None if refit else self._kernel
+        )
         if refit:
             self._kernel, self._fitted_at = kernel, len(obs)
         if self.multi_objective:
@@ -284,12 +291,16 @@ def _gp_predict(x, y, x_new, seed: int | None, kernel=None):
 
     fixed = kernel is not None
     if kernel is None:
-        kernel = (ConstantKernel(1.0, (1e-2, 1e2))
-                  * Matern(length_scale=np.full(x.shape[1], 0.5), length_scale_bounds=(5e-2, 2e1), nu=2.5)
-                  + WhiteKernel(1e-3, (1e-6, 1e-1)))
-    gp = GaussianProcessRegressor(kernel=kernel, normalize_y=True, n_restarts_optimizer=0,
-                                  optimizer=None if fixed else "fmin_l_bfgs_b",
-                                  random_state=None if seed is None else seed % (2**32))
+        kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
+            length_scale=np.full(x.shape[1], 0.5), length_scale_bounds=(5e-2, 2e1), nu=2.5
+        ) + WhiteKernel(1e-3, (1e-6, 1e-1))
+    gp = GaussianProcessRegressor(
+        kernel=kernel,
+        normalize_y=True,
+        n_restarts_optimizer=0,
+        optimizer=None if fixed else "fmin_l_bfgs_b",
+        random_state=None if seed is None else seed % (2**32),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gp.fit(x, y)
@@ -298,27 +309,36 @@ def _gp_predict(x, y, x_new, seed: int | None, kernel=None):
 
 
 def _expected_improvement(mu, sigma, best):
-    import numpy as np
     from scipy.stats import norm
 
     z = (mu - best) / sigma
     return (mu - best) * norm.cdf(z) + sigma * norm.pdf(z)
 
 
-def make_sampler(name: str, candidates: Candidates | None, *, seed: int | None = None,
-                 multi_objective: bool = False, constraints: Callable[[FrozenTrial], Sequence[float]] | None = None) -> BaseSampler:
+def make_sampler(
+    name: str,
+    candidates: Candidates | None,
+    *,
+    seed: int | None = None,
+    multi_objective: bool = False,
+    constraints: Callable[[FrozenTrial], Sequence[float]] | None = None,
+) -> BaseSampler:
     """The sampler called ``name`` (see the module docstring). ``candidates`` is the list of in-budget
     points (None for a space too large or continuous to list: only ``tpe`` and ``random`` work then)."""
     name = name.lower()
     if name not in SAMPLERS:
         raise ArchonError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=5, constraints_func=constraints)
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, n_startup_trials=5, constraints_func=constraints
+        )
     if candidates is None:
         if name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
-        raise ArchonError(f"the {name} sampler needs a space it can list (no float axis, at most "
-                          f"a few hundred thousand points); use tpe or random")
+        raise ArchonError(
+            f"the {name} sampler needs a space it can list (no float axis, at most "
+            f"a few hundred thousand points); use tpe or random"
+        )
     if name == "random":
         return RandomCandidateSampler(candidates, seed)
     if name == "grid":

@@ -31,9 +31,10 @@ import copy
 import hashlib
 import itertools
 import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -96,13 +97,14 @@ class Axis:
 def _evenly_spaced(values: Sequence[Any]) -> bool:
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         return False
-    steps = {b - a for a, b in zip(values, values[1:])}
+    steps = {b - a for a, b in itertools.pairwise(values)}
     return len(steps) == 1 and steps.pop() > 0
 
 
 def parse_axis(name: str, spec: Any, *, kind: str | None = None) -> Axis:
     """An axis from its spec: ``[min, max(, step)]``, a list of values, one value, or a
     ``{"choice"|"int"|"float": ...}`` form. ``kind`` "int" or "bool" checks the values."""
+
     def bad(msg: str) -> SpaceError:
         return SpaceError(f"axis {name!r}: {msg}")
 
@@ -117,8 +119,12 @@ def parse_axis(name: str, spec: Any, *, kind: str | None = None) -> Axis:
         elif form == "int":
             values = _int_range(bad, arg)
         else:
-            if (not isinstance(arg, list) or len(arg) != 2
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in arg) or arg[0] > arg[1]):
+            if (
+                not isinstance(arg, list)
+                or len(arg) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in arg)
+                or arg[0] > arg[1]
+            ):
                 raise bad(f"'float' needs [low, high] with low <= high, got {arg!r}")
             if kind is not None:
                 raise bad("this axis takes whole values, not a float interval")
@@ -140,8 +146,11 @@ def parse_axis(name: str, spec: Any, *, kind: str | None = None) -> Axis:
 
 
 def _int_range(bad, arg: Any) -> tuple[int, ...]:
-    if (not isinstance(arg, list) or len(arg) not in (2, 3)
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in arg)):
+    if (
+        not isinstance(arg, list)
+        or len(arg) not in (2, 3)
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in arg)
+    ):
         raise bad(f"a range is [min, max] or [min, max, step] of whole numbers, got {arg!r}")
     lo, hi, step = (*arg, 1) if len(arg) == 2 else arg
     if lo > hi:
@@ -245,8 +254,14 @@ PAPER_AXES: dict[str, Any] = {
     "critic_ranker": [False, True],
     "evaluation": ["none", "verifier", "unit_tests"],
 }
-_AXIS_KIND = {"generators": "int", "samples": "int", "fusion_layers": "int", "fusers_per_layer": "int",
-              "critic_ranker": "bool", "evaluation": None}
+_AXIS_KIND = {
+    "generators": "int",
+    "samples": "int",
+    "fusion_layers": "int",
+    "fusers_per_layer": "int",
+    "critic_ranker": "bool",
+    "evaluation": None,
+}
 EVALUATIONS = ("none", "verifier", "unit_tests")
 _MODEL_KEYS = ("model", "model_type", "base_url", "api_key_env")
 
@@ -264,10 +279,16 @@ class PaperSpace(SearchSpace):
     unit_test_evaluation: str = "llm"
     ranker_top_k: int = 5
 
-    def with_models(self, ordered: list[dict[str, Any]]) -> "PaperSpace":
-        return PaperSpace(models=ordered, axes=self.axes, rank_models=False, fuser_model=self.fuser_model,
-                          template=self.template, unit_test_evaluation=self.unit_test_evaluation,
-                          ranker_top_k=self.ranker_top_k)
+    def with_models(self, ordered: list[dict[str, Any]]) -> PaperSpace:
+        return PaperSpace(
+            models=ordered,
+            axes=self.axes,
+            rank_models=False,
+            fuser_model=self.fuser_model,
+            template=self.template,
+            unit_test_evaluation=self.unit_test_evaluation,
+            ranker_top_k=self.ranker_top_k,
+        )
 
     def canonical(self, params: Params) -> Params:
         p = dict(params)
@@ -297,8 +318,9 @@ class PaperSpace(SearchSpace):
         k, s, n_fuse, per_layer = p["generators"], p["samples"], p["fusion_layers"], p["fusers_per_layer"]
         cr, evaluation = bool(p["critic_ranker"]), p["evaluation"]
         if k > len(self.models):
-            raise SpaceError(f"axis 'generators': {k} generators asked for, but the space lists "
-                             f"{len(self.models)} model(s)")
+            raise SpaceError(
+                f"axis 'generators': {k} generators asked for, but the space lists {len(self.models)} model(s)"
+            )
         if evaluation not in EVALUATIONS:
             raise SpaceError(f"axis 'evaluation': {evaluation!r} is not one of {', '.join(EVALUATIONS)}")
         judge = self.fuser_model or self.models[0]
@@ -332,15 +354,19 @@ class PaperSpace(SearchSpace):
                 layers.append([comp("fuser", judge, use_critiques=cr)])
             else:
                 layers.append([comp("fuser", judge, use_critiques=cr) for _ in range(per_layer)])
-        name = (f"search-g{k}-s{s}-f{n_fuse}" + (f"x{per_layer}" if n_fuse > 1 else "")
-                + ("-cr" if cr else "") + ("" if evaluation == "none" else f"-{evaluation}"))
+        name = (
+            f"search-g{k}-s{s}-f{n_fuse}"
+            + (f"x{per_layer}" if n_fuse > 1 else "")
+            + ("-cr" if cr else "")
+            + ("" if evaluation == "none" else f"-{evaluation}")
+        )
         return parse_config({"name": name, "layers": layers})
 
 
 def _model_entry(i: int, m: Any) -> dict[str, Any]:
     if isinstance(m, str):
         m = {"model": m}
-    if not isinstance(m, Mapping) or not m.get("model") and not m.get("model_type"):
+    if not isinstance(m, Mapping) or (not m.get("model") and not m.get("model_type")):
         raise SpaceError(f"models[{i}]: expected {{model: NAME, model_type: PROVIDER, ...}}, got {m!r}")
     return dict(m)
 
@@ -349,7 +375,9 @@ def paper_space(raw: Mapping[str, Any]) -> PaperSpace:
     known = {"models", "rank_models", "fuser_model", "axes", "template", "unit_test_evaluation", "ranker_top_k"}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise SpaceError(f"unknown key(s) {', '.join(map(repr, unknown))} in the space; known: {', '.join(sorted(known))}")
+        raise SpaceError(
+            f"unknown key(s) {', '.join(map(repr, unknown))} in the space; known: {', '.join(sorted(known))}"
+        )
     models = raw.get("models")
     if not isinstance(models, list) or not models:
         raise SpaceError("'models' must list at least one candidate model")
@@ -367,14 +395,18 @@ def paper_space(raw: Mapping[str, Any]) -> PaperSpace:
             if name not in given:  # the default range stops at the number of models
                 axis = Axis(name, values=tuple(v for v in axis.values if v <= len(entries)))
             elif min(axis.values) < 1 or max(axis.values) > len(entries):
-                raise SpaceError(f"axis 'generators': values must lie in 1..{len(entries)} (the number of models), "
-                                 f"got {list(axis.values)!r}")
+                raise SpaceError(
+                    f"axis 'generators': values must lie in 1..{len(entries)} (the number of models), "
+                    f"got {list(axis.values)!r}"
+                )
         if name == "samples" and min(axis.values) < 1:
             raise SpaceError(f"axis 'samples': values must be >= 1, got {list(axis.values)!r}")
         if name == "fusers_per_layer" and min(axis.values) < 1:
             raise SpaceError(f"axis 'fusers_per_layer': values must be >= 1, got {list(axis.values)!r}")
         if name == "evaluation" and any(v not in EVALUATIONS for v in axis.values):
-            raise SpaceError(f"axis 'evaluation': values must be among {', '.join(EVALUATIONS)}, got {list(axis.values)!r}")
+            raise SpaceError(
+                f"axis 'evaluation': values must be among {', '.join(EVALUATIONS)}, got {list(axis.values)!r}"
+            )
         axes.append(axis)
     template = raw.get("template") or {}
     if not isinstance(template, Mapping):
@@ -383,10 +415,15 @@ def paper_space(raw: Mapping[str, Any]) -> PaperSpace:
     uteval = raw.get("unit_test_evaluation", "llm")
     if uteval not in ("llm", "execute"):
         raise SpaceError(f"'unit_test_evaluation' must be llm or execute, got {uteval!r}")
-    space = PaperSpace(models=entries, axes=axes, rank_models=bool(raw.get("rank_models", True)),
-                       fuser_model=_model_entry(0, fuser) if fuser is not None else None,
-                       template={"temperature": 0.7, "max_tokens": 2048, **template},
-                       unit_test_evaluation=uteval, ranker_top_k=int(raw.get("ranker_top_k", 5)))
+    space = PaperSpace(
+        models=entries,
+        axes=axes,
+        rank_models=bool(raw.get("rank_models", True)),
+        fuser_model=_model_entry(0, fuser) if fuser is not None else None,
+        template={"temperature": 0.7, "max_tokens": 2048, **template},
+        unit_test_evaluation=uteval,
+        ranker_top_k=int(raw.get("ranker_top_k", 5)),
+    )
     try:  # the largest point must make a valid config (catches bad template fields, naming them)
         space.config({a.name: a.values[-1] for a in axes})
     except ConfigError as e:
@@ -447,18 +484,20 @@ def config_space(raw: Mapping[str, Any]) -> ConfigSpace:
                 axes.append(parse_axis(".".join(path), dict(obj)))
                 return
             for k, v in obj.items():
-                walk(v, path + [str(k)])
+                walk(v, [*path, str(k)])
         elif isinstance(obj, list):
             for i, v in enumerate(obj):
-                walk(v, path + [str(i)])
+                walk(v, [*path, str(i)])
 
     walk(raw, [])
     if not axes:
-        raise SpaceError("the config has no axis to search: give some values as {choice: [...]}, "
-                         "{int: [lo, hi, step]} or {float: [lo, hi]}")
+        raise SpaceError(
+            "the config has no axis to search: give some values as {choice: [...]}, "
+            "{int: [lo, hi, step]} or {float: [lo, hi]}"
+        )
     space = ConfigSpace(template=copy.deepcopy(dict(raw)), axes=axes)
     for a in axes:  # each axis's values must make valid configs (with the others at their first value)
-        for v in ([a.low, a.high] if a.is_float else a.choices):
+        for v in [a.low, a.high] if a.is_float else a.choices:
             try:
                 space.config({a.name: v})
             except ConfigError as e:

@@ -31,9 +31,10 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -41,7 +42,6 @@ from optuna.trial import FrozenTrial, TrialState
 from ..benchmarks.base import Item
 from ..benchmarks.splits import split_items
 from ..benchmarks.stats import bootstrap_ci
-from ..config import ArchitectureConfig
 from ..engine.cache import CallCache, open_cache
 from ..errors import ArchonError
 from .budget import Budget, QueryCost, TokenStats, over_budget, query_cost, spend_estimate
@@ -106,19 +106,26 @@ def _open_study(url: str, name: str, directions: list[str], sampler, pruner, req
 
     for attempt in range(5):
         try:
-            storage = RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                 heartbeat_stale_trial_callback=requeue,
-                                 engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else {})
+            storage = RDBStorage(
+                url,
+                heartbeat_interval=HEARTBEAT_S,
+                grace_period=GRACE_S,
+                heartbeat_stale_trial_callback=requeue,
+                engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else {},
+            )
             break
-        except Exception as e:  # noqa: BLE001 - a bad URL or an unreachable server: say which, without the password
+        except Exception as e:
             # Workers starting together may race to create the tables: the losers try again.
             if attempt < 4 and "already exists" in str(e):
                 time.sleep(0.2 + random.random())
                 continue
-            raise ArchonError(f"cannot open the study storage {_redact_url(url)}: {type(e).__name__}: "
-                              f"{_redact_url(str(e)).splitlines()[0]}") from None
-    return optuna.create_study(storage=storage, study_name=name, directions=directions, sampler=sampler,
-                               pruner=pruner, load_if_exists=True)
+            raise ArchonError(
+                f"cannot open the study storage {_redact_url(url)}: {type(e).__name__}: "
+                f"{_redact_url(str(e)).splitlines()[0]}"
+            ) from None
+    return optuna.create_study(
+        storage=storage, study_name=name, directions=directions, sampler=sampler, pruner=pruner, load_if_exists=True
+    )
 
 
 def _redact_url(url: str) -> str:
@@ -195,32 +202,43 @@ def make_plan(space: SearchSpace, budget: Budget, stats: TokenStats, turns: int)
             kept.append((p, cost))
     priced = all(c.cost_usd is not None for _, c in kept) and any((c.cost_usd or 0) > 0 for _, c in kept)
     unit = "usd" if priced else "calls"
-    cand = Candidates(space, [p for p, _ in kept],
-                      [(c.cost_usd if unit == "usd" else c.calls) for _, c in kept])
+    cand = Candidates(space, [p for p, _ in kept], [(c.cost_usd if unit == "usd" else c.calls) for _, c in kept])
     return Plan(space, cand, len(points), len(kept), costs, cheapest, unit, turns, stats)
 
 
-def _rank_models(space: PaperSpace, evaluator: Evaluator, dev: Sequence[Item], out_dir: Path,
-                 say: Callable[[str], None]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], TokenStats, Evaluation]:
+def _rank_models(
+    space: PaperSpace, evaluator: Evaluator, dev: Sequence[Item], out_dir: Path, say: Callable[[str], None]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], TokenStats, Evaluation]:
     """Score each model alone (one sample) on the dev split and order them best first (the paper)."""
     rows, spent = [], Evaluation()
     stats = TokenStats()
     prompt_tokens = []
     for i, m in enumerate(space.models):
-        cfg = {"name": f"single-{m.get('model') or m.get('model_type')}",
-               "layers": [[{"type": "generator", **space.template, **m, "samples": 1}]]}
+        cfg = {
+            "name": f"single-{m.get('model') or m.get('model_type')}",
+            "layers": [[{"type": "generator", **space.template, **m, "samples": 1}]],
+        }
         ev, _ = asyncio.run(evaluator.aevaluate(cfg, dev, out_dir / "models" / f"{i:02d}"))
         spent.add(ev)
         score = evaluator.aggregate(list(ev.item_scores.values()))
-        rows.append({"model": m.get("model"), "model_type": m.get("model_type"), "dev_score": score,
-                     "calls": ev.calls, "new_calls": ev.new_calls})
+        rows.append(
+            {
+                "model": m.get("model"),
+                "model_type": m.get("model_type"),
+                "dev_score": score,
+                "calls": ev.calls,
+                "new_calls": ev.new_calls,
+            }
+        )
         if ev.calls:
             stats.output_tokens[m.get("model") or ""] = ev.output_tokens / ev.calls
             prompt_tokens.append(ev.input_tokens / ev.calls)
         say(f"  model {m.get('model')}: dev score {score:.3f}")
     if prompt_tokens:
         stats.prompt_tokens = sum(prompt_tokens) / len(prompt_tokens)
-    order = sorted(range(len(rows)), key=lambda i: (-(rows[i]["dev_score"] if not math.isnan(rows[i]["dev_score"]) else -1), i))
+    order = sorted(
+        range(len(rows)), key=lambda i: (-(rows[i]["dev_score"] if not math.isnan(rows[i]["dev_score"]) else -1), i)
+    )
     return [space.models[i] for i in order], [rows[i] for i in order], stats, spent
 
 
@@ -228,10 +246,25 @@ def _rank_models(space: PaperSpace, evaluator: Evaluator, dev: Sequence[Item], o
 
 
 class _Worker:
-    def __init__(self, *, study: optuna.Study, plan: Plan, evaluator: Evaluator, dev: list[Item], out_dir: Path,
-                 trials: int, budget: Budget, objectives: list[str], chunks: int, prune: bool, seed: int,
-                 timeout: float | None, say: Callable[[str], None], progress: Callable[[str], None],
-                 spent_before: Evaluation):
+    def __init__(
+        self,
+        *,
+        study: optuna.Study,
+        plan: Plan,
+        evaluator: Evaluator,
+        dev: list[Item],
+        out_dir: Path,
+        trials: int,
+        budget: Budget,
+        objectives: list[str],
+        chunks: int,
+        prune: bool,
+        seed: int,
+        timeout: float | None,
+        say: Callable[[str], None],
+        progress: Callable[[str], None],
+        spent_before: Evaluation,
+    ):
         self.study, self.plan, self.evaluator, self.dev = study, plan, evaluator, dev
         self.out_dir, self.trials, self.budget, self.objectives = out_dir, trials, budget, objectives
         self.chunks, self.prune, self.say, self.progress = chunks, prune, say, progress
@@ -256,9 +289,7 @@ class _Worker:
         calls, usd = self._spent(trials)
         if self.budget.search_budget_calls is not None and calls >= self.budget.search_budget_calls:
             return False
-        if self.budget.search_budget_usd is not None and usd >= self.budget.search_budget_usd:
-            return False
-        return True
+        return not (self.budget.search_budget_usd is not None and usd >= self.budget.search_budget_usd)
 
     def _why_stop(self, trials: Sequence[FrozenTrial]) -> str | None:
         if len(self._evaluated(trials)) >= self.trials:
@@ -322,8 +353,11 @@ class _Worker:
             lower = self._lower_decided(trial.number)
             evaluated = self._evaluated(lower)
             same = [t for t in evaluated if t.user_attrs.get(ARCH) == key]
-            resumable = bool(same) and all(t.state == TrialState.PRUNED and not t.user_attrs.get("stopped")
-                                           for t in same) and getattr(self.study.sampler, "resumes_pruned", False)
+            resumable = (
+                bool(same)
+                and all(t.state == TrialState.PRUNED and not t.user_attrs.get("stopped") for t in same)
+                and getattr(self.study.sampler, "resumes_pruned", False)
+            )
             if resumable and len(evaluated) < self.trials and self._budget_left(lower):
                 decision = "evaluate"
                 trial.set_user_attr("resumes", same[-1].number)
@@ -358,7 +392,7 @@ class _Worker:
     def _chunks(self) -> list[list[Item]]:
         n = max(1, min(self.chunks, len(self.dev)))
         size = math.ceil(len(self.dev) / n)
-        return [self.dev[i:i + size] for i in range(0, len(self.dev), size)]
+        return [self.dev[i : i + size] for i in range(0, len(self.dev), size)]
 
     def _evaluate(self, trial: optuna.Trial) -> None:
         params = self.plan.space.canonical(trial.params)
@@ -367,7 +401,9 @@ class _Worker:
         folder = self.out_dir / "architectures" / key
         folder.mkdir(parents=True, exist_ok=True)
         cfg_path = folder / "architecture.json"
-        cfg_path.write_text(json.dumps(cfg.model_dump(mode="json", exclude_none=True), indent=2) + "\n", encoding="utf-8")
+        cfg_path.write_text(
+            json.dumps(cfg.model_dump(mode="json", exclude_none=True), indent=2) + "\n", encoding="utf-8"
+        )
         trial.set_user_attr("config_path", str(cfg_path))
         total = Evaluation()
         pruned = stopped = False
@@ -382,14 +418,26 @@ class _Worker:
                 if v is not None and len(self.objectives) == 1:
                     trial.report(v, step)
                 step += 1
-            for k, v in (("running_score", running), ("items", total.items), ("calls", total.calls),
-                         ("new_calls", total.new_calls), ("judge_calls", total.judge_calls),
-                         ("judge_new_calls", total.judge_new_calls), ("cost_usd", total.cost_usd),
-                         ("new_cost_usd", total.new_cost_usd), ("errors", total.errors)):
+            for k, v in (
+                ("running_score", running),
+                ("items", total.items),
+                ("calls", total.calls),
+                ("new_calls", total.new_calls),
+                ("judge_calls", total.judge_calls),
+                ("judge_new_calls", total.judge_new_calls),
+                ("cost_usd", total.cost_usd),
+                ("new_cost_usd", total.new_cost_usd),
+                ("errors", total.errors),
+            ):
                 trial.set_user_attr(k, v)
             last = c == len(chunks) - 1
-            if (not last and self.prune and len(self.objectives) == 1 and "resumes" not in trial.user_attrs
-                    and trial.should_prune()):
+            if (
+                not last
+                and self.prune
+                and len(self.objectives) == 1
+                and "resumes" not in trial.user_attrs
+                and trial.should_prune()
+            ):
                 pruned = True
                 # Calls the rest of the dev split would have taken, at this trial's rate.
                 trial.set_user_attr("calls_saved", round(total.per_query("calls") * (len(self.dev) - total.items)))
@@ -424,16 +472,43 @@ class _Worker:
         self.progress(text)
 
 
-def optimize(study: optuna.Study, plan: Plan, evaluator: Any, dev: list[Item], out_dir: Path, *, trials: int,
-             budget: Budget | None = None, objectives: Sequence[str] = ("score",), chunks: int = 4, prune: bool = True,
-             seed: int = 0, timeout: float | None = None, spent_before: Evaluation | None = None,
-             progress: Callable[[str], None] = lambda s: None) -> str:
+def optimize(
+    study: optuna.Study,
+    plan: Plan,
+    evaluator: Any,
+    dev: list[Item],
+    out_dir: Path,
+    *,
+    trials: int,
+    budget: Budget | None = None,
+    objectives: Sequence[str] = ("score",),
+    chunks: int = 4,
+    prune: bool = True,
+    seed: int = 0,
+    timeout: float | None = None,
+    spent_before: Evaluation | None = None,
+    progress: Callable[[str], None] = lambda s: None,
+) -> str:
     """Run trials of ``study`` until ``trials`` are evaluated (across all its workers) or a budget or
     the timeout stops it; returns why it stopped. ``evaluator`` has ``aevaluate`` and ``aggregate``
     (an :class:`Evaluator`, or a stand-in such as the simulated pool's)."""
-    worker = _Worker(study=study, plan=plan, evaluator=evaluator, dev=dev, out_dir=Path(out_dir), trials=trials,
-                     budget=budget or Budget(), objectives=list(objectives), chunks=chunks, prune=prune, seed=seed,
-                     timeout=timeout, say=lambda s: None, progress=progress, spent_before=spent_before or Evaluation())
+    worker = _Worker(
+        study=study,
+        plan=plan,
+        evaluator=evaluator,
+        dev=dev,
+        out_dir=Path(out_dir),
+        trials=trials,
+        budget=budget or Budget(),
+        objectives=list(objectives),
+        chunks=chunks,
+        prune=prune,
+        seed=seed,
+        timeout=timeout,
+        say=lambda s: None,
+        progress=progress,
+        spent_before=spent_before or Evaluation(),
+    )
     with _quiet_optuna():
         return worker.run()
 
@@ -487,20 +562,32 @@ def _trial_rows(study: optuna.Study, dev_items: int) -> list[dict[str, Any]]:
 
 def _pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     done = [r for r in rows if r["state"] == "complete" and r["cost"] is not None]
-    front = [r for r in done if not any(
-        (o["score"] >= r["score"] and o["cost"] <= r["cost"]) and (o["score"] > r["score"] or o["cost"] < r["cost"])
-        for o in done)]
+    front = [
+        r
+        for r in done
+        if not any(
+            (o["score"] >= r["score"] and o["cost"] <= r["cost"]) and (o["score"] > r["score"] or o["cost"] < r["cost"])
+            for o in done
+        )
+    ]
     return sorted(front, key=lambda r: r["cost"])
 
 
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+def paired_bootstrap(
+    a: Sequence[float], b: Sequence[float], *, n_resamples: int = 2000, seed: int = 0
+) -> dict[str, Any]:
     """Mean difference a - b over the same items, its 95% bootstrap interval, and whether it excludes 0."""
     diffs = [x - y for x, y in zip(a, b)]
     if not diffs:
         return {"items": 0, "mean_difference": None, "ci_low": None, "ci_high": None, "beats_beyond_noise": False}
     lo, hi = bootstrap_ci(diffs, n_resamples=n_resamples, seed=seed)
-    return {"items": len(diffs), "mean_difference": sum(diffs) / len(diffs), "ci_low": lo, "ci_high": hi,
-            "beats_beyond_noise": lo > 0}
+    return {
+        "items": len(diffs),
+        "mean_difference": sum(diffs) / len(diffs),
+        "ci_low": lo,
+        "ci_high": hi,
+        "beats_beyond_noise": lo > 0,
+    }
 
 
 def _json_safe(obj: Any) -> Any:
@@ -531,14 +618,34 @@ def _folder_lock(path: Path):
 # --------------------------------------------------------------------------- the search
 
 
-def search(space: str | Path | Mapping[str, Any] | SearchSpace, benchmark: str, *, out_dir: str | Path,
-           data: str | Path | None = None, judge: Any = None, baseline_answers: Any = None,
-           sampler: str = DEFAULT_SAMPLER, trials: int = 30, seed: int = 0, budget: Budget | None = None,
-           objectives: Sequence[str] = ("score",), storage: str | None = None, study_name: str | None = None,
-           timeout: float | None = None, cache: str | Path | CallCache | None = None, keys: Any = None,
-           dev_fraction: float = 0.2, chunks: int = 4, prune: bool = True, evaluate_test: bool = True,
-           baselines: bool = True, items: Sequence[Item] | None = None, concurrency: int = 64,
-           verbose: bool = False, stream=None) -> SearchResult:
+def search(
+    space: str | Path | Mapping[str, Any] | SearchSpace,
+    benchmark: str,
+    *,
+    out_dir: str | Path,
+    data: str | Path | None = None,
+    judge: Any = None,
+    baseline_answers: Any = None,
+    sampler: str = DEFAULT_SAMPLER,
+    trials: int = 30,
+    seed: int = 0,
+    budget: Budget | None = None,
+    objectives: Sequence[str] = ("score",),
+    storage: str | None = None,
+    study_name: str | None = None,
+    timeout: float | None = None,
+    cache: str | Path | CallCache | None = None,
+    keys: Any = None,
+    dev_fraction: float = 0.2,
+    chunks: int = 4,
+    prune: bool = True,
+    evaluate_test: bool = True,
+    baselines: bool = True,
+    items: Sequence[Item] | None = None,
+    concurrency: int = 64,
+    verbose: bool = False,
+    stream=None,
+) -> SearchResult:
     """Search ``space`` for the best architecture on ``benchmark`` (see the module docstring and the README).
 
     Returns the same result as ``archon search`` writes: ``DIR/best.json``, ``DIR/trials.jsonl``
@@ -566,37 +673,52 @@ def search(space: str | Path | Mapping[str, Any] | SearchSpace, benchmark: str, 
     space_obj = space if isinstance(space, SearchSpace) else load_space(space)
 
     cache_obj, owned = (cache, False) if isinstance(cache, CallCache) else (open_cache(cache, storage=storage), True)
-    evaluator = Evaluator(benchmark, cache=cache_obj, judge=judge, baseline_answers=baseline_answers, keys=keys,
-                          concurrency=concurrency)
+    evaluator = Evaluator(
+        benchmark, cache=cache_obj, judge=judge, baseline_answers=baseline_answers, keys=keys, concurrency=concurrency
+    )
     bench = evaluator.benchmark
     if getattr(bench, "kind", None) == "judge" and judge is None:
-        raise ArchonError(f"benchmark {bench.name!r} is scored by an LLM judge: give a judge config with --judge CONFIG")
+        raise ArchonError(
+            f"benchmark {bench.name!r} is scored by an LLM judge: give a judge config with --judge CONFIG"
+        )
     all_items = list(items) if items is not None else evaluator.load_items(data)
     dev = split_items(all_items, "dev", seed, dev_fraction)
     test = split_items(all_items, "test", seed, dev_fraction)
     if not dev:
-        raise ArchonError(f"the dev split is empty ({len(all_items)} items, dev fraction {dev_fraction}); use more items")
+        raise ArchonError(
+            f"the dev split is empty ({len(all_items)} items, dev fraction {dev_fraction}); use more items"
+        )
     turns = max((len(it.turns) for it in all_items), default=1)
 
     url = storage_url(out, storage)
     name = study_name or DEFAULT_STUDY
     directions = ["maximize"] + (["minimize"] if "cost" in objectives else [])
-    setup = {"space": space_obj.describe(), "benchmark": bench.name, "objectives": objectives,
-             "budget": budget.as_dict(), "seed": seed, "dev_fraction": dev_fraction,
-             "items": [str(it.id) for it in dev]}
+    setup = {
+        "space": space_obj.describe(),
+        "benchmark": bench.name,
+        "objectives": objectives,
+        "budget": budget.as_dict(),
+        "seed": seed,
+        "dev_fraction": dev_fraction,
+        "items": [str(it.id) for it in dev],
+    }
     try:
         try:
             # Ranked models and token counts are stored in the study, so every worker and every resume uses the same.
             with _quiet_optuna():
                 probe = _open_study(url, name, directions, None, None, _requeue)
         except ValueError as e:
-            raise ArchonError(f"study {name!r} in {_redact_url(url)} was made for other objectives ({e}); "
-                              "use another --study or --out") from None
+            raise ArchonError(
+                f"study {name!r} in {_redact_url(url)} was made for other objectives ({e}); "
+                "use another --study or --out"
+            ) from None
         saved = probe.user_attrs.get("setup")
         if saved is not None and saved != _json_safe(setup):
             diff = [k for k in setup if _json_safe(setup[k]) != saved.get(k)]
-            raise ArchonError(f"study {name!r} in {_redact_url(url)} holds a search with a different "
-                              f"{', '.join(diff)}; refusing to mix them. Use another --study or --out.")
+            raise ArchonError(
+                f"study {name!r} in {_redact_url(url)} holds a search with a different "
+                f"{', '.join(diff)}; refusing to mix them. Use another --study or --out."
+            )
         if saved is None:
             probe.set_user_attr("setup", _json_safe(setup))
 
@@ -608,23 +730,39 @@ def search(space: str | Path | Mapping[str, Any] | SearchSpace, benchmark: str, 
                 say(f"ranking {len(space_obj.models)} models alone on {len(dev)} dev items")
                 with _folder_lock(out / "models" / ".lock"):
                     ordered, rows, stats, spent_before = _rank_models(space_obj, evaluator, dev, out, say)
-                ranking = {"models": ordered, "rows": rows, "prompt_tokens": stats.prompt_tokens,
-                           "output_tokens": stats.output_tokens,
-                           "spent": {"calls": spent_before.calls, "new_calls": spent_before.new_calls,
-                                     "new_cost_usd": spent_before.new_cost_usd}}
+                ranking = {
+                    "models": ordered,
+                    "rows": rows,
+                    "prompt_tokens": stats.prompt_tokens,
+                    "output_tokens": stats.output_tokens,
+                    "spent": {
+                        "calls": spent_before.calls,
+                        "new_calls": spent_before.new_calls,
+                        "new_cost_usd": spent_before.new_cost_usd,
+                    },
+                }
                 probe.set_user_attr("model_ranking", _json_safe(ranking))
             if ranking is not None:
                 space_obj = space_obj.with_models(ranking["models"])
                 stats = TokenStats(ranking.get("prompt_tokens"), dict(ranking.get("output_tokens") or {}))
-                spent_before = Evaluation(calls=int(ranking["spent"]["calls"]), new_calls=int(ranking["spent"]["new_calls"]),
-                                          new_cost_usd=float(ranking["spent"]["new_cost_usd"] or 0.0))
+                spent_before = Evaluation(
+                    calls=int(ranking["spent"]["calls"]),
+                    new_calls=int(ranking["spent"]["new_calls"]),
+                    new_cost_usd=float(ranking["spent"]["new_cost_usd"] or 0.0),
+                )
 
         plan = make_plan(space_obj, budget, stats, turns)
         if plan.in_budget == 0:
             cheapest = plan.cheapest
-            raise ArchonError("no architecture of the space is within the budget"
-                              + (f"; the cheapest needs {cheapest.calls} calls, ~{cheapest.input_tokens:.0f} input and "
-                                 f"~{cheapest.output_tokens:.0f} output tokens per query" if cheapest else ""))
+            raise ArchonError(
+                "no architecture of the space is within the budget"
+                + (
+                    f"; the cheapest needs {cheapest.calls} calls, ~{cheapest.input_tokens:.0f} input and "
+                    f"~{cheapest.output_tokens:.0f} output tokens per query"
+                    if cheapest
+                    else ""
+                )
+            )
         if plan.size is not None:
             in_costs = [plan.costs[k] for k in plan.candidates.keys]
             estimate = spend_estimate(in_costs, trials, len(dev), turns)
@@ -640,25 +778,56 @@ def search(space: str | Path | Mapping[str, Any] | SearchSpace, benchmark: str, 
         with _quiet_optuna():
             study = _open_study(url, name, directions, sampler_obj, pruner, _requeue)
         say(f"study {name!r} in {_redact_url(url)}; sampler {sampler}; {trials} trials on {len(dev)} dev items")
-        why = optimize(study, plan, evaluator, dev, out, trials=trials, budget=budget, objectives=objectives,
-                       chunks=chunks, prune=prune, seed=seed, timeout=timeout, spent_before=spent_before,
-                       progress=progress)
+        why = optimize(
+            study,
+            plan,
+            evaluator,
+            dev,
+            out,
+            trials=trials,
+            budget=budget,
+            objectives=objectives,
+            chunks=chunks,
+            prune=prune,
+            seed=seed,
+            timeout=timeout,
+            spent_before=spent_before,
+            progress=progress,
+        )
         if live:
             print(file=stream)
         say(f"search stopped: {why}")
 
         with _folder_lock(out / ".report.lock"):
-            result = _report(study, plan, evaluator, dev, test, out, objectives=objectives, budget=budget,
-                             estimate=estimate, ranking=ranking, stop_reason=why, sampler=sampler, url=url,
-                             evaluate_test=evaluate_test, baselines=baselines, spent_before=spent_before, say=say,
-                             shared=storage is not None)
+            result = _report(
+                study,
+                plan,
+                evaluator,
+                dev,
+                test,
+                out,
+                objectives=objectives,
+                budget=budget,
+                estimate=estimate,
+                ranking=ranking,
+                stop_reason=why,
+                sampler=sampler,
+                url=url,
+                evaluate_test=evaluate_test,
+                baselines=baselines,
+                spent_before=spent_before,
+                say=say,
+                shared=storage is not None,
+            )
     finally:
         if owned and cache_obj is not None:
             cache_obj.close()
     return result
 
 
-def _once_per_study(study: optuna.Study, key: str, compute: Callable[[], dict[str, Any]], shared: bool) -> dict[str, Any]:
+def _once_per_study(
+    study: optuna.Study, key: str, compute: Callable[[], dict[str, Any]], shared: bool
+) -> dict[str, Any]:
     """``compute()``, done by one of the workers that share a study and stored in it for the others (workers
     finishing together would otherwise all make the same test-split calls at once)."""
     if not shared:
@@ -684,10 +853,27 @@ def _once_per_study(study: optuna.Study, key: str, compute: Callable[[], dict[st
     return compute()  # the worker doing it died: do it here (from the call cache, mostly)
 
 
-def _report(study: optuna.Study, plan: Plan, evaluator: Evaluator, dev: list[Item], test: list[Item], out: Path, *,
-            shared: bool = False,
-            objectives: list[str], budget: Budget, estimate, ranking, stop_reason: str, sampler: str, url: str,
-            evaluate_test: bool, baselines: bool, spent_before: Evaluation, say: Callable[[str], None]) -> SearchResult:
+def _report(
+    study: optuna.Study,
+    plan: Plan,
+    evaluator: Evaluator,
+    dev: list[Item],
+    test: list[Item],
+    out: Path,
+    *,
+    shared: bool = False,
+    objectives: list[str],
+    budget: Budget,
+    estimate,
+    ranking,
+    stop_reason: str,
+    sampler: str,
+    url: str,
+    evaluate_test: bool,
+    baselines: bool,
+    spent_before: Evaluation,
+    say: Callable[[str], None],
+) -> SearchResult:
     rows = _trial_rows(study, len(dev))
     with open(out / (TRIALS_FILE + f".{os.getpid()}.tmp"), "w", encoding="utf-8") as fh:
         for r in rows:
@@ -695,8 +881,9 @@ def _report(study: optuna.Study, plan: Plan, evaluator: Evaluator, dev: list[Ite
     os.replace(out / (TRIALS_FILE + f".{os.getpid()}.tmp"), out / TRIALS_FILE)
 
     evaluated = [r for r in rows if r["decision"] == "evaluate" and r["state"] in ("complete", "pruned")]
-    complete = sorted((r for r in evaluated if r["state"] == "complete" and r["score"] is not None),
-                      key=lambda r: -r["score"])
+    complete = sorted(
+        (r for r in evaluated if r["state"] == "complete" and r["score"] is not None), key=lambda r: -r["score"]
+    )
     front = _pareto(rows) if "cost" in objectives else []
     made = sum(r["new_calls"] for r in evaluated) + spent_before.new_calls
     needed = sum(r["calls"] for r in evaluated) + spent_before.calls
@@ -709,16 +896,27 @@ def _report(study: optuna.Study, plan: Plan, evaluator: Evaluator, dev: list[Ite
         "estimate": None if estimate is None else {"calls": estimate.calls, "cost_usd": estimate.cost_usd},
         "dev_items": len(dev),
         "test_items": len(test),
-        "trials": {"evaluated": len(evaluated), "complete": len(complete),
-                   "pruned": sum(r["state"] == "pruned" for r in evaluated),
-                   "not_evaluated": {d: sum(r["decision"] == d for r in rows)
-                                     for d in ("over_budget", "duplicate", "invalid", "no_slot")}},
+        "trials": {
+            "evaluated": len(evaluated),
+            "complete": len(complete),
+            "pruned": sum(r["state"] == "pruned" for r in evaluated),
+            "not_evaluated": {
+                d: sum(r["decision"] == d for r in rows) for d in ("over_budget", "duplicate", "invalid", "no_slot")
+            },
+        },
         "model_ranking": ranking["rows"] if ranking else None,
-        "spend": {"calls": made, "cost_usd": sum(r["new_cost_usd"] for r in evaluated) + spent_before.new_cost_usd,
-                  "judge_calls": sum(r["judge_calls"] for r in evaluated)},
-        "sharing": {"calls_made": made, "calls_without_sharing": needed,
-                    "saved_by_sharing": needed - made, "saved_by_pruning": saved,
-                    "calls_without_sharing_or_pruning": needed + saved},
+        "spend": {
+            "calls": made,
+            "cost_usd": sum(r["new_cost_usd"] for r in evaluated) + spent_before.new_cost_usd,
+            "judge_calls": sum(r["judge_calls"] for r in evaluated),
+        },
+        "sharing": {
+            "calls_made": made,
+            "calls_without_sharing": needed,
+            "saved_by_sharing": needed - made,
+            "saved_by_pruning": saved,
+            "calls_without_sharing_or_pruning": needed + saved,
+        },
         "cost_unit": plan.cost_unit,
     }
     best = complete[0] if complete else None
@@ -726,27 +924,48 @@ def _report(study: optuna.Study, plan: Plan, evaluator: Evaluator, dev: list[Ite
     if best is not None:
         config = json.loads(Path(best["config_path"]).read_text(encoding="utf-8"))
         _write_json(out / BEST_FILE, config)
-        result_best = {"params": best["params"], "label": best["label"], "dev_score": best["score"],
-                       "config": config, "config_path": str(out / BEST_FILE), "trial": best["number"]}
+        result_best = {
+            "params": best["params"],
+            "label": best["label"],
+            "dev_score": best["score"],
+            "config": config,
+            "config_path": str(out / BEST_FILE),
+            "trial": best["number"],
+        }
         if evaluate_test and test:
             points = [best] + ([complete[1]] if len(complete) > 1 else [])
             points += [r for r in front if r["number"] not in {p["number"] for p in points}]
+
             def run_tests() -> dict[str, Any]:
                 tested = {}
                 for i, r in enumerate(points):
                     cfg = json.loads(Path(r["config_path"]).read_text(encoding="utf-8"))
                     say(f"test split: {r['label']} on {len(test)} items")
-                    ev, run_summary = asyncio.run(evaluator.aevaluate(
-                        cfg, test, out / "test" / Path(r["config_path"]).parent.name, baselines=baselines and i == 0))
+                    ev, run_summary = asyncio.run(
+                        evaluator.aevaluate(
+                            cfg, test, out / "test" / Path(r["config_path"]).parent.name, baselines=baselines and i == 0
+                        )
+                    )
                     scores = [ev.item_scores.get(str(it.id)) for it in test]
                     valid = [s for s in scores if s is not None]
                     lo, hi = bootstrap_ci(valid) if valid else (float("nan"), float("nan"))
                     tested[str(r["number"])] = {
-                        "scores": scores, "score": evaluator.aggregate(valid), "ci_low": lo, "ci_high": hi,
-                        "calls_per_query": ev.per_query("calls"), "cost_per_query_usd": ev.per_query("cost_usd"),
-                        "baselines": {k: {"score": b.get("score"), "ci_low": b.get("ci_low"), "ci_high": b.get("ci_high"),
-                                          "calls_per_query": b.get("calls_per_query")}
-                                      for k, b in (run_summary.get("baselines") or {}).items()}}
+                        "scores": scores,
+                        "score": evaluator.aggregate(valid),
+                        "ci_low": lo,
+                        "ci_high": hi,
+                        "calls_per_query": ev.per_query("calls"),
+                        "cost_per_query_usd": ev.per_query("cost_usd"),
+                        "baselines": {
+                            k: {
+                                "score": b.get("score"),
+                                "ci_low": b.get("ci_low"),
+                                "ci_high": b.get("ci_high"),
+                                "calls_per_query": b.get("calls_per_query"),
+                            }
+                            for k, b in (run_summary.get("baselines") or {}).items()
+                        },
+                    }
                 return _json_safe(tested)
 
             tested = _once_per_study(study, "test:" + ",".join(str(r["number"]) for r in points), run_tests, shared)
@@ -755,11 +974,17 @@ def _report(study: optuna.Study, plan: Plan, evaluator: Evaluator, dev: list[Ite
             result_best["test"] = {k: v for k, v in t_best.items() if k != "scores"}
             if len(complete) > 1:
                 runner = complete[1]
-                pairs = [(a, b) for a, b in zip(t_best["scores"], tested[runner["number"]]["scores"])
-                         if a is not None and b is not None]
+                pairs = [
+                    (a, b)
+                    for a, b in zip(t_best["scores"], tested[runner["number"]]["scores"])
+                    if a is not None and b is not None
+                ]
                 summary["winner_vs_runner_up"] = {
-                    "runner_up": {"label": runner["label"], "dev_score": runner["score"],
-                                  "test_score": tested[runner["number"]]["score"]},
+                    "runner_up": {
+                        "label": runner["label"],
+                        "dev_score": runner["score"],
+                        "test_score": tested[runner["number"]]["score"],
+                    },
                     **paired_bootstrap([a for a, _ in pairs], [b for _, b in pairs]),
                 }
             for r in front:

@@ -165,8 +165,10 @@ def create_app(models: dict[str, Archon], *, api_keys: Sequence[str] = (), limit
     @app.get("/v1/models")
     async def list_models(request: Request) -> dict[str, Any]:
         check_auth(request)
-        return {"object": "list", "data": [{"id": name, "object": "model", "created": created, "owned_by": "archon"}
-                                           for name in models]}
+        return {
+            "object": "list",
+            "data": [{"id": name, "object": "model", "created": created, "owned_by": "archon"} for name in models],
+        }
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
@@ -175,27 +177,45 @@ def create_app(models: dict[str, Archon], *, api_keys: Sequence[str] = (), limit
         req, messages, options = wire.parse_request(raw, max_messages=limits.max_messages, max_n=limits.max_n)
         archon = models.get(req.model)
         if archon is None:
-            raise RequestError(404, f"The model '{req.model}' does not exist; GET /v1/models lists the models served",
-                               param="model", code="model_not_found")
+            raise RequestError(
+                404,
+                f"The model '{req.model}' does not exist; GET /v1/models lists the models served",
+                param="model",
+                code="model_not_found",
+            )
         try:  # checked before a slot is taken
             normalize_messages(messages)
         except ArchonError as e:
             raise RequestError(400, str(e), param="messages") from None
         if not gate.reserve(req.n):
             metrics.requests.labels(req.model, "429").inc()
-            raise RequestError(429, "too many queries in flight; try again shortly", type="requests",
-                               code="rate_limit_exceeded", headers={"Retry-After": str(limits.retry_after_s)})
+            raise RequestError(
+                429,
+                "too many queries in flight; try again shortly",
+                type="requests",
+                code="rate_limit_exceeded",
+                headers={"Retry-After": str(limits.retry_after_s)},
+            )
         ignored = wire.ignored_parameters(req)
         with_trace = bool(options.get("trace"))
         if req.stream:
             include_usage = bool((req.stream_options or {}).get("include_usage"))
             return StreamingResponse(
                 _stream(archon, req.model, messages, req.n, include_usage, ignored, with_trace),
-                media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
         return await _complete(request, archon, req.model, messages, req.n, ignored, with_trace)
 
-    async def _complete(request: Request, archon: Archon, model: str, messages: list[dict[str, str]], n: int,
-                        ignored: list[str], with_trace: bool) -> Response:
+    async def _complete(
+        request: Request,
+        archon: Archon,
+        model: str,
+        messages: list[dict[str, str]],
+        n: int,
+        ignored: list[str],
+        with_trace: bool,
+    ) -> Response:
         t0 = time.perf_counter()
         status = "499"
         try:
@@ -217,16 +237,26 @@ def create_app(models: dict[str, Archon], *, api_keys: Sequence[str] = (), limit
             failed = next((r.error for r in results if r.error), None)
             if failed:
                 status = "502"
-                return _error(RequestError(502, f"the architecture found no answer: {failed}", code="architecture_failed"))
+                return _error(
+                    RequestError(502, f"the architecture found no answer: {failed}", code="architecture_failed")
+                )
             status = "200"
-            return JSONResponse(wire.completion(wire.completion_id(), model, results,
-                                                wire.archon_block(results, ignored, with_trace)))
+            return JSONResponse(
+                wire.completion(wire.completion_id(), model, results, wire.archon_block(results, ignored, with_trace))
+            )
         finally:
             metrics.requests.labels(model, status).inc()
             metrics.latency.labels(model, "false").observe(time.perf_counter() - t0)
 
-    async def _stream(archon: Archon, model: str, messages: list[dict[str, str]], n: int, include_usage: bool,
-                      ignored: list[str], with_trace: bool) -> AsyncIterator[bytes]:
+    async def _stream(
+        archon: Archon,
+        model: str,
+        messages: list[dict[str, str]],
+        n: int,
+        include_usage: bool,
+        ignored: list[str],
+        with_trace: bool,
+    ) -> AsyncIterator[bytes]:
         """The answer as Server-Sent Events; ``n`` runs interleaved. Cancelled (with the
         query's LLM calls) when the client disconnects."""
         t0 = time.perf_counter()
@@ -247,23 +277,44 @@ def create_app(models: dict[str, Archon], *, api_keys: Sequence[str] = (), limit
                     results: list[Result | None] = [None] * n
                     first = True
                     for i in range(n):
-                        yield wire.chunk(cid, created_at, model, [{"index": i, "delta": {"role": "assistant", "content": ""},
-                                                                   "logprobs": None, "finish_reason": None}], **usage_field)
+                        yield wire.chunk(
+                            cid,
+                            created_at,
+                            model,
+                            [
+                                {
+                                    "index": i,
+                                    "delta": {"role": "assistant", "content": ""},
+                                    "logprobs": None,
+                                    "finish_reason": None,
+                                }
+                            ],
+                            **usage_field,
+                        )
                     while any(r is None for r in results):
                         i, event = await events.get()
                         if isinstance(event, Result):
                             results[i] = event
                             if event.error:
                                 break
-                            yield wire.chunk(cid, created_at, model, [{"index": i, "delta": {}, "logprobs": None,
-                                                                       "finish_reason": "stop"}], **usage_field)
+                            yield wire.chunk(
+                                cid,
+                                created_at,
+                                model,
+                                [{"index": i, "delta": {}, "logprobs": None, "finish_reason": "stop"}],
+                                **usage_field,
+                            )
                             continue
                         if first:
                             metrics.first_token.labels(model).observe(time.perf_counter() - t0)
                             first = False
-                        yield wire.chunk(cid, created_at, model, [{"index": i, "delta": {"content": event},
-                                                                   "logprobs": None, "finish_reason": None}],
-                                         **usage_field)
+                        yield wire.chunk(
+                            cid,
+                            created_at,
+                            model,
+                            [{"index": i, "delta": {"content": event}, "logprobs": None, "finish_reason": None}],
+                            **usage_field,
+                        )
                 finally:
                     for t in tasks:
                         t.cancel()
@@ -277,8 +328,14 @@ def create_app(models: dict[str, Archon], *, api_keys: Sequence[str] = (), limit
                 yield wire.error_event(f"the architecture found no answer: {failed}", "architecture_failed")
                 return
             if include_usage:
-                yield wire.chunk(cid, created_at, model, [], usage=wire.usage_block(done),
-                                 archon=wire.archon_block(done, ignored, with_trace))
+                yield wire.chunk(
+                    cid,
+                    created_at,
+                    model,
+                    [],
+                    usage=wire.usage_block(done),
+                    archon=wire.archon_block(done, ignored, with_trace),
+                )
             yield b"data: [DONE]\n\n"
             status = "200"
         finally:

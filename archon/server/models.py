@@ -22,8 +22,14 @@ from .app import Limits, create_app
 KEYS_ENV = "ARCHON_SERVER_API_KEYS"
 
 
-def load_models(sources: Sequence[str | Path], *, keys: Any = None, cache: str | Path | None = None,
-                retry: RetryPolicy | None = None, concurrency: dict[str, int] | None = None) -> dict[str, Archon]:
+def load_models(
+    sources: Sequence[str | Path],
+    *,
+    keys: Any = None,
+    cache: str | Path | None = None,
+    retry: RetryPolicy | None = None,
+    concurrency: dict[str, int] | None = None,
+) -> dict[str, Archon]:
     """One Archon per config, named by its ``name`` (else the file's stem); a folder holding a
     ``best.json`` (a search run) serves that. All share one runtime (per-provider caps and
     connections) and, with ``cache``, one call cache."""
@@ -37,10 +43,13 @@ def load_models(sources: Sequence[str | Path], *, keys: Any = None, cache: str |
                 raise ConfigError(f"{path}: a folder to serve must hold a best.json (a search run's best architecture)")
             path = path / "best.json"
         config = load_config(path)
-        name = config.name if "name" in config.model_fields_set else (
-            path.parent.name if path.name == "best.json" else path.stem)
+        name = (
+            config.name
+            if "name" in config.model_fields_set
+            else (path.parent.name if path.name == "best.json" else path.stem)
+        )
         if name in models:
-            raise ConfigError(f"two configs are both named {name!r}: rename one (its \"name\" field)")
+            raise ConfigError(f'two configs are both named {name!r}: rename one (its "name" field)')
         archon = Archon(config, keys=keys, cache=shared_cache, retry=retry, concurrency=concurrency)
         if runtime is None:
             runtime = archon.runtime
@@ -73,19 +82,36 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(models: dict[str, Archon], *, host: str = "127.0.0.1", port: int = 8000, api_keys: Sequence[str] = (),
-          no_auth: bool = False, limits: Limits | None = None, shutdown_timeout: float = 30.0, access_log: bool = False,
-          on_ready: Any = None) -> None:
+def serve(
+    models: dict[str, Archon],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_keys: Sequence[str] = (),
+    no_auth: bool = False,
+    limits: Limits | None = None,
+    shutdown_timeout: float = 30.0,
+    access_log: bool = False,
+    on_ready: Any = None,
+) -> None:
     """Serve until SIGTERM or SIGINT: then new connections are refused, queries in flight get
     ``shutdown_timeout`` seconds to finish and are cancelled after that (with their LLM calls)."""
     if not api_keys and not no_auth and not is_loopback(host):
-        raise ArchonError(f"no API keys (set {KEYS_ENV} or --api-keys-file): refusing to listen on {host}, "
-                          "reachable from other machines; give --no-auth to serve it without keys anyway")
+        raise ArchonError(
+            f"no API keys (set {KEYS_ENV} or --api-keys-file): refusing to listen on {host}, "
+            "reachable from other machines; give --no-auth to serve it without keys anyway"
+        )
     app = create_app(models, api_keys=list(api_keys), limits=limits)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info" if access_log else "warning", access_log=access_log,
-                            # uvicorn annotates int, but hands it to asyncio.wait_for, which takes any seconds
-                            timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]
-                            lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="info" if access_log else "warning",
+        access_log=access_log,
+        # uvicorn annotates int, but hands it to asyncio.wait_for, which takes any seconds
+        timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]
+        lifespan="on",
+    )
     server = uvicorn.Server(config)
     if on_ready is not None:
         startup = server.startup

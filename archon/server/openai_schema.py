@@ -20,19 +20,47 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..engine.trace import Result, Usage
 
 #: Accepted and not applied (each component of the architecture has its own settings).
-IGNORED_PARAMETERS = frozenset({
-    "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "presence_penalty",
-    "frequency_penalty", "logit_bias", "seed", "user", "metadata", "store", "service_tier",
-    "parallel_tool_calls", "reasoning_effort", "prediction", "safety_identifier", "prompt_cache_key",
-    "verbosity", "top_k", "min_p", "repetition_penalty",
-})
+IGNORED_PARAMETERS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "seed",
+        "user",
+        "metadata",
+        "store",
+        "service_tier",
+        "parallel_tool_calls",
+        "reasoning_effort",
+        "prediction",
+        "safety_identifier",
+        "prompt_cache_key",
+        "verbosity",
+        "top_k",
+        "min_p",
+        "repetition_penalty",
+    }
+)
 
 
 class RequestError(Exception):
     """A request archon refuses, with its HTTP status and OpenAI error fields."""
 
-    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
-                 type: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.param, self.code = status, message, param, code
         self.type = type or ("invalid_request_error" if status < 500 else "server_error")
@@ -59,7 +87,9 @@ class ChatCompletionRequest(BaseModel):
     user: str | None = None
 
 
-def parse_request(raw: bytes, *, max_messages: int, max_n: int) -> tuple[ChatCompletionRequest, list[dict[str, str]], dict]:
+def parse_request(
+    raw: bytes, *, max_messages: int, max_n: int
+) -> tuple[ChatCompletionRequest, list[dict[str, str]], dict]:
     """The request, its messages as archon takes them, and the ``archon`` options (``extra_body``)."""
     try:
         data = json.loads(raw)
@@ -80,7 +110,7 @@ def parse_request(raw: bytes, *, max_messages: int, max_n: int) -> tuple[ChatCom
     check_unsupported(req)
     options = (req.model_extra or {}).get("archon") or {}
     if not isinstance(options, dict):
-        raise RequestError(400, "archon must be an object, e.g. {\"trace\": true}", param="archon")
+        raise RequestError(400, 'archon must be an object, e.g. {"trace": true}', param="archon")
     return req, [_message(i, m) for i, m in enumerate(req.messages)], options
 
 
@@ -92,8 +122,9 @@ def check_unsupported(req: ChatCompletionRequest) -> None:
         raise RequestError(400, "logprobs are not available from an architecture", param="logprobs")
     fmt = extra.get("response_format")
     if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
-        raise RequestError(400, "only text responses are supported (response_format {\"type\": \"text\"})",
-                           param="response_format")
+        raise RequestError(
+            400, 'only text responses are supported (response_format {"type": "text"})', param="response_format"
+        )
     modalities = extra.get("modalities")
     if modalities is not None and modalities != ["text"]:
         raise RequestError(400, "only text output is supported", param="modalities")
@@ -109,15 +140,20 @@ def _message(i: int, m: dict[str, Any]) -> dict[str, str]:
     if role == "developer":  # OpenAI's newer name for the system role
         role = "system"
     if role not in ("system", "user", "assistant"):
-        raise RequestError(400, f"messages[{i}].role must be system, developer, user or assistant", param=f"messages.{i}.role")
+        raise RequestError(
+            400, f"messages[{i}].role must be system, developer, user or assistant", param=f"messages.{i}.role"
+        )
     content = m.get("content")
     if isinstance(content, list):
         if not all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content):
-            raise RequestError(400, f"messages[{i}].content: only text parts are supported", param=f"messages.{i}.content")
+            raise RequestError(
+                400, f"messages[{i}].content: only text parts are supported", param=f"messages.{i}.content"
+            )
         content = "".join(p["text"] for p in content)
     if not isinstance(content, str):
-        raise RequestError(400, f"messages[{i}].content must be a string or a list of text parts",
-                           param=f"messages.{i}.content")
+        raise RequestError(
+            400, f"messages[{i}].content must be a string or a list of text parts", param=f"messages.{i}.content"
+        )
     return {"role": role, "content": content}
 
 
@@ -128,8 +164,11 @@ def completion_id() -> str:
 def usage_block(results: list[Result]) -> dict[str, int]:
     """OpenAI's usage, counting every LLM call of every run (cached calls included: what the answer cost)."""
     u = total_usage(results)
-    return {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens,
-            "total_tokens": u.input_tokens + u.output_tokens}
+    return {
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.input_tokens + u.output_tokens,
+    }
 
 
 def total_usage(results: list[Result]) -> Usage:
@@ -151,8 +190,16 @@ def archon_block(results: list[Result], ignored: list[str], with_trace: bool) ->
                 for rec in c.calls:
                     lu.add(rec)
             if lt.index >= len(layers):
-                layers.append({"layer": lt.index + 1, "calls": 0, "prompt_tokens": 0, "completion_tokens": 0,
-                               "cost_usd": 0.0, "latency_s": 0.0})
+                layers.append(
+                    {
+                        "layer": lt.index + 1,
+                        "calls": 0,
+                        "prompt_tokens": 0,
+                        "completion_tokens": 0,
+                        "cost_usd": 0.0,
+                        "latency_s": 0.0,
+                    }
+                )
             row = layers[lt.index]
             row["calls"] += lu.calls
             row["prompt_tokens"] += lu.input_tokens
@@ -160,8 +207,12 @@ def archon_block(results: list[Result], ignored: list[str], with_trace: bool) ->
             row["cost_usd"] += lu.cost_usd
             row["latency_s"] = max(row["latency_s"], lt.latency_s)
     block: dict[str, Any] = {
-        "calls": u.calls, "cached_calls": u.cached_calls, "failed_calls": u.failed_calls,
-        "cost_usd": u.cost_usd, "unpriced_models": u.unpriced_models, "layers": layers,
+        "calls": u.calls,
+        "cached_calls": u.cached_calls,
+        "failed_calls": u.failed_calls,
+        "cost_usd": u.cost_usd,
+        "unpriced_models": u.unpriced_models,
+        "layers": layers,
         "ignored_parameters": ignored,
     }
     if with_trace:
@@ -171,18 +222,35 @@ def archon_block(results: list[Result], ignored: list[str], with_trace: bool) ->
 
 def completion(cid: str, model: str, results: list[Result], archon: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
+        "id": cid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
         "system_fingerprint": None,
-        "choices": [{"index": i, "message": {"role": "assistant", "content": r.answer, "refusal": None},
-                     "logprobs": None, "finish_reason": "stop"} for i, r in enumerate(results)],
+        "choices": [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": r.answer, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+            for i, r in enumerate(results)
+        ],
         "usage": usage_block(results),
         "archon": archon,
     }
 
 
 def chunk(cid: str, created: int, model: str, choices: list[dict[str, Any]], **extra: Any) -> bytes:
-    body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-            "system_fingerprint": None, "choices": choices, **extra}
+    body = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": None,
+        "choices": choices,
+        **extra,
+    }
     return b"data: " + json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 
 

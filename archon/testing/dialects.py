@@ -98,10 +98,13 @@ def _anthropic_request(body: Any, headers: Headers, path: str) -> tuple[Any, Hea
 def _anthropic_reply(data: dict) -> dict:
     usage = data["usage"]
     return {
-        "id": data["id"].replace("chatcmpl", "msg"), "type": "message", "role": "assistant",
+        "id": data["id"].replace("chatcmpl", "msg"),
+        "type": "message",
+        "role": "assistant",
         "model": data["model"],
         "content": [{"type": "text", "text": data["choices"][0]["message"]["content"]}],
-        "stop_reason": "end_turn", "stop_sequence": None,
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
         "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]},
     }
 
@@ -110,23 +113,45 @@ def _anthropic_stream(s: Stream) -> Iterator[bytes]:
     def event(kind: str, data: dict) -> bytes:
         return b"event: " + kind.encode() + b"\ndata: " + _dumps({"type": kind, **data}) + b"\n\n"
 
-    yield event("message_start", {"message": {
-        "id": s.ident.replace("chatcmpl", "msg"), "type": "message", "role": "assistant", "model": s.model,
-        "content": [], "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": s.usage["prompt_tokens"], "output_tokens": 1}}})
+    yield event(
+        "message_start",
+        {
+            "message": {
+                "id": s.ident.replace("chatcmpl", "msg"),
+                "type": "message",
+                "role": "assistant",
+                "model": s.model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": s.usage["prompt_tokens"], "output_tokens": 1},
+            }
+        },
+    )
     yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
-    yield b"event: ping\ndata: {\"type\": \"ping\"}\n\n"
+    yield b'event: ping\ndata: {"type": "ping"}\n\n'
     for choice, token in s.tokens:
         if choice == 0:  # one answer per message
             yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": token}})
     yield event("content_block_stop", {"index": 0})
-    yield event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                  "usage": {"output_tokens": s.usage["completion_tokens"]}})
+    yield event(
+        "message_delta",
+        {
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": s.usage["completion_tokens"]},
+        },
+    )
     yield event("message_stop", {})
 
 
-_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                    404: "not_found_error", 429: "rate_limit_error", 529: "overloaded_error"}
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
 
 
 def _anthropic_error(status: int, message: str) -> tuple[dict, Headers]:
@@ -149,8 +174,14 @@ def _gemini_request(body: Any, headers: Headers, path: str) -> tuple[Any, Header
     for c in body.get("contents") or []:
         role = "assistant" if c.get("role") == "model" else "user"
         messages.append({"role": role, "content": _text(c.get("parts"))})
-    chat = _chat(model, messages, body.get("generationConfig"),
-                 temperature="temperature", max_tokens="maxOutputTokens", n="candidateCount")
+    chat = _chat(
+        model,
+        messages,
+        body.get("generationConfig"),
+        temperature="temperature",
+        max_tokens="maxOutputTokens",
+        n="candidateCount",
+    )
     if path.endswith(":streamGenerateContent"):
         chat["stream"] = True
     return chat, _with_key(headers, headers.get("x-goog-api-key"))
@@ -159,16 +190,25 @@ def _gemini_request(body: Any, headers: Headers, path: str) -> tuple[Any, Header
 def _gemini_reply(data: dict) -> dict:
     usage = data["usage"]
     return {
-        "candidates": [{"content": {"role": "model", "parts": [{"text": c["message"]["content"]}]},
-                        "finishReason": "STOP", "index": c["index"]} for c in data["choices"]],
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": [{"text": c["message"]["content"]}]},
+                "finishReason": "STOP",
+                "index": c["index"],
+            }
+            for c in data["choices"]
+        ],
         "usageMetadata": _gemini_usage(usage),
         "modelVersion": data["model"],
     }
 
 
 def _gemini_usage(usage: dict) -> dict:
-    return {"promptTokenCount": usage["prompt_tokens"], "candidatesTokenCount": usage["completion_tokens"],
-            "totalTokenCount": usage["total_tokens"]}
+    return {
+        "promptTokenCount": usage["prompt_tokens"],
+        "candidatesTokenCount": usage["completion_tokens"],
+        "totalTokenCount": usage["total_tokens"],
+    }
 
 
 def _gemini_stream(s: Stream) -> Iterator[bytes]:
@@ -176,16 +216,35 @@ def _gemini_stream(s: Stream) -> Iterator[bytes]:
         return b"data: " + _dumps(data) + b"\r\n\r\n"
 
     for choice, token in s.tokens:
-        yield event({"candidates": [{"content": {"role": "model", "parts": [{"text": token}]}, "index": choice}],
-                     "modelVersion": s.model})
+        yield event(
+            {
+                "candidates": [{"content": {"role": "model", "parts": [{"text": token}]}, "index": choice}],
+                "modelVersion": s.model,
+            }
+        )
     # The last event holds the finish reasons and the usage of the whole reply.
-    yield event({"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "STOP",
-                                 "index": i} for i in range(len(s.texts))],
-                 "usageMetadata": _gemini_usage(s.usage), "modelVersion": s.model})
+    yield event(
+        {
+            "candidates": [
+                {"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "STOP", "index": i}
+                for i in range(len(s.texts))
+            ],
+            "usageMetadata": _gemini_usage(s.usage),
+            "modelVersion": s.model,
+        }
+    )
 
 
-_GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                  429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+_GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 
 
 def _gemini_error(status: int, message: str) -> tuple[dict, Headers]:
@@ -218,8 +277,11 @@ def _bedrock_reply(data: dict) -> dict:
     return {
         "output": {"message": {"role": "assistant", "content": [{"text": data["choices"][0]["message"]["content"]}]}},
         "stopReason": "end_turn",
-        "usage": {"inputTokens": usage["prompt_tokens"], "outputTokens": usage["completion_tokens"],
-                  "totalTokens": usage["total_tokens"]},
+        "usage": {
+            "inputTokens": usage["prompt_tokens"],
+            "outputTokens": usage["completion_tokens"],
+            "totalTokens": usage["total_tokens"],
+        },
         "metrics": {"latencyMs": 0},
     }
 
@@ -227,8 +289,9 @@ def _bedrock_reply(data: dict) -> dict:
 def event_stream_message(headers: dict[str, str], payload: bytes) -> bytes:
     """One message in the AWS event-stream framing: prelude (total and headers lengths, CRC),
     string-valued headers, payload, CRC of the whole."""
-    head = b"".join(struct.pack(">B", len(k)) + k.encode() + struct.pack(">BH", 7, len(v)) + v.encode()
-                    for k, v in headers.items())
+    head = b"".join(
+        struct.pack(">B", len(k)) + k.encode() + struct.pack(">BH", 7, len(v)) + v.encode() for k, v in headers.items()
+    )
     prelude = struct.pack(">II", 16 + len(head) + len(payload), len(head))
     message = prelude + struct.pack(">I", zlib.crc32(prelude)) + head + payload
     return message + struct.pack(">I", zlib.crc32(message))
@@ -236,8 +299,9 @@ def event_stream_message(headers: dict[str, str], payload: bytes) -> bytes:
 
 def _bedrock_stream(s: Stream) -> Iterator[bytes]:
     def event(kind: str, data: dict) -> bytes:
-        return event_stream_message({":event-type": kind, ":content-type": "application/json",
-                                     ":message-type": "event"}, _dumps(data))
+        return event_stream_message(
+            {":event-type": kind, ":content-type": "application/json", ":message-type": "event"}, _dumps(data)
+        )
 
     yield event("messageStart", {"role": "assistant"})
     for choice, token in s.tokens:
@@ -245,14 +309,28 @@ def _bedrock_stream(s: Stream) -> Iterator[bytes]:
             yield event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": token}})
     yield event("contentBlockStop", {"contentBlockIndex": 0})
     yield event("messageStop", {"stopReason": "end_turn"})
-    yield event("metadata", {"usage": {"inputTokens": s.usage["prompt_tokens"],
-                                       "outputTokens": s.usage["completion_tokens"],
-                                       "totalTokens": s.usage["total_tokens"]}, "metrics": {"latencyMs": 0}})
+    yield event(
+        "metadata",
+        {
+            "usage": {
+                "inputTokens": s.usage["prompt_tokens"],
+                "outputTokens": s.usage["completion_tokens"],
+                "totalTokens": s.usage["total_tokens"],
+            },
+            "metrics": {"latencyMs": 0},
+        },
+    )
 
 
-_BEDROCK_ERRORS = {400: "ValidationException", 401: "UnrecognizedClientException", 403: "AccessDeniedException",
-                   404: "ResourceNotFoundException", 408: "ModelTimeoutException", 429: "ThrottlingException",
-                   503: "ServiceUnavailableException"}
+_BEDROCK_ERRORS = {
+    400: "ValidationException",
+    401: "UnrecognizedClientException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    429: "ThrottlingException",
+    503: "ServiceUnavailableException",
+}
 
 
 def _bedrock_error(status: int, message: str) -> tuple[dict, Headers]:
@@ -262,8 +340,14 @@ def _bedrock_error(status: int, message: str) -> tuple[dict, Headers]:
 
 ANTHROPIC = Dialect("anthropic", _anthropic_request, _anthropic_reply, _anthropic_error, _anthropic_stream)
 GEMINI = Dialect("gemini", _gemini_request, _gemini_reply, _gemini_error, _gemini_stream)
-BEDROCK = Dialect("bedrock", _bedrock_request, _bedrock_reply, _bedrock_error, _bedrock_stream,
-                  stream_content_type="application/vnd.amazon.eventstream")
+BEDROCK = Dialect(
+    "bedrock",
+    _bedrock_request,
+    _bedrock_reply,
+    _bedrock_error,
+    _bedrock_stream,
+    stream_content_type="application/vnd.amazon.eventstream",
+)
 
 
 def dialect_of(path: str) -> Dialect | None:

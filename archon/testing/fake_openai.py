@@ -264,9 +264,7 @@ def _dumps(obj: Any) -> bytes:
 
 
 def _error_body(status: int, message: str | None = None) -> bytes:
-    err_type, code = _ERROR_KINDS.get(
-        status, ("server_error" if status >= 500 else "invalid_request_error", None)
-    )
+    err_type, code = _ERROR_KINDS.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
     if message is None:
         message = _ERROR_MESSAGES.get(status)
         if message is None:
@@ -284,9 +282,16 @@ def _format_seconds(value: float) -> str:
 class _Reply:
     __slots__ = ("body", "chunks", "content_type", "headers", "pause", "status", "stream")
 
-    def __init__(self, status: int, body: bytes, content_type: str = "application/json",
-                 headers: dict[str, str] | None = None, chunks: Iterable[bytes] | None = None,
-                 pause: float = 0.0, stream: Stream | None = None):
+    def __init__(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        chunks: Iterable[bytes] | None = None,
+        pause: float = 0.0,
+        stream: Stream | None = None,
+    ):
         self.status = status
         self.body = body
         self.content_type = content_type
@@ -309,7 +314,7 @@ def _gzip_bomb(size: int) -> Iterable[bytes]:
     left = size - len(head)
     zeros = b"0" * _BOMB_STEP
     while left > 0:
-        piece = gz.compress(zeros[:min(left, _BOMB_STEP)])
+        piece = gz.compress(zeros[: min(left, _BOMB_STEP)])
         left -= _BOMB_STEP
         if piece:
             yield piece
@@ -323,15 +328,20 @@ def _filler(size: int) -> Iterable[bytes]:
     left = size - len(head)
     block = b"x" * _BOMB_STEP
     while left > 0:
-        yield block[:min(left, _BOMB_STEP)]
+        yield block[: min(left, _BOMB_STEP)]
         left -= _BOMB_STEP
 
 
 def _in_dialect(dialect: Dialect, reply: _Reply) -> _Reply:
     """A chat-completions reply (or error) in the format of ``dialect``'s API."""
     if reply.stream is not None:
-        return _Reply(200, b"", content_type=dialect.stream_content_type, headers={"Cache-Control": "no-cache"},
-                      chunks=dialect.stream(reply.stream))
+        return _Reply(
+            200,
+            b"",
+            content_type=dialect.stream_content_type,
+            headers={"Cache-Control": "no-cache"},
+            chunks=dialect.stream(reply.stream),
+        )
     if reply.chunks is not None:  # a hostile body: sent as it is
         return reply
     try:
@@ -715,9 +725,7 @@ class FakeOpenAIServer:
                     raise ValueError("token_delay must be >= 0")
             behaviours = [Behaviour.from_dict(d) for d in body.get("enqueue") or []]
             keys = body.get("rate_limited_keys")
-            if keys is not None and (
-                not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)
-            ):
+            if keys is not None and (not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)):
                 raise ValueError("rate_limited_keys must be a list of strings")
             required = body.get("required_key")
             if required is not None and not isinstance(required, str):
@@ -797,8 +805,7 @@ class FakeOpenAIServer:
             if self._stop_event.wait(step) or _hung_up(h.connection):
                 return False
 
-    def _chat_reply(self, body: Any, headers: dict[str, str], h: _Handler,
-                    record: RecordedRequest) -> _Reply | None:
+    def _chat_reply(self, body: Any, headers: dict[str, str], h: _Handler, record: RecordedRequest) -> _Reply | None:
         behaviour: Behaviour | None = None
         reply = self._auth_error(_bearer_key(headers))
         if reply is None:
@@ -825,8 +832,9 @@ class FakeOpenAIServer:
         if behaviour.bad_json:
             return _Reply(behaviour.status, BAD_JSON_BODY)
         if behaviour.gzip_bomb is not None:
-            return _Reply(behaviour.status, b"", headers={"Content-Encoding": "gzip"},
-                          chunks=_gzip_bomb(behaviour.gzip_bomb))
+            return _Reply(
+                behaviour.status, b"", headers={"Content-Encoding": "gzip"}, chunks=_gzip_bomb(behaviour.gzip_bomb)
+            )
         if behaviour.chunked_bytes is not None:
             return _Reply(behaviour.status, b"", chunks=_filler(behaviour.chunked_bytes))
         if behaviour.status != 200:
@@ -866,14 +874,17 @@ class FakeOpenAIServer:
         if not all(isinstance(m, dict) for m in messages):
             return _error(400, "Each message must be an object.")
         n = body.get("n")
-        if n is not None and (
-            isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CHOICES
-        ):
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CHOICES):
             return _error(400, f"'n' must be an integer between 1 and {MAX_CHOICES}.")
         return None
 
-    def _completion(self, body: dict, text: str | list[str] | None, behaviour: Behaviour | None = None,
-                    record: RecordedRequest | None = None) -> _Reply:
+    def _completion(
+        self,
+        body: dict,
+        text: str | list[str] | None,
+        behaviour: Behaviour | None = None,
+        record: RecordedRequest | None = None,
+    ) -> _Reply:
         n = body.get("n") or 1
         if text is None:
             responder = self.responder or default_responder
@@ -882,9 +893,7 @@ class FakeOpenAIServer:
             except Exception as exc:
                 return _error(500, f"responder raised {type(exc).__name__}: {exc}")
         texts = _choice_texts(text, n)
-        prompt_tokens = max(
-            1, sum(_word_count(_text_of(m.get("content"))) for m in body["messages"])
-        )
+        prompt_tokens = max(1, sum(_word_count(_text_of(m.get("content"))) for m in body["messages"]))
         completion_tokens = sum(max(1, _word_count(t)) for t in texts)
         usage = {
             "prompt_tokens": prompt_tokens,
@@ -925,11 +934,20 @@ class FakeOpenAIServer:
         return _Reply(200, _dumps(payload))
 
     @staticmethod
-    def _stream(ident: str, created: int, model: str, texts: list[str], usage: dict[str, int], body: dict,
-                token_delay: float = 0.0, fail_after: int | None = None,
-                record: RecordedRequest | None = None) -> _Reply:
+    def _stream(
+        ident: str,
+        created: int,
+        model: str,
+        texts: list[str],
+        usage: dict[str, int],
+        body: dict,
+        token_delay: float = 0.0,
+        fail_after: int | None = None,
+        record: RecordedRequest | None = None,
+    ) -> _Reply:
         """Server-Sent Events, one per word (its following whitespace included), sent as chunked
         pieces ``token_delay`` seconds apart. (Other APIs' streams are made from the same tokens.)"""
+
         def tokens() -> Iterable[tuple[int, str]]:
             sent = 0
             for i, t in enumerate(texts):
@@ -946,18 +964,38 @@ class FakeOpenAIServer:
                 raise _DropConnection()
 
         options = body.get("stream_options")
-        stream = Stream(ident, model, texts, usage, tokens(),
-                        include_usage=isinstance(options, dict) and bool(options.get("include_usage")))
+        stream = Stream(
+            ident,
+            model,
+            texts,
+            usage,
+            tokens(),
+            include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+        )
 
         def chunk(choices: list[dict], **extra: Any) -> bytes:
-            obj = {"id": ident, "object": "chat.completion.chunk", "created": created,
-                   "model": model, "choices": choices, **extra}
+            obj = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": choices,
+                **extra,
+            }
             return b"data: " + _dumps(obj) + b"\n\n"
 
         def events() -> Iterable[bytes]:
             for i in range(len(texts)):
-                yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""},
-                              "logprobs": None, "finish_reason": None}])
+                yield chunk(
+                    [
+                        {
+                            "index": i,
+                            "delta": {"role": "assistant", "content": ""},
+                            "logprobs": None,
+                            "finish_reason": None,
+                        }
+                    ]
+                )
             for i, token in stream.tokens:
                 yield chunk([{"index": i, "delta": {"content": token}, "logprobs": None, "finish_reason": None}])
             for i in range(len(texts)):
@@ -966,8 +1004,14 @@ class FakeOpenAIServer:
                 yield chunk([], usage=usage)
             yield b"data: [DONE]\n\n"
 
-        return _Reply(200, b"", content_type="text/event-stream", headers={"Cache-Control": "no-cache"},
-                      chunks=events(), stream=stream)
+        return _Reply(
+            200,
+            b"",
+            content_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+            chunks=events(),
+            stream=stream,
+        )
 
 
 # ------------------------------------------------------------------------ CLI
@@ -983,8 +1027,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per reply")
     parser.add_argument("--token-delay", type=float, default=0.0, help="seconds between streamed tokens")
     parser.add_argument("--required-key", default=None, help="other API keys get 401")
-    parser.add_argument("--rate-limited-key", action="append", default=[],
-                        help="API key that always gets 429 (repeatable)")
+    parser.add_argument(
+        "--rate-limited-key", action="append", default=[], help="API key that always gets 429 (repeatable)"
+    )
     args = parser.parse_args(argv)
 
     done = threading.Event()

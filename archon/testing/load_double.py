@@ -53,18 +53,39 @@ def make_app(latency: float = 0.0, token_delay: float = 0.0) -> web.Application:
             usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
             ident, created = f"chatcmpl-load{next(ids)}", int(time.time())
             if not body.get("stream"):
-                choices = [{"index": i, "message": {"role": "assistant", "content": t}, "logprobs": None,
-                            "finish_reason": "stop"} for i, t in enumerate(texts)]
-                return web.Response(body=_dumps({"id": ident, "object": "chat.completion", "created": created,
-                                                 "model": model, "choices": choices, "usage": usage}),
-                                    content_type="application/json")
+                choices = [
+                    {
+                        "index": i,
+                        "message": {"role": "assistant", "content": t},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                    for i, t in enumerate(texts)
+                ]
+                return web.Response(
+                    body=_dumps(
+                        {
+                            "id": ident,
+                            "object": "chat.completion",
+                            "created": created,
+                            "model": model,
+                            "choices": choices,
+                            "usage": usage,
+                        }
+                    ),
+                    content_type="application/json",
+                )
             return await _stream(request, ident, created, model, texts, usage, body, token_delay)
         finally:
             stats["in_flight"] -= 1
 
     async def models(request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0,
-                                                              "owned_by": "archon-fake"}]})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "archon-fake"}],
+            }
+        )
 
     async def get_stats(request: web.Request) -> web.Response:
         return web.json_response({**stats, "latency": latency})
@@ -77,14 +98,34 @@ def make_app(latency: float = 0.0, token_delay: float = 0.0) -> web.Application:
     return app
 
 
-async def _stream(request: web.Request, ident: str, created: int, model: str, texts: list[str], usage: dict,
-                  body: dict, token_delay: float) -> web.StreamResponse:
+async def _stream(
+    request: web.Request,
+    ident: str,
+    created: int,
+    model: str,
+    texts: list[str],
+    usage: dict,
+    body: dict,
+    token_delay: float,
+) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await resp.prepare(request)
 
     def chunk(choices: list[dict], **extra: object) -> bytes:
-        return b"data: " + _dumps({"id": ident, "object": "chat.completion.chunk", "created": created,
-                                   "model": model, "choices": choices, **extra}) + b"\n\n"
+        return (
+            b"data: "
+            + _dumps(
+                {
+                    "id": ident,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": choices,
+                    **extra,
+                }
+            )
+            + b"\n\n"
+        )
 
     for i, text in enumerate(texts):
         await resp.write(chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]))
@@ -118,8 +159,10 @@ async def _serve(host: str, port: int, latency: float, token_delay: float) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m archon.testing.load_double",
-                                     description="Serve the test double's chat completions on one event loop (for load).")
+    parser = argparse.ArgumentParser(
+        prog="python -m archon.testing.load_double",
+        description="Serve the test double's chat completions on one event loop (for load).",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per reply")

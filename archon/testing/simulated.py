@@ -28,9 +28,10 @@ import math
 import random
 import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..benchmarks.base import Item
 from ..components.ranker import DEFAULT_RANKER_TOP_K
@@ -109,8 +110,10 @@ class SimulatedPool:
         return f"[item {item_id}] What is the secret number of this item?"
 
     def records(self) -> list[dict[str, Any]]:
-        return [{"id": i, "question": self.question(i), "answer": f"The secret number. #### {a}"}
-                for i, a in self.answers.items()]
+        return [
+            {"id": i, "question": self.question(i), "answer": f"The secret number. #### {a}"}
+            for i, a in self.answers.items()
+        ]
 
     def write_data(self, path: str | Path) -> Path:
         """The items as a GSM8K JSONL file (``--benchmark gsm8k --data PATH``)."""
@@ -211,14 +214,24 @@ class SimulatedPool:
         if "[Pass] or [Fail]" in last:
             n_tests = len(re.findall(r"(?m)^Test \d+:", last.split("Unit tests:", 1)[-1]))
             passes = self.test_passes(model, item, cands[0], n_tests)
-            return ["\n".join(f"Test {t + 1}: [{'Pass' if p else 'Fail'}]" for t, p in enumerate(passes)) for _ in samples]
+            return [
+                "\n".join(f"Test {t + 1}: [{'Pass' if p else 'Fail'}]" for t, p in enumerate(passes)) for _ in samples
+            ]
         if "unit tests" in last and "Test 1:" in last:
             k = int(re.search(r"Write (\d+)", last).group(1)) if re.search(r"Write (\d+)", last) else 5
-            return ["\n".join(f"Test {t + 1}: the secret number is checked ({t + 1})" for t in range(k)) for _ in samples]
+            return [
+                "\n".join(f"Test {t + 1}: the secret number is checked ({t + 1})" for t in range(k)) for _ in samples
+            ]
         if last.startswith("Critique each"):
             out = self.critique(model, item, cands)
-            return ["\n".join(f"[{j + 1}]\nStrengths: clear.\nWeaknesses: {'none' if ok else 'a wrong number'}. "
-                              f"Verdict: looks {'right' if ok else 'wrong'}." for j, ok in enumerate(out)) for _ in samples]
+            return [
+                "\n".join(
+                    f"[{j + 1}]\nStrengths: clear.\nWeaknesses: {'none' if ok else 'a wrong number'}. "
+                    f"Verdict: looks {'right' if ok else 'wrong'}."
+                    for j, ok in enumerate(out)
+                )
+                for _ in samples
+            ]
         if last.startswith("Rank the"):
             use = flags if "critique" in last.split("Query:", 1)[0] else None
             order = self.rank(model, item, cands, use)
@@ -319,8 +332,11 @@ class SimulatedPool:
                     raise ValueError(f"the simulation knows only the built-in components, not {c.type!r}")
             if produced:
                 cands = [a for out, _ in produced for a in out]
-                flags = ([f for _, fl in produced for f in fl]  # type: ignore[union-attr]
-                         if all(fl is not None for _, fl in produced) else None)
+                flags = (
+                    [f for _, fl in produced for f in fl]  # type: ignore[union-attr]
+                    if all(fl is not None for _, fl in produced)
+                    else None
+                )
             elif new_flags is not None:
                 flags = new_flags
             tests = new_tests
@@ -348,13 +364,17 @@ class SimulatedProvider(Provider):
     async def chat(self, request: ChatRequest) -> ChatResult:
         texts = self.pool.reply(request.messages, request.model, request.n, request.seed or 0)
         prompt = sum(len(str(m.get("content", "")).split()) for m in request.messages)
-        return ChatResult(texts=texts, input_tokens=prompt * len(texts), output_tokens=sum(len(t.split()) for t in texts))
+        return ChatResult(
+            texts=texts, input_tokens=prompt * len(texts), output_tokens=sum(len(t.split()) for t in texts)
+        )
 
 
 def register(pool: SimulatedPool) -> SimulatedPool:
     """Make ``model_type: simulated`` answer from ``pool`` (the last registered pool answers)."""
     provider = SimulatedProvider(pool)
-    register_provider(ProviderSpec(name=PROVIDER, factory=lambda s: provider, description="simulated model pool (tests)"))
+    register_provider(
+        ProviderSpec(name=PROVIDER, factory=lambda s: provider, description="simulated model pool (tests)")
+    )
     return pool
 
 

@@ -23,7 +23,9 @@ def responder(body: dict):
 
 
 def items(n: int) -> list[Item]:
-    return [Item(id=f"q{i}", turns=[f"Question {i}: what is {i} + {i + 1}?"], reference=str(2 * i + 1)) for i in range(n)]
+    return [
+        Item(id=f"q{i}", turns=[f"Question {i}: what is {i} + {i + 1}?"], reference=str(2 * i + 1)) for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -33,8 +35,20 @@ def srv():
 
 
 def config(srv, samples=1) -> dict:
-    return {"name": "gen", "layers": [[{"type": "generator", "model": "m", "model_type": "OpenAI_API",
-                                        "base_url": srv.base_url, "samples": samples}]]}
+    return {
+        "name": "gen",
+        "layers": [
+            [
+                {
+                    "type": "generator",
+                    "model": "m",
+                    "model_type": "OpenAI_API",
+                    "base_url": srv.base_url,
+                    "samples": samples,
+                }
+            ]
+        ],
+    }
 
 
 def test_evaluate_scores_given_items_and_a_shared_cache_counts_new_and_cached_calls(srv, tmp_path):
@@ -57,8 +71,15 @@ def test_evaluate_scores_given_items_and_a_shared_cache_counts_new_and_cached_ca
 
 async def test_on_record_sees_each_item_with_the_running_score(srv):
     seen = []
-    ev = await aevaluate(config(srv), "gsm8k", items(5), cache=False, retry=FAST, concurrency=1,
-                         on_record=lambda rec, e: seen.append((rec["id"], len(e.records), e.score, e.usage["calls"])))
+    ev = await aevaluate(
+        config(srv),
+        "gsm8k",
+        items(5),
+        cache=False,
+        retry=FAST,
+        concurrency=1,
+        on_record=lambda rec, e: seen.append((rec["id"], len(e.records), e.score, e.usage["calls"])),
+    )
     assert [s[0] for s in seen] == ["q0", "q1", "q2", "q3", "q4"]  # concurrency 1: in order
     assert [s[1] for s in seen] == [1, 2, 3, 4, 5]
     assert [s[2] for s in seen] == pytest.approx([1.0, 0.5, 2 / 3, 0.5, 0.6])
@@ -90,7 +111,9 @@ async def test_an_archon_given_is_used_as_it_is_and_left_open(srv):
 
 
 def test_evaluate_checks_the_architecture_and_the_judge_before_any_call(srv):
-    bad = {"layers": [[{"type": "no_such_component", "model": "m", "model_type": "OpenAI_API", "base_url": srv.base_url}]]}
+    bad = {
+        "layers": [[{"type": "no_such_component", "model": "m", "model_type": "OpenAI_API", "base_url": srv.base_url}]]
+    }
     with pytest.raises(ConfigError, match="no_such_component"):
         evaluate(bad, "gsm8k", items(2), cache=False)
     with pytest.raises(ArchonError, match="--judge"):
@@ -135,6 +158,7 @@ def test_a_custom_benchmark_needing_a_baseline_is_refused_without_one_before_any
 
     with pytest.raises(ArchonError, match="baseline"):
         evaluate(config(srv), NeedsBaseline(), items(2), cache=False)
-    ev = evaluate(config(srv), NeedsBaseline(), items(2), cache=False, retry=FAST,
-                  baseline_answers={"q0": ["a"], "q1": ["b"]})
+    ev = evaluate(
+        config(srv), NeedsBaseline(), items(2), cache=False, retry=FAST, baseline_answers={"q0": ["a"], "q1": ["b"]}
+    )
     assert ev.score == 1.0

@@ -1,4 +1,5 @@
-"""Bench latencies tell time queued behind a provider's concurrency cap from time in calls, and leave out cached answers."""
+"""Bench latencies tell time queued behind a provider's concurrency cap from time in calls, and leave out
+cached answers."""
 
 import json
 
@@ -10,11 +11,17 @@ from archon.testing.fake_openai import FakeOpenAIServer
 
 def test_queued_time_and_cached_answers_are_told_apart(tmp_path, capsys):
     data = tmp_path / "gsm8k.jsonl"
-    data.write_text("".join(json.dumps({"id": f"q{i}", "question": f"What is {i} + 1?", "answer": f"#### {i + 1}"}) + "\n"
-                            for i in range(4)))
+    data.write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "question": f"What is {i} + 1?", "answer": f"#### {i + 1}"}) + "\n"
+            for i in range(4)
+        )
+    )
     with FakeOpenAIServer(latency=0.1) as srv:
-        cfg = {"name": "one-at-a-time", "layers": [[{"type": "generator", "model": "m", "model_type": "OpenAI_API",
-                                                   "base_url": srv.base_url}]]}
+        cfg = {
+            "name": "one-at-a-time",
+            "layers": [[{"type": "generator", "model": "m", "model_type": "OpenAI_API", "base_url": srv.base_url}]],
+        }
         cache = tmp_path / "calls.sqlite"
         # Four items at once, one request at a time: three of them wait for the one in flight.
         with Archon(cfg, concurrency={"OpenAI_API": 1}, cache=cache) as a:

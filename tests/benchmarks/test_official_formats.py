@@ -47,8 +47,10 @@ def score(bench, item, answer: str) -> float:
 
 
 def config(srv: FakeOpenAIServer, name: str = "m") -> dict:
-    return {"name": name, "layers": [[{"type": "generator", "model": name, "model_type": "OpenAI_API",
-                                      "base_url": srv.base_url}]]}
+    return {
+        "name": name,
+        "layers": [[{"type": "generator", "model": name, "model_type": "OpenAI_API", "base_url": srv.base_url}]],
+    }
 
 
 def judge_prompts(judge: FakeOpenAIServer) -> list[str]:
@@ -95,8 +97,9 @@ def test_a_folder_in_no_known_layout_lists_its_files_and_merges_nothing(tmp_path
 
 
 def test_a_record_error_names_its_file(tmp_path):
-    test = jsonl(tmp_path / "data" / "test.jsonl",
-                 [{"question": "ok?", "answer": "#### 1"}, {"question": "no answer here"}])
+    test = jsonl(
+        tmp_path / "data" / "test.jsonl", [{"question": "ok?", "answer": "#### 1"}, {"question": "no answer here"}]
+    )
     with pytest.raises(DatasetNotFound, match=re.escape(f"record 1 of {str(test)!r}")):
         GSM8K().load(tmp_path / "data")
     mt = jsonl(tmp_path / "mt_bench" / "question.jsonl", [{"question_id": 81, "category": "writing"}])
@@ -137,9 +140,11 @@ def test_math_tree_loads_as_folder_and_as_file_with_subject_and_level(tmp_path):
     one = bench.load(tree / "test" / "geometry" / "3.json")
     assert len(one) == 1 and one[0].reference == "9" and one[0].metadata["subject"] == "Geometry"
     assert one[0].metadata["level"] == 5
-    scores = [asyncio.run(bench.score(items["test/algebra/1.json"], ["The sum is $\\boxed{5}$."], ScoringContext())),
-              asyncio.run(bench.score(items["test/algebra/7.json"], ["$\\boxed{3}$"], ScoringContext())),
-              asyncio.run(bench.score(items["test/geometry/3.json"], ["$\\boxed{9}$"], ScoringContext()))]
+    scores = [
+        asyncio.run(bench.score(items["test/algebra/1.json"], ["The sum is $\\boxed{5}$."], ScoringContext())),
+        asyncio.run(bench.score(items["test/algebra/7.json"], ["$\\boxed{3}$"], ScoringContext())),
+        asyncio.run(bench.score(items["test/geometry/3.json"], ["$\\boxed{9}$"], ScoringContext())),
+    ]
     assert [s.value for s in scores] == [1.0, 0.0, 1.0]
     extra = bench.summary_extra(scores)
     assert extra["by_subject"] == {"Algebra": 0.5, "Geometry": 1.0}
@@ -147,8 +152,14 @@ def test_math_tree_loads_as_folder_and_as_file_with_subject_and_level(tmp_path):
 
 
 def test_math500_jsonl_loads_with_its_ids(tmp_path):
-    rec = {"problem": "What is $6/3$?", "solution": "$\\boxed{2}$", "answer": "2", "subject": "Prealgebra", "level": 1,
-           "unique_id": "test/prealgebra/1.json"}
+    rec = {
+        "problem": "What is $6/3$?",
+        "solution": "$\\boxed{2}$",
+        "answer": "2",
+        "subject": "Prealgebra",
+        "level": 1,
+        "unique_id": "test/prealgebra/1.json",
+    }
     items = MATHBenchmark().load(jsonl(tmp_path / "MATH-500" / "test.jsonl", [rec]).parent)
     assert items[0].id == "test/prealgebra/1.json" and items[0].metadata["subject"] == "Prealgebra"
     assert score(MATHBenchmark(), items[0], "So $\\boxed{2}$.") == 1.0
@@ -171,12 +182,32 @@ def test_a_git_lfs_pointer_says_so_and_how_to_get_the_file(tmp_path):
 def test_mixeval_version_folder_gives_each_benchmark_its_own_files(tmp_path):
     root = tmp_path / "mixeval-2024-06-01"
     for sub, n in (("mixeval", 3), ("mixeval-hard", 1)):
-        write_json(root / sub / "free-form.json", {str(i): {"problem_type": "free-form", "context": None,
-                                                            "prompt": f"{sub} question {i}?", "target": ["Paris"],
-                                                            "benchmark_name": "TriviaQA"} for i in range(n)})
-        write_json(root / sub / "multiple-choice.json", {"0": {"problem_type": "single-choice", "context": None,
-                                                               "prompt": f"{sub} pick", "options": ["A1", "B1"],
-                                                               "target": [1], "benchmark_name": "MMLU"}})
+        write_json(
+            root / sub / "free-form.json",
+            {
+                str(i): {
+                    "problem_type": "free-form",
+                    "context": None,
+                    "prompt": f"{sub} question {i}?",
+                    "target": ["Paris"],
+                    "benchmark_name": "TriviaQA",
+                }
+                for i in range(n)
+            },
+        )
+        write_json(
+            root / sub / "multiple-choice.json",
+            {
+                "0": {
+                    "problem_type": "single-choice",
+                    "context": None,
+                    "prompt": f"{sub} pick",
+                    "options": ["A1", "B1"],
+                    "target": [1],
+                    "benchmark_name": "MMLU",
+                }
+            },
+        )
     full, hard = MixEval().load(root), MixEvalHard().load(root)
     assert len(full) == 4 and len(hard) == 2
     assert all(it.turns[0].startswith("mixeval-hard") for it in hard)
@@ -186,9 +217,13 @@ def test_mixeval_version_folder_gives_each_benchmark_its_own_files(tmp_path):
 
 # ---------------------------------------------------------------- code: HumanEval, MBPP, CodeContests
 
-HE = {"task_id": "HumanEval/0", "prompt": "def add(a, b):\n    \"\"\"Sum.\"\"\"\n",
-      "canonical_solution": "    return a + b\n", "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n",
-      "entry_point": "add"}
+HE = {
+    "task_id": "HumanEval/0",
+    "prompt": 'def add(a, b):\n    """Sum."""\n',
+    "canonical_solution": "    return a + b\n",
+    "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n",
+    "entry_point": "add",
+}
 
 
 def test_humaneval_data_folder_takes_the_gz_file(tmp_path):
@@ -205,12 +240,32 @@ def test_humaneval_data_folder_takes_the_gz_file(tmp_path):
 
 def test_mbpp_folder_and_sanitized_file(tmp_path):
     d = tmp_path / "mbpp"
-    jsonl(d / "mbpp.jsonl", [{"text": "Write a function to double x.", "code": "def double(x):\n    return 2 * x",
-                              "task_id": 11, "test_setup_code": "", "test_list": ["assert double(2) == 4"],
-                              "challenge_test_list": []}])
-    write_json(d / "sanitized-mbpp.json", [{"source_file": "x.py", "task_id": 12, "prompt": "Write a function to negate x.",
-                                            "code": "def neg(x):\n    return -x", "test_imports": ["import math"],
-                                            "test_list": ["assert neg(2) == -2"]}])
+    jsonl(
+        d / "mbpp.jsonl",
+        [
+            {
+                "text": "Write a function to double x.",
+                "code": "def double(x):\n    return 2 * x",
+                "task_id": 11,
+                "test_setup_code": "",
+                "test_list": ["assert double(2) == 4"],
+                "challenge_test_list": [],
+            }
+        ],
+    )
+    write_json(
+        d / "sanitized-mbpp.json",
+        [
+            {
+                "source_file": "x.py",
+                "task_id": 12,
+                "prompt": "Write a function to negate x.",
+                "code": "def neg(x):\n    return -x",
+                "test_imports": ["import math"],
+                "test_list": ["assert neg(2) == -2"],
+            }
+        ],
+    )
     full = MBPP().load(d)
     assert [it.id for it in full] == ["11"]
     assert score(MBPP(), full[0], "```python\ndef double(x):\n    return x * 2\n```") == 1.0
@@ -224,34 +279,71 @@ def test_codecontests_hub_parquet_schema(tmp_path):
     pq = pytest.importorskip("pyarrow.parquet")
     tests = pa.struct([("input", pa.list_(pa.string())), ("output", pa.list_(pa.string()))])
     solutions = pa.struct([("language", pa.list_(pa.int64())), ("solution", pa.list_(pa.string()))])
-    schema = pa.schema([
-        ("name", pa.string()), ("description", pa.string()), ("public_tests", tests), ("private_tests", tests),
-        ("generated_tests", tests), ("source", pa.int64()), ("difficulty", pa.int64()), ("solutions", solutions),
-        ("incorrect_solutions", solutions), ("cf_contest_id", pa.int64()), ("cf_index", pa.string()),
-        ("cf_points", pa.float32()), ("cf_rating", pa.int32()), ("cf_tags", pa.list_(pa.string())),
-        ("is_description_translated", pa.bool_()), ("untranslated_description", pa.string()),
-        ("time_limit", pa.struct([("seconds", pa.int64()), ("nanos", pa.int64())])),
-        ("memory_limit_bytes", pa.int64()), ("input_file", pa.string()), ("output_file", pa.string()),
-    ])
+    schema = pa.schema(
+        [
+            ("name", pa.string()),
+            ("description", pa.string()),
+            ("public_tests", tests),
+            ("private_tests", tests),
+            ("generated_tests", tests),
+            ("source", pa.int64()),
+            ("difficulty", pa.int64()),
+            ("solutions", solutions),
+            ("incorrect_solutions", solutions),
+            ("cf_contest_id", pa.int64()),
+            ("cf_index", pa.string()),
+            ("cf_points", pa.float32()),
+            ("cf_rating", pa.int32()),
+            ("cf_tags", pa.list_(pa.string())),
+            ("is_description_translated", pa.bool_()),
+            ("untranslated_description", pa.string()),
+            ("time_limit", pa.struct([("seconds", pa.int64()), ("nanos", pa.int64())])),
+            ("memory_limit_bytes", pa.int64()),
+            ("input_file", pa.string()),
+            ("output_file", pa.string()),
+        ]
+    )
 
     def row(name: str) -> dict:
-        return {"name": name, "description": "Read two integers and print their sum.",
-                "public_tests": {"input": ["1 2\n"], "output": ["3\n"]},
-                "private_tests": {"input": ["5 5\n"], "output": ["10\n"]},
-                "generated_tests": {"input": [], "output": []}, "source": 2, "difficulty": 7,
-                "solutions": {"language": [3], "solution": ["print(sum(map(int, input().split())))"]},
-                "incorrect_solutions": {"language": [], "solution": []}, "cf_contest_id": 1, "cf_index": "A",
-                "cf_points": 500.0, "cf_rating": 800, "cf_tags": ["math"], "is_description_translated": False,
-                "untranslated_description": "", "time_limit": {"seconds": 2, "nanos": 0},
-                "memory_limit_bytes": 256000000, "input_file": "", "output_file": ""}
+        return {
+            "name": name,
+            "description": "Read two integers and print their sum.",
+            "public_tests": {"input": ["1 2\n"], "output": ["3\n"]},
+            "private_tests": {"input": ["5 5\n"], "output": ["10\n"]},
+            "generated_tests": {"input": [], "output": []},
+            "source": 2,
+            "difficulty": 7,
+            "solutions": {"language": [3], "solution": ["print(sum(map(int, input().split())))"]},
+            "incorrect_solutions": {"language": [], "solution": []},
+            "cf_contest_id": 1,
+            "cf_index": "A",
+            "cf_points": 500.0,
+            "cf_rating": 800,
+            "cf_tags": ["math"],
+            "is_description_translated": False,
+            "untranslated_description": "",
+            "time_limit": {"seconds": 2, "nanos": 0},
+            "memory_limit_bytes": 256000000,
+            "input_file": "",
+            "output_file": "",
+        }
 
     data = tmp_path / "code_contests" / "data"
     data.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist([row("1_A. Sum")], schema=schema), data / "test-00000-of-00001-9c49eeff.parquet")
-    pq.write_table(pa.Table.from_pylist([row("train")] * 2, schema=schema), data / "train-00000-of-00039-e991a271.parquet")
-    pq.write_table(pa.Table.from_pylist([row("valid")], schema=schema), data / "valid-00000-of-00001-5e672c5751f060d3.parquet")
+    pq.write_table(
+        pa.Table.from_pylist([row("1_A. Sum")], schema=schema), data / "test-00000-of-00001-9c49eeff.parquet"
+    )
+    pq.write_table(
+        pa.Table.from_pylist([row("train")] * 2, schema=schema), data / "train-00000-of-00039-e991a271.parquet"
+    )
+    pq.write_table(
+        pa.Table.from_pylist([row("valid")], schema=schema), data / "valid-00000-of-00001-5e672c5751f060d3.parquet"
+    )
     items = CodeContests().load(tmp_path / "code_contests")
-    assert [it.id for it in items] == ["1_A. Sum"] and items[0].reference["cases"] == [("1 2\n", "3\n"), ("5 5\n", "10\n")]
+    assert [it.id for it in items] == ["1_A. Sum"] and items[0].reference["cases"] == [
+        ("1 2\n", "3\n"),
+        ("5 5\n", "10\n"),
+    ]
     assert items[0].metadata["difficulty"] == 7 and items[0].metadata["cf_rating"] == 800
     assert score(CodeContests(), items[0], "```python\nprint(sum(map(int, input().split())))\n```") == 1.0
     assert score(CodeContests(), items[0], "```python\nprint(3)\n```") == 0.0
@@ -262,17 +354,35 @@ def test_codecontests_hub_parquet_schema(tmp_path):
 
 def mt_bench_folder(root: Path) -> Path:
     d = root / "fastchat" / "llm_judge" / "data" / "mt_bench"
-    jsonl(d / "question.jsonl", [
-        {"question_id": 81, "category": "writing", "turns": ["Write a poem.", "Make it shorter."]},
-        {"question_id": 111, "category": "math", "turns": ["What is 2+2?", "And 3+3?"], "reference": ["4", "6"]},
-    ])
-    jsonl(d / "reference_answer" / "gpt-4.jsonl", [
-        {"question_id": 111, "answer_id": "r1", "model_id": "gpt-4",
-         "choices": [{"index": 0, "turns": ["Two plus two is FOUR-REF.", "Three plus three is SIX-REF."]}], "tstamp": 1.0},
-        {"question_id": 81, "answer_id": "r2", "model_id": "gpt-4",
-         "choices": [{"index": 0, "turns": ["POEM-REF", "SHORT-REF"]}], "tstamp": 1.0},
-    ])
-    jsonl(d / "model_answer" / "vicuna-13b.jsonl", [{"question_id": 81, "choices": [{"index": 0, "turns": ["a", "b"]}]}])
+    jsonl(
+        d / "question.jsonl",
+        [
+            {"question_id": 81, "category": "writing", "turns": ["Write a poem.", "Make it shorter."]},
+            {"question_id": 111, "category": "math", "turns": ["What is 2+2?", "And 3+3?"], "reference": ["4", "6"]},
+        ],
+    )
+    jsonl(
+        d / "reference_answer" / "gpt-4.jsonl",
+        [
+            {
+                "question_id": 111,
+                "answer_id": "r1",
+                "model_id": "gpt-4",
+                "choices": [{"index": 0, "turns": ["Two plus two is FOUR-REF.", "Three plus three is SIX-REF."]}],
+                "tstamp": 1.0,
+            },
+            {
+                "question_id": 81,
+                "answer_id": "r2",
+                "model_id": "gpt-4",
+                "choices": [{"index": 0, "turns": ["POEM-REF", "SHORT-REF"]}],
+                "tstamp": 1.0,
+            },
+        ],
+    )
+    jsonl(
+        d / "model_answer" / "vicuna-13b.jsonl", [{"question_id": 81, "choices": [{"index": 0, "turns": ["a", "b"]}]}]
+    )
     jsonl(d / "model_judgment" / "gpt-4_single.jsonl", [{"question_id": 81, "score": 5}])
     return d
 
@@ -290,20 +400,50 @@ def test_mt_bench_reference_answers_used_for_math_reasoning_coding_as_fastchat(t
     assert items["111"].reference == ["Two plus two is FOUR-REF.", "Three plus three is SIX-REF."]
     assert items["81"].reference is None  # writing: no reference, even though the file has one
     with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "Good. Rating: [[8]]") as judge:
-        rc = main(["bench", str(write_json(tmp_path / "arch.json", config(arch))), "--benchmark", "mt-bench",
-                   "--data", str(d), "--reference-answers", str(refs), "--judge",
-                   str(write_json(tmp_path / "judge.json", config(judge, "judge"))), "--out", str(tmp_path / "run"),
-                   "--no-progress", "--json"])
+        rc = main(
+            [
+                "bench",
+                str(write_json(tmp_path / "arch.json", config(arch))),
+                "--benchmark",
+                "mt-bench",
+                "--data",
+                str(d),
+                "--reference-answers",
+                str(refs),
+                "--judge",
+                str(write_json(tmp_path / "judge.json", config(judge, "judge"))),
+                "--out",
+                str(tmp_path / "run"),
+                "--no-progress",
+                "--json",
+            ]
+        )
         assert rc == 0
         prompts = judge_prompts(judge)
         assert len(prompts) == 4
         assert sum("FOUR-REF" in p for p in prompts) == 2 and not any("POEM-REF" in p for p in prompts)
     with pytest.raises(DatasetNotFound, match="no answer for 1 question"):
-        MTBench(reference_answers=jsonl(tmp_path / "partial.jsonl", [{"question_id": 81, "choices": [
-            {"index": 0, "turns": ["x"]}]}])).load(d)
+        MTBench(
+            reference_answers=jsonl(
+                tmp_path / "partial.jsonl", [{"question_id": 81, "choices": [{"index": 0, "turns": ["x"]}]}]
+            )
+        ).load(d)
     capsys.readouterr()
-    assert main(["bench", str(tmp_path / "arch.json"), "--benchmark", "gsm8k", "--reference-answers", str(refs),
-                 "--out", str(tmp_path / "x")]) != 0
+    assert (
+        main(
+            [
+                "bench",
+                str(tmp_path / "arch.json"),
+                "--benchmark",
+                "gsm8k",
+                "--reference-answers",
+                str(refs),
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        != 0
+    )
     assert "--reference-answers applies to mt-bench" in capsys.readouterr().err
 
 
@@ -312,31 +452,78 @@ def test_mt_bench_reference_answers_used_for_math_reasoning_coding_as_fastchat(t
 
 def arena_v01(root: Path) -> Path:
     d = root / "data" / "arena-hard-v0.1"
-    jsonl(d / "question.jsonl", [
-        {"question_id": "328c149e", "category": "arena-hard-v0.1", "cluster": "Python", "turns": [{"content": "Prompt one"}]},
-        {"question_id": "7b2e0e5a", "category": "arena-hard-v0.1", "cluster": "SQL", "turns": [{"content": "Prompt two"}]},
-    ])
-    jsonl(d / "model_answer" / "gpt-4-0314.jsonl", [
-        {"question_id": q, "answer_id": "a", "model_id": "gpt-4-0314",
-         "choices": [{"index": 0, "turns": [{"content": f"OLD-FORMAT baseline for {q}", "token_len": 5}]}], "tstamp": 1.0}
-        for q in ("328c149e", "7b2e0e5a")])
+    jsonl(
+        d / "question.jsonl",
+        [
+            {
+                "question_id": "328c149e",
+                "category": "arena-hard-v0.1",
+                "cluster": "Python",
+                "turns": [{"content": "Prompt one"}],
+            },
+            {
+                "question_id": "7b2e0e5a",
+                "category": "arena-hard-v0.1",
+                "cluster": "SQL",
+                "turns": [{"content": "Prompt two"}],
+            },
+        ],
+    )
+    jsonl(
+        d / "model_answer" / "gpt-4-0314.jsonl",
+        [
+            {
+                "question_id": q,
+                "answer_id": "a",
+                "model_id": "gpt-4-0314",
+                "choices": [{"index": 0, "turns": [{"content": f"OLD-FORMAT baseline for {q}", "token_len": 5}]}],
+                "tstamp": 1.0,
+            }
+            for q in ("328c149e", "7b2e0e5a")
+        ],
+    )
     jsonl(d / "model_judgment" / "gpt-4-1106-preview" / "x.jsonl", [{"question_id": "328c149e", "games": []}])
     return d
 
 
 def arena_v20(root: Path) -> Path:
     d = root / "data" / "arena-hard-v2.0"
-    jsonl(d / "question.jsonl", [
-        {"uid": "0001b527ced3428d", "category": "hard_prompt", "subcategory": "coding", "language": "en",
-         "prompt": "Prompt A"},
-        {"uid": "00a38edd42744fa0", "category": "creative_writing", "subcategory": "creative_writing", "language": "en",
-         "prompt": "Prompt B"},
-    ])
-    jsonl(d / "model_answer" / "o3-mini-2025-01-31.jsonl", [
-        {"uid": u, "ans_id": "x", "model": "o3-mini-2025-01-31",
-         "messages": [{"role": "user", "content": p}, {"role": "assistant", "content": {"answer": f"NEW-FORMAT baseline {u}"}}],
-         "tstamp": 1.0, "metadata": {"token_len": 4}}
-        for u, p in (("0001b527ced3428d", "Prompt A"), ("00a38edd42744fa0", "Prompt B"))])
+    jsonl(
+        d / "question.jsonl",
+        [
+            {
+                "uid": "0001b527ced3428d",
+                "category": "hard_prompt",
+                "subcategory": "coding",
+                "language": "en",
+                "prompt": "Prompt A",
+            },
+            {
+                "uid": "00a38edd42744fa0",
+                "category": "creative_writing",
+                "subcategory": "creative_writing",
+                "language": "en",
+                "prompt": "Prompt B",
+            },
+        ],
+    )
+    jsonl(
+        d / "model_answer" / "o3-mini-2025-01-31.jsonl",
+        [
+            {
+                "uid": u,
+                "ans_id": "x",
+                "model": "o3-mini-2025-01-31",
+                "messages": [
+                    {"role": "user", "content": p},
+                    {"role": "assistant", "content": {"answer": f"NEW-FORMAT baseline {u}"}},
+                ],
+                "tstamp": 1.0,
+                "metadata": {"token_len": 4},
+            }
+            for u, p in (("0001b527ced3428d", "Prompt A"), ("00a38edd42744fa0", "Prompt B"))
+        ],
+    )
     return d
 
 
@@ -348,34 +535,73 @@ def test_arena_hard_questions_and_baselines_in_both_formats(tmp_path, version, a
     assert len(items) == 2
     ids = [it.id for it in items]
     if answers_format == "2024":
-        base = jsonl(tmp_path / "base.jsonl", [{"question_id": i, "model_id": "b", "choices": [
-            {"index": 0, "turns": [{"content": f"BASE-{i}"}]}]} for i in ids])
+        base = jsonl(
+            tmp_path / "base.jsonl",
+            [
+                {"question_id": i, "model_id": "b", "choices": [{"index": 0, "turns": [{"content": f"BASE-{i}"}]}]}
+                for i in ids
+            ],
+        )
     else:
-        base = jsonl(tmp_path / "base.jsonl", [{"uid": i, "ans_id": "x", "model": "b", "messages": [
-            {"role": "user", "content": "q"}, {"role": "assistant", "content": {"answer": f"BASE-{i}"}}]} for i in ids])
+        base = jsonl(
+            tmp_path / "base.jsonl",
+            [
+                {
+                    "uid": i,
+                    "ans_id": "x",
+                    "model": "b",
+                    "messages": [
+                        {"role": "user", "content": "q"},
+                        {"role": "assistant", "content": {"answer": f"BASE-{i}"}},
+                    ],
+                }
+                for i in ids
+            ],
+        )
     with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "[[A>>B]]") as judge:
-        s = run_benchmark(config(arch), "arena-hard", data=d, out_dir=tmp_path / "run", judge=config(judge, "judge"),
-                          baseline_answers=base, retry=FAST)
+        s = run_benchmark(
+            config(arch),
+            "arena-hard",
+            data=d,
+            out_dir=tmp_path / "run",
+            judge=config(judge, "judge"),
+            baseline_answers=base,
+            retry=FAST,
+        )
         assert s["n"] == 2 and s["errors"] == 0
         prompts = judge_prompts(judge)
         assert all(any(f"BASE-{i}" in p for p in prompts) for i in ids)
 
 
 def test_arena_hard_published_baseline_files(tmp_path):
-    for d, name, marker in ((arena_v01(tmp_path), "gpt-4-0314.jsonl", "OLD-FORMAT"),
-                            (arena_v20(tmp_path), "o3-mini-2025-01-31.jsonl", "NEW-FORMAT")):
+    for d, name, marker in (
+        (arena_v01(tmp_path), "gpt-4-0314.jsonl", "OLD-FORMAT"),
+        (arena_v20(tmp_path), "o3-mini-2025-01-31.jsonl", "NEW-FORMAT"),
+    ):
         with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "[[A=B]]") as judge:
-            s = run_benchmark(config(arch), "arena-hard", data=d, out_dir=tmp_path / f"run-{name}",
-                              judge=config(judge, "judge"), baseline_answers=d / "model_answer" / name, retry=FAST)
+            s = run_benchmark(
+                config(arch),
+                "arena-hard",
+                data=d,
+                out_dir=tmp_path / f"run-{name}",
+                judge=config(judge, "judge"),
+                baseline_answers=d / "model_answer" / name,
+                retry=FAST,
+            )
             assert s["n"] == 2 and s["score"] == pytest.approx(0.5)
             assert sum(marker in p for p in judge_prompts(judge)) == 4
     # The v0.1 answers against the v2.0 questions: no item matches, and nothing is asked.
     with FakeOpenAIServer() as arch, FakeOpenAIServer() as judge:
         with pytest.raises(ArchonError, match="answers none of the 2 item"):
-            run_benchmark(config(arch), "arena-hard", data=tmp_path / "data" / "arena-hard-v2.0",
-                          out_dir=tmp_path / "bad", judge=config(judge, "judge"),
-                          baseline_answers=tmp_path / "data" / "arena-hard-v0.1" / "model_answer" / "gpt-4-0314.jsonl",
-                          retry=FAST)
+            run_benchmark(
+                config(arch),
+                "arena-hard",
+                data=tmp_path / "data" / "arena-hard-v2.0",
+                out_dir=tmp_path / "bad",
+                judge=config(judge, "judge"),
+                baseline_answers=tmp_path / "data" / "arena-hard-v0.1" / "model_answer" / "gpt-4-0314.jsonl",
+                retry=FAST,
+            )
         assert not arch.requests and not judge.requests
     # The repository's data/ holds several versions: which one is not guessed.
     with pytest.raises(DatasetNotFound, match="several data files"):
@@ -384,12 +610,27 @@ def test_arena_hard_published_baseline_files(tmp_path):
 
 def test_a_baseline_record_in_no_known_form_names_its_file_and_line(tmp_path):
     d = arena_v01(tmp_path)
-    bad = jsonl(tmp_path / "bad.jsonl", [{"question_id": "328c149e", "choices": [{"turns": [{"content": "ok"}]}]},
-                                         {"question_id": "7b2e0e5a", "text": "no answer field"}])
-    with (FakeOpenAIServer() as arch, FakeOpenAIServer() as judge,
-          pytest.raises(DatasetNotFound, match=re.escape(f"line 2 of {str(bad)!r}"))):
-        run_benchmark(config(arch), "arena-hard", data=d, out_dir=tmp_path / "run", judge=config(judge, "judge"),
-                      baseline_answers=bad, retry=FAST)
+    bad = jsonl(
+        tmp_path / "bad.jsonl",
+        [
+            {"question_id": "328c149e", "choices": [{"turns": [{"content": "ok"}]}]},
+            {"question_id": "7b2e0e5a", "text": "no answer field"},
+        ],
+    )
+    with (
+        FakeOpenAIServer() as arch,
+        FakeOpenAIServer() as judge,
+        pytest.raises(DatasetNotFound, match=re.escape(f"line 2 of {str(bad)!r}")),
+    ):
+        run_benchmark(
+            config(arch),
+            "arena-hard",
+            data=d,
+            out_dir=tmp_path / "run",
+            judge=config(judge, "judge"),
+            baseline_answers=bad,
+            retry=FAST,
+        )
 
 
 # ---------------------------------------------------------------- AlpacaEval: model_outputs.json matched by instruction
@@ -397,16 +638,35 @@ def test_a_baseline_record_in_no_known_form_names_its_file_and_line(tmp_path):
 
 def alpaca_eval_set(root: Path) -> Path:
     """The hub repo tatsu-lab/alpaca_eval's alpaca_eval_gpt4_baseline.json: a JSON list, no ids."""
-    return write_json(root / "alpaca_eval" / "alpaca_eval_gpt4_baseline.json", [
-        {"dataset": "helpful_base", "instruction": f"Instruction {i}", "output": f"DATASET-OUTPUT {i}",
-         "generator": "gpt4_1106_preview"} for i in range(3)])
+    return write_json(
+        root / "alpaca_eval" / "alpaca_eval_gpt4_baseline.json",
+        [
+            {
+                "dataset": "helpful_base",
+                "instruction": f"Instruction {i}",
+                "output": f"DATASET-OUTPUT {i}",
+                "generator": "gpt4_1106_preview",
+            }
+            for i in range(3)
+        ],
+    )
 
 
 def model_outputs(root: Path, model: str, instructions: list[str]) -> Path:
     """tatsu-lab/alpaca_eval results/<model>/model_outputs.json: a JSON list of instruction/output/generator."""
-    return write_json(root / "results" / model / "model_outputs.json", [
-        {"dataset": "helpful_base", "instruction": ins, "output": f"{model.upper()} says {ins}", "generator": model,
-         "datasplit": "eval"} for ins in instructions])
+    return write_json(
+        root / "results" / model / "model_outputs.json",
+        [
+            {
+                "dataset": "helpful_base",
+                "instruction": ins,
+                "output": f"{model.upper()} says {ins}",
+                "generator": model,
+                "datasplit": "eval",
+            }
+            for ins in instructions
+        ],
+    )
 
 
 def test_alpaca_eval_baseline_model_outputs_are_matched_by_instruction(tmp_path):
@@ -415,13 +675,22 @@ def test_alpaca_eval_baseline_model_outputs_are_matched_by_instruction(tmp_path)
     # In another order than the data set: matched by instruction, not by position.
     base = model_outputs(tmp_path, "claude", ["Instruction 2", "Instruction 0", "Instruction 1"])
     with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "[[A]]") as judge:
-        s = run_benchmark(config(arch), "alpaca-eval", data=data, out_dir=tmp_path / "run", judge=config(judge, "judge"),
-                          baseline_answers=base, retry=FAST)
+        s = run_benchmark(
+            config(arch),
+            "alpaca-eval",
+            data=data,
+            out_dir=tmp_path / "run",
+            judge=config(judge, "judge"),
+            baseline_answers=base,
+            retry=FAST,
+        )
         assert s["n"] == 3 and s["errors"] == 0
         prompts = judge_prompts(judge)
         assert not any("DATASET-OUTPUT" in p for p in prompts)
         for i in range(3):
-            assert all(f"CLAUDE says Instruction {i}" in p for p in prompts if f"<user_request>\nInstruction {i}\n" in p)
+            assert all(
+                f"CLAUDE says Instruction {i}" in p for p in prompts if f"<user_request>\nInstruction {i}\n" in p
+            )
     recs = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
     assert {r["details"]["baseline_source"] for r in recs} == {"baseline"}
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -433,10 +702,24 @@ def test_alpaca_eval_baseline_that_matches_no_item_or_not_all_is_an_error(tmp_pa
     with FakeOpenAIServer() as arch, FakeOpenAIServer() as judge:
         other = model_outputs(tmp_path, "other", ["Something else"])
         with pytest.raises(ArchonError, match="answers none of the 3 item"):
-            run_benchmark(config(arch), "alpaca-eval", data=data, out_dir=tmp_path / "a", judge=config(judge, "judge"),
-                          baseline_answers=other, retry=FAST)
+            run_benchmark(
+                config(arch),
+                "alpaca-eval",
+                data=data,
+                out_dir=tmp_path / "a",
+                judge=config(judge, "judge"),
+                baseline_answers=other,
+                retry=FAST,
+            )
         partial = model_outputs(tmp_path, "partial", ["Instruction 0"])
         with pytest.raises(ArchonError, match="no answer for 2 of 3 item"):
-            run_benchmark(config(arch), "alpaca-eval", data=data, out_dir=tmp_path / "b", judge=config(judge, "judge"),
-                          baseline_answers=partial, retry=FAST)
+            run_benchmark(
+                config(arch),
+                "alpaca-eval",
+                data=data,
+                out_dir=tmp_path / "b",
+                judge=config(judge, "judge"),
+                baseline_answers=partial,
+                retry=FAST,
+            )
         assert not arch.requests and not judge.requests

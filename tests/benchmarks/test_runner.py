@@ -33,8 +33,14 @@ def gold(i: int) -> int:
 
 
 def write_gsm8k(path: Path, n: int = N_ITEMS) -> Path:
-    recs = [{"id": f"q{i}", "question": f"Question {i}: what is {i} + {i + 1}?",
-             "answer": f"{i} + {i + 1} = {gold(i)}\n#### {gold(i)}"} for i in range(n)]
+    recs = [
+        {
+            "id": f"q{i}",
+            "question": f"Question {i}: what is {i} + {i + 1}?",
+            "answer": f"{i} + {i + 1} = {gold(i)}\n#### {gold(i)}",
+        }
+        for i in range(n)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
     return path
 
@@ -149,7 +155,9 @@ def test_split_and_sample_select_the_items_run(srv, data, tmp_path):
     assert s["n"] + t["n"] == N_ITEMS and s["n"] == 1
     ids = lambda d: {r["id"] for r in lines(tmp_path / d / "results.jsonl")}  # noqa: E731
     assert ids("dev").isdisjoint(ids("test"))
-    sm = run_benchmark(single_config(srv), "gsm8k", data=data, out_dir=tmp_path / "sample", sample=4, limit=3, retry=FAST)
+    sm = run_benchmark(
+        single_config(srv), "gsm8k", data=data, out_dir=tmp_path / "sample", sample=4, limit=3, retry=FAST
+    )
     assert sm["n"] == 3
 
 
@@ -214,8 +222,13 @@ def test_refuses_to_resume_a_different_run(srv, data, tmp_path):
 
 def test_refuses_to_resume_with_other_data_split_sample_or_baseline(srv, tmp_path):
     def write(path, prefix):  # no ids: items get ids 0, 1, ... so two files line up
-        path.write_text("".join(json.dumps({"question": f"Question {i}: {prefix}?", "answer": f"#### {gold(i)}"}) + "\n"
-                                for i in range(N_ITEMS)), encoding="utf-8")
+        path.write_text(
+            "".join(
+                json.dumps({"question": f"Question {i}: {prefix}?", "answer": f"#### {gold(i)}"}) + "\n"
+                for i in range(N_ITEMS)
+            ),
+            encoding="utf-8",
+        )
         return path
 
     a, b = write(tmp_path / "a.jsonl", "apples"), write(tmp_path / "b.jsonl", "bananas")
@@ -284,8 +297,9 @@ def test_failed_query_is_an_error_item_and_the_run_goes_on(data, tmp_path):
         assert len(s.requests) == FAST.max_attempts
 
         # A model that always fails: every item is an error, none is lost.
-        all_bad = run_benchmark(single_config(s, model="bad", name="bad"), "gsm8k", data=data,
-                                out_dir=tmp_path / "bad", retry=FAST)
+        all_bad = run_benchmark(
+            single_config(s, model="bad", name="bad"), "gsm8k", data=data, out_dir=tmp_path / "bad", retry=FAST
+        )
         assert all_bad["errors"] == N_ITEMS and all_bad["score"] == 0.0
 
 
@@ -300,8 +314,14 @@ def test_unknown_component_fails_before_any_call(srv, data, tmp_path):
 
 
 def write_mt_bench(path: Path) -> Path:
-    recs = [{"question_id": 81 + i, "category": "writing",
-             "turns": [f"Write a poem about topic {i}.", f"Now shorten the poem about topic {i}."]} for i in range(2)]
+    recs = [
+        {
+            "question_id": 81 + i,
+            "category": "writing",
+            "turns": [f"Write a poem about topic {i}.", f"Now shorten the poem about topic {i}."],
+        }
+        for i in range(2)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
     return path
 
@@ -319,10 +339,18 @@ def test_mt_bench_two_turns_uses_own_answers_and_judge(tmp_path):
         return f"ANSWER to <{last}>"
 
     data = write_mt_bench(tmp_path / "mt.jsonl")
-    with FakeOpenAIServer(responder=answerer) as arch, \
-            FakeOpenAIServer(responder=lambda body: "The reply is decent. Rating: [[7]]") as judge:
-        summary = run_benchmark(single_config(arch), "mt-bench", data=data, out_dir=tmp_path / "run",
-                                judge=single_config(judge, name="judge"), retry=FAST)
+    with (
+        FakeOpenAIServer(responder=answerer) as arch,
+        FakeOpenAIServer(responder=lambda body: "The reply is decent. Rating: [[7]]") as judge,
+    ):
+        summary = run_benchmark(
+            single_config(arch),
+            "mt-bench",
+            data=data,
+            out_dir=tmp_path / "run",
+            judge=single_config(judge, name="judge"),
+            retry=FAST,
+        )
         assert len(arch.requests) == 4 and len(judge.requests) == 4
         # Turn 2 is sent after turn 1 and the architecture's own answer to it.
         turn2 = [r.body["messages"] for r in arch.requests if len(r.body["messages"]) == 3]
@@ -343,8 +371,15 @@ def test_mt_bench_two_turns_uses_own_answers_and_judge(tmp_path):
 def test_mt_bench_unparsed_ratings_give_no_score_rather_than_a_default(tmp_path):
     data = write_mt_bench(tmp_path / "mt.jsonl")
     with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "I will not grade this.") as judge:
-        summary = run_benchmark(single_config(arch), "mt-bench", data=data, out_dir=tmp_path / "run",
-                                judge=single_config(judge, name="judge"), retry=FAST, judge_retries=0)
+        summary = run_benchmark(
+            single_config(arch),
+            "mt-bench",
+            data=data,
+            out_dir=tmp_path / "run",
+            judge=single_config(judge, name="judge"),
+            retry=FAST,
+            judge_retries=0,
+        )
     assert summary["score"] is None and summary["ci_low"] is None  # not a confident-looking 5.5
     assert summary["n"] == 2 and summary["unscored"] == 2 and summary["errors"] == 0
     assert summary["extra"]["unparsed_ratings"] == 4 and summary["fallbacks"]["judge"] == 4
@@ -373,8 +408,9 @@ def test_a_failing_judge_leaves_items_unscored_but_a_failing_architecture_loses(
 
     with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=judge_responder) as judge:
         judge_cfg = single_config(judge, name="judge")
-        s = run_benchmark(single_config(arch), "mt-bench", data=data, out_dir=tmp_path / "judge", judge=judge_cfg,
-                          retry=FAST)
+        s = run_benchmark(
+            single_config(arch), "mt-bench", data=data, out_dir=tmp_path / "judge", judge=judge_cfg, retry=FAST
+        )
         # Topic 1's judge failed: it is an error and unscored, left out of the headline as of turn_1/turn_2/by_category.
         assert s["score"] == pytest.approx(7.0) and s["n"] == 2
         assert s["errors"] == 1 and s["unscored"] == 1 and s["scoring_errors"] == 1
@@ -383,17 +419,35 @@ def test_a_failing_judge_leaves_items_unscored_but_a_failing_architecture_loses(
         bad = next(r for r in lines(tmp_path / "judge" / "results.jsonl") if r["error"])
         assert bad["id"] == "82" and bad["score"] is None and "the judge failed" in bad["error"]
 
-    with FakeOpenAIServer(responder=arch_responder) as arch, \
-            FakeOpenAIServer(responder=lambda body: "Fine. Rating: [[7]]") as judge:
-        s = run_benchmark(single_config(arch), "mt-bench", data=data, out_dir=tmp_path / "arch",
-                          judge=single_config(judge, name="judge"), retry=FAST)
+    with (
+        FakeOpenAIServer(responder=arch_responder) as arch,
+        FakeOpenAIServer(responder=lambda body: "Fine. Rating: [[7]]") as judge,
+    ):
+        s = run_benchmark(
+            single_config(arch),
+            "mt-bench",
+            data=data,
+            out_dir=tmp_path / "arch",
+            judge=single_config(judge, name="judge"),
+            retry=FAST,
+        )
         # Topic 0's architecture failed: it lost, at the bottom of the scale, and counts.
         assert s["score"] == pytest.approx((1.0 + 7.0) / 2) and s["errors"] == 1 and s["unscored"] == 0
 
-    with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: (
-            _raise() if "Instruction 1" in _all_text(body) else "Verdict: [[A]]")) as judge:
-        s = run_benchmark(single_config(arch), "alpaca-eval", data=write_alpaca(tmp_path / "a.jsonl", True),
-                          out_dir=tmp_path / "alpaca", judge=single_config(judge, name="judge"), retry=FAST)
+    with (
+        FakeOpenAIServer() as arch,
+        FakeOpenAIServer(
+            responder=lambda body: _raise() if "Instruction 1" in _all_text(body) else "Verdict: [[A]]"
+        ) as judge,
+    ):
+        s = run_benchmark(
+            single_config(arch),
+            "alpaca-eval",
+            data=write_alpaca(tmp_path / "a.jsonl", True),
+            out_dir=tmp_path / "alpaca",
+            judge=single_config(judge, name="judge"),
+            retry=FAST,
+        )
         # Pairwise: the item the judge failed on is not a loss either.
         assert s["score"] == pytest.approx(0.5) and s["unscored"] == 1 and s["errors"] == 1
         assert s["extra"]["win_rate"] == pytest.approx(0.5) and s["extra"]["n"] == 2
@@ -405,8 +459,10 @@ def _raise():
 
 
 def write_alpaca(path: Path, with_output: bool) -> Path:
-    recs = [{"id": f"a{i}", "instruction": f"Instruction {i}", **({"output": f"reference {i}"} if with_output else {})}
-            for i in range(3)]
+    recs = [
+        {"id": f"a{i}", "instruction": f"Instruction {i}", **({"output": f"reference {i}"} if with_output else {})}
+        for i in range(3)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
     return path
 
@@ -415,25 +471,47 @@ def test_pairwise_baselines_reference_file_and_config(tmp_path):
     with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "Verdict: [[A]]") as judge:
         judge_cfg = single_config(judge, name="judge")
         # The data set's own reference outputs (AlpacaEval): judged "A" in both orders -> a tie.
-        s = run_benchmark(single_config(arch), "alpaca-eval", data=write_alpaca(tmp_path / "ref.jsonl", True),
-                          out_dir=tmp_path / "ref", judge=judge_cfg, retry=FAST)
+        s = run_benchmark(
+            single_config(arch),
+            "alpaca-eval",
+            data=write_alpaca(tmp_path / "ref.jsonl", True),
+            out_dir=tmp_path / "ref",
+            judge=judge_cfg,
+            retry=FAST,
+        )
         assert s["score"] == pytest.approx(0.5) and s["n"] == 3 and s["errors"] == 0
         assert len(judge.requests) == 6
 
         bare = write_alpaca(tmp_path / "bare.jsonl", False)
         arch.reset()
         with pytest.raises(ArchonError, match="baseline"):
-            run_benchmark(single_config(arch), "alpaca-eval", data=bare, out_dir=tmp_path / "x", judge=judge_cfg, retry=FAST)
+            run_benchmark(
+                single_config(arch), "alpaca-eval", data=bare, out_dir=tmp_path / "x", judge=judge_cfg, retry=FAST
+            )
         assert len(arch.requests) == 0
 
         # Another run's results.jsonl as the baseline answers.
-        b = run_benchmark(single_config(arch), "alpaca-eval", data=bare, out_dir=tmp_path / "file", judge=judge_cfg,
-                          baseline_answers=tmp_path / "ref" / "results.jsonl", retry=FAST)
+        b = run_benchmark(
+            single_config(arch),
+            "alpaca-eval",
+            data=bare,
+            out_dir=tmp_path / "file",
+            judge=judge_cfg,
+            baseline_answers=tmp_path / "ref" / "results.jsonl",
+            retry=FAST,
+        )
         assert b["n"] == 3 and b["errors"] == 0
 
         # A baseline config: its answers are generated first, under RUN_DIR/baseline/.
-        c = run_benchmark(single_config(arch), "alpaca-eval", data=bare, out_dir=tmp_path / "cfg", judge=judge_cfg,
-                          baseline_config=single_config(arch, model="base", name="base"), retry=FAST)
+        c = run_benchmark(
+            single_config(arch),
+            "alpaca-eval",
+            data=bare,
+            out_dir=tmp_path / "cfg",
+            judge=judge_cfg,
+            baseline_config=single_config(arch, model="base", name="base"),
+            retry=FAST,
+        )
         assert c["n"] == 3 and c["errors"] == 0
         base = lines(tmp_path / "cfg" / "baseline" / "results.jsonl")
         assert len(base) == 3 and all(r["answers"][0].startswith("[base]") for r in base)
@@ -445,9 +523,18 @@ def test_baseline_answers_in_arena_hard_model_answer_format(tmp_path):
     # Arena-Hard's model_answer/gpt-4-0314.jsonl (FastChat's format), one record per question.
     p = tmp_path / "gpt-4-0314.jsonl"
     recs = [
-        {"question_id": "328c149e", "answer_id": "x", "model_id": "gpt-4-0314",
-         "choices": [{"index": 0, "turns": [{"content": "Baseline answer", "token_len": 3}]}], "tstamp": 1.0},
-        {"question_id": 81, "model_id": "m", "choices": [{"index": 0, "turns": [{"content": "t1"}, {"content": "t2"}]}]},
+        {
+            "question_id": "328c149e",
+            "answer_id": "x",
+            "model_id": "gpt-4-0314",
+            "choices": [{"index": 0, "turns": [{"content": "Baseline answer", "token_len": 3}]}],
+            "tstamp": 1.0,
+        },
+        {
+            "question_id": 81,
+            "model_id": "m",
+            "choices": [{"index": 0, "turns": [{"content": "t1"}, {"content": "t2"}]}],
+        },
         {"id": "a0", "answers": ["own format"]},
     ]
     p.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
@@ -458,13 +545,23 @@ def test_baseline_answers_in_arena_hard_model_answer_format(tmp_path):
 
 
 def test_compute_matched_baseline_configs(srv):
-    config = {"name": "arch", "layers": [
-        [gen(srv, model="best", samples=3, temperature=0.3, max_tokens=99), gen(srv, model="other")],
-        [{**gen(srv, model="fuse"), "type": "fuser"}]]}
+    config = {
+        "name": "arch",
+        "layers": [
+            [gen(srv, model="best", samples=3, temperature=0.3, max_tokens=99), gen(srv, model="other")],
+            [{**gen(srv, model="fuse"), "type": "fuser"}],
+        ],
+    }
     cfgs = compute_matched_baselines(config, "gsm8k")  # N = 3 + 1 + 1 = 5 calls per query
     assert set(cfgs) == {"single", "best_of_n", "majority"}
-    (g,), = cfgs["single"]["layers"]
-    assert (g["model"], g["samples"], g["temperature"], g["max_tokens"], g["base_url"]) == ("best", 1, 0.3, 99, srv.base_url)
+    ((g,),) = cfgs["single"]["layers"]
+    assert (g["model"], g["samples"], g["temperature"], g["max_tokens"], g["base_url"]) == (
+        "best",
+        1,
+        0.3,
+        99,
+        srv.base_url,
+    )
     assert [c["type"] for layer in cfgs["best_of_n"]["layers"] for c in layer] == ["generator", "ranker"]
     assert cfgs["best_of_n"]["layers"][0][0]["samples"] == 5 - 1 and cfgs["best_of_n"]["layers"][1][0]["top_k"] == 1
     assert cfgs["majority"]["layers"][0][0]["samples"] == 5
@@ -495,8 +592,15 @@ def test_baselines_run_on_the_same_items_at_the_same_calls(srv, data, tmp_path):
     assert rows["majority"]["calls_per_query"] == 4
     for name, row in rows.items():
         assert row["n"] == 4 and row["score"] == pytest.approx(0.5)
-        assert {r["id"] for r in lines(tmp_path / "run" / "baselines" / name / "results.jsonl")} == {"q0", "q1", "q2", "q3"}
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["baselines"]["majority"]["name"].startswith("majority-of-4")
+        assert {r["id"] for r in lines(tmp_path / "run" / "baselines" / name / "results.jsonl")} == {
+            "q0",
+            "q1",
+            "q2",
+            "q3",
+        }
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["baselines"]["majority"]["name"].startswith(
+        "majority-of-4"
+    )
 
 
 def test_majority_vote_picks_the_most_common_key():
@@ -515,7 +619,13 @@ def test_majority_vote_groups_equivalent_benchmark_answers():
     assert majority_vote(mc, vote_key_for("mixeval")) == (1, {"(A)": 1, "(B)": 4})
     free = ["It is Canberra.", "The answer is 17 apples.", "Canberra", "**Answer:** 17", "\\boxed{17}"]
     assert majority_vote(free, vote_key_for("mixeval"))[0] == 1
-    math_answers = ["So $x=\\boxed{\\frac{1}{2}}$", "\\boxed{3}", "Thus \\boxed{0.5}", "\\boxed{\\dfrac12}", "\\boxed{3}"]
+    math_answers = [
+        "So $x=\\boxed{\\frac{1}{2}}$",
+        "\\boxed{3}",
+        "Thus \\boxed{0.5}",
+        "\\boxed{\\dfrac12}",
+        "\\boxed{3}",
+    ]
     winner, counts = majority_vote(math_answers, vote_key_for("math"))
     assert winner == 0 and sorted(counts.values()) == [2, 3]
 
@@ -539,8 +649,11 @@ class _VoteBench(Benchmark):
 
 async def test_majority_vote_component_uses_the_benchmark_vote_key():
     with FakeOpenAIServer(responder=lambda body: ["a 1", "b 2", "c 2", "d 3", "e 2"]) as s:
-        archon = Archon({"layers": [[gen(s, samples=5)], [{"type": "majority_vote", "benchmark": "vote-test"}]]},
-                        cache=False, retry=FAST)  # majority_vote is registered by importing baselines
+        archon = Archon(
+            {"layers": [[gen(s, samples=5)], [{"type": "majority_vote", "benchmark": "vote-test"}]]},
+            cache=False,
+            retry=FAST,
+        )  # majority_vote is registered by importing baselines
         result = await archon.arun("pick")
         await archon.aclose()
     assert result.answer == "b 2"
@@ -555,6 +668,7 @@ async def test_run_benchmark_works_inside_a_running_event_loop(srv, data, tmp_pa
 
 
 async def test_async_api(srv, data, tmp_path):
-    summary = await arun_benchmark(single_config(srv), "gsm8k", data=data, out_dir=tmp_path / "run", limit=2,
-                                   retry=FAST, concurrency=1)
+    summary = await arun_benchmark(
+        single_config(srv), "gsm8k", data=data, out_dir=tmp_path / "run", limit=2, retry=FAST, concurrency=1
+    )
     assert summary["n"] == 2 and summary["score"] == pytest.approx(0.5)

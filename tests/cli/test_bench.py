@@ -39,8 +39,16 @@ def srv():
 @pytest.fixture
 def data(tmp_path) -> Path:
     p = tmp_path / "gsm8k.jsonl"
-    p.write_text("".join(json.dumps({"id": f"q{i}", "question": f"Question {i}: what is {i} + {i + 1}?",
-                                     "answer": f"#### {gold(i)}"}) + "\n" for i in range(N_ITEMS)), encoding="utf-8")
+    p.write_text(
+        "".join(
+            json.dumps(
+                {"id": f"q{i}", "question": f"Question {i}: what is {i} + {i + 1}?", "answer": f"#### {gold(i)}"}
+            )
+            + "\n"
+            for i in range(N_ITEMS)
+        ),
+        encoding="utf-8",
+    )
     return p
 
 
@@ -53,7 +61,9 @@ def write_config(path: Path, srv: FakeOpenAIServer, name: str, samples: int = 1,
 
 def test_bench_prints_summary_and_writes_run(srv, data, tmp_path, capsys):
     cfg = write_config(tmp_path / "a.json", srv, "alpha-arch")
-    rc = main(["bench", cfg, "--benchmark", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run"), "--no-progress"])
+    rc = main(
+        ["bench", cfg, "--benchmark", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run"), "--no-progress"]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "alpha-arch on gsm8k" in out and "0.500 [" in out and "calls / query" in out
@@ -71,8 +81,28 @@ def test_bench_prints_summary_and_writes_run(srv, data, tmp_path, capsys):
 
 def test_bench_split_limit_and_no_cache(srv, data, tmp_path, capsys):
     cfg = write_config(tmp_path / "a.json", srv, "alpha")
-    rc = main(["bench", cfg, "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run"), "--split", "test",
-               "--limit", "2", "--seed", "1", "--no-cache", "--concurrency", "1", "--json"])
+    rc = main(
+        [
+            "bench",
+            cfg,
+            "-b",
+            "gsm8k",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+            "--split",
+            "test",
+            "--limit",
+            "2",
+            "--seed",
+            "1",
+            "--no-cache",
+            "--concurrency",
+            "1",
+            "--json",
+        ]
+    )
     assert rc == 0
     s = json.loads(capsys.readouterr().out)
     assert s["n"] == 2 and s["split"] == "test" and s["seed"] == 1
@@ -98,8 +128,9 @@ def test_bench_errors_are_clear(srv, data, tmp_path, capsys):
 
 def test_bench_baselines_and_compare(srv, data, tmp_path, capsys):
     cfg = write_config(tmp_path / "a.json", srv, "alpha-arch", samples=2, fuse=True)  # 3 calls per query
-    rc = main(["bench", cfg, "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "a"), "--baselines",
-               "--limit", "4"])
+    rc = main(
+        ["bench", cfg, "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "a"), "--baselines", "--limit", "4"]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "compute-matched baselines" in out
@@ -107,7 +138,11 @@ def test_bench_baselines_and_compare(srv, data, tmp_path, capsys):
         assert label in out
     assert "note:" not in out
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
-    assert {k: v["calls_per_query"] for k, v in summary["baselines"].items()} == {"single": 1, "best_of_n": 3, "majority": 3}
+    assert {k: v["calls_per_query"] for k, v in summary["baselines"].items()} == {
+        "single": 1,
+        "best_of_n": 3,
+        "majority": 3,
+    }
 
     cfg_b = write_config(tmp_path / "b.json", srv, "beta-arch")
     assert main(["bench", cfg_b, "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "b")]) == 0
@@ -137,9 +172,24 @@ def test_bench_as_a_subprocess(srv, data, tmp_path):
     cfg = write_config(tmp_path / "a.json", srv, "sub-arch")
     env = {**os.environ, "ARCHON_CACHE": str(tmp_path / "sub-cache.sqlite")}
     run = subprocess.run(
-        [sys.executable, "-m", "archon.cli", "bench", cfg, "--benchmark", "gsm8k", "--data", str(data),
-         "--out", str(tmp_path / "run")],
-        capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "archon.cli",
+            "bench",
+            cfg,
+            "--benchmark",
+            "gsm8k",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr
     assert "sub-arch on gsm8k" in run.stdout and "0.500 [" in run.stdout
@@ -156,14 +206,34 @@ def test_killed_run_restarted_with_the_same_command_redoes_nothing_done(srv, tmp
 
     n_items = 24
     data = tmp_path / "many.jsonl"
-    data.write_text("".join(json.dumps({"id": f"q{i}", "question": f"Question {i}: what is {i} + {i + 1}?",
-                                        "answer": f"#### {gold(i)}"}) + "\n" for i in range(n_items)))
+    data.write_text(
+        "".join(
+            json.dumps(
+                {"id": f"q{i}", "question": f"Question {i}: what is {i} + {i + 1}?", "answer": f"#### {gold(i)}"}
+            )
+            + "\n"
+            for i in range(n_items)
+        )
+    )
     cfg = write_config(tmp_path / "a.json", srv, "killed", fuse=True)  # 2 calls per item
     # Eight calls are answered, then the two workers' next calls hang: the run is stuck part way when killed.
     srv.enqueue(*[Behaviour()] * 8, Behaviour(hang=True), Behaviour(hang=True))
     env = {**os.environ, "ARCHON_CACHE": str(tmp_path / "cache.sqlite")}
-    cmd = [sys.executable, "-m", "archon.cli", "bench", cfg, "--benchmark", "gsm8k", "--data", str(data),
-           "--out", str(tmp_path / "run"), "--concurrency", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "archon.cli",
+        "bench",
+        cfg,
+        "--benchmark",
+        "gsm8k",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "run"),
+        "--concurrency",
+        "2",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path)
     results = tmp_path / "run" / "results.jsonl"
     deadline = time.monotonic() + 120  # generous: reached only when something is wrong
@@ -192,8 +262,21 @@ def test_two_runs_on_one_folder_the_second_is_refused_at_once(srv, data, tmp_pat
     srv.hold(2)  # the first run's first call waits until released: the second run meets it at work
     cfg = write_config(tmp_path / "a.json", srv, "locked")
     env = {**os.environ, "ARCHON_CACHE": str(tmp_path / "cache.sqlite")}
-    cmd = [sys.executable, "-m", "archon.cli", "bench", cfg, "-b", "gsm8k", "--data", str(data),
-           "--out", str(tmp_path / "run"), "--concurrency", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "archon.cli",
+        "bench",
+        cfg,
+        "-b",
+        "gsm8k",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "run"),
+        "--concurrency",
+        "1",
+    ]
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     deadline = time.monotonic() + 120  # generous: reached only when something is wrong
     while time.monotonic() < deadline and not srv.requests:  # the first run holds the folder
@@ -201,7 +284,9 @@ def test_two_runs_on_one_folder_the_second_is_refused_at_once(srv, data, tmp_pat
     second = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     srv.release()
     assert second.returncode == 2
-    assert second.stderr.startswith(f"error: another run is using {tmp_path / 'run'}") and "Traceback" not in second.stderr
+    assert (
+        second.stderr.startswith(f"error: another run is using {tmp_path / 'run'}") and "Traceback" not in second.stderr
+    )
     _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     ids = [json.loads(line)["id"] for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
@@ -253,7 +338,9 @@ def test_failed_items_come_with_a_hint_to_retry_them(data, tmp_path, capsys):
 def test_bench_where_every_item_failed_shows_the_first_error_not_a_score(data, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
     cfg = tmp_path / "nokey.json"
-    cfg.write_text(json.dumps({"name": "nokey", "layers": [[{"type": "generator", "model": "x", "model_type": "Together_API"}]]}))
+    cfg.write_text(
+        json.dumps({"name": "nokey", "layers": [[{"type": "generator", "model": "x", "model_type": "Together_API"}]]})
+    )
     assert main(["bench", str(cfg), "-b", "gsm8k", "--data", str(data), "--out", str(tmp_path / "run")]) == 1
     out, err = capsys.readouterr()
     assert "0.000" not in out + err
@@ -267,10 +354,16 @@ def test_bench_usage_errors_are_one_line_without_traceback(srv, data, tmp_path, 
     cfg = write_config(tmp_path / "a.json", srv, "alpha")
     a_file = tmp_path / "taken"
     a_file.write_text("")
-    for out_dir, message in ((a_file, f"--out {a_file} is a file"), (a_file / "run", f"--out {a_file / 'run'}: {a_file} is a file")):
+    for out_dir, message in (
+        (a_file, f"--out {a_file} is a file"),
+        (a_file / "run", f"--out {a_file / 'run'}: {a_file} is a file"),
+    ):
         assert main(["bench", cfg, "-b", "gsm8k", "--data", str(data), "--out", str(out_dir)]) == 2
         assert capsys.readouterr().err.startswith(f"error: {message}")
-    assert main(["bench", cfg, "-b", "gsm8k", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "r")]) == 2
+    assert (
+        main(["bench", cfg, "-b", "gsm8k", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "r")])
+        == 2
+    )
     assert capsys.readouterr().err.startswith("error: data path")
     broken = tmp_path / "broken.json"
     broken.write_text('{"layers": [[{"type": "generator", "temperature": "hot"}]]}')
@@ -278,8 +371,12 @@ def test_bench_usage_errors_are_one_line_without_traceback(srv, data, tmp_path, 
     assert capsys.readouterr().err.startswith("error: invalid architecture config")
     assert not srv.requests
     # The whole command, as a user runs it: no traceback.
-    run = subprocess.run([sys.executable, "-m", "archon.cli", "bench", cfg, "-b", "gsm8k", "--data", str(data),
-                          "--out", str(a_file)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "archon.cli", "bench", cfg, "-b", "gsm8k", "--data", str(data), "--out", str(a_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and "Traceback" not in run.stderr and run.stderr.startswith("error: ")
 
 

@@ -10,14 +10,40 @@ pytestmark = pytest.mark.slow
 
 def test_bench_humaneval_on_embedded_model(tmp_path):
     cfg = tmp_path / "local.json"
-    cfg.write_text(json.dumps({"name": "local-code", "layers": [
-        [{"type": "generator", "model_type": "local", "samples": 2, "max_tokens": 160, "temperature": 0.7}],
-        [{"type": "unit_test_generator", "model_type": "local", "max_tokens": 120, "evaluation": "execute", "parse_retries": 0}],
-        [{"type": "unit_test_evaluator", "evaluation": "execute", "top_k": 1}],
-    ]}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "name": "local-code",
+                "layers": [
+                    [{"type": "generator", "model_type": "local", "samples": 2, "max_tokens": 160, "temperature": 0.7}],
+                    [
+                        {
+                            "type": "unit_test_generator",
+                            "model_type": "local",
+                            "max_tokens": 120,
+                            "evaluation": "execute",
+                            "parse_retries": 0,
+                        }
+                    ],
+                    [{"type": "unit_test_evaluator", "evaluation": "execute", "top_k": 1}],
+                ],
+            }
+        )
+    )
     out = tmp_path / "run"
-    cmd = ["archon", "bench", str(cfg), "--benchmark", "humaneval", "--limit", "3", "--out", str(out),
-           "--cache", str(tmp_path / "calls.sqlite")]
+    cmd = [
+        "archon",
+        "bench",
+        str(cfg),
+        "--benchmark",
+        "humaneval",
+        "--limit",
+        "3",
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "calls.sqlite"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]

@@ -31,14 +31,25 @@ def _chat(lines: str, monkeypatch, *args: str) -> int:
 
 
 def test_on_turn_three_the_generator_gets_the_conversation_and_the_fuser_the_new_message_to_fuse_for(
-        config_file, server, monkeypatch, capsys):
-    assert _chat("What is the capital of France?\nAnd of Germany?\nWhat river flows through it?\n", monkeypatch,
-                 str(config_file), "--system", "Be brief.") == 0
+    config_file, server, monkeypatch, capsys
+):
+    assert (
+        _chat(
+            "What is the capital of France?\nAnd of Germany?\nWhat river flows through it?\n",
+            monkeypatch,
+            str(config_file),
+            "--system",
+            "Be brief.",
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     # Piped input: one line is one turn, and stdout has one answer per turn (no prompts, no start line).
-    assert out.splitlines() == ["[final] reply 0 to: What is the capital of France?",
-                                "[final] reply 0 to: And of Germany?",
-                                "[final] reply 0 to: What river flows through it?"]
+    assert out.splitlines() == [
+        "[final] reply 0 to: What is the capital of France?",
+        "[final] reply 0 to: And of Germany?",
+        "[final] reply 0 to: What river flows through it?",
+    ]
     assert err == ""
     turn3 = server.requests[-2:]  # the generator's request (n=2), then the fuser's
     assert [q.body["model"] for q in turn3] == ["gen", "final"]
@@ -59,25 +70,36 @@ def test_on_turn_three_the_generator_gets_the_conversation_and_the_fuser_the_new
     assert fuser[1] == {"role": "user", "content": "What river flows through it?"}
     system = fuser[0]["content"]
     assert system.startswith("Be brief.\n\nThe conversation so far")
-    assert ("USER: What is the capital of France?\n\nASSISTANT: [final] reply 0 to: What is the capital of France?"
-            "\n\nUSER: And of Germany?\n\nASSISTANT: [final] reply 0 to: And of Germany?") in system
+    assert (
+        "USER: What is the capital of France?\n\nASSISTANT: [final] reply 0 to: What is the capital of France?"
+        "\n\nUSER: And of Germany?\n\nASSISTANT: [final] reply 0 to: And of Germany?"
+    ) in system
     assert system.index("ASSISTANT: [final] reply 0 to: And of Germany?") < system.index("Candidate responses:")
-    assert system.endswith("[1]\n[gen] reply 0 to: What river flows through it?\n\n"
-                           "[2]\n[gen] reply 1 to: What river flows through it?")
+    assert system.endswith(
+        "[1]\n[gen] reply 0 to: What river flows through it?\n\n[2]\n[gen] reply 1 to: What river flows through it?"
+    )
 
 
 def test_slash_commands_are_handled_not_sent(config_file, server, monkeypatch, capsys, tmp_path):
     saved = tmp_path / "conv.json"
-    assert _chat(f"/help\nhello\n/save {saved}\n/reset\nagain\n/bogus\n/save\n/exit\nnever sent\n",
-                 monkeypatch, str(config_file)) == 0
+    assert (
+        _chat(
+            f"/help\nhello\n/save {saved}\n/reset\nagain\n/bogus\n/save\n/exit\nnever sent\n",
+            monkeypatch,
+            str(config_file),
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert out.splitlines() == ["[final] reply 0 to: hello", "[final] reply 0 to: again"]
     assert "/save FILE" in err and "/reset" in err  # the help
     assert f"saved 2 messages to {saved}" in err
     assert "error: unknown command /bogus: /help lists the commands" in err
     assert "error: /save needs a file name" in err
-    assert json.loads(saved.read_text()) == [{"role": "user", "content": "hello"},
-                                             {"role": "assistant", "content": "[final] reply 0 to: hello"}]
+    assert json.loads(saved.read_text()) == [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "[final] reply 0 to: hello"},
+    ]
     user_lines = {m["content"] for q in server.requests for m in q.body["messages"] if m["role"] == "user"}
     assert user_lines == {"hello", "again"}
     # After /reset the conversation starts over: nothing of "hello" is sent with "again".
@@ -100,11 +122,25 @@ def test_in_a_terminal_chat_says_what_runs_and_ctrl_c_cancels_only_the_turn(tmp_
     with FakeOpenAIServer() as srv:
         srv.enqueue(Behaviour(delay=30))  # the first answer never comes in time: the user presses Ctrl-C
         cfg = tmp_path / "c.json"
-        cfg.write_text(json.dumps({"name": "slowpoke", "layers": [[{"type": "generator", "model": "m",
-                                   "model_type": "OpenAI_API", "base_url": srv.base_url}]]}))
+        cfg.write_text(
+            json.dumps(
+                {
+                    "name": "slowpoke",
+                    "layers": [
+                        [{"type": "generator", "model": "m", "model_type": "OpenAI_API", "base_url": srv.base_url}]
+                    ],
+                }
+            )
+        )
         main_fd, sub_fd = pty.openpty()
-        proc = subprocess.Popen(["archon", "chat", str(cfg)], stdin=sub_fd, stdout=sub_fd, stderr=sub_fd,
-                                close_fds=True, start_new_session=True)
+        proc = subprocess.Popen(
+            ["archon", "chat", str(cfg)],
+            stdin=sub_fd,
+            stdout=sub_fd,
+            stderr=sub_fd,
+            close_fds=True,
+            start_new_session=True,
+        )
         os.close(sub_fd)
         seen = b""
 

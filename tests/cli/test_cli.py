@@ -20,7 +20,10 @@ README = Path(__file__).parents[2] / "README.md"
 
 @pytest.fixture
 def config_file(tmp_path, comp):
-    cfg = {"name": "cli-test", "layers": [[comp(model="a", samples=2), comp(model="b")], [comp("fuser", model="final")]]}
+    cfg = {
+        "name": "cli-test",
+        "layers": [[comp(model="a", samples=2), comp(model="b")], [comp("fuser", model="final")]],
+    }
     p = tmp_path / "arch.json"
     p.write_text(json.dumps(cfg))
     return p
@@ -52,8 +55,18 @@ def test_run_failure_exit_code(tmp_path, capsys):
 
 def test_validate_reports_rules_and_calls(tmp_path, capsys):
     good = tmp_path / "good.json"
-    good.write_text(json.dumps({"layers": [[{"type": "generator", "samples": 5}], [{"type": "critic"}],
-                                           [{"type": "ranker", "use_critiques": True, "top_k": 3}], [{"type": "fuser"}]]}))
+    good.write_text(
+        json.dumps(
+            {
+                "layers": [
+                    [{"type": "generator", "samples": 5}],
+                    [{"type": "critic"}],
+                    [{"type": "ranker", "use_critiques": True, "top_k": 3}],
+                    [{"type": "fuser"}],
+                ]
+            }
+        )
+    )
     assert main(["validate", str(good)]) == 0
     # Critic and ranker replies must parse: each may be asked parse_retries (2) more times.
     assert "LLM calls per query (worst case): 12 (8 if every reply parses at once)" in capsys.readouterr().out
@@ -79,8 +92,12 @@ def test_examples_are_valid(capsys):
 def test_providers_never_prints_keys(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-visible-secret-999")
     monkeypatch.setenv("OPENAI_API_KEY_2", "sk-visible-secret-888")
-    proc = subprocess.run([sys.executable, "-m", "archon.cli", "providers"], capture_output=True, text=True,
-                          env={**__import__("os").environ, "COLUMNS": "200"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "archon.cli", "providers"],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "COLUMNS": "200"},
+    )
     assert proc.returncode == 0
     assert "secret" not in proc.stdout + proc.stderr
     line = next(row for row in proc.stdout.splitlines() if "OpenAI_API" in row)
@@ -105,8 +122,14 @@ def test_text_from_users_models_and_errors_is_printed_literally(tmp_path, capsys
     with FakeOpenAIServer(responder=responder) as srv:
         g = {"model": "m", "model_type": "OpenAI_API", "base_url": srv.base_url}
         cfg = tmp_path / "moa.json"
-        cfg.write_text(json.dumps({"name": "moa [v2] baseline",
-                                   "layers": [[{"type": "generator", "samples": 2, **g}], [{"type": "ranker", "top_k": 1, **g}]]}))
+        cfg.write_text(
+            json.dumps(
+                {
+                    "name": "moa [v2] baseline",
+                    "layers": [[{"type": "generator", "samples": 2, **g}], [{"type": "ranker", "top_k": 1, **g}]],
+                }
+            )
+        )
         assert main(["run", str(cfg), "Hi"]) == 0
         out, err = capsys.readouterr()
         assert out == "[/INST] [bold]yes[/bold] :smile:\n"
@@ -150,10 +173,12 @@ def test_run_with_an_unquoted_prompt_says_to_quote_it(config_file, server, capsy
 def test_run_checks_the_trace_file_before_paying_for_calls(config_file, server, tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    for trace, message in ((blocker / "t.jsonl", f"cannot write there: {blocker} is not a folder"),
-                           (tmp_path, "is a folder"),
-                           # A path that passes a permission check but cannot be written: the file itself is tried.
-                           (Path("/proc/archon-trace.jsonl"), "cannot write there")):
+    for trace, message in (
+        (blocker / "t.jsonl", f"cannot write there: {blocker} is not a folder"),
+        (tmp_path, "is a folder"),
+        # A path that passes a permission check but cannot be written: the file itself is tried.
+        (Path("/proc/archon-trace.jsonl"), "cannot write there"),
+    ):
         assert main(["run", str(config_file), "Hi", "--trace", str(trace)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: --trace {trace}") and message in err
@@ -209,23 +234,35 @@ def test_validate_rejects_what_run_rejects_and_warns_about_unknown_fields(tmp_pa
     unknown_type = tmp_path / "t.json"
     unknown_type.write_text(json.dumps({"layers": [[comp()], [comp("fusr")]]}))
     assert main(["validate", str(unknown_type)]) == 1
-    assert "error: layer 2, component 1 (fusr): unknown component type 'fusr' (did you mean 'fuser'?)" in capsys.readouterr().err
+    assert (
+        "error: layer 2, component 1 (fusr): unknown component type 'fusr' (did you mean 'fuser'?)"
+        in capsys.readouterr().err
+    )
     assert main(["run", str(unknown_type), "Hi"]) == 2
     assert "unknown component type 'fusr'" in capsys.readouterr().err
 
     typo = tmp_path / "typo.json"
     typo.write_text(json.dumps({"layers": [[comp(temprature=0.1)]]}))
     assert main(["validate", str(typo)]) == 0
-    assert ("warning: layer 1, component 1 (generator): unknown field 'temprature', ignored "
-            "(did you mean 'temperature'?)") in capsys.readouterr().err
+    assert (
+        "warning: layer 1, component 1 (generator): unknown field 'temprature', ignored (did you mean 'temperature'?)"
+    ) in capsys.readouterr().err
     assert main(["run", str(typo), "Hi"]) == 0
     assert "unknown field 'temprature'" in capsys.readouterr().err
 
     # Fields of the reference code's configs that archon does not use are accepted without a warning.
     reference = tmp_path / "reference.json"
-    reference.write_text(json.dumps({"layers": [
-        [comp(samples=3)], [comp("ranker", top_k=1, ranker_batch_size=16)],
-        [comp("fuser", top_k_generations=3)]]}))
+    reference.write_text(
+        json.dumps(
+            {
+                "layers": [
+                    [comp(samples=3)],
+                    [comp("ranker", top_k=1, ranker_batch_size=16)],
+                    [comp("fuser", top_k_generations=3)],
+                ]
+            }
+        )
+    )
     assert main(["validate", str(reference)]) == 0
     assert "warning" not in capsys.readouterr().err
     assert main(["run", str(reference), "Hi"]) == 0
@@ -253,13 +290,21 @@ def _wait_for_requests(srv, n, timeout=PATIENCE):
 def test_ctrl_c_during_run_and_chat_is_a_clean_exit_130(tmp_path):
     with FakeOpenAIServer() as srv:
         cfg = tmp_path / "slow.json"
-        cfg.write_text(json.dumps({"layers": [[{"type": "generator", "model": "m", "model_type": "OpenAI_API",
-                                                "base_url": srv.base_url}]]}))
+        cfg.write_text(
+            json.dumps(
+                {
+                    "layers": [
+                        [{"type": "generator", "model": "m", "model_type": "OpenAI_API", "base_url": srv.base_url}]
+                    ]
+                }
+            )
+        )
         for cmd in (["run", str(cfg), "Hi"], ["chat", str(cfg)]):
             srv.reset()
             srv.enqueue(Behaviour(hang=True))  # the call is answered never: only Ctrl-C ends the command
-            proc = subprocess.Popen(["archon", *cmd], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                ["archon", *cmd], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
             proc.stdin.write("Hi\n")
             proc.stdin.flush()
             _wait_for_requests(srv, 1)  # the call is in flight
@@ -301,8 +346,12 @@ def test_ctrl_d_in_chat_leaves_the_prompt_line(config_file):
 def test_providers_never_truncates_names_or_key_variables():
     from archon.providers import specs
 
-    proc = subprocess.run([sys.executable, "-m", "archon.cli", "providers"], capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "80"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "archon.cli", "providers"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+    )
     assert proc.returncode == 0
     assert max(len(line) for line in proc.stdout.splitlines()) <= 80
     words = set(re.findall(r"[\w.-]+", proc.stdout))
@@ -319,4 +368,5 @@ def test_readme_custom_component_example_runs_as_written(capsys):
     exec(compile(example, str(README), "exec"), {})
     # The answer (the shortest of my_model's answers), then the critique my_model gave through ctx.complete.
     assert capsys.readouterr().out == (
-        "an answer to 'Name a colour.' an answer to \"Critique this answer: an answer to 'Name a colour.'\"\n")
+        "an answer to 'Name a colour.' an answer to \"Critique this answer: an answer to 'Name a colour.'\"\n"
+    )

@@ -22,8 +22,12 @@ def test_every_help_explains_every_argument():
     commands = list(_commands(build_parser()))
     assert len(commands) > 6
     for path, parser in commands:
-        proc = subprocess.run([sys.executable, "-m", "archon.cli", *path, "--help"], capture_output=True, text=True,
-                              env={"COLUMNS": "100", "PATH": "", "PYTHONPATH": ":".join(sys.path)})
+        proc = subprocess.run(
+            [sys.executable, "-m", "archon.cli", *path, "--help"],
+            capture_output=True,
+            text=True,
+            env={"COLUMNS": "100", "PATH": "", "PYTHONPATH": ":".join(sys.path)},
+        )
         assert proc.returncode == 0 and proc.stderr == "", (path, proc.stderr)
         assert proc.stdout.startswith("usage: archon"), path
         for action in parser._actions:

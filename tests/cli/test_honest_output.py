@@ -26,18 +26,30 @@ def test_an_empty_or_blank_prompt_is_an_error_not_a_call(server, comp, tmp_path,
     monkeypatch.setattr(sys, "stdin", io.StringIO("  \n"))
     assert main(["run", str(cfg), "-"]) == 2
     with Archon({"layers": [[comp()]]}) as a:
-        for messages in ("  ", [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yes"},
-                                {"role": "user", "content": "\t"}]):
+        for messages in (
+            "  ",
+            [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "yes"},
+                {"role": "user", "content": "\t"},
+            ],
+        ):
             with pytest.raises(ArchonError, match="the prompt is empty"):
                 a.run(messages)
     assert not server.requests
 
 
 def _providers(**env) -> dict[str, str]:
-    proc = subprocess.run([sys.executable, "-m", "archon.cli", "providers"], capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "200", **env})
+    proc = subprocess.run(
+        [sys.executable, "-m", "archon.cli", "providers"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **env},
+    )
     assert proc.returncode == 0, proc.stderr
-    rows = [[c.strip() for c in line.strip("│ ").split("│")] for line in proc.stdout.splitlines() if line.startswith("│")]
+    rows = [
+        [c.strip() for c in line.strip("│ ").split("│")] for line in proc.stdout.splitlines() if line.startswith("│")
+    ]
     return {r[0]: r[-1] for r in rows}
 
 
@@ -52,7 +64,7 @@ def test_every_providers_base_url_variable_is_in_the_readme():
     from archon.providers import specs
 
     text = README.read_text(encoding="utf-8")
-    table = text[text.index("## Providers"):text.index("`archon providers` shows")]
+    table = text[text.index("## Providers") : text.index("`archon providers` shows")]
     for s in specs():
         if s.base_url_env:
             assert f"`{s.base_url_env}`" in table, s.name
@@ -73,7 +85,10 @@ def test_key_file_errors_say_what_is_wrong_in_words(tmp_path, capsys):
         "folder": ("<dir>", "is a folder, not a file"),
         "broken.json": ('{"OPENAI_API_KEY": "' + secret + '",}', "is not valid JSON: Expecting property name"),
         "list.json": (f'["{secret}"]', 'must hold a JSON object of NAME: key, as in {"OPENAI_API_KEY": "sk-..."}'),
-        "number.json": ('{"OPENAI_API_KEY": 12345}', "the value of 'OPENAI_API_KEY' must be a key (a string) or a list"),
+        "number.json": (
+            '{"OPENAI_API_KEY": 12345}',
+            "the value of 'OPENAI_API_KEY' must be a key (a string) or a list",
+        ),
     }
     for name, (content, message) in cases.items():
         path = tmp_path / name

@@ -43,14 +43,19 @@ def test_a_custom_class_declares_its_rules_and_cost():
     gen = {"type": "generator", "samples": 4}
     assert errors([[gen], [{"type": "critic"}], [{"type": "judge"}]]) == []
     assert errors([[gen], [{"type": "judge"}, {"type": "judge"}]]) == [
-        "layer 2: a judge must be alone in its layer", "layer 2: judge judges by the critiques but no critic comes before it"]
+        "layer 2: a judge must be alone in its layer",
+        "layer 2: judge judges by the critiques but no critic comes before it",
+    ]
     assert "layer 1 must hold generators (only they start from the bare conversation)" in errors([[{"type": "judge"}]])
-    config = load_config({"layers": [[gen], [{"type": "critic", "parse_retries": 1}], [{"type": "judge", "rubric": "x"}]]})
+    config = load_config(
+        {"layers": [[gen], [{"type": "critic", "parse_retries": 1}], [{"type": "judge", "rubric": "x"}]]}
+    )
     assert calls_per_query(config) == 4 + 2 + 4
     assert calls_per_query(config, with_parse_retries=False) == 4 + 1 + 4
     findings = check_rules(load_config({"layers": [[gen], [{"type": "critic"}], [{"type": "judge", "rubrik": "x"}]]}))
     assert [f.message for f in findings] == [
-        "layer 3, component 1 (judge): unknown field 'rubrik', ignored (did you mean 'rubric'?)"]
+        "layer 3, component 1 (judge): unknown field 'rubrik', ignored (did you mean 'rubric'?)"
+    ]
 
 
 def test_a_function_without_declarations_gets_the_documented_defaults_and_may_declare_its_own():
@@ -59,11 +64,18 @@ def test_a_function_without_declarations_gets_the_documented_defaults_and_may_de
     config = load_config({"layers": layers})
     assert calls_per_query(config) == 3 + 2  # one call per sample, candidates passed through
     assert check_rules(config) == []  # its own fields, and no claim on how many candidates it leaves
-    archon.register_component("shortest", lambda ctx, state: [min(state.candidates, key=len)],
-                              worst_case_calls=lambda config, n, **kw: 0, candidates_out=lambda config, n: min(n, 1),
-                              passes_candidates_through=False, layer="later")
+    archon.register_component(
+        "shortest",
+        lambda ctx, state: [min(state.candidates, key=len)],
+        worst_case_calls=lambda config, n, **kw: 0,
+        candidates_out=lambda config, n: min(n, 1),
+        passes_candidates_through=False,
+        layer="later",
+    )
     assert calls_per_query(config) == 3
-    assert errors([[{"type": "shortest"}]]) == ["layer 1 must hold generators (only they start from the bare conversation)"]
+    assert errors([[{"type": "shortest"}]]) == [
+        "layer 1 must hold generators (only they start from the bare conversation)"
+    ]
     with pytest.raises(TypeError, match="unknown component declaration"):
         archon.register_component("x", lambda ctx, state: [], sollo=True)
 
@@ -76,26 +88,38 @@ def test_reference_fields_are_accepted_by_the_type_that_had_them_only():
     assert warnings({"type": "ranker", "top_k": 1, "ranker_batch_size": 16}) == []
     assert warnings({"type": "fuser", "top_k_generations": 3}) == []
     assert warnings({"type": "fuser", "ranker_batch_size": 16}) == [
-        "layer 2, component 1 (fuser): unknown field 'ranker_batch_size', ignored"]
+        "layer 2, component 1 (fuser): unknown field 'ranker_batch_size', ignored"
+    ]
     assert warnings({"type": "majority_vote", "benchmark": "gsm8k"}) == []
 
 
 def test_unknown_types_and_providers_block_running_with_the_closest_name():
-    findings = check_rules(load_config({"layers": [[{"type": "generator"}], [{"type": "rankr", "model_type": "opena"}]]}))
+    findings = check_rules(
+        load_config({"layers": [[{"type": "generator"}], [{"type": "rankr", "model_type": "opena"}]]})
+    )
     blocking = [f.message for f in findings if f.blocks_running]
-    assert blocking[0].startswith("layer 2, component 1 (rankr): unknown component type 'rankr' (did you mean 'ranker'?)")
-    assert blocking[1].startswith("layer 2, component 1 (rankr): unknown model_type 'opena' (did you mean 'OpenAI_API'?)")
+    assert blocking[0].startswith(
+        "layer 2, component 1 (rankr): unknown component type 'rankr' (did you mean 'ranker'?)"
+    )
+    assert blocking[1].startswith(
+        "layer 2, component 1 (rankr): unknown model_type 'opena' (did you mean 'OpenAI_API'?)"
+    )
     assert all(f.level == "error" for f in findings if f.blocks_running)
 
 
 def test_majority_vote_needs_candidates_before_it():
     assert errors([[{"type": "majority_vote"}]]) == [
-        "layer 1 must hold generators (only they start from the bare conversation)"]
+        "layer 1 must hold generators (only they start from the bare conversation)"
+    ]
 
 
 def test_an_archons_own_components_and_generators_stay_its_own():
-    config = {"layers": [[{"type": "generator", "model": "m", "model_type": "mine", "samples": 2}],
-                         [{"type": "longest", "model_type": "mine"}]]}
+    config = {
+        "layers": [
+            [{"type": "generator", "model": "m", "model_type": "mine", "samples": 2}],
+            [{"type": "longest", "model_type": "mine"}],
+        ]
+    }
     texts = iter(["short", "much longer"])
     with Archon(config) as a:
         a.add_generator("mine", lambda messages, **kw: next(texts))

@@ -31,8 +31,11 @@ def architectures(comp):
         "critic": [[gen], [c("critic")], [c("ranker", top_k=1, use_critiques=True)]],
         "verifier": [[gen], [c("verifier")]],
         "unit_tests_llm": [[gen], [c("unit_test_generator", unit_test_cap=2)], [c("unit_test_evaluator")]],
-        "unit_tests_execute": [[gen], [c("unit_test_generator", evaluation="execute")],
-                               [c("unit_test_evaluator", evaluation="execute", top_k=2)]],
+        "unit_tests_execute": [
+            [gen],
+            [c("unit_test_generator", evaluation="execute")],
+            [c("unit_test_evaluator", evaluation="execute", top_k=2)],
+        ],
         "majority_vote": [[gen], [{"type": "majority_vote"}]],
     }
 
@@ -77,8 +80,10 @@ def test_every_builtin_type_is_exercised(comp):
 
 
 @pytest.mark.parametrize("parse", [True, False], ids=["replies-parse", "replies-never-parse"])
-@pytest.mark.parametrize("name", ["generator", "fuser", "ranker", "critic", "verifier", "unit_tests_llm",
-                                  "unit_tests_execute", "majority_vote"])
+@pytest.mark.parametrize(
+    "name",
+    ["generator", "fuser", "ranker", "critic", "verifier", "unit_tests_llm", "unit_tests_execute", "majority_vote"],
+)
 def test_declared_calls_and_candidates_match_a_real_run(server, comp, name, parse):
     server.responder = replies(parse)
     config = load_config({"name": name, "layers": architectures(comp)[name]})

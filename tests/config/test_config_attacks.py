@@ -46,8 +46,10 @@ def test_a_hostile_config_is_a_clear_error(tmp_path, name):
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
-@pytest.mark.parametrize("command", [["validate", "{cfg}"], ["run", "{cfg}", "hi"],
-                                     ["bench", "{cfg}", "-b", "gsm8k", "-o", "run", "--no-progress"]])
+@pytest.mark.parametrize(
+    "command",
+    [["validate", "{cfg}"], ["run", "{cfg}", "hi"], ["bench", "{cfg}", "-b", "gsm8k", "-o", "run", "--no-progress"]],
+)
 def test_commands_refuse_a_hostile_config_without_a_traceback(tmp_path, capsys, name, command):
     text, why = HOSTILE[name]
     path = tmp_path / name
@@ -59,8 +61,11 @@ def test_commands_refuse_a_hostile_config_without_a_traceback(tmp_path, capsys, 
 
 def test_ordinary_aliases_still_load(tmp_path):
     path = tmp_path / "shared.yaml"
-    path.write_text("gen: &gen {type: generator, model_type: local, max_tokens: 64}\n"
-                    "layers: [[*gen, *gen], [{type: fuser, model_type: local}]]\n", encoding="utf-8")
+    path.write_text(
+        "gen: &gen {type: generator, model_type: local, max_tokens: 64}\n"
+        "layers: [[*gen, *gen], [{type: fuser, model_type: local}]]\n",
+        encoding="utf-8",
+    )
     config = load_config(path)
     assert [c.type for c in config.layers[0]] == ["generator", "generator"]
     assert config.layers[0][0].max_tokens == 64

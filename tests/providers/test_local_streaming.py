@@ -15,8 +15,9 @@ pytestmark = pytest.mark.slow
 
 
 def request(max_tokens=12, prompt="Count from one to ten in words."):
-    return ChatRequest(model="", messages=[{"role": "user", "content": prompt}],
-                       temperature=0.0, max_tokens=max_tokens, seed=1)
+    return ChatRequest(
+        model="", messages=[{"role": "user", "content": prompt}], temperature=0.0, max_tokens=max_tokens, seed=1
+    )
 
 
 async def test_the_local_model_streams_its_tokens_and_gives_the_same_text_as_chat():

@@ -64,12 +64,14 @@ _CLIENT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("behaviour", [Behaviour(gzip_bomb=GB), Behaviour(chunked_bytes=GB)],
-                         ids=["gzip-1MB-to-1GB", "chunked-1GB"])
+@pytest.mark.parametrize(
+    "behaviour", [Behaviour(gzip_bomb=GB), Behaviour(chunked_bytes=GB)], ids=["gzip-1MB-to-1GB", "chunked-1GB"]
+)
 def test_a_huge_reply_fails_its_call_unread_and_memory_stays_bounded(server, behaviour):
     server.enqueue(behaviour)
-    out = subprocess.run([sys.executable, "-c", _CLIENT, server.base_url], capture_output=True, text=True, timeout=240,
-                         check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", _CLIENT, server.base_url], capture_output=True, text=True, timeout=240, check=False
+    )
     assert out.returncode == 0, out.stderr
     error = next(line for line in out.stdout.splitlines() if line.startswith(("ERROR", "ANSWERED")))
     peak_mb = int(out.stdout.split("PEAK_MB")[1])
@@ -93,14 +95,19 @@ async def test_the_reply_limit_is_set_by_the_retry_policy(server, provider):
 def test_the_anthropic_sdk_reply_is_limited_too(server):
     pytest.importorskip("anthropic")
     server.enqueue(Behaviour(gzip_bomb=GB))
-    cfg = {"layers": [[{"type": "generator", "model": "claude-x", "model_type": "Anthropic_API", "base_url": server.url}]]}
-    with (Archon(cfg, keys={"ANTHROPIC_API_KEY": "sk-ant-test-000001"}, retry=FAST, env_file=None) as a,
-          pytest.raises(QueryFailed, match=r"failed after 1 attempt: reply larger than 16777216 bytes.*not retried")):
+    cfg = {
+        "layers": [[{"type": "generator", "model": "claude-x", "model_type": "Anthropic_API", "base_url": server.url}]]
+    }
+    with (
+        Archon(cfg, keys={"ANTHROPIC_API_KEY": "sk-ant-test-000001"}, retry=FAST, env_file=None) as a,
+        pytest.raises(QueryFailed, match=r"failed after 1 attempt: reply larger than 16777216 bytes.*not retried"),
+    ):
         a.run("hi")
     assert len(server.requests) == 1
 
 
 # ------------------------------------------------------------- 4: redaction
+
 
 @pytest.mark.parametrize("prefix", ["gsk_", "tgp_", "sk-proj-", "AKIA", "plainkey"])
 async def test_a_key_cut_by_the_error_length_limit_is_still_redacted(server, provider, prefix):
@@ -111,7 +118,7 @@ async def test_a_key_cut_by_the_error_length_limit_is_still_redacted(server, pro
             await chat_with_retries(provider(server, keys=(key,)), req(), FAST)
         message = str(e.value)
         assert "HTTP 400: xxx" in message and ("***" in message or offset > 297)  # the mark itself may be cut
-        assert key[len(prefix):len(prefix) + 6] not in message and key[-6:] not in message
+        assert key[len(prefix) : len(prefix) + 6] not in message and key[-6:] not in message
 
 
 async def test_a_key_echoed_in_a_200_reply_is_redacted(server, provider):
@@ -135,9 +142,13 @@ def test_a_password_in_a_base_url_stays_out_of_errors_and_the_run_folder(server,
 
 # ------------------------------------------------------------- 7: content
 
+
 async def test_content_as_a_list_of_parts_is_joined(server, provider):
-    parts = [{"type": "text", "text": "Hello, "}, {"type": "image_url", "image_url": {"url": "x"}},
-             {"type": "text", "text": "world"}]
+    parts = [
+        {"type": "text", "text": "Hello, "},
+        {"type": "image_url", "image_url": {"url": "x"}},
+        {"type": "text", "text": "world"},
+    ]
     server.enqueue(Behaviour(reply_message={"role": "assistant", "content": parts}))
     result = await provider(server).chat(req())
     assert result.texts == ["Hello, world"]
@@ -163,8 +174,11 @@ async def test_null_content_is_an_error_that_is_retried(server, provider):
 def test_run_reports_non_text_content_without_a_traceback(server, tmp_path, capsys):
     server.enqueue(*[Behaviour(reply_message={"role": "assistant", "content": {"a": 1}})] * 5)
     cfg = tmp_path / "c.json"
-    cfg.write_text(json.dumps({"layers": [[{"type": "generator", "model": "m", "model_type": "OpenAI_API",
-                                            "base_url": server.base_url}]]}))
+    cfg.write_text(
+        json.dumps(
+            {"layers": [[{"type": "generator", "model": "m", "model_type": "OpenAI_API", "base_url": server.base_url}]]}
+        )
+    )
     rc = main(["run", str(cfg), "hi"])
     err = capsys.readouterr().err
     assert rc == 1 and "reply content is dict" in err and "Traceback" not in err
@@ -172,15 +186,19 @@ def test_run_reports_non_text_content_without_a_traceback(server, tmp_path, caps
 
 # ------------------------------------------------------------- 8: usage
 
-@pytest.mark.parametrize("usage", [
-    {"prompt_tokens": "many", "completion_tokens": "12"},
-    {"prompt_tokens": float("inf"), "completion_tokens": float("nan")},
-    {"prompt_tokens": -5, "completion_tokens": -1},
-    {"prompt_tokens": 1e300, "completion_tokens": 10**30},
-    {"prompt_tokens": [1], "completion_tokens": {"n": 1}},
-    "not an object",
-    [],
-])
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": "many", "completion_tokens": "12"},
+        {"prompt_tokens": float("inf"), "completion_tokens": float("nan")},
+        {"prompt_tokens": -5, "completion_tokens": -1},
+        {"prompt_tokens": 1e300, "completion_tokens": 10**30},
+        {"prompt_tokens": [1], "completion_tokens": {"n": 1}},
+        "not an object",
+        [],
+    ],
+)
 async def test_untrusted_usage_is_estimated_and_marked(server, provider, usage):
     server.enqueue(Behaviour(text="four words of answer", usage=usage))
     result = await provider(server).chat(req())
@@ -200,6 +218,7 @@ def test_estimated_usage_is_marked_in_the_trace(server):
 
 
 # ------------------------------------------------------------- 10: Retry-After
+
 
 class _RecordingPolicy(RetryPolicy):
     def delay(self, attempt, retry_after=None):
@@ -226,6 +245,7 @@ async def test_a_huge_retry_after_is_capped_by_the_policy(server, provider):
 
 # ------------------------------------------------------------- 11: deadline
 
+
 async def test_a_trickling_reply_fails_at_the_deadline(server, provider):
     server.enqueue(Behaviour(trickle=0.2))  # a few hundred bytes: a minute at this pace
     with pytest.raises(ProviderError, match="timed out after 1s"):
@@ -235,14 +255,19 @@ async def test_a_trickling_reply_fails_at_the_deadline(server, provider):
 def test_run_takes_a_per_call_timeout(server, tmp_path, capsys):
     server.enqueue(*[Behaviour(trickle=1.0)] * 5)
     cfg = tmp_path / "c.json"
-    cfg.write_text(json.dumps({"layers": [[{"type": "generator", "model": "m", "model_type": "OpenAI_API",
-                                            "base_url": server.base_url}]]}))
+    cfg.write_text(
+        json.dumps(
+            {"layers": [[{"type": "generator", "model": "m", "model_type": "OpenAI_API", "base_url": server.base_url}]]}
+        )
+    )
     rc = main(["run", str(cfg), "hi", "--timeout", "0.5"])
     err = capsys.readouterr().err
     assert rc == 1 and "timed out after 0.5s" in err and "5 attempts" in err
 
 
-@pytest.mark.parametrize("argv", [["chat", "--timeout", "7"], ["bench", "c.json", "-b", "gsm8k", "-o", "r", "--timeout", "7"]])
+@pytest.mark.parametrize(
+    "argv", [["chat", "--timeout", "7"], ["bench", "c.json", "-b", "gsm8k", "-o", "r", "--timeout", "7"]]
+)
 def test_chat_and_bench_take_a_per_call_timeout(argv):
     from archon.cli import build_parser
 

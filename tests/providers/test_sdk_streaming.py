@@ -21,24 +21,35 @@ KEY = "sk-ant-test-key-123456"
 
 def anthropic(server):
     from archon.providers.sdk import AnthropicProvider
+
     return AnthropicProvider([KEY], base_url=server.url)
 
 
 def google(server):
     from archon.providers.sdk import GoogleProvider
+
     return GoogleProvider([KEY], base_url=server.url)
 
 
 def bedrock(server):
     from archon.providers.sdk import BedrockProvider
-    keys = KeyStore({"AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE", "AWS_SECRET_ACCESS_KEY": "fake-secret-do-not-leak",
-                     "AWS_REGION": "us-east-1"}, env_file=None)
+
+    keys = KeyStore(
+        {
+            "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE",
+            "AWS_SECRET_ACCESS_KEY": "fake-secret-do-not-leak",
+            "AWS_REGION": "us-east-1",
+        },
+        env_file=None,
+    )
     return BedrockProvider(keys, base_url=server.url)
 
 
-SDKS = {"anthropic": ("anthropic", anthropic, "/v1/messages"),
-        "google": ("google.genai", google, ":streamGenerateContent"),
-        "bedrock": ("boto3", bedrock, "/converse-stream")}
+SDKS = {
+    "anthropic": ("anthropic", anthropic, "/v1/messages"),
+    "google": ("google.genai", google, ":streamGenerateContent"),
+    "bedrock": ("boto3", bedrock, "/converse-stream"),
+}
 
 
 @pytest.fixture(params=list(SDKS))
@@ -51,8 +62,11 @@ async def sdk(request, server):
 
 
 def chat(model="m"):
-    return ChatRequest(model=model, messages=[{"role": "system", "content": "be brief"},
-                                              {"role": "user", "content": "say it"}], max_tokens=50)
+    return ChatRequest(
+        model=model,
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "say it"}],
+        max_tokens=50,
+    )
 
 
 async def collect(provider, request, policy=FAST):
@@ -129,6 +143,5 @@ async def test_the_reply_size_cap_applies_to_streams(server, sdk):
     provider, _ = sdk
     server.responder = lambda body: "word " * 400
     with pytest.raises(ProviderError, match="reply larger than"):
-        await collect(provider, chat(), RetryPolicy(max_attempts=3, base_delay=0.01, timeout=20.0,
-                                                    max_reply_bytes=600))
+        await collect(provider, chat(), RetryPolicy(max_attempts=3, base_delay=0.01, timeout=20.0, max_reply_bytes=600))
     assert len(server.requests) == 1  # not retried

@@ -56,8 +56,9 @@ class ReportPage(HTMLParser):
 
     def handle_endtag(self, tag):
         if tag in ("td", "th") and self._cell is not None and self.tables and self.tables[-1]:
-            self.tables[-1][-1].append(Cell("".join(self._cell).strip(),
-                                            self._cell_values[0] if self._cell_values else None))
+            self.tables[-1][-1].append(
+                Cell("".join(self._cell).strip(), self._cell_values[0] if self._cell_values else None)
+            )
             self._cell = None
         elif tag == "figcaption" and self._caption is not None:
             self.captions.append("".join(self._caption).strip())

@@ -48,8 +48,10 @@ def _by_name(finished, prefix):
 
 
 def test_one_span_per_query_layer_and_call_with_genai_attributes(spans, comp, server):
-    cfg = {"name": "otel-arch", "layers": [[comp(model="gen-a", samples=2), comp(model="gen-b")],
-                                           [comp("fuser", model="fuse-f")]]}
+    cfg = {
+        "name": "otel-arch",
+        "layers": [[comp(model="gen-a", samples=2), comp(model="gen-b")], [comp("fuser", model="fuse-f")]],
+    }
     with Archon(cfg, otel=True) as a:
         result = a.run(PROMPT)
     finished = spans.get_finished_spans()
@@ -79,8 +81,14 @@ def test_one_span_per_query_layer_and_call_with_genai_attributes(spans, comp, se
     assert layer_of[by_model["gen-b"][0].parent.span_id].name == "archon.layer 1"
     # Tokens as the trace recorded them, call by call.
     want = sorted((r.model, r.input_tokens, r.output_tokens) for r in records)
-    got = sorted((c.attributes["gen_ai.request.model"], c.attributes["gen_ai.usage.input_tokens"],
-                  c.attributes["gen_ai.usage.output_tokens"]) for c in calls)
+    got = sorted(
+        (
+            c.attributes["gen_ai.request.model"],
+            c.attributes["gen_ai.usage.input_tokens"],
+            c.attributes["gen_ai.usage.output_tokens"],
+        )
+        for c in calls
+    )
     assert got == want and all(t[1] > 0 and t[2] > 0 for t in got)
     # The query span lasts the query.
     assert (query.end_time - query.start_time) / 1e9 == pytest.approx(result.trace.latency_s, abs=1e-3)

@@ -41,15 +41,28 @@ def srv():
 @pytest.fixture
 def data(tmp_path) -> Path:
     p = tmp_path / "gsm8k.jsonl"
-    p.write_text("".join(json.dumps({"id": f"q{i}", "question": f"Question {i}: what is {i} + {i + 1}?",
-                                     "answer": f"#### {gold(i)}"}) + "\n" for i in range(N_ITEMS)), encoding="utf-8")
+    p.write_text(
+        "".join(
+            json.dumps(
+                {"id": f"q{i}", "question": f"Question {i}: what is {i} + {i + 1}?", "answer": f"#### {gold(i)}"}
+            )
+            + "\n"
+            for i in range(N_ITEMS)
+        ),
+        encoding="utf-8",
+    )
     return p
 
 
 def arch(path: Path, srv: FakeOpenAIServer) -> str:
     g = {"type": "generator", "model_type": "OpenAI_API", "base_url": srv.base_url}
-    cfg = {"name": "two-gens-fused", "layers": [[{**g, "model": "gen-a", "samples": 2}, {**g, "model": "gen-b"}],
-                                                [{**g, "type": "fuser", "model": "fuse-f"}]]}
+    cfg = {
+        "name": "two-gens-fused",
+        "layers": [
+            [{**g, "model": "gen-a", "samples": 2}, {**g, "model": "gen-b"}],
+            [{**g, "type": "fuser", "model": "fuse-f"}],
+        ],
+    }
     path.write_text(json.dumps(cfg), encoding="utf-8")
     return str(path)
 
@@ -59,8 +72,25 @@ def test_bench_report_has_the_runs_numbers_baselines_and_errors(srv, data, tmp_p
     # The first item's generators both fail for good: that item errors.
     srv.enqueue(Behaviour(status=400, model="gen-a"), Behaviour(status=400, model="gen-b"))
     run = tmp_path / "run"
-    assert main(["bench", cfg, "-b", "gsm8k", "--data", str(data), "--out", str(run), "--baselines",
-                 "--concurrency", "1", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                cfg,
+                "-b",
+                "gsm8k",
+                "--data",
+                str(data),
+                "--out",
+                str(run),
+                "--baselines",
+                "--concurrency",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((run / "summary.json").read_text())
     assert summary["errors"] == 1 and summary["baselines"]
 
@@ -68,7 +98,10 @@ def test_bench_report_has_the_runs_numbers_baselines_and_errors(srv, data, tmp_p
     page = read_page(tmp_path / "r.html")
     rows = {r["run"].text: r for r in page.table_with("run", "score", "95% low", "95% high", "calls/query")}
     # The architecture and each compute-matched baseline, with the numbers of their summary.json.
-    expected = {"two-gens-fused": summary, **{f"two-gens-fused · {name}": s for name, s in summary["baselines"].items()}}
+    expected = {
+        "two-gens-fused": summary,
+        **{f"two-gens-fused · {name}": s for name, s in summary["baselines"].items()},
+    }
     assert set(rows) == set(expected)
     for label, s in expected.items():
         assert rows[label]["score"].value == s["score"]
@@ -83,10 +116,13 @@ def test_bench_report_has_the_runs_numbers_baselines_and_errors(srv, data, tmp_p
     assert any(c.startswith("LLM calls per query (no prices known") for c in page.captions)
 
     # The failed item, by id, with why.
-    failed = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines() if json.loads(line).get("error")]
+    failed = [
+        json.loads(line) for line in (run / "results.jsonl").read_text().splitlines() if json.loads(line).get("error")
+    ]
     problems = page.table_with("run", "item", "what happened")
     assert [(p["run"].text, p["item"].text) for p in problems if "query failed" in p["what happened"].text] == [
-        ("two-gens-fused", failed[0]["id"])]
+        ("two-gens-fused", failed[0]["id"])
+    ]
     assert page.resources == [] and page.scripts == 0
 
     # Interrupted: no summary, a half-written last line. The report shows the items done.
@@ -104,8 +140,20 @@ def traced(srv, tmp_path):
     trace = tmp_path / "t.jsonl"
     srv.enqueue(Behaviour(status=500, model="fuse-f"))  # the fuser's first attempt fails; its retry works
     for _ in range(2):
-        assert main(["run", cfg, "Question 4: what is 4 + 5?", "--trace", str(trace), "--cache",
-                     str(tmp_path / "calls.sqlite")]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    cfg,
+                    "Question 4: what is 4 + 5?",
+                    "--trace",
+                    str(trace),
+                    "--cache",
+                    str(tmp_path / "calls.sqlite"),
+                ]
+            )
+            == 0
+        )
     return trace
 
 
@@ -116,8 +164,12 @@ def test_trace_report_has_a_timeline_and_every_call(traced, tmp_path, read_page)
     tables = [t for t in page.tables if t and [c.text for c in t[0]][:3] == ["layer", "component", "model"]]
     assert len(tables) == 2
     for q, t in zip(queries, tables):
-        records = [(layer["index"] + 1, c["type"], r) for layer in q["trace"]["layers"] for c in layer["components"]
-                   for r in c["calls"]]
+        records = [
+            (layer["index"] + 1, c["type"], r)
+            for layer in q["trace"]["layers"]
+            for c in layer["components"]
+            for r in c["calls"]
+        ]
         rows = [dict(zip([c.text for c in t[0]], r)) for r in t[1:]]
         assert len(rows) == len(records)
         for row, (layer, kind, rec) in zip(rows, records):
@@ -153,7 +205,11 @@ def test_old_traces_without_call_start_times_still_render(traced, tmp_path, read
 
 def test_report_command_as_a_subprocess(traced, tmp_path):
     out = tmp_path / "sub.html"
-    p = subprocess.run([sys.executable, "-m", "archon.cli", "report", str(traced), "--out", str(out)],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "archon.cli", "report", str(traced), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     assert f"wrote {out}" in p.stderr and out.read_text().startswith("<!DOCTYPE html>")

@@ -16,8 +16,10 @@ optuna = pytest.importorskip("optuna")
 
 
 def _config(generators: int, samples: int, fusion_layers: int) -> dict:
-    gens = [{"type": "generator", "model": f"model-{g}", "model_type": "OpenAI_API", "samples": samples}
-            for g in range(generators)]
+    gens = [
+        {"type": "generator", "model": f"model-{g}", "model_type": "OpenAI_API", "samples": samples}
+        for g in range(generators)
+    ]
     fusers = [[{"type": "fuser", "model": "model-0", "model_type": "OpenAI_API"}] for _ in range(fusion_layers)]
     return {"name": f"g{generators}-s{samples}-f{fusion_layers}", "layers": [gens, *fusers]}
 
@@ -26,8 +28,12 @@ def make_search(out: Path, *, sampler: str = "tpe", n_trials: int = 12, seed: in
     """A search folder with a real Optuna study: the score grows with generators and samples, cost with calls."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "trials").mkdir(exist_ok=True)
-    study = optuna.create_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}", direction="maximize",
-                                sampler=optuna.samplers.RandomSampler(seed=seed))
+    study = optuna.create_study(
+        study_name="search",
+        storage=f"sqlite:///{out / 'study.db'}",
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed=seed),
+    )
     lines = []
     for _ in range(n_trials):
         t = study.ask()
@@ -42,19 +48,37 @@ def make_search(out: Path, *, sampler: str = "tpe", n_trials: int = 12, seed: in
             study.tell(t, state=optuna.trial.TrialState.PRUNED)
         else:
             study.tell(t, score)
-        lines.append({"number": t.number, "params": t.params, "config": cfg_path, "score": score, "pruned": pruned,
-                      "state": "PRUNED" if pruned else "COMPLETE", "calls_per_query": calls,
-                      "new_calls": calls * 3 - t.number % 3, "cached_calls": t.number % 3,
-                      "cost_per_query_usd": calls * 0.001, "cost_usd": calls * 0.003})
+        lines.append(
+            {
+                "number": t.number,
+                "params": t.params,
+                "config": cfg_path,
+                "score": score,
+                "pruned": pruned,
+                "state": "PRUNED" if pruned else "COMPLETE",
+                "calls_per_query": calls,
+                "new_calls": calls * 3 - t.number % 3,
+                "cached_calls": t.number % 3,
+                "cost_per_query_usd": calls * 0.001,
+                "cost_usd": calls * 0.003,
+            }
+        )
     (out / "trials.jsonl").write_text("".join(json.dumps(trial) + "\n" for trial in lines))
     done = [trial for trial in lines if not trial["pruned"]]
     best = max(done, key=lambda trial: trial["score"])
     summary = {
         "sampler": sampler,
-        "best": {"number": best["number"], "score": best["score"], "config": best["config"],
-                 "test": {"score": 0.8125, "ci_low": 0.75, "ci_high": 0.875, "n": 64}},
+        "best": {
+            "number": best["number"],
+            "score": best["score"],
+            "config": best["config"],
+            "test": {"score": 0.8125, "ci_low": 0.75, "ci_high": 0.875, "n": 64},
+        },
         "front": [{"number": best["number"], "score": best["score"], "cost": best["cost_per_query_usd"]}],
-        "spend": {"calls": sum(trial["new_calls"] for trial in lines), "cost_usd": round(sum(trial["cost_usd"] for trial in lines), 6)},
+        "spend": {
+            "calls": sum(trial["new_calls"] for trial in lines),
+            "cost_usd": round(sum(trial["cost_usd"] for trial in lines), 6),
+        },
         "sharing": {"calls_made": 101, "calls_without_sharing": 517},
         "pruning": {"trials_pruned": len(lines) - len(done), "calls_saved": 42},
     }
@@ -130,8 +154,12 @@ def test_several_searches_get_one_line_per_sampler(tmp_path, read_page):
 def test_missing_fields_and_study_show_as_not_available(tmp_path, read_page):
     out = tmp_path / "bare"
     out.mkdir()
-    (out / "trials.jsonl").write_text(json.dumps({"number": 0, "score": 0.5}) + "\n"
-                                      + json.dumps({"number": 1, "score": 0.7, "calls_per_query": 3}) + "\n")
+    (out / "trials.jsonl").write_text(
+        json.dumps({"number": 0, "score": 0.5})
+        + "\n"
+        + json.dumps({"number": 1, "score": 0.7, "calls_per_query": 3})
+        + "\n"
+    )
     page = read_page(write_report([out], tmp_path / "r.html"))
     rows = page.table_with("trial", "score", "calls/query", "new calls")
     assert [r["score"].value for r in rows] == [0.5, 0.7]

@@ -46,8 +46,14 @@ def _keyctl(*args) -> int:
 def _add_key(description: bytes, payload: bytes, keyring: int) -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
-    return libc.syscall(ctypes.c_long(_KEY_SYSCALLS[0]), b"user", description, payload, ctypes.c_size_t(len(payload)),
-                        ctypes.c_long(keyring))
+    return libc.syscall(
+        ctypes.c_long(_KEY_SYSCALLS[0]),
+        b"user",
+        description,
+        payload,
+        ctypes.c_size_t(len(payload)),
+        ctypes.c_long(keyring),
+    )
 
 
 def _search(keyring: int, description: bytes) -> int:
@@ -113,28 +119,34 @@ def test_the_files_of_a_run_are_capped_in_total():
     if not MODE.mountns:
         pytest.skip(f"no mount namespace here ({MODE.name}): only each file's size is limited")
     # Each file under the per-file limit, together four times the run's quota.
-    code = ("import os\nwritten = 0\ntry:\n    for i in range(32):\n"
-            "        with open(f'f{i}', 'wb') as f:\n            f.write(b'x' * (1 << 20))\n        written += 1\n"
-            "except OSError as e:\n    print('stopped', e.errno)\nprint('written', written)\n")
+    code = (
+        "import os\nwritten = 0\ntry:\n    for i in range(32):\n"
+        "        with open(f'f{i}', 'wb') as f:\n            f.write(b'x' * (1 << 20))\n        written += 1\n"
+        "except OSError as e:\n    print('stopped', e.errno)\nprint('written', written)\n"
+    )
     r = run_python(code, limits=SandboxLimits(max_disk_mb=8, max_file_mb=2))
     assert r.status == "passed", r
     assert "stopped 28" in r.stdout  # ENOSPC
     assert int(r.stdout.split()[-1]) <= 8
     # Nor can it make files without end.
-    r = run_python("import os\ntry:\n    for i in range(100_000):\n        open(str(i), 'w').close()\n"
-                   "except OSError as e:\n    print('stopped', e.errno, i)\n")
+    r = run_python(
+        "import os\ntry:\n    for i in range(100_000):\n        open(str(i), 'w').close()\n"
+        "except OSError as e:\n    print('stopped', e.errno, i)\n"
+    )
     assert r.stdout.startswith("stopped 28"), r
 
 
 @pytest.fixture
 def project_dir(tmp_path_factory):
     """A project folder outside the scratch directories, with a secret in it."""
-    parent = next((d for d in ("/srv", "/opt", "/var/lib", "/mnt", "/home") if os.path.isdir(d) and os.access(d, os.W_OK)),
-                  None)
+    parent = next(
+        (d for d in ("/srv", "/opt", "/var/lib", "/mnt", "/home") if os.path.isdir(d) and os.access(d, os.W_OK)), None
+    )
     if parent is None:
         pytest.skip("no writable directory outside the scratch directories")
     import shutil
     import tempfile
+
     path = Path(tempfile.mkdtemp(prefix="archon-project-", dir=parent))
     path.chmod(0o755)
     (path / "secret.txt").write_text("sk-project-secret")
@@ -143,8 +155,10 @@ def project_dir(tmp_path_factory):
     shutil.rmtree(path, ignore_errors=True)
 
 
-READ_PROGRAM = ("import sys\nfor p in sys.argv_paths:\n    try:\n        print(open(p).read())\n"
-                "    except OSError as e:\n        print('refused', type(e).__name__)\n")
+READ_PROGRAM = (
+    "import sys\nfor p in sys.argv_paths:\n    try:\n        print(open(p).read())\n"
+    "    except OSError as e:\n        print('refused', type(e).__name__)\n"
+)
 
 
 def _read(paths: list[Path]) -> str:
@@ -177,24 +191,40 @@ def test_folders_given_to_hide_path_are_covered(monkeypatch, project_dir):
 
 CTX = ScoringContext()
 
-HE_ITEM = Item(id="T/0", turns=["def add(a, b):\n    \"\"\"Add.\"\"\"\n"],
-               reference={"prompt": "def add(a, b):\n    \"\"\"Add.\"\"\"\n",
-                          "test": "def check(candidate):\n" + "".join(
-                              f"    assert candidate({a}, {b}) == {a + b}\n" for a, b in [(1, 2), (0, 0), (-1, 5)]),
-                          "entry_point": "add"})
-MBPP_ITEM = Item(id="1", turns=["Write add."], reference={
-    "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"], "test_setup_code": "", "challenge_test_list": []})
+HE_ITEM = Item(
+    id="T/0",
+    turns=['def add(a, b):\n    """Add."""\n'],
+    reference={
+        "prompt": 'def add(a, b):\n    """Add."""\n',
+        "test": "def check(candidate):\n"
+        + "".join(f"    assert candidate({a}, {b}) == {a + b}\n" for a, b in [(1, 2), (0, 0), (-1, 5)]),
+        "entry_point": "add",
+    },
+)
+MBPP_ITEM = Item(
+    id="1",
+    turns=["Write add."],
+    reference={
+        "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
+        "test_setup_code": "",
+        "challenge_test_list": [],
+    },
+)
 
 
 def fenced(code: str) -> str:
     return f"```python\n{code}\n```"
 
 
-EQUAL_TO_EVERYTHING = ("class Anything:\n    def __eq__(self, other):\n        return True\n"
-                       "    def __ne__(self, other):\n        return False\n\n"
-                       "def add(a, b):\n    return Anything()\n")
-EQUAL_INT = ("class Anything(int):\n    def __eq__(self, other):\n        return True\n\n"
-             "def add(a, b):\n    return Anything(0)\n")
+EQUAL_TO_EVERYTHING = (
+    "class Anything:\n    def __eq__(self, other):\n        return True\n"
+    "    def __ne__(self, other):\n        return False\n\n"
+    "def add(a, b):\n    return Anything()\n"
+)
+EQUAL_INT = (
+    "class Anything(int):\n    def __eq__(self, other):\n        return True\n\n"
+    "def add(a, b):\n    return Anything(0)\n"
+)
 # Finds the harness's "tests done" marker (or pass lines) in the program's own source, prints it, exits.
 MARKER_THIEF = (
     "import linecache, os, re\n"

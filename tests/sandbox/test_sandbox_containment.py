@@ -76,8 +76,10 @@ def processes_with(token: str) -> list[int]:
 
 # A line a program prints (to stderr) to say which processes are its own, so that checks for
 # leftovers ignore sandboxes that other test sessions run at the same time.
-IDENT = ("import os as _os, sys as _sys; print('IDENT', _os.getuid(), _os.readlink('/proc/self/ns/pid'), "
-         "_os.getsid(0), file=_sys.stderr, flush=True); del _os, _sys\n")
+IDENT = (
+    "import os as _os, sys as _sys; print('IDENT', _os.getuid(), _os.readlink('/proc/self/ns/pid'), "
+    "_os.getsid(0), file=_sys.stderr, flush=True); del _os, _sys\n"
+)
 
 
 def leftovers(result: ExecutionResult, mode: modes.Mode = MODE) -> list[int]:
@@ -147,8 +149,9 @@ def test_nonzero_exit_fails_and_zero_exit_passes():
 
 
 def test_stdin_is_fed():
-    r = run_python("import sys\nnums = [int(x) for x in sys.stdin.read().split()]\nprint(sum(nums))",
-                   stdin="1 2 3\n4\n")
+    r = run_python(
+        "import sys\nnums = [int(x) for x in sys.stdin.read().split()]\nprint(sum(nums))", stdin="1 2 3\n4\n"
+    )
     assert r.status == "passed" and r.stdout == "10\n"
     # Larger than a pipe buffer, read line by line.
     big = "".join(f"{i}\n" for i in range(50_000))
@@ -196,9 +199,17 @@ def test_child_is_started_in_its_own_session_with_limits(monkeypatch):
     assert callable(seen["preexec_fn"])
     args = seen["args"]
     i = args.index(os.path.realpath(sys.executable))
-    assert args[i + 1: i + 3] == ["-I", "-B"]
-    assert set(seen["env"]) <= {"PATH", "LANG", "PYTHONHASHSEED", "HOME", "TMPDIR",
-                                "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}
+    assert args[i + 1 : i + 3] == ["-I", "-B"]
+    assert set(seen["env"]) <= {
+        "PATH",
+        "LANG",
+        "PYTHONHASHSEED",
+        "HOME",
+        "TMPDIR",
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+    }
     # The session and process group are really its own: not ours.
     assert seen["sid"] == seen["pgid"] != os.getpgrp()
     assert seen["sid"] != os.getsid(0)
@@ -232,8 +243,10 @@ def test_cwd_is_a_fresh_empty_directory_deleted_afterwards(monkeypatch):
         return made[-1]
 
     monkeypatch.setattr(execute.tempfile, "mkdtemp", spy)
-    code = ("import os\nprint(sorted(os.listdir('.')))\nprint(os.getcwd() == os.environ['HOME'])\n"
-            "open('leftover.txt', 'w').write('x')\nos.mkdir('sub'); os.chmod('sub', 0)")
+    code = (
+        "import os\nprint(sorted(os.listdir('.')))\nprint(os.getcwd() == os.environ['HOME'])\n"
+        "open('leftover.txt', 'w').write('x')\nos.mkdir('sub'); os.chmod('sub', 0)"
+    )
     first = run_python(code)
     second = run_python(code)
     assert first.status == "passed", first
@@ -338,7 +351,9 @@ def test_audit_hook_alone_blocks_connections_and_lookups(listening_port):
     assert r.status == "failed" and "PermissionError" in r.stderr
     # The hook cannot be taken away: there is no API to remove audit hooks, and clearing
     # sys.audit's callers does nothing.
-    r = execute.execute("import sys, socket\nsys.addaudithook(lambda *a: None)\nsocket.socket()", "", SandboxLimits(), basic)
+    r = execute.execute(
+        "import sys, socket\nsys.addaudithook(lambda *a: None)\nsocket.socket()", "", SandboxLimits(), basic
+    )
     assert r.status == "failed" and "PermissionError" in r.stderr
 
 
@@ -360,8 +375,7 @@ def test_infinite_loop_times_out():
 
 def test_wall_clock_limit_on_a_sleeping_program():
     start = time.monotonic()
-    r = run_python("import time\nprint('started', flush=True)\ntime.sleep(30)",
-                   limits=SandboxLimits(wall_seconds=1))
+    r = run_python("import time\nprint('started', flush=True)\ntime.sleep(30)", limits=SandboxLimits(wall_seconds=1))
     assert r.status == "timeout" and r.returncode == -9
     assert r.stdout == "started\n"  # what it wrote before the kill is kept
     assert time.monotonic() - start >= 1  # not before the limit; killed long before its 30 s sleep ends (-9)
@@ -371,21 +385,25 @@ def test_wall_clock_limit_on_a_sleeping_program():
 # Enough forks to pass the limit many times over; few enough that, failing, they finish well inside the
 # CPU and wall limits even on a loaded machine (the status then shows the limit, not a timeout, stopped them).
 FORKS = 1_000
-FORK_BOMB = IDENT + f"FORKS = {FORKS}\n" + (
-    "import os, time\n"
-    "made = failed = 0\n"
-    "for _ in range(FORKS):\n"
-    "    try:\n"
-    "        pid = os.fork()\n"
-    "    except OSError:\n"
-    "        failed += 1\n"
-    "        continue\n"
-    "    if pid == 0:\n"
-    "        time.sleep(60)\n"
-    "        os._exit(0)\n"
-    "    made += 1\n"
-    "print(made, failed, flush=True)\n"
-    "raise SystemExit('fork failed' if failed else 0)\n"
+FORK_BOMB = (
+    IDENT
+    + f"FORKS = {FORKS}\n"
+    + (
+        "import os, time\n"
+        "made = failed = 0\n"
+        "for _ in range(FORKS):\n"
+        "    try:\n"
+        "        pid = os.fork()\n"
+        "    except OSError:\n"
+        "        failed += 1\n"
+        "        continue\n"
+        "    if pid == 0:\n"
+        "        time.sleep(60)\n"
+        "        os._exit(0)\n"
+        "    made += 1\n"
+        "print(made, failed, flush=True)\n"
+        "raise SystemExit('fork failed' if failed else 0)\n"
+    )
 )
 
 
@@ -410,8 +428,9 @@ def test_huge_allocation_is_memory():
     if sys.platform == "darwin":  # RLIMIT_AS is not enforced there
         pytest.skip("macOS does not enforce RLIMIT_AS")
     assert r.status == "memory" and "MemoryError" in r.stderr and "allocated" not in r.stdout
-    r = run_python("chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 2**20))",
-                   limits=SandboxLimits(memory_mb=256))
+    r = run_python(
+        "chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 2**20))", limits=SandboxLimits(memory_mb=256)
+    )
     assert r.status == "memory"
     assert_still_works()
 
@@ -435,8 +454,10 @@ def test_huge_output_is_cut_and_reported():
 
 
 def _write_attempt(path: Path) -> str:
-    return (f"try:\n    open({str(path)!r}, 'w').write('escaped')\n    print('WROTE')\n"
-            "except OSError as e:\n    print('refused', type(e).__name__)\n")
+    return (
+        f"try:\n    open({str(path)!r}, 'w').write('escaped')\n    print('WROTE')\n"
+        "except OSError as e:\n    print('refused', type(e).__name__)\n"
+    )
 
 
 def test_writing_outside_the_sandbox_fails():
@@ -521,7 +542,9 @@ def test_children_that_leave_the_process_group_are_killed():
 # interpreter (in a user namespace, as another user, as a subreaper) can load it: it imports only
 # the standard library.
 _PACKAGE_COPY = Path(tempfile.mkdtemp(prefix="archon-sandbox-copy-"))
-shutil.copytree(Path(archon.sandbox.__file__).parent, _PACKAGE_COPY / "sb", ignore=shutil.ignore_patterns("__pycache__"))
+shutil.copytree(
+    Path(archon.sandbox.__file__).parent, _PACKAGE_COPY / "sb", ignore=shutil.ignore_patterns("__pycache__")
+)
 for _d in (_PACKAGE_COPY, *_PACKAGE_COPY.rglob("*")):
     _d.chmod(0o755)
 atexit.register(shutil.rmtree, _PACKAGE_COPY, True)
@@ -533,8 +556,14 @@ def outside_dir():
     """A fresh 0755 directory the sandbox's program could reach but for the sandbox (not a scratch
     directory, not a home), removed afterwards."""
     home = os.path.realpath(os.path.expanduser("~"))
-    parent = next((d for d in ("/home", "/srv", "/opt", "/var/lib", "/mnt")
-                   if os.path.isdir(d) and os.access(d, os.W_OK) and not (d + "/").startswith(home + "/")), None)
+    parent = next(
+        (
+            d
+            for d in ("/home", "/srv", "/opt", "/var/lib", "/mnt")
+            if os.path.isdir(d) and os.access(d, os.W_OK) and not (d + "/").startswith(home + "/")
+        ),
+        None,
+    )
     if parent is None:
         pytest.skip("no writable directory outside the scratch directories and the home")
     path = Path(tempfile.mkdtemp(prefix="archon-test-", dir=parent))
@@ -552,9 +581,11 @@ def test_unix_sockets_of_the_host_are_unreachable(outside_dir):
         path.chmod(0o777)
         srv.listen(4)
         srv.setblocking(False)
-        code = ("import socket\ns = socket.socket(socket.AF_UNIX)\ntry:\n"
-                f"    s.connect({str(path)!r})\n    print('CONNECTED')\n"
-                "except OSError as e:\n    print('refused', type(e).__name__, e.errno)\n")
+        code = (
+            "import socket\ns = socket.socket(socket.AF_UNIX)\ntry:\n"
+            f"    s.connect({str(path)!r})\n    print('CONNECTED')\n"
+            "except OSError as e:\n    print('refused', type(e).__name__, e.errno)\n"
+        )
         # The audit hook refuses the connection outright (no errno: no system call was made).
         r = run_python(code)
         assert r.status == "passed" and r.stdout == "refused PermissionError None\n", r
@@ -597,9 +628,14 @@ def test_private_directories_are_covered(monkeypatch, outside_dir):
 @pytest.mark.skipif(not (LINUX and ROOT), reason="starts a process as another user")
 def test_a_normal_user_cannot_read_their_own_private_files(outside_dir):
     # The interpreter must be usable by that user: a system Python, not one under /root.
-    python = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3")
-                   if os.path.exists(p) and all(mounts.world_traversable(a)
-                                                for a in mounts.ancestors(os.path.realpath(p)))), None)
+    python = next(
+        (
+            p
+            for p in ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3")
+            if os.path.exists(p) and all(mounts.world_traversable(a) for a in mounts.ancestors(os.path.realpath(p)))
+        ),
+        None,
+    )
     if python is None:
         pytest.skip("no interpreter outside /root for an unprivileged user")
     user = ids.UID_BASE - 4242  # no account, no process
@@ -609,13 +645,26 @@ def test_a_normal_user_cannot_read_their_own_private_files(outside_dir):
     (home / ".env").chmod(0o600)
     for p in (home, home / ".env"):
         os.chown(p, user, user)
-    program = (f"try:\n    print(open({str(home / '.env')!r}).read())\n"
-               "except OSError as e:\n    print('refused', type(e).__name__)\n")
-    inner = LOAD_SANDBOX + (f"mode = sb.isolation.current_mode()\nr = sb.run_python({program!r})\n"
-                            "print(mode.name, int(mode.mountns))\nprint(r.status, r.stdout, r.stderr)\n")
-    out = subprocess.run([python, "-I", "-c", inner], capture_output=True, text=True, timeout=60, cwd="/", check=False,
-                         user=user, group=user, extra_groups=[],
-                         env={"HOME": str(home), "PATH": "/usr/bin:/bin"})
+    program = (
+        f"try:\n    print(open({str(home / '.env')!r}).read())\n"
+        "except OSError as e:\n    print('refused', type(e).__name__)\n"
+    )
+    inner = LOAD_SANDBOX + (
+        f"mode = sb.isolation.current_mode()\nr = sb.run_python({program!r})\n"
+        "print(mode.name, int(mode.mountns))\nprint(r.status, r.stdout, r.stderr)\n"
+    )
+    out = subprocess.run(
+        [python, "-I", "-c", inner],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+        check=False,
+        user=user,
+        group=user,
+        extra_groups=[],
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr
     mode_line, result = out.stdout.split("\n", 1)
     if mode_line.endswith(" 0"):
@@ -637,8 +686,9 @@ def test_system_v_shared_memory_dies_with_the_run():
     if not MODE.network_isolated:
         pytest.skip(f"no IPC namespace here ({MODE.name})")
     key = int.from_bytes(os.urandom(3), "big") + 1
-    r = run_python("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-                   f"print(libc.shmget({key}, 1 << 20, 0o1000 | 0o600))")  # IPC_CREAT, left behind
+    r = run_python(
+        f"import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.shmget({key}, 1 << 20, 0o1000 | 0o600))"
+    )  # IPC_CREAT, left behind
     assert r.status == "passed" and int(r.stdout) >= 0, r
 
     def ours() -> list[int]:
@@ -682,7 +732,9 @@ sys.exit(code if code >= 0 else 128 - code)
 """
 
 # In the namespace: run a program that tries to kill its caller and leave a setsid child behind.
-ROOTLESS_PROBE = LOAD_SANDBOX + r"""
+ROOTLESS_PROBE = (
+    LOAD_SANDBOX
+    + r"""
 import json, os, time
 token = sys.argv[1]
 program = (
@@ -702,6 +754,7 @@ time.sleep(0.3)
 print(json.dumps({"mode": mode.name, "drop_uid": mode.drop_uid, "drop_caps": mode.drop_caps, "pidns": mode.pidns,
                   "status": r.status, "out": r.stdout.split(), "err": r.stderr}))
 """
+)
 
 
 @pytest.mark.skipif(not (LINUX and ROOT), reason="simulating a rootless container needs root")
@@ -709,8 +762,13 @@ print(json.dumps({"mode": mode.name, "drop_uid": mode.drop_uid, "drop_caps": mod
 def test_rootless_container(id_map):
     token = f"archon-rootless-{uuid.uuid4().hex}"
     try:
-        out = subprocess.run([sys.executable, "-c", USERNS_LAUNCHER, id_map, sys.executable, "-c", ROOTLESS_PROBE,
-                              token], check=False, capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-c", USERNS_LAUNCHER, id_map, sys.executable, "-c", ROOTLESS_PROBE, token],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if out.returncode == 77:
             pytest.skip("user namespaces are refused here")
         assert out.returncode == 0, (out.returncode, out.stdout, out.stderr)  # the caller was not killed
@@ -736,11 +794,13 @@ def test_root_without_capabilities_is_contained():
     if probe is None or not probe.passed:
         pytest.skip("the namespaces are refused here")
     target = f"/etc/archon_sandbox_escape_{uuid.uuid4().hex}"
-    code = ("import os\n"
-            "print(os.getuid(), int(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff')), 16))\n"
-            f"for p in ({target!r}, '/etc/passwd'):\n"
-            "    try:\n        open(p, 'a')\n        print('WROTE')\n"
-            "    except OSError as e:\n        print('refused', type(e).__name__)\n")
+    code = (
+        "import os\n"
+        "print(os.getuid(), int(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff')), 16))\n"
+        f"for p in ({target!r}, '/etc/passwd'):\n"
+        "    try:\n        open(p, 'a')\n        print('WROTE')\n"
+        "    except OSError as e:\n        print('refused', type(e).__name__)\n"
+    )
     try:
         r = execute.execute(code, "", SandboxLimits(), mode)
     finally:
@@ -759,8 +819,10 @@ def test_memory_of_the_whole_run_is_limited():
     if CGROUPS is None or CGROUPS.memory is None:
         pytest.skip("no cgroup for runs here (not root, or a cgroup v2 that does not delegate memory)")
     # 320 MiB in memfds, which RLIMIT_AS does not count, against a 128 MiB limit.
-    code = ("import os\nfds = []\nfor _ in range(20):\n    fd = os.memfd_create('x')\n"
-            "    os.write(fd, b'1' * (16 << 20))\n    fds.append(fd)\nprint('held', 16 * len(fds))")
+    code = (
+        "import os\nfds = []\nfor _ in range(20):\n    fd = os.memfd_create('x')\n"
+        "    os.write(fd, b'1' * (16 << 20))\n    fds.append(fd)\nprint('held', 16 * len(fds))"
+    )
     r = run_python(code, limits=SandboxLimits(memory_mb=128))
     assert r.status == "memory" and "held" not in r.stdout, r
     assert_still_works()
@@ -795,8 +857,10 @@ def test_deep_directory_tree_is_removed(monkeypatch):
     made = []
     real_mkdtemp = tempfile.mkdtemp
     monkeypatch.setattr(execute.tempfile, "mkdtemp", lambda *a, **k: made.append(real_mkdtemp(*a, **k)) or made[-1])
-    code = ("import os\nos.mkdir('locked'); open('locked/f', 'w').close(); os.chmod('locked', 0)\n"
-            "for _ in range(3000):\n    os.mkdir('d'); os.chdir('d')\nopen('f', 'w').write('x')\nprint('deep')")
+    code = (
+        "import os\nos.mkdir('locked'); open('locked/f', 'w').close(); os.chmod('locked', 0)\n"
+        "for _ in range(3000):\n    os.mkdir('d'); os.chdir('d')\nopen('f', 'w').write('x')\nprint('deep')"
+    )
     r = run_python(code, limits=SandboxLimits(wall_seconds=20))
     assert r.stdout == "deep\n", r
     assert not os.path.lexists(made[0])
@@ -821,7 +885,9 @@ def test_failed_cleanup_is_a_warning_and_releases_the_id(monkeypatch):
         real_rmtree(made[0])
 
 
-ZOMBIE_PROBE = LOAD_SANDBOX + r"""
+ZOMBIE_PROBE = (
+    LOAD_SANDBOX
+    + r"""
 import ctypes, json, os, time
 assert ctypes.CDLL(None).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
 for _ in range(10):
@@ -840,6 +906,7 @@ for name in os.listdir("/proc"):
         states.append(fields[0])
 print(json.dumps(states))
 """
+)
 
 
 @pytest.mark.skipif(not LINUX, reason="child subreapers are Linux's")

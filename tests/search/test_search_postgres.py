@@ -31,20 +31,59 @@ def test_three_workers_share_one_study_and_its_call_cache(postgres, tmp_path):
     pool = SimulatedPool(n_models=4, n_items=40)
     with FakeOpenAIServer(responder=pool.responder, latency=0.02) as srv:
         space = tmp_path / "space.yaml"
-        space.write_text(yaml.safe_dump({"models": http_models(srv, pool), "rank_models": False,
-                                         "axes": {"generators": [1, 4], "samples": [1, 2], "fusion_layers": [0, 2],
-                                                  "fusers_per_layer": [2, 4, 2]}}))
+        space.write_text(
+            yaml.safe_dump(
+                {
+                    "models": http_models(srv, pool),
+                    "rank_models": False,
+                    "axes": {
+                        "generators": [1, 4],
+                        "samples": [1, 2],
+                        "fusion_layers": [0, 2],
+                        "fusers_per_layer": [2, 4, 2],
+                    },
+                }
+            )
+        )
         data = pool.write_data(tmp_path / "items.jsonl")
-        workers = [subprocess.Popen(
-            [sys.executable, "-m", "archon.cli", "search", str(space), "--benchmark", "gsm8k", "--data", str(data),
-             "--out", str(tmp_path / f"worker{i}"), "--trials", "7", "--storage", postgres, "--sampler", "random",
-             "--no-baselines"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(3)]
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "archon.cli",
+                    "search",
+                    str(space),
+                    "--benchmark",
+                    "gsm8k",
+                    "--data",
+                    str(data),
+                    "--out",
+                    str(tmp_path / f"worker{i}"),
+                    "--trials",
+                    "7",
+                    "--storage",
+                    postgres,
+                    "--sampler",
+                    "random",
+                    "--no-baselines",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(3)
+        ]
         results = [w.communicate(timeout=300) for w in workers]
         for w, (_, err) in zip(workers, results):
             assert w.returncode == 0, err
         trials = optuna.load_study(study_name="archon-search", storage=postgres).get_trials()
-        evaluated = [t for t in trials if t.user_attrs.get("decision") == "evaluate"
-                     and t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+        evaluated = [
+            t
+            for t in trials
+            if t.user_attrs.get("decision") == "evaluate"
+            and t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        ]
         assert len(evaluated) == 7  # the trial count held across the workers
         assert len({t.user_attrs["arch"] for t in evaluated}) == 7  # no architecture evaluated twice
         assert len({t.user_attrs["config_path"].split("/worker")[1][0] for t in evaluated}) > 1  # shared out

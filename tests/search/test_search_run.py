@@ -12,8 +12,13 @@ from archon.benchmarks.registry import get_benchmark
 from archon.errors import ArchonError
 from archon.search import SAMPLERS, Budget, load_space, search
 
-SMALL_AXES = {"generators": [1, 3], "samples": [1, 3], "fusion_layers": [0, 2], "fusers_per_layer": [2, 4, 2],
-              "evaluation": ["none", "verifier"]}
+SMALL_AXES = {
+    "generators": [1, 3],
+    "samples": [1, 3],
+    "fusion_layers": [0, 2],
+    "fusers_per_layer": [2, 4, 2],
+    "evaluation": ["none", "verifier"],
+}
 
 
 def small_space(pool, **kw):
@@ -21,7 +26,7 @@ def small_space(pool, **kw):
 
 
 def read_trials(out):
-    return [json.loads(l) for l in (out / "trials.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (out / "trials.jsonl").read_text().splitlines()]
 
 
 def test_simulation_agrees_with_the_engine(pool):
@@ -46,8 +51,17 @@ def test_simulation_agrees_with_the_engine(pool):
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_every_sampler_finds_a_best_within_budget(pool, tmp_path, sampler):
     out = tmp_path / "out"
-    result = search(small_space(pool), "gsm8k", items=pool.items(), out_dir=out, sampler=sampler, trials=5,
-                    budget=Budget(max_calls_per_query=14), cache=tmp_path / "calls.sqlite", baselines=False)
+    result = search(
+        small_space(pool),
+        "gsm8k",
+        items=pool.items(),
+        out_dir=out,
+        sampler=sampler,
+        trials=5,
+        budget=Budget(max_calls_per_query=14),
+        cache=tmp_path / "calls.sqlite",
+        baselines=False,
+    )
     rows = [r for r in read_trials(out) if r["decision"] == "evaluate"]
     assert len(rows) == 5
     assert len({r["config_path"] for r in rows}) == 5  # no architecture evaluated twice
@@ -63,8 +77,15 @@ def test_every_sampler_finds_a_best_within_budget(pool, tmp_path, sampler):
 
 
 def test_models_are_ranked_on_the_dev_split_first(pool, tmp_path):
-    result = search(small_space(pool), "gsm8k", items=pool.items(), out_dir=tmp_path / "out", trials=2,
-                    cache=tmp_path / "calls.sqlite", evaluate_test=False)
+    result = search(
+        small_space(pool),
+        "gsm8k",
+        items=pool.items(),
+        out_dir=tmp_path / "out",
+        trials=2,
+        cache=tmp_path / "calls.sqlite",
+        evaluate_test=False,
+    )
     ranking = result.summary["model_ranking"]
     assert [r["dev_score"] for r in ranking] == sorted((r["dev_score"] for r in ranking), reverse=True)
     # the top-ranked model is the first generator and the fuser
@@ -73,8 +94,16 @@ def test_models_are_ranked_on_the_dev_split_first(pool, tmp_path):
 
 
 def test_score_and_cost_give_the_pareto_front(pool, tmp_path):
-    result = search(small_space(pool), "gsm8k", items=pool.items(), out_dir=tmp_path / "out", trials=8,
-                    objectives=("score", "cost"), cache=tmp_path / "calls.sqlite", baselines=False)
+    result = search(
+        small_space(pool),
+        "gsm8k",
+        items=pool.items(),
+        out_dir=tmp_path / "out",
+        trials=8,
+        objectives=("score", "cost"),
+        cache=tmp_path / "calls.sqlite",
+        baselines=False,
+    )
     front = result.front
     assert front and result.summary["cost_unit"] == "calls"
     done = [r for r in result.trials if r["state"] == "complete"]
@@ -87,7 +116,13 @@ def test_score_and_cost_give_the_pareto_front(pool, tmp_path):
 
 def test_a_second_run_continues_the_study(pool, tmp_path):
     out = tmp_path / "out"
-    kw = dict(items=pool.items(), out_dir=out, cache=tmp_path / "calls.sqlite", evaluate_test=False, sampler="random")
+    kw = {
+        "items": pool.items(),
+        "out_dir": out,
+        "cache": tmp_path / "calls.sqlite",
+        "evaluate_test": False,
+        "sampler": "random",
+    }
     search(small_space(pool), "gsm8k", trials=3, **kw)
     first = {r["number"]: r for r in read_trials(out) if r["decision"] == "evaluate"}
     search(small_space(pool), "gsm8k", trials=5, **kw)
@@ -101,14 +136,28 @@ def test_a_second_run_continues_the_study(pool, tmp_path):
 
 
 def test_whole_search_budget_stops_the_search(pool, tmp_path):
-    result = search(small_space(pool), "gsm8k", items=pool.items(), out_dir=tmp_path / "out", trials=50,
-                    budget=Budget(search_budget_calls=300), cache=tmp_path / "calls.sqlite", evaluate_test=False,
-                    sampler="grid")
+    result = search(
+        small_space(pool),
+        "gsm8k",
+        items=pool.items(),
+        out_dir=tmp_path / "out",
+        trials=50,
+        budget=Budget(search_budget_calls=300),
+        cache=tmp_path / "calls.sqlite",
+        evaluate_test=False,
+        sampler="grid",
+    )
     assert result.summary["stopped"] == "whole-search budget reached"
     assert result.summary["trials"]["evaluated"] < 50
 
 
 def test_no_architecture_within_budget_is_an_error(pool, tmp_path):
     with pytest.raises(ArchonError, match="no architecture of the space is within the budget"):
-        search(small_space(pool, rank_models=False), "gsm8k", items=pool.items(), out_dir=tmp_path / "out",
-               budget=Budget(max_output_tokens=100), cache=tmp_path / "calls.sqlite")
+        search(
+            small_space(pool, rank_models=False),
+            "gsm8k",
+            items=pool.items(),
+            out_dir=tmp_path / "out",
+            budget=Budget(max_output_tokens=100),
+            cache=tmp_path / "calls.sqlite",
+        )

@@ -38,18 +38,43 @@ def test_paper_axes_default_to_the_papers_ranges_and_every_point_is_a_valid_conf
 
 def test_paper_point_builds_the_named_architecture():
     space = load_space({"models": _models(3), "fuser_model": {"model": "judge", "model_type": "OpenAI_API"}})
-    cfg = space.config({"generators": 2, "samples": 3, "fusion_layers": 2, "fusers_per_layer": 4,
-                        "critic_ranker": True, "evaluation": "verifier"})
+    cfg = space.config(
+        {
+            "generators": 2,
+            "samples": 3,
+            "fusion_layers": 2,
+            "fusers_per_layer": 4,
+            "critic_ranker": True,
+            "evaluation": "verifier",
+        }
+    )
     types = [[c.type for c in layer] for layer in cfg.layers]
-    assert types == [["generator"] * 2, ["critic"], ["ranker"], ["fuser"] * 4, ["critic"], ["ranker"], ["verifier"], ["fuser"]]
+    assert types == [
+        ["generator"] * 2,
+        ["critic"],
+        ["ranker"],
+        ["fuser"] * 4,
+        ["critic"],
+        ["ranker"],
+        ["verifier"],
+        ["fuser"],
+    ]
     assert [c.model for c in cfg.layers[0]] == ["m0", "m1"] and cfg.layers[0][0].samples == 3
     assert all(c.model == "judge" for layer in cfg.layers[1:] for c in layer)
 
 
 def test_validate_accepts_a_trial_config(tmp_path):
     space = load_space({"models": _models(2)})
-    cfg = space.config({"generators": 2, "samples": 2, "fusion_layers": 3, "fusers_per_layer": 2,
-                        "critic_ranker": True, "evaluation": "unit_tests"})
+    cfg = space.config(
+        {
+            "generators": 2,
+            "samples": 2,
+            "fusion_layers": 3,
+            "fusers_per_layer": 2,
+            "critic_ranker": True,
+            "evaluation": "unit_tests",
+        }
+    )
     path = tmp_path / "trial.json"
     path.write_text(json.dumps(cfg.model_dump(mode="json", exclude_none=True)))
     done = subprocess.run([sys.executable, "-m", "archon.cli", "validate", str(path)], capture_output=True, text=True)
@@ -57,15 +82,30 @@ def test_validate_accepts_a_trial_config(tmp_path):
 
 
 def test_config_with_axes_enumerates_valid_configs():
-    space = load_space({
-        "name": "x",
-        "layers": [
-            [{"type": "generator", "model": "a", "model_type": "OpenAI_API", "samples": {"int": [1, 5, 2]},
-              "temperature": {"choice": [0.2, 0.9]}}],
-            [{"choice": [{"type": "fuser", "model": "a", "model_type": "OpenAI_API"},
-                         {"type": "ranker", "model": "a", "model_type": "OpenAI_API", "top_k": 1}]}],
-        ],
-    })
+    space = load_space(
+        {
+            "name": "x",
+            "layers": [
+                [
+                    {
+                        "type": "generator",
+                        "model": "a",
+                        "model_type": "OpenAI_API",
+                        "samples": {"int": [1, 5, 2]},
+                        "temperature": {"choice": [0.2, 0.9]},
+                    }
+                ],
+                [
+                    {
+                        "choice": [
+                            {"type": "fuser", "model": "a", "model_type": "OpenAI_API"},
+                            {"type": "ranker", "model": "a", "model_type": "OpenAI_API", "top_k": 1},
+                        ]
+                    }
+                ],
+            ],
+        }
+    )
     assert [a.name for a in space.axes] == ["layers.0.0.samples", "layers.0.0.temperature", "layers.1.0"]
     points = list(space.points())
     assert len(points) == 3 * 2 * 2
@@ -74,17 +114,20 @@ def test_config_with_axes_enumerates_valid_configs():
     assert {space.config(p).layers[0][0].samples for p in points} == {1, 3, 5}
 
 
-@pytest.mark.parametrize("raw, axis", [
-    ({"models": _models(2), "axes": {"samples": [0, 3]}}, "samples"),
-    ({"models": _models(2), "axes": {"fusers": [1, 2]}}, "fusers"),
-    ({"models": _models(2), "axes": {"evaluation": ["none", "judge"]}}, "evaluation"),
-    ({"models": _models(2), "axes": {"generators": [1, 5]}}, "generators"),
-    ({"models": _models(2), "axes": {"fusion_layers": [3, 1]}}, "fusion_layers"),
-    ({"models": _models(2), "axes": {"critic_ranker": ["yes"]}}, "critic_ranker"),
-    ({"layers": [[{"type": "generator", "samples": {"int": [5, 1]}}]]}, "layers.0.0.samples"),
-    ({"layers": [[{"type": "generator", "temperature": {"float": [0.1]}}]]}, "layers.0.0.temperature"),
-    ({"layers": [[{"type": "generator", "temperature": {"choice": [0.5, 7.0]}}]]}, "layers.0.0.temperature"),
-])
+@pytest.mark.parametrize(
+    "raw, axis",
+    [
+        ({"models": _models(2), "axes": {"samples": [0, 3]}}, "samples"),
+        ({"models": _models(2), "axes": {"fusers": [1, 2]}}, "fusers"),
+        ({"models": _models(2), "axes": {"evaluation": ["none", "judge"]}}, "evaluation"),
+        ({"models": _models(2), "axes": {"generators": [1, 5]}}, "generators"),
+        ({"models": _models(2), "axes": {"fusion_layers": [3, 1]}}, "fusion_layers"),
+        ({"models": _models(2), "axes": {"critic_ranker": ["yes"]}}, "critic_ranker"),
+        ({"layers": [[{"type": "generator", "samples": {"int": [5, 1]}}]]}, "layers.0.0.samples"),
+        ({"layers": [[{"type": "generator", "temperature": {"float": [0.1]}}]]}, "layers.0.0.temperature"),
+        ({"layers": [[{"type": "generator", "temperature": {"choice": [0.5, 7.0]}}]]}, "layers.0.0.temperature"),
+    ],
+)
 def test_bad_space_names_the_axis(raw, axis):
     with pytest.raises(SpaceError) as e:
         load_space(raw)
@@ -94,7 +137,22 @@ def test_bad_space_names_the_axis(raw, axis):
 def test_bad_space_file_via_the_command_names_the_axis(tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text("models:\n  - {model: a, model_type: OpenAI_API}\naxes:\n  samples: [1, 0]\n")
-    done = subprocess.run([sys.executable, "-m", "archon.cli", "search", str(space), "--benchmark", "gsm8k",
-                           "--data", "x.jsonl", "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "archon.cli",
+            "search",
+            str(space),
+            "--benchmark",
+            "gsm8k",
+            "--data",
+            "x.jsonl",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2
     assert "'samples'" in done.stderr and "Traceback" not in done.stderr

@@ -25,10 +25,13 @@ def free_port() -> int:
 
 def moa_config(base_url: str, name: str = "moa") -> dict:
     """Two generators' samples fused: the usual ending, a fuser drawing one sample."""
-    return {"name": name, "layers": [
-        [{"type": "generator", "model_type": "vLLM", "model": "gen", "base_url": base_url, "samples": 2}],
-        [{"type": "fuser", "model_type": "vLLM", "model": "fuse", "base_url": base_url}],
-    ]}
+    return {
+        "name": name,
+        "layers": [
+            [{"type": "generator", "model_type": "vLLM", "model": "gen", "base_url": base_url, "samples": 2}],
+            [{"type": "fuser", "model_type": "vLLM", "model": "fuse", "base_url": base_url}],
+        ],
+    }
 
 
 class ServerProcess:
@@ -66,8 +69,9 @@ def fake(upstream):
 def start_server(tmp_path_factory):
     started: list[ServerProcess] = []
 
-    def start(configs: list[dict], *args: str, keys: str | None = KEY, host: str = "127.0.0.1",
-              wait: bool = True) -> ServerProcess:
+    def start(
+        configs: list[dict], *args: str, keys: str | None = KEY, host: str = "127.0.0.1", wait: bool = True
+    ) -> ServerProcess:
         folder = tmp_path_factory.mktemp("configs")
         paths = []
         for cfg in configs:
@@ -78,9 +82,13 @@ def start_server(tmp_path_factory):
         env = {k: v for k, v in os.environ.items() if k != "ARCHON_SERVER_API_KEYS"}
         if keys is not None:
             env["ARCHON_SERVER_API_KEYS"] = keys
-        proc = subprocess.Popen([sys.executable, "-m", "archon.cli", "serve", *paths, "--host", host,
-                                 "--port", str(port), *args], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "archon.cli", "serve", *paths, "--host", host, "--port", str(port), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         server = ServerProcess(proc, port)
         started.append(server)
         if wait:
@@ -121,13 +129,14 @@ def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {KEY}"}
 
 
-
 @pytest.fixture
 def h():
     """Helpers for the tests (test modules are imported by path: they cannot import this one)."""
+
     class Helpers:
         key = KEY
         config = staticmethod(moa_config)
         until = staticmethod(wait_until)
         headers = staticmethod(auth)
+
     return Helpers

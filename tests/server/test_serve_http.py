@@ -21,20 +21,28 @@ def error_of(resp: httpx.Response) -> dict:
     return body["error"]
 
 
-@pytest.mark.parametrize("body, status, param", [
-    (b"{not json", 400, None),
-    (b"[1, 2]", 400, None),
-    (b'{"model": "moa"}', 400, "messages"),
-    (b'{"model": "moa", "messages": [{"role": "tool", "content": "x"}]}', 400, "messages.0.role"),
-    (b'{"model": "moa", "messages": [{"role": "user", "content": 5}]}', 400, "messages.0.content"),
-    (b'{"model": "moa", "messages": [{"role": "user", "content": "x"}], "n": 0}', 400, "n"),
-    (b'{"model": "moa", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}', 400, "tools"),
-    (b'{"model": "moa", "messages": [{"role": "user", "content": "x"}], "logprobs": true}', 400, "logprobs"),
-    (b'{"model": "nope", "messages": [{"role": "user", "content": "x"}]}', 404, "model"),
-])
+@pytest.mark.parametrize(
+    "body, status, param",
+    [
+        (b"{not json", 400, None),
+        (b"[1, 2]", 400, None),
+        (b'{"model": "moa"}', 400, "messages"),
+        (b'{"model": "moa", "messages": [{"role": "tool", "content": "x"}]}', 400, "messages.0.role"),
+        (b'{"model": "moa", "messages": [{"role": "user", "content": 5}]}', 400, "messages.0.content"),
+        (b'{"model": "moa", "messages": [{"role": "user", "content": "x"}], "n": 0}', 400, "n"),
+        (
+            b'{"model": "moa", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}',
+            400,
+            "tools",
+        ),
+        (b'{"model": "moa", "messages": [{"role": "user", "content": "x"}], "logprobs": true}', 400, "logprobs"),
+        (b'{"model": "nope", "messages": [{"role": "user", "content": "x"}]}', 404, "model"),
+    ],
+)
 def test_bad_requests_get_openai_errors(server, fake, h, body, status, param):
-    resp = httpx.post(f"{server.base_url}/chat/completions", content=body,
-                      headers={**h.headers(), "Content-Type": "application/json"})
+    resp = httpx.post(
+        f"{server.base_url}/chat/completions", content=body, headers={**h.headers(), "Content-Type": "application/json"}
+    )
     assert resp.status_code == status
     assert error_of(resp)["param"] == param
     assert fake.requests == []
@@ -63,8 +71,13 @@ def test_metrics_count_requests_calls_and_tokens(server, fake, h):
     httpx.post(f"{server.base_url}/chat/completions", json=ASK, headers=h.headers()).raise_for_status()
     text = httpx.get(f"{server.url}/metrics", headers=h.headers()).text
     assert 'archon_requests_total{model="moa",status="200"}' in text
-    for name in ("archon_llm_calls_total", "archon_tokens_total", "archon_cost_usd_total",
-                 "archon_queries_in_flight", "archon_request_latency_seconds_bucket"):
+    for name in (
+        "archon_llm_calls_total",
+        "archon_tokens_total",
+        "archon_cost_usd_total",
+        "archon_queries_in_flight",
+        "archon_request_latency_seconds_bucket",
+    ):
         assert name in text
 
 
@@ -79,8 +92,11 @@ def test_with_keys_metrics_need_one_and_health_stays_open(server, h):
 def test_a_request_with_n_counts_n_queries(upstream, start_server, fake, h):
     srv = start_server([h.config(upstream.base_url)], "--max-concurrent-queries", "3", "--max-queued", "0")
     fake.enqueue(*[Behaviour(model="gen", delay=3)] * 2)
-    first = threading.Thread(target=httpx.post, args=(f"{srv.base_url}/chat/completions",),
-                             kwargs={"json": {**ASK, "n": 2}, "headers": h.headers(), "timeout": 30})
+    first = threading.Thread(
+        target=httpx.post,
+        args=(f"{srv.base_url}/chat/completions",),
+        kwargs={"json": {**ASK, "n": 2}, "headers": h.headers(), "timeout": 30},
+    )
     first.start()
     h.until(lambda: len(fake.requests) == 2, "both runs of the first query reached the upstream")
     # Two of the three places are taken: a query with n=2 must wait (no queue: 429), one with n=1 runs.
@@ -94,8 +110,11 @@ def test_a_request_with_n_counts_n_queries(upstream, start_server, fake, h):
 def test_past_the_queue_a_query_gets_429_with_retry_after(upstream, start_server, fake, h):
     srv = start_server([h.config(upstream.base_url)], "--max-concurrent-queries", "1", "--max-queued", "0")
     fake.enqueue(Behaviour(model="gen", delay=3))
-    first = threading.Thread(target=httpx.post, args=(f"{srv.base_url}/chat/completions",),
-                             kwargs={"json": ASK, "headers": h.headers(), "timeout": 30})
+    first = threading.Thread(
+        target=httpx.post,
+        args=(f"{srv.base_url}/chat/completions",),
+        kwargs={"json": ASK, "headers": h.headers(), "timeout": 30},
+    )
     first.start()
     h.until(lambda: len(fake.requests) == 1, "the first query reached the upstream")
     resp = httpx.post(f"{srv.base_url}/chat/completions", json=ASK, headers=h.headers())
@@ -107,9 +126,16 @@ def test_past_the_queue_a_query_gets_429_with_retry_after(upstream, start_server
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_client_that_leaves_stops_its_llm_calls(server, fake, h, stream):
     fake.enqueue(Behaviour(model="gen", hang=True))
-    with (pytest.raises(httpx.ReadTimeout),
-          httpx.stream("POST", f"{server.base_url}/chat/completions", json={**ASK, "stream": stream},
-                       headers=h.headers(), timeout=httpx.Timeout(5, read=1)) as resp):
+    with (
+        pytest.raises(httpx.ReadTimeout),
+        httpx.stream(
+            "POST",
+            f"{server.base_url}/chat/completions",
+            json={**ASK, "stream": stream},
+            headers=h.headers(),
+            timeout=httpx.Timeout(5, read=1),
+        ) as resp,
+    ):
         for _ in resp.iter_bytes():
             pass
     # The double's log shows the outstanding call stopped (its connection closed by the server).
@@ -121,8 +147,11 @@ def test_sigterm_finishes_queries_in_flight(upstream, start_server, fake, h):
     srv = start_server([h.config(upstream.base_url)])
     fake.enqueue(Behaviour(model="gen", delay=1.5))
     got = {}
-    t = threading.Thread(target=lambda: got.setdefault("r", httpx.post(
-        f"{srv.base_url}/chat/completions", json=ASK, headers=h.headers(), timeout=30)))
+    t = threading.Thread(
+        target=lambda: got.setdefault(
+            "r", httpx.post(f"{srv.base_url}/chat/completions", json=ASK, headers=h.headers(), timeout=30)
+        )
+    )
     t.start()
     h.until(lambda: len(fake.requests) == 1, "the query reached the upstream")
     srv.proc.send_signal(signal.SIGTERM)
@@ -137,8 +166,11 @@ def test_sigterm_finishes_queries_in_flight(upstream, start_server, fake, h):
 def test_keys_and_prompts_are_not_logged(upstream, start_server, fake, h):
     srv = start_server([h.config(upstream.base_url)], "--access-log")
     secret_prompt = "my-secret-prompt-words"
-    httpx.post(f"{srv.base_url}/chat/completions", headers=h.headers(),
-               json={"model": "moa", "messages": [{"role": "user", "content": secret_prompt}]}).raise_for_status()
+    httpx.post(
+        f"{srv.base_url}/chat/completions",
+        headers=h.headers(),
+        json={"model": "moa", "messages": [{"role": "user", "content": secret_prompt}]},
+    ).raise_for_status()
     httpx.post(f"{srv.base_url}/chat/completions", json=ASK, headers={"Authorization": "Bearer guessed-key"})
     logs = srv.stop()
     assert "POST /v1/chat/completions" in logs
@@ -147,10 +179,15 @@ def test_keys_and_prompts_are_not_logged(upstream, start_server, fake, h):
 
 def test_without_keys_only_loopback_unless_no_auth(upstream, tmp_path, h):
     import json
+
     cfg = tmp_path / "moa.json"
     cfg.write_text(json.dumps(h.config(upstream.base_url)))
-    proc = subprocess.run([sys.executable, "-m", "archon.cli", "serve", str(cfg), "--host", "0.0.0.0", "--port", "1"],
-                          capture_output=True, text=True, timeout=60,
-                          env={k: v for k, v in __import__("os").environ.items() if k != "ARCHON_SERVER_API_KEYS"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "archon.cli", "serve", str(cfg), "--host", "0.0.0.0", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in __import__("os").environ.items() if k != "ARCHON_SERVER_API_KEYS"},
+    )
     assert proc.returncode == 2
     assert "refusing to listen on 0.0.0.0" in proc.stderr and "--no-auth" in proc.stderr
