@@ -29,7 +29,7 @@ def default_cache_path() -> Path:
     return base / "archon" / "calls.sqlite"
 
 
-def call_key(provider: str, model: str, messages: list[dict], params: dict[str, Any], sample: int) -> str:
+def call_key(provider: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any], sample: int) -> str:
     payload = json.dumps(
         [provider, model, messages, params, sample], sort_keys=True, ensure_ascii=False, separators=(",", ":")
     )
@@ -44,17 +44,42 @@ def is_postgres_url(target: Any) -> bool:
 
 
 class CallCache:
-    """Thread-safe; every write is committed at once (WAL mode keeps that cheap).
+    """Thread-safe; every write is committed at once.
 
-    ``CallCache(path)`` is a SQLite file; ``CallCache("postgresql://user:pw@host/db")`` is the same
-    cache in a PostgreSQL database (:class:`PostgresCallCache`), so processes on several machines share
-    their generations.
+    ``CallCache(path)`` is a SQLite file (:class:`SQLiteCallCache`); ``CallCache("postgresql://user:pw@host/db")``
+    is the same cache in a PostgreSQL database (:class:`PostgresCallCache`), so processes on several machines
+    share their generations.
     """
 
-    def __new__(cls, path: str | Path | None = None):
-        if cls is CallCache and is_postgres_url(path):
-            return super().__new__(PostgresCallCache)
-        return super().__new__(cls)
+    path: Path | str  # where the cache lives, as messages show it (a PostgreSQL URL without its password)
+
+    def __new__(cls, path: str | Path | None = None) -> CallCache:
+        if cls is CallCache:
+            return object.__new__(PostgresCallCache if is_postgres_url(path) else SQLiteCallCache)
+        return object.__new__(cls)
+
+    def get_many(self, keys: list[str]) -> dict[str, tuple[str, int, int]]:
+        """(text, input tokens, output tokens) of the keys found; a failed read is a miss."""
+        raise NotImplementedError
+
+    def put_many(self, rows: list[tuple[str, str, int, int]]) -> None:
+        """Store (key, text, input tokens, output tokens) rows; a failed write is skipped."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class SQLiteCallCache(CallCache):
+    """The call cache in one SQLite file (WAL mode keeps a commit per write cheap)."""
+
+    path: Path
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_cache_path()
@@ -111,7 +136,7 @@ class CallCache:
 
     def __len__(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+            return int(self._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
 
     def clear(self) -> None:
         with self._lock:
@@ -129,17 +154,19 @@ class PostgresCallCache(CallCache):
     for a key is kept.
     """
 
+    path: str
+
     def __init__(self, url: str):
         try:
             import psycopg
         except ImportError:
             raise ArchonError("a PostgreSQL call cache needs psycopg: pip install 'archon[search]'") from None
-        self.path = _redact(url)  # type: ignore[assignment]  # shown in messages, never the password
+        self.path = _redact(url)  # shown in messages, never the password
         self._lock = threading.Lock()
         self._psycopg = psycopg
         self._url = "postgresql://" + url.split("://", 1)[1]
         try:
-            self._db = psycopg.connect(self._url, autocommit=True)
+            self._db: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(self._url, autocommit=True)
             with self._db.transaction():  # workers starting together: one creates the table, under a lock
                 self._db.execute("SELECT pg_advisory_xact_lock(hashtext('archon_calls'))")
                 self._db.execute(
@@ -187,7 +214,9 @@ class PostgresCallCache(CallCache):
 
     def __len__(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM archon_calls").fetchone()[0]
+            row = self._db.execute("SELECT COUNT(*) FROM archon_calls").fetchone()
+        assert row is not None  # an aggregate without GROUP BY always returns one row
+        return int(row[0])
 
     def clear(self) -> None:
         with self._lock:

@@ -98,7 +98,7 @@ class Evaluator:
     def load_items(self, data: str | Path | None) -> list[Item]:
         return self.benchmark.load(data)
 
-    def aggregate(self, scores: Sequence[float]) -> float:
+    def aggregate(self, scores: Sequence[float | None]) -> float:
         """The benchmark's headline number from item scores (the scored ones)."""
         vals = [s for s in scores if s is not None and not math.isnan(s)]
         return self.benchmark.aggregate([ItemScore(value=v) for v in vals]) if vals else float("nan")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -35,6 +35,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import ArchonError
 from .space import Params, SearchSpace, _freeze
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 SAMPLERS = ("bo", "tpe", "random", "grid", "greedy")
 DEFAULT_SAMPLER = "bo"
@@ -56,12 +60,12 @@ class Candidates:
         self.keys = [point_key(space, p) for p in self.points]
         self.index = {k: i for i, k in enumerate(self.keys)}
         self.costs = list(costs) if costs is not None else [0.0] * len(self.points)
-        self._features = None
+        self._features: NDArray[np.float64] | None = None  # features(), computed on first use
 
     def __len__(self) -> int:
         return len(self.points)
 
-    def features(self):
+    def features(self) -> NDArray[np.float64]:
         """Every point as numbers in [0, 1] (numeric axes scaled, others one-hot), for distances and the GP."""
         import numpy as np
 
@@ -97,7 +101,7 @@ class Candidates:
         best = np.flatnonzero(d <= d.min() + 1e-12)
         return self.points[free[int(best[rng.randrange(len(best))])]]
 
-    def _encode(self, params: Params):
+    def _encode(self, params: Params) -> NDArray[np.float64] | None:
         import numpy as np
 
         row = []
@@ -106,6 +110,8 @@ class Candidates:
             if a.numeric:
                 vals = [float(p[a.name]) for p in self.points]
                 lo, hi = min(vals), max(vals)
+                if v is None:  # the axis is not in params
+                    return None
                 try:
                     row.append((float(v) - lo) / (hi - lo) if hi > lo else 0.0)
                 except (TypeError, ValueError):
@@ -215,7 +221,9 @@ class GreedySampler(CandidateSampler):
             if line:
                 return min(line, key=lambda i: (cands.costs[i], i))
         # Every one-axis neighbour of the best is tried: a random untried point near it.
-        return cands.index[point_key(cands.space, cands.nearest_untried(pts[best], tried, self._rng(trial)))]
+        near = cands.nearest_untried(pts[best], tried, self._rng(trial))
+        assert near is not None  # free (the untried points) is never empty here: sample_relative checks
+        return cands.index[point_key(cands.space, near)]
 
 
 class GPSampler(CandidateSampler):

@@ -86,7 +86,7 @@ class Axis:
     def distribution(self):
         import optuna
 
-        if self.is_float:
+        if self.low is not None and self.high is not None:  # is_float: parse_axis sets both bounds
             return optuna.distributions.FloatDistribution(self.low, self.high)
         if self.numeric and len(self.values) > 1 and _evenly_spaced(self.values):
             step = self.values[1] - self.values[0]

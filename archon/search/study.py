@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -63,6 +63,8 @@ HEARTBEAT_S = 2
 GRACE_S = 8
 # Proposals in a row that cannot be used before the search gives up on its sampler.
 MAX_UNUSABLE = 200
+# How Optuna orders an objective: the score is maximised, the cost minimised.
+Direction = Literal["maximize", "minimize"]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -101,7 +103,7 @@ def storage_url(out_dir: Path, storage: str | None) -> str:
     return storage or f"sqlite:///{(out_dir / STUDY_FILE).resolve()}"
 
 
-def _open_study(url: str, name: str, directions: list[str], sampler, pruner, requeue: Callable) -> optuna.Study:
+def _open_study(url: str, name: str, directions: list[Direction], sampler, pruner, requeue: Callable) -> optuna.Study:
     from optuna.storages import RDBStorage
 
     for attempt in range(5):
@@ -145,18 +147,19 @@ class _Heartbeat:
 
     def __init__(self, study: optuna.Study, trial_id: int):
         self._stop = threading.Event()
-        storage = study._storage
-        record = getattr(storage, "record_heartbeat", None)
+        self._thread: threading.Thread | None = None
+        record = getattr(study._storage, "record_heartbeat", None)  # storages with heartbeats (RDB) only
+        if record is None:
+            return
 
         def beat() -> None:
             while not self._stop.wait(HEARTBEAT_S):
                 with contextlib.suppress(Exception):
                     record(trial_id)
 
-        self._thread = threading.Thread(target=beat, daemon=True) if record else None
-        if record:
-            record(trial_id)
-            self._thread.start()
+        record(trial_id)
+        self._thread = threading.Thread(target=beat, daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -200,9 +203,11 @@ def make_plan(space: SearchSpace, budget: Budget, stats: TokenStats, turns: int)
             cheapest = cost
         if not over_budget(cost, budget, turns):
             kept.append((p, cost))
-    priced = all(c.cost_usd is not None for _, c in kept) and any((c.cost_usd or 0) > 0 for _, c in kept)
+    usd = [c.cost_usd for _, c in kept if c.cost_usd is not None]
+    priced = len(usd) == len(kept) and any(x > 0 for x in usd)
     unit = "usd" if priced else "calls"
-    cand = Candidates(space, [p for p, _ in kept], [(c.cost_usd if unit == "usd" else c.calls) for _, c in kept])
+    cand_costs: list[float] = usd if priced else [c.calls for _, c in kept]
+    cand = Candidates(space, [p for p, _ in kept], cand_costs)
     return Plan(space, cand, len(points), len(kept), costs, cheapest, unit, turns, stats)
 
 
@@ -210,7 +215,8 @@ def _rank_models(
     space: PaperSpace, evaluator: Evaluator, dev: Sequence[Item], out_dir: Path, say: Callable[[str], None]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], TokenStats, Evaluation]:
     """Score each model alone (one sample) on the dev split and order them best first (the paper)."""
-    rows, spent = [], Evaluation()
+    rows: list[dict[str, Any]] = []
+    spent = Evaluation()
     stats = TokenStats()
     prompt_tokens = []
     for i, m in enumerate(space.models):
@@ -692,7 +698,7 @@ def search(
 
     url = storage_url(out, storage)
     name = study_name or DEFAULT_STUDY
-    directions = ["maximize"] + (["minimize"] if "cost" in objectives else [])
+    directions: list[Direction] = ["maximize", "minimize"] if "cost" in objectives else ["maximize"]
     setup = {
         "space": space_obj.describe(),
         "benchmark": bench.name,
@@ -763,7 +769,7 @@ def search(
                     else ""
                 )
             )
-        if plan.size is not None:
+        if plan.candidates is not None:  # the space was listed (make_plan sets size and candidates together)
             in_costs = [plan.costs[k] for k in plan.candidates.keys]
             estimate = spend_estimate(in_costs, trials, len(dev), turns)
             say(f"space: {plan.size:,} architectures, {plan.in_budget:,} within budget")
@@ -968,8 +974,8 @@ def _report(
                     }
                 return _json_safe(tested)
 
-            tested = _once_per_study(study, "test:" + ",".join(str(r["number"]) for r in points), run_tests, shared)
-            tested = {int(k): v for k, v in tested.items()}
+            stored = _once_per_study(study, "test:" + ",".join(str(r["number"]) for r in points), run_tests, shared)
+            tested = {int(k): v for k, v in stored.items()}  # stored in the study as JSON: str keys
             t_best = tested[best["number"]]
             result_best["test"] = {k: v for k, v in t_best.items() if k != "scores"}
             if len(complete) > 1:

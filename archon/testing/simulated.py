@@ -218,7 +218,7 @@ class SimulatedPool:
                 "\n".join(f"Test {t + 1}: [{'Pass' if p else 'Fail'}]" for t, p in enumerate(passes)) for _ in samples
             ]
         if "unit tests" in last and "Test 1:" in last:
-            k = int(re.search(r"Write (\d+)", last).group(1)) if re.search(r"Write (\d+)", last) else 5
+            k = int(m.group(1)) if (m := re.search(r"Write (\d+)", last)) else 5
             return [
                 "\n".join(f"Test {t + 1}: the secret number is checked ({t + 1})" for t in range(k)) for _ in samples
             ]
