@@ -13,14 +13,16 @@ from archon.cli import main
 from archon.providers import specs
 from archon.testing.fake_openai import FakeOpenAIServer
 
-EXAMPLES = sorted(
-    p for p in (Path(__file__).parents[1] / "examples").iterdir() if p.suffix in (".json", ".yaml", ".yml")
-)
-LOCAL = [p for p in EXAMPLES if p.name.startswith("local")]
-
 
 def _load(path: Path) -> dict:
     return yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") else json.loads(path.read_text())
+
+
+FILES = sorted(p for p in (Path(__file__).parents[1] / "examples").iterdir() if p.suffix in (".json", ".yaml", ".yml"))
+# Architectures have layers; the rest are search spaces (archon search SPACE).
+EXAMPLES = [p for p in FILES if "layers" in _load(p)]
+SPACES = [p for p in FILES if p not in EXAMPLES]
+LOCAL = [p for p in EXAMPLES if p.name.startswith("local")]
 
 
 def test_there_are_keyless_examples_of_each_kind():
@@ -61,6 +63,18 @@ def test_every_example_runs(example, tmp_path, monkeypatch, capsys):
         models = {q.body.get("model") for q in srv.requests}
     named = {c.get("model") for layer in cfg["layers"] for c in layer}
     assert models and models <= named  # every call went to the double, for a model the example names
+
+
+@pytest.mark.parametrize("space", SPACES, ids=[p.name for p in SPACES])
+def test_every_search_space_example_loads_into_valid_architectures(space):
+    from archon.components import check_rules
+    from archon.search import load_space
+
+    loaded = load_space(space)
+    points = list(loaded.points())
+    assert points
+    for point in points[:: max(1, len(points) // 20)]:  # a spread of the space
+        assert not [f for f in check_rules(loaded.config(point)) if f.level == "error"], point
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
+import zlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -20,8 +21,32 @@ from ..errors import ProviderError
 from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Provider, result_with_usage, retry_after_seconds
 from .keys import KeyRing, StreamRedactor, redact, url_password
 
-#: Bytes read from a reply at a time (decoded), so that a reply over the limit is refused as it arrives.
+#: Bytes read from a reply at a time, so that a reply over the limit is refused as it arrives.
 _READ_CHUNK = 64 * 1024
+#: What the client decodes itself. aiohttp's own decoder would inflate each network chunk whole
+#: (64 KiB of gzip can be 64 MB); ours inflates no more than the limit leaves room for.
+_ACCEPT_ENCODING = "gzip, deflate"
+
+
+class _BoundedDecoder:
+    """Content-Encoding decoding that never produces more than it is asked for."""
+
+    def __init__(self, encoding: str):
+        encoding = encoding.strip().lower()
+        if encoding in ("", "identity"):
+            self._z = None
+        elif encoding in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._z = zlib.decompressobj()
+        else:
+            raise ValueError(f"content encoding {encoding!r} was not asked for")
+
+    def decode(self, chunk: bytes, at_most: int) -> bytes:
+        """Up to ``at_most`` decoded bytes of ``chunk`` (more than that means the reply is over its limit)."""
+        return chunk if self._z is None else self._z.decompress(chunk, max(1, at_most))
+
+
 #: Characters of a server's error message kept in an error (after redaction).
 _ERROR_CHARS = 300
 
@@ -65,6 +90,8 @@ class OpenAICompatibleProvider(Provider):
             # No connection cap here: the engine's per-provider limit bounds requests in flight.
             # No total timeout either: the retry policy's per-call timeout applies.
             session = aiohttp.ClientSession(
+                auto_decompress=False,  # decoded by _BoundedDecoder, within the reply size limit
+                headers={"Accept-Encoding": _ACCEPT_ENCODING},
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0),
             )
@@ -165,11 +192,9 @@ class OpenAICompatibleProvider(Provider):
         key_index, key = self._keys.current() if self._keys else (0, None)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         body = {**self._body(request), "stream": True, "stream_options": {"include_usage": True}}
-        limit = request.max_reply_bytes
         redactor = StreamRedactor(self._secrets)
         parts: list[str] = []
         usage: dict[str, Any] = {}
-        size = 0
         try:
             async with (await self._session()).post(
                 f"{self.base_url}/chat/completions", json=body, headers=headers
@@ -180,17 +205,7 @@ class OpenAICompatibleProvider(Provider):
                         resp.status, raw, retry_after_seconds(resp.headers.get("retry-after")), key_index, request
                     )
                 done = False
-                async for line in resp.content:
-                    size += len(line)
-                    if size > limit:
-                        resp.close()
-                        raise ProviderError(
-                            f"reply larger than {limit} bytes (decoded), the most allowed per reply "
-                            "(RetryPolicy.max_reply_bytes); not retried",
-                            provider=self.name,
-                            model=request.model,
-                            status=200,
-                        )
+                async for line in self._lines(resp, request):
                     line = line.strip()
                     if not line.startswith(b"data:"):
                         continue  # comments, event names, keep-alives
@@ -210,10 +225,6 @@ class OpenAICompatibleProvider(Provider):
             raise ProviderError("request timed out", provider=self.name, model=request.model, retryable=True) from None
         except aiohttp.ClientError as e:
             raise self._connection_error(e, request) from None
-        except ValueError:  # a line past aiohttp's buffer
-            raise ProviderError(
-                "stream event too long", provider=self.name, model=request.model, status=200, retryable=True
-            ) from None
         if not done:
             raise ProviderError(
                 "stream ended before [DONE]", provider=self.name, model=request.model, status=200, retryable=True
@@ -250,14 +261,32 @@ class OpenAICompatibleProvider(Provider):
         text = self._content_text(content, request) if content is not None else ""
         return text, event.get("usage")
 
-    async def _read_capped(self, resp: aiohttp.ClientResponse, request: ChatRequest) -> bytes:
-        """The reply's body, decoded, read as it arrives and refused once past ``request.max_reply_bytes``."""
+    async def _decoded(self, resp: aiohttp.ClientResponse, request: ChatRequest) -> AsyncGenerator[bytes, None]:
+        """The reply's body, decoded as it arrives and refused once past ``request.max_reply_bytes``
+        (the rest is never read: the connection is dropped)."""
         limit = request.max_reply_bytes
-        body = bytearray()
+        try:
+            decoder = _BoundedDecoder(resp.headers.get("Content-Encoding", ""))
+        except ValueError as e:
+            raise ProviderError(
+                f"{e}; not retried", provider=self.name, model=request.model, status=resp.status
+            ) from None
+        size = 0
         async for chunk in resp.content.iter_chunked(_READ_CHUNK):
-            body += chunk
-            if len(body) > limit:
-                resp.close()  # the rest is never read: the connection is dropped
+            try:
+                data = decoder.decode(chunk, limit - size + 1)
+            except zlib.error:
+                resp.close()
+                raise ProviderError(
+                    "reply body does not decode as its Content-Encoding says; retried",
+                    provider=self.name,
+                    model=request.model,
+                    status=resp.status,
+                    retryable=True,
+                ) from None
+            size += len(data)
+            if size > limit:
+                resp.close()
                 raise ProviderError(
                     f"reply larger than {limit} bytes (decoded), the most allowed per reply "
                     "(RetryPolicy.max_reply_bytes); not retried",
@@ -265,7 +294,20 @@ class OpenAICompatibleProvider(Provider):
                     model=request.model,
                     status=resp.status,
                 )
-        return bytes(body)
+            yield data
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse, request: ChatRequest) -> bytes:
+        return b"".join([data async for data in self._decoded(resp, request)])
+
+    async def _lines(self, resp: aiohttp.ClientResponse, request: ChatRequest) -> AsyncGenerator[bytes, None]:
+        """The decoded reply, line by line (Server-Sent Events)."""
+        pending = b""
+        async for data in self._decoded(resp, request):
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                yield line
+        if pending:
+            yield pending
 
     def _content_text(self, content: object, request: ChatRequest) -> str:
         """A choice's text: a string, or OpenAI's list of parts with their text parts joined."""

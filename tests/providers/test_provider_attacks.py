@@ -78,7 +78,7 @@ def test_a_huge_reply_fails_its_call_unread_and_memory_stays_bounded(server, beh
     print(f"{behaviour}: peak RSS {peak_mb} MB")
     assert error.startswith("ERROR 1 ") and "larger than 16777216 bytes" in error and "not retried" in error
     assert len(server.requests) == 1  # not retried
-    assert peak_mb < 400  # a 16 MiB limit, far from the 1 GB sent
+    assert peak_mb < 200  # a 16 MiB limit (the interpreter and archon take ~60 MB), far from the 1 GB sent
 
 
 async def test_the_reply_limit_is_set_by_the_retry_policy(server, provider):
