@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - exercised where the extra is missing
     Figure = None  # type: ignore[assignment,misc]
 
 __all__ = [
+    "bars",
     "bars_with_intervals",
     "best_so_far",
     "distribution",
@@ -129,6 +130,20 @@ def importances(values: dict[str, float]) -> str:
     for i, (_, v) in enumerate(items):
         ax.text(v, i, f" {v:.2f}", va="center", fontsize=8)
     ax.set_xlabel("importance (share of the score's variance)")
+    _style(ax)
+    return _svg(fig)
+
+
+def bars(rows: Sequence[tuple[str, float]], xlabel: str) -> str:
+    """(label, value): horizontal bars, top to bottom, each with its value."""
+    fig = _figure(6.4, 0.7 + 0.42 * max(1, len(rows)))
+    ax = fig.add_subplot()
+    for i, (_label, value) in enumerate(rows[::-1]):
+        ax.barh(i, value, color=PALETTE[0] if i == len(rows) - 1 else "#b8c4d6", height=0.6)
+        ax.text(value, i, f"  {value:,.0f}", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows][::-1])
+    ax.set_xlabel(xlabel)
+    ax.margins(x=0.15)
     _style(ax)
     return _svg(fig)
 
