@@ -129,7 +129,7 @@ def importances(values: dict[str, float]) -> str:
     ax.barh([k for k, _ in items], [v for _, v in items], color=PALETTE[0])
     for i, (_, v) in enumerate(items):
         ax.text(v, i, f" {v:.2f}", va="center", fontsize=8)
-    ax.set_xlabel("importance (share of the score's variance)")
+    ax.set_xlabel("importance (normalised to sum to 1)")
     _style(ax)
     return _svg(fig)
 

@@ -342,7 +342,7 @@ def _sharing(run: SearchRun) -> str:
         ("saved by pruning", num(sharing.get("saved_by_pruning"), "{:,d}")),
         ("calls without sharing or pruning", num(sharing.get("calls_without_sharing_or_pruning"), "{:,d}")),
         ("spent: LLM calls", num(spend.get("calls"), "{:,d}")),
-        ("spent: $", usd(spend.get("cost_usd"))),
+        ("spent: $", usd(spend.get("cost_usd")) if run.cost_unit == "usd" else "no prices known"),
         ("spent: judge calls", num(spend.get("judge_calls"), "{:,d}")),
     ]
     made, without = number(sharing.get("calls_made")), number(sharing.get("calls_without_sharing_or_pruning"))
@@ -417,7 +417,7 @@ def _best_and_baselines(run: SearchRun) -> str:
     if len(rows) > 1:
         parts.append(
             figure(
-                f"Test split ({num(s.get('test_items'), '{:d}')} items): the best and its baselines",
+                f"Test split ({s.get('test_items')} items): the best and its baselines",
                 figures.bars_with_intervals(
                     [
                         (label, number(r.get("score")), number(r.get("ci_low")), number(r.get("ci_high")), main)
@@ -599,11 +599,27 @@ def _runs_with_baselines(run: BenchRun) -> list[tuple[str, BenchRun, bool]]:
 
 
 def _per_query(run: BenchRun, key: str) -> list[float]:
-    if key == "latency_s":
-        vals = [number(r.get("latency_s")) for r in run.results]
-    else:
-        vals = [number((r.get("usage") or {}).get(key)) for r in run.results]
+    vals = [number((r.get("usage") or {}).get(key)) for r in run.results]
     return [v for v in vals if v is not None]
+
+
+def _answered_by_calls(rec: dict[str, Any]) -> bool:
+    """Whether some call of the item was sent (not every one answered by the cache): its latency means something."""
+    u = rec.get("usage") or {}
+    return not (u.get("calls") and not u.get("failed_calls") and u.get("cached_calls") == u.get("calls"))
+
+
+def _latency_split(run: BenchRun) -> tuple[list[float], list[float]]:
+    """Per item answered by calls: seconds in calls, and seconds queued behind a provider's concurrency cap."""
+    in_calls, queued = [], []
+    for r in run.results:
+        total = number(r.get("latency_s"))
+        if total is None or not _answered_by_calls(r):
+            continue
+        q = min(number(r.get("queue_s")) or 0.0, total)
+        in_calls.append(total - q)
+        queued.append(q)
+    return in_calls, queued
 
 
 def bench_section(runs: Sequence[BenchRun]) -> str:
@@ -624,7 +640,7 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
     rows = []
     for label, r, _ in summarised:
         s = r.summary or {}
-        lat = s.get("latency_s") or {}
+        lat, call_lat, queue = s.get("latency_s") or {}, s.get("call_latency_s") or {}, s.get("queue_s") or {}
         fb = s.get("fallbacks") or {}
         rows.append(
             (
@@ -637,7 +653,10 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
                 num(s.get("calls_per_query"), "{:.2f}"),
                 usd(s.get("cost_per_query_usd"), s.get("unpriced_models")),
                 num(lat.get("p50"), "{:.2f}s"),
+                num(call_lat.get("p50"), "{:.2f}s"),
+                num(queue.get("p50"), "{:.2f}s"),
                 num(lat.get("p90"), "{:.2f}s"),
+                num(s.get("answers_from_cache"), "{:d}"),
                 num(s.get("errors"), "{:d}"),
                 num(fb.get("architecture"), "{:d}"),
             )
@@ -655,13 +674,18 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
                     "calls/query",
                     "cost/query",
                     "p50 latency",
+                    "p50 in calls",
+                    "p50 queued",
                     "p90 latency",
+                    "answers from cache",
                     "errors",
                     "fallbacks",
                 ],
                 rows,
-                numeric=tuple(range(2, 12)),
+                numeric=tuple(range(2, 15)),
             )
+            + "<p>Latency is over the items answered by calls (not those the cache answered whole); "
+            "“queued” is time waiting behind a provider's concurrency cap, not time in calls.</p>"
         )
     for run in runs:
         note_text = (run.summary or {}).get("baselines_note")
@@ -699,9 +723,18 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
         ]
         if pts:
             figs.append(figure(f"{bench}: score vs LLM calls per query", figures.score_vs_calls(pts)))
-    lat = [(label, _per_query(r, "latency_s")) for label, r, _ in every]
-    if any(v for _, v in lat):
-        figs.append(figure("Latency per query", figures.distribution(lat, "seconds")))
+    split = [(label, _latency_split(r)) for label, r, _ in every]
+    if any(calls for _, (calls, _) in split):
+        figs.append(
+            figure("Latency per query: time in calls", figures.distribution([(k, c) for k, (c, _) in split], "seconds"))
+        )
+    if any(x > 0 for _, (_, queued) in split for x in queued):
+        figs.append(
+            figure(
+                "Latency per query: time queued behind concurrency caps",
+                figures.distribution([(k, q) for k, (_, q) in split], "seconds"),
+            )
+        )
     cost = [(label, _per_query(r, "cost_usd")) for label, r, _ in every]
     if any(x > 0 for _, v in cost for x in v):
         figs.append(figure("Cost per query", figures.distribution(cost, "$")))
@@ -809,6 +842,9 @@ def query_section(query: dict[str, Any], title: str) -> str:
             label = f"{rec.get('model', '')}" + (f" ×{rec.get('samples')}" if (rec.get("samples") or 1) > 1 else "")
             retries = (rec.get("attempts") or 1) - 1
             label += f" ({retries} {'retry' if retries == 1 else 'retries'})" if retries > 0 else ""
+            queued = number(rec.get("queue_s")) or 0.0
+            if queued > 0:  # waiting for a free slot under the provider's concurrency cap: not time in the call
+                bars.append((base + lane, start - queued, queued, "#dfe3ea", "", ""))
             bars.append((base + lane, start, dur, colour, "////" if rec.get("cached") else "", label))
             attempts = rec.get("attempts") or 0
             table_rows.append(
@@ -823,13 +859,14 @@ def query_section(query: dict[str, Any], title: str) -> str:
                     num(rec.get("output_tokens"), "{:,d}"),
                     num(max(0, attempts - 1), "{:d}") if not rec.get("cached") else "–",
                     "yes" if rec.get("cached") else "no",
+                    num(rec.get("queue_s"), "{:.3f}"),
                     f"<span class='bad'>{esc(rec['error'])}</span>" if rec.get("error") else "",
                 )
             )
         for comp in layer.get("components") or []:
             for f in comp.get("fallbacks") or []:
                 table_rows.append(
-                    (f"{li + 1}", esc(comp.get("type")), "", "", "", "", "", "", "", "", f"fallback: {esc(f)}")
+                    (f"{li + 1}", esc(comp.get("type")), "", "", "", "", "", "", "", "", "", f"fallback: {esc(f)}")
                 )
     if bars:
         total = max([number(trace.get("latency_s")) or 0.0] + [s + d for _, s, d, *_ in bars])
@@ -837,6 +874,7 @@ def query_section(query: dict[str, Any], title: str) -> str:
         legend += (
             "<span><i style='background:repeating-linear-gradient(45deg,#fff,#fff 2px,#555 2px,#555 3px)'></i>"
             "from the call cache</span><span><i style='background:#c0392b'></i>failed</span>"
+            "<span><i style='background:#dfe3ea'></i>queued behind a concurrency cap</span>"
         )
         parts.append(
             figure(
@@ -859,10 +897,11 @@ def query_section(query: dict[str, Any], title: str) -> str:
                     "tokens out",
                     "retries",
                     "cached",
+                    "queued (s)",
                     "error / fallback",
                 ],
                 table_rows,
-                numeric=(3, 4, 5, 6, 7, 8),
+                numeric=(3, 4, 5, 6, 7, 8, 10),
             )
         )
     else:
