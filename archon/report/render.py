@@ -507,6 +507,7 @@ def search_section(run: SearchRun) -> str:
 
     figs = _search_progress_figures([run])
     complete = _complete(run)
+    front = _front(run)
     pts = [(c, float(t["score"]), f"#{t['number']}") for t in complete if (c := run.cost_per_query(t)) is not None]
     if pts:
         pruned = [
@@ -514,18 +515,38 @@ def search_section(run: SearchRun) -> str:
             for t in run.evaluated()
             if t.get("state") == "pruned" and number(t.get("score")) is not None and (c := run.cost_per_query(t))
         ]
-        front = [(run.cost_per_query(t), float(t["score"])) for t in _front(run)]
+        front_points = [(c, float(t["score"])) for t in front if (c := run.cost_per_query(t)) is not None]
         figs.append(
             figure(
                 f"Every trial: dev score vs {_cost_label(run)}, with the Pareto front",
-                figures.scatter_front(pts, front, _cost_label(run), pruned),  # type: ignore[arg-type]
+                figures.scatter_front(pts, front_points, _cost_label(run), pruned),
             )
         )
     parts.append("<div class='grid'>" + "".join(figs) + "</div>")
+    tests = _tested(run)
+    if front:
+        parts.append(
+            f"<h3>Pareto front (dev score vs {_cost_label(run)})</h3>"
+            + table(
+                ["trial", "architecture", "dev score", "dev cost/query", "test score", "test 95% low", "test 95% high"],
+                [
+                    (
+                        num(t["number"], "{:d}"),
+                        esc(t.get("label")),
+                        num(t["score"]),
+                        num(run.cost_per_query(t), "{:.4g}"),
+                        num((tests.get(t["number"]) or {}).get("score")),
+                        num((tests.get(t["number"]) or {}).get("ci_low")),
+                        num((tests.get(t["number"]) or {}).get("ci_high")),
+                    )
+                    for t in front
+                ],
+                numeric=(0, 2, 3, 4, 5, 6),
+            )
+        )
     parts.append("<h3>Which axes matter</h3>" + _importances(run))
 
-    tests = _tested(run)
-    front_numbers = {t["number"] for t in _front(run)}
+    front_numbers = {t["number"] for t in front}
     top = _by_dev_score(complete)[:TOP_ARCHITECTURES]
     if top:
         cards = []
