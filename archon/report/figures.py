@@ -111,7 +111,9 @@ def scatter_front(
         fx, fy = zip(*sorted(front))
         ax.step(fx, fy, where="post", color=PALETTE[3], linewidth=1.6, label="Pareto front")
         ax.scatter(fx, fy, s=36, facecolors="none", edgecolors=PALETTE[3], linewidths=1.4)
-    labels = {(p[0], p[1]): p[2] for p in points}
+    labels: dict[tuple[float, float], str] = {}
+    for x, y, label in points:  # trials at one point share one label
+        labels[(x, y)] = f"{labels[(x, y)]}, {label}" if (x, y) in labels else label
     for x, y in front:
         if (x, y) in labels:
             ax.annotate(labels[(x, y)], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -161,7 +163,14 @@ def bars_with_intervals(rows: Sequence[tuple[str, float | None, float | None, fl
             ax.errorbar(
                 score, i, xerr=[[score - lo], [hi - score]], fmt="none", ecolor="#222222", capsize=3, linewidth=1
             )
-        ax.text(hi if hi is not None else score, i, f"  {score:.3f}", va="center", fontsize=8)
+        ax.annotate(
+            f"{score:.3f}",
+            (hi if hi is not None else score, i),
+            textcoords="offset points",
+            xytext=(5, 0),
+            va="center",
+            fontsize=8,
+        )
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("score (bars: 95% bootstrap interval)")
     _style(ax)

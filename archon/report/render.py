@@ -51,6 +51,7 @@ h2{font-size:18px;margin:12px 0 2px}h3{font-size:15px;margin:18px 0 6px;color:#2
 table{border-collapse:collapse;margin:6px 0;font-size:13px}
 th,td{border-bottom:1px solid #e3e6eb;padding:3px 10px;text-align:left;vertical-align:top}
 th{background:#f0f2f5;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n,td:first-child{white-space:nowrap}section.source{overflow-x:auto}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(430px,1fr));gap:10px 24px}
 figure{margin:6px 0;max-width:720px}figure.wide{max-width:1150px}
 figcaption{font-size:12px;color:#4d5666;margin-bottom:2px;font-weight:600}
@@ -437,6 +438,11 @@ def _best_and_baselines(run: SearchRun) -> str:
                 "<b>beats</b> the runner-up beyond noise."
                 if beats
                 else "does <b>not</b> beat the runner-up beyond noise: the dev split may have picked it by chance."
+                + (
+                    " On the test split the runner-up scores higher, beyond noise."
+                    if (number(verdict.get("ci_high")) or 0.0) < 0
+                    else ""
+                )
             )
             + "</p>"
             + kv_table(
@@ -698,7 +704,7 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
                     "p50 in calls",
                     "p50 queued",
                     "p90 latency",
-                    "answers from cache",
+                    "from cache",
                     "errors",
                     "fallbacks",
                 ],

@@ -114,7 +114,7 @@ def test_bench_report_has_the_runs_numbers_baselines_and_errors(srv, data, tmp_p
         assert rows[label]["p50 latency"].value == s["latency_s"]["p50"]
         assert rows[label]["p50 in calls"].value == s["call_latency_s"]["p50"]
         assert rows[label]["p50 queued"].value == s["queue_s"]["p50"]
-        assert rows[label]["answers from cache"].value == s["answers_from_cache"]
+        assert rows[label]["from cache"].value == s["answers_from_cache"]
     assert any("score with 95% interval" in c for c in page.captions)
     assert any("score vs LLM calls per query" in c for c in page.captions)
     assert any(c.startswith("Latency per query: time in calls") for c in page.captions)
