@@ -49,7 +49,7 @@ h2{font-size:18px;margin:12px 0 2px}h3{font-size:15px;margin:18px 0 6px;color:#2
 .note{background:#fff6db;border-left:3px solid #e0b400;padding:6px 10px;margin:8px 0;font-size:13px}
 .bad{color:#b3261e}
 table{border-collapse:collapse;margin:6px 0;font-size:13px}
-th,td{border-bottom:1px solid #e3e6eb;padding:3px 10px;text-align:left;vertical-align:top}
+th,td{border-bottom:1px solid #e3e6eb;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f0f2f5;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 td.n,td:first-child{white-space:nowrap}section.source{overflow-x:auto}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(430px,1fr));gap:10px 24px}
