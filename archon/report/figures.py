@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - exercised where the extra is missing
     Figure = None  # type: ignore[assignment,misc]
 
 __all__ = [
+    "bars",
     "bars_with_intervals",
     "best_so_far",
     "distribution",
@@ -110,7 +111,9 @@ def scatter_front(
         fx, fy = zip(*sorted(front))
         ax.step(fx, fy, where="post", color=PALETTE[3], linewidth=1.6, label="Pareto front")
         ax.scatter(fx, fy, s=36, facecolors="none", edgecolors=PALETTE[3], linewidths=1.4)
-    labels = {(p[0], p[1]): p[2] for p in points}
+    labels: dict[tuple[float, float], str] = {}
+    for x, y, label in points:  # trials at one point share one label
+        labels[(x, y)] = f"{labels[(x, y)]}, {label}" if (x, y) in labels else label
     for x, y in front:
         if (x, y) in labels:
             ax.annotate(labels[(x, y)], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -128,7 +131,21 @@ def importances(values: dict[str, float]) -> str:
     ax.barh([k for k, _ in items], [v for _, v in items], color=PALETTE[0])
     for i, (_, v) in enumerate(items):
         ax.text(v, i, f" {v:.2f}", va="center", fontsize=8)
-    ax.set_xlabel("importance (share of the score's variance)")
+    ax.set_xlabel("importance (normalised to sum to 1)")
+    _style(ax)
+    return _svg(fig)
+
+
+def bars(rows: Sequence[tuple[str, float]], xlabel: str) -> str:
+    """(label, value): horizontal bars, top to bottom, each with its value."""
+    fig = _figure(6.4, 0.7 + 0.42 * max(1, len(rows)))
+    ax = fig.add_subplot()
+    for i, (_label, value) in enumerate(rows[::-1]):
+        ax.barh(i, value, color=PALETTE[0] if i == len(rows) - 1 else "#b8c4d6", height=0.6)
+        ax.text(value, i, f"  {value:,.0f}", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows][::-1])
+    ax.set_xlabel(xlabel)
+    ax.margins(x=0.15)
     _style(ax)
     return _svg(fig)
 
@@ -146,7 +163,14 @@ def bars_with_intervals(rows: Sequence[tuple[str, float | None, float | None, fl
             ax.errorbar(
                 score, i, xerr=[[score - lo], [hi - score]], fmt="none", ecolor="#222222", capsize=3, linewidth=1
             )
-        ax.text(hi if hi is not None else score, i, f"  {score:.3f}", va="center", fontsize=8)
+        ax.annotate(
+            f"{score:.3f}",
+            (hi if hi is not None else score, i),
+            textcoords="offset points",
+            xytext=(5, 0),
+            va="center",
+            fontsize=8,
+        )
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("score (bars: 95% bootstrap interval)")
     _style(ax)

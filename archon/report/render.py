@@ -9,12 +9,13 @@ from __future__ import annotations
 import html
 import json
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import figures
-from .sources import BenchRun, SearchRun, TraceFile, Trial, load_sources, number
+from .sources import BenchRun, SearchRun, TraceFile, load_sources, number
 
 try:  # parameter importances need optuna (the `search` extra)
     import optuna
@@ -48,8 +49,9 @@ h2{font-size:18px;margin:12px 0 2px}h3{font-size:15px;margin:18px 0 6px;color:#2
 .note{background:#fff6db;border-left:3px solid #e0b400;padding:6px 10px;margin:8px 0;font-size:13px}
 .bad{color:#b3261e}
 table{border-collapse:collapse;margin:6px 0;font-size:13px}
-th,td{border-bottom:1px solid #e3e6eb;padding:3px 10px;text-align:left;vertical-align:top}
+th,td{border-bottom:1px solid #e3e6eb;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f0f2f5;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n,td:first-child{white-space:nowrap}section.source{overflow-x:auto}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(430px,1fr));gap:10px 24px}
 figure{margin:6px 0;max-width:720px}figure.wide{max-width:1150px}
 figcaption{font-size:12px;color:#4d5666;margin-bottom:2px;font-weight:600}
@@ -161,61 +163,51 @@ def architecture_diagram(config: dict[str, Any] | None) -> str:
 
 # --------------------------------------------------------------------------- search
 
-
-def _cost_axis(trials: Sequence[Trial]) -> tuple[str, str]:
-    """Cost per query in $ when the search priced its trials, else in LLM calls."""
-    if any((t.cost_per_query or 0) > 0 for t in trials):
-        return "cost_per_query", "cost per query ($)"
-    return "calls_per_query", "LLM calls per query"
+Row = dict[str, Any]  # a trial, as a row of trials.jsonl
 
 
-def _front_points(run: SearchRun, attr: str) -> list[tuple[float, float]]:
-    """The Pareto front as the summary gives it (trial numbers or points), else computed from the trials."""
-    by_number: dict[object, Trial] = {t.number: t for t in run.trials}  # looked up by what the summary wrote
-    front = (run.summary or {}).get("front")
-    points: list[tuple[float, float]] = []
-    if isinstance(front, list) and front:
-        for f in front:
-            t = by_number.get(f.get("number") if isinstance(f, dict) else f)
-            if t is not None and t.score is not None and getattr(t, attr) is not None:
-                points.append((getattr(t, attr), t.score))
-        return points
-    done = [
-        (getattr(t, attr), t.score)
-        for t in run.trials
-        if not t.pruned and t.score is not None and getattr(t, attr) is not None
-    ]
-    best: float | None = None
-    for cost, score in sorted(done, key=lambda p: (p[0], -p[1])):
-        if best is None or score > best:
-            points.append((cost, score))
-            best = score
-    return points
+def _complete(run: SearchRun) -> list[Row]:
+    return [t for t in run.evaluated() if t.get("state") == "complete" and number(t.get("score")) is not None]
 
 
-def _test_scores(run: SearchRun) -> dict[int, dict[str, Any]]:
-    """Test-split results by trial number, from the summary's best and front entries."""
-    out: dict[int, dict[str, Any]] = {}
+def _by_dev_score(trials: Sequence[Row]) -> list[Row]:
+    """Best first; ties keep trial order (as the search ranks them)."""
+    return sorted(trials, key=lambda t: -float(t["score"]))
+
+
+def _cost_label(run: SearchRun) -> str:
+    return "$ per query" if run.cost_unit == "usd" else "LLM calls per query"
+
+
+def _front(run: SearchRun) -> list[Row]:
+    """The complete trials no other beats on both dev score and cost per query (the search's rule), cheapest first."""
+    done = [(c, float(t["score"]), t) for t in _complete(run) if (c := run.cost_per_query(t)) is not None]
+    front = [(c, t) for c, s, t in done if not any(oc <= c and os_ >= s and (oc < c or os_ > s) for oc, os_, _ in done)]
+    return [t for _, t in sorted(front, key=lambda p: p[0])]
+
+
+def _tested(run: SearchRun) -> dict[int, Row]:
+    """Test-split results by trial number: the best's (with its baselines), the front's and the runner-up's."""
     s = run.summary or {}
-    entries = [s.get("best"), *(s.get("front") or [])]
-    for e in entries:
-        if not isinstance(e, dict) or not isinstance(e.get("number"), int):
-            continue
-        test = e.get("test")
-        if isinstance(test, dict):
-            out[e["number"]] = test
-        elif e.get("test_score") is not None:
-            out[e["number"]] = {
-                "score": e.get("test_score"),
-                "ci_low": e.get("test_ci_low"),
-                "ci_high": e.get("test_ci_high"),
-            }
+    out: dict[int, Row] = {}
+    for f in s.get("front") or []:
+        if isinstance(f.get("test"), dict):
+            out[f["number"]] = f["test"]
+    best = s.get("best") or {}
+    if isinstance(best.get("test"), dict):
+        out[best["trial"]] = best["test"]
+    runner = (s.get("winner_vs_runner_up") or {}).get("runner_up") or {}
+    for t in _complete(run):  # the runner-up is named by its label (an architecture is evaluated once)
+        if runner and t.get("label") == runner.get("label") and t["number"] not in out:
+            out[t["number"]] = {"score": runner.get("test_score")}
     return out
 
 
 def _importances(run: SearchRun) -> str:
     if run.study_db is None:
-        return note("Parameter importances: unavailable (no study.db in this folder).")
+        storage = ((run.summary or {}).get("study") or {}).get("storage")
+        where = f" (the study is in {esc(storage)})" if storage else ""
+        return note(f"Parameter importances: unavailable (no study.db in this folder{where}).")
     if optuna is None:
         return note("Parameter importances: unavailable (optuna is not installed: pip install 'archon[search]').")
     storage = f"sqlite:///{run.study_db.resolve()}"
@@ -225,167 +217,397 @@ def _importances(run: SearchRun) -> str:
         parts = []
         for name in names:
             study = optuna.load_study(study_name=name, storage=storage)
-            target = None if len(study.directions) == 1 else (lambda t: t.values[0])
-            values = optuna.importance.get_param_importances(study, target=target)
+            # With score and cost, the importances are the score's (negated: the evaluator seeks low targets).
+            target = None if len(study.directions) == 1 else (lambda t: -t.values[0])
+            with warnings.catch_warnings():  # optuna warns of any target's direction; this one is negated above
+                warnings.simplefilter("ignore", UserWarning)
+                values = optuna.importance.get_param_importances(study, target=target)
             if values:
                 parts.append(
-                    figure(f"Parameter importances for the score (fANOVA, study {name})", figures.importances(values))
+                    figure(
+                        f"Parameter importances for the dev score (PED-ANOVA over the complete trials, study {name})",
+                        figures.importances(values),
+                    )
                 )
         return "".join(parts) or note("Parameter importances: unavailable (no parameters varied yet).")
     except Exception as e:  # too few trials, a study being written: say so, keep the report
         return note(f"Parameter importances: unavailable ({esc(type(e).__name__)}: {esc(e)}).")
 
 
-def _score_key(t: Trial) -> float:
-    """A trial's score for ranking (those shown are scored; an unscored one would rank last)."""
-    return -float("inf") if t.score is None else t.score
-
-
-def _calls_spent(trials: Sequence[Trial]) -> list[float] | None:
-    if not any(t.new_calls is not None for t in trials):
-        return None
+def _cumulative(trials: Sequence[Row], key: str) -> list[float]:
     total, xs = 0.0, []
     for t in trials:
-        total += t.new_calls or 0.0
+        total += number(t.get(key)) or 0.0
         xs.append(total)
     return xs
 
 
-def _usd_spent(trials: Sequence[Trial]) -> list[float] | None:
-    if not any((t.spent_usd or 0) > 0 for t in trials):
-        return None
-    total, xs = 0.0, []
-    for t in trials:
-        total += t.spent_usd or 0.0
-        xs.append(total)
-    return xs
+def _total(trials: Sequence[Row], key: str) -> float:
+    return sum(number(t.get(key)) or 0.0 for t in trials)
 
 
 def _search_progress_figures(runs: Sequence[SearchRun]) -> list[str]:
-    """Best score so far against trials, LLM calls and $ spent; one line per search (sampler)."""
-    scored = [r for r in runs if any(t.score is not None for t in r.trials)]
-    if not scored:
+    """Best dev score so far against trials evaluated, LLM calls and $ spent; one line per search (sampler)."""
+    runs = [r for r in runs if _complete(r)]
+    if not runs:
         return []
 
     def scores(r: SearchRun) -> list[float | None]:
-        return [None if t.pruned else t.score for t in r.trials]  # pruned scores are partial
+        # A pruned trial's score is its running score on part of the dev split: not a result.
+        return [float(t["score"]) if t in _complete(r) else None for t in r.evaluated()]
 
     out = [
         figure(
-            "Best score so far vs trials",
-            figures.best_so_far([(r.label, [t.number + 1 for t in r.trials], scores(r)) for r in scored], "trials"),
-        )
+            "Best dev score so far vs trials evaluated",
+            figures.best_so_far(
+                [(r.label, list(range(1, len(r.evaluated()) + 1)), scores(r)) for r in runs], "trials evaluated"
+            ),
+        ),
+        figure(
+            "Best dev score so far vs LLM calls made by the trials",
+            figures.best_so_far(
+                [(r.label, _cumulative(r.evaluated(), "new_calls"), scores(r)) for r in runs], "LLM calls made"
+            ),
+        ),
     ]
-    with_calls = [(r.label, xs, scores(r)) for r in scored if (xs := _calls_spent(r.trials)) is not None]
-    if len(with_calls) == len(scored):
-        out.append(figure("Best score so far vs LLM calls spent", figures.best_so_far(with_calls, "LLM calls made")))
-    with_usd = [(r.label, xs, scores(r)) for r in scored if (xs := _usd_spent(r.trials)) is not None]
-    if len(with_usd) == len(scored):
-        out.append(figure("Best score so far vs $ spent", figures.best_so_far(with_usd, "$ spent")))
-    return out
-
-
-def search_section(run: SearchRun) -> str:
-    trials = run.trials
-    parts = [f"<h2>Search: {esc(run.label)}</h2><div class='path'>{esc(run.path)}</div>"]
-    complete = [t for t in trials if t.state == "COMPLETE" and t.score is not None]
-    pruned = [t for t in trials if t.pruned]
-    failed = [t for t in trials if t.state == "FAIL"]
-    if not run.finished:
-        parts.append(
-            note(
-                f"Search in progress (no summary.json yet): {len(trials)} trial(s) recorded so far, "
-                f"{len(complete)} complete. This report shows what is done."
-            )
-        )
-    if not trials:
-        parts.append(note("No trials recorded yet."))
-    s = run.summary or {}
-    best = s.get("best") if isinstance(s.get("best"), dict) else {}
-    best_trial = max(complete, key=_score_key) if complete else None
-    rows = [
-        ("trials", num(len(trials), "{:d}")),
-        ("complete", num(len(complete), "{:d}")),
-        ("pruned", num(len(pruned), "{:d}")),
-        ("failed", num(len(failed), "{:d}")),
-        ("best trial", value_cell(best.get("number") if best else (best_trial.number if best_trial else None))),
-        ("best dev score", num(best.get("score") if best else (best_trial.score if best_trial else None))),
-    ]
-    parts.append("<div class='grid'><div><h3>Overview</h3>" + kv_table(rows) + "</div>")
-    saved = [
-        (k, value_cell(v))
-        for block in ("spend", "sharing", "pruning")
-        for k, v in flat(s.get(block), f"{block}.")
-        if s.get(block) is not None
-    ]
-    parts.append(
-        "<div><h3>Spend, sharing and pruning</h3>"
-        + (kv_table(saved) if saved else note("n/a: the summary has no spend, sharing or pruning figures yet."))
-        + "</div></div>"
-    )
-
-    figs = _search_progress_figures([run])
-    attr, xlabel = _cost_axis(trials)
-    pts = [
-        (getattr(t, attr), t.score, f"#{t.number}")
-        for t in complete
-        if getattr(t, attr) is not None and t.score is not None
-    ]
-    if pts:
-        figs.append(
+    if any((number(t.get("new_cost_usd")) or 0) > 0 for r in runs for t in r.evaluated()):
+        out.append(
             figure(
-                f"Every trial: score vs {xlabel}, with the Pareto front",
-                figures.scatter_front(
-                    pts,
-                    _front_points(run, attr),
-                    xlabel,
-                    [
-                        (getattr(t, attr), t.score)
-                        for t in pruned
-                        if getattr(t, attr) is not None and t.score is not None
-                    ],
+                "Best dev score so far vs $ spent by the trials",
+                figures.best_so_far(
+                    [(r.label, _cumulative(r.evaluated(), "new_cost_usd"), scores(r)) for r in runs], "$ spent"
                 ),
             )
         )
+    return out
+
+
+def _overview(run: SearchRun) -> str:
+    s = run.summary or {}
+    study = s.get("study") or {}
+    space = s.get("space") or {}
+    estimate = s.get("estimate") or {}
+    evaluated = run.evaluated()
+    if run.finished:
+        counts = s.get("trials") or {}
+        not_evaluated = counts.get("not_evaluated") or {}
+    else:  # counted from the trials so far
+        counts = {
+            "evaluated": len(evaluated),
+            "complete": len(_complete(run)),
+            "pruned": sum(t.get("state") == "pruned" for t in evaluated),
+        }
+        not_evaluated = {}
+        for t in run.trials:
+            if t.get("decision") != "evaluate":
+                not_evaluated[t.get("decision")] = not_evaluated.get(t.get("decision"), 0) + 1
+    rows = [
+        ("sampler", esc(study.get("sampler", "n/a"))),
+        ("objectives", esc(", ".join(study.get("objectives") or []) or "n/a")),
+        ("stopped because", esc(s.get("stopped", "n/a"))),
+        ("architectures in the space", num(space.get("size"), "{:,d}")),
+        ("within the budget", num(space.get("within_budget"), "{:,d}")),
+        ("estimated calls before starting", num(estimate.get("calls"), "{:,.0f}")),
+        ("dev items", num(s.get("dev_items"), "{:d}")),
+        ("test items", num(s.get("test_items"), "{:d}")),
+        ("trials evaluated", num(counts.get("evaluated"), "{:d}")),
+        ("complete", num(counts.get("complete"), "{:d}")),
+        ("pruned", num(counts.get("pruned"), "{:d}")),
+    ]
+    rows += [(f"not evaluated: {k.replace('_', ' ')}", num(v, "{:d}")) for k, v in not_evaluated.items()]
+    return kv_table(rows)
+
+
+def _sharing(run: SearchRun) -> str:
+    """What the search spent, and what sharing generations and pruning saved."""
+    if run.finished:
+        s = run.summary or {}
+        sharing, spend = s.get("sharing") or {}, s.get("spend") or {}
+        caption = ""
+    else:  # the trials' own figures so far (the model ranking's calls are not among them)
+        ev = run.evaluated()
+        made_so_far, needed, saved = _total(ev, "new_calls"), _total(ev, "calls"), _total(ev, "calls_saved")
+        sharing = {
+            "calls_made": made_so_far,
+            "calls_without_sharing": needed,
+            "saved_by_sharing": needed - made_so_far,
+            "saved_by_pruning": saved,
+            "calls_without_sharing_or_pruning": needed + saved,
+        }
+        spend = {"calls": made_so_far, "cost_usd": _total(ev, "new_cost_usd")}
+        caption = note("So far, counting the trials' calls only (summary.json is not written yet).")
+    rows = [
+        ("calls made", num(sharing.get("calls_made"), "{:,d}")),
+        ("calls without sharing", num(sharing.get("calls_without_sharing"), "{:,d}")),
+        ("saved by sharing", num(sharing.get("saved_by_sharing"), "{:,d}")),
+        ("saved by pruning", num(sharing.get("saved_by_pruning"), "{:,d}")),
+        ("calls without sharing or pruning", num(sharing.get("calls_without_sharing_or_pruning"), "{:,d}")),
+        ("spent: LLM calls", num(spend.get("calls"), "{:,d}")),
+        ("spent: $", usd(spend.get("cost_usd")) if run.cost_unit == "usd" else "no prices known"),
+        ("spent: judge calls", num(spend.get("judge_calls"), "{:,d}")),
+    ]
+    made, without = number(sharing.get("calls_made")), number(sharing.get("calls_without_sharing_or_pruning"))
+    headline = (
+        f"<p>The search made {num(made, '{:,d}')} LLM calls: {made / without:.0%} of the {num(without, '{:,d}')} "
+        "it would have made without sharing generations and pruning.</p>"
+        if made is not None and without
+        else ""
+    )
+    bars = [
+        (label, v)
+        for label, v in (
+            ("made", made),
+            ("without sharing", number(sharing.get("calls_without_sharing"))),
+            ("without sharing or pruning", without),
+        )
+        if v is not None
+    ]
+    fig = (
+        figure("LLM calls: made vs without sharing vs without sharing or pruning", figures.bars(bars, "LLM calls"))
+        if len(bars) == 3
+        else ""
+    )
+    return caption + headline + kv_table(rows) + fig
+
+
+def _best_and_baselines(run: SearchRun) -> str:
+    """The best architecture on the test split beside its compute-matched baselines; the verdict on the runner-up."""
+    s = run.summary or {}
+    best = s.get("best")
+    if not isinstance(best, dict):
+        return note("No best architecture yet." if run.finished else "The best is tested once the search ends.")
+    test = best.get("test") or {}
+    parts = [
+        kv_table(
+            [
+                ("best trial", num(best.get("trial"), "{:d}")),
+                ("best architecture", esc(best.get("label"))),
+                ("best dev score", num(best.get("dev_score"))),
+                ("test score", num(test.get("score"))),
+                ("test 95% low", num(test.get("ci_low"))),
+                ("test 95% high", num(test.get("ci_high"))),
+                ("test calls/query", num(test.get("calls_per_query"), "{:.2f}")),
+                ("test cost/query", usd(test.get("cost_per_query_usd"))),
+                ("written to", f"<span class='path'>{esc(best.get('config_path'))}</span>"),
+            ]
+        )
+    ]
+    if not test:
+        parts.append(note("The best was not evaluated on the test split."))
+        return "".join(parts)
+    rows = [("best: " + str(best.get("label")), test, True)] + [
+        (name, b, False) for name, b in (test.get("baselines") or {}).items()
+    ]
+    parts.append(
+        "<h3>On the test split, beside the compute-matched baselines</h3>"
+        + table(
+            ["architecture", "score", "95% low", "95% high", "calls/query"],
+            [
+                (
+                    esc(label),
+                    num(r.get("score")),
+                    num(r.get("ci_low")),
+                    num(r.get("ci_high")),
+                    num(r.get("calls_per_query"), "{:.2f}"),
+                )
+                for label, r, _ in rows
+            ],
+            numeric=(1, 2, 3, 4),
+        )
+    )
+    if len(rows) > 1:
+        parts.append(
+            figure(
+                f"Test split ({s.get('test_items')} items): the best and its baselines",
+                figures.bars_with_intervals(
+                    [
+                        (label, number(r.get("score")), number(r.get("ci_low")), number(r.get("ci_high")), main)
+                        for label, r, main in rows
+                    ]
+                ),
+            )
+        )
+    verdict = s.get("winner_vs_runner_up")
+    if isinstance(verdict, dict):
+        runner = verdict.get("runner_up") or {}
+        beats = verdict.get("beats_beyond_noise")
+        parts.append(
+            "<h3>Winner vs runner-up (paired bootstrap on the same test items)</h3>"
+            + f"<p class='{'' if beats else 'note'}'>The winner "
+            + (
+                "<b>beats</b> the runner-up beyond noise."
+                if beats
+                else "does <b>not</b> beat the runner-up beyond noise: the dev split may have picked it by chance."
+                + (
+                    " On the test split the runner-up scores higher, beyond noise."
+                    if (number(verdict.get("ci_high")) or 0.0) < 0
+                    else ""
+                )
+            )
+            + "</p>"
+            + kv_table(
+                [
+                    ("runner-up", esc(runner.get("label"))),
+                    ("runner-up dev score", num(runner.get("dev_score"))),
+                    ("runner-up test score", num(runner.get("test_score"))),
+                    ("paired items", num(verdict.get("items"), "{:d}")),
+                    ("mean difference", num(verdict.get("mean_difference"))),
+                    ("difference 95% low", num(verdict.get("ci_low"))),
+                    ("difference 95% high", num(verdict.get("ci_high"))),
+                    ("beats beyond noise", esc("yes" if beats else "no")),
+                ]
+            )
+        )
+    return "".join(parts)
+
+
+def _model_ranking(run: SearchRun) -> str:
+    ranking = (run.summary or {}).get("model_ranking")
+    if not ranking:
+        return ""
+    return "<h3>Models ranked alone on the dev split</h3>" + table(
+        ["model", "model type", "dev score", "calls", "new calls"],
+        [
+            (
+                esc(m.get("model")),
+                esc(m.get("model_type")),
+                num(m.get("dev_score")),
+                num(m.get("calls"), "{:,d}"),
+                num(m.get("new_calls"), "{:,d}"),
+            )
+            for m in ranking
+        ],
+        numeric=(2, 3, 4),
+    )
+
+
+def _status_note(run: SearchRun) -> str:
+    ev = run.evaluated()
+    so_far = f"{len(run.trials)} trial(s) decided, {len(ev)} evaluated, {len(_complete(run))} complete"
+    if run.from_study:
+        return note(
+            f"Search running or cut off: the trials are read from study.db ({so_far}). "
+            "This report shows what is done so far."
+        )
+    if not run.finished and run.trials:
+        return note(
+            f"Search cut off or still testing its best (trials.jsonl written, no summary.json yet): {so_far}. "
+            "This report shows what is done so far."
+        )
+    if not run.trials:
+        return note("No trials recorded yet.")
+    return ""
+
+
+def search_section(run: SearchRun) -> str:
+    parts = [f"<h2>Search: {esc(run.label)}</h2><div class='path'>{esc(run.path)}</div>", _status_note(run)]
+    parts.append(
+        "<div class='grid'><div><h3>Overview</h3>"
+        + _overview(run)
+        + "</div><div><h3>Spend, sharing and pruning</h3>"
+        + _sharing(run)
+        + "</div></div>"
+    )
+    parts.append("<h3>Best architecture</h3>" + _best_and_baselines(run))
+    parts.append(_model_ranking(run))
+
+    figs = _search_progress_figures([run])
+    complete = _complete(run)
+    front = _front(run)
+    pts = [(c, float(t["score"]), f"#{t['number']}") for t in complete if (c := run.cost_per_query(t)) is not None]
+    if pts:
+        pruned = [
+            (c, float(t["score"]))
+            for t in run.evaluated()
+            if t.get("state") == "pruned" and number(t.get("score")) is not None and (c := run.cost_per_query(t))
+        ]
+        front_points = [(c, float(t["score"])) for t in front if (c := run.cost_per_query(t)) is not None]
+        figs.append(
+            figure(
+                f"Every trial: dev score vs {_cost_label(run)}, with the Pareto front",
+                figures.scatter_front(pts, front_points, _cost_label(run), pruned),
+            )
+        )
     parts.append("<div class='grid'>" + "".join(figs) + "</div>")
+    tests = _tested(run)
+    if front:
+        parts.append(
+            f"<h3>Pareto front (dev score vs {_cost_label(run)})</h3>"
+            + table(
+                ["trial", "architecture", "dev score", "dev cost/query", "test score", "test 95% low", "test 95% high"],
+                [
+                    (
+                        num(t["number"], "{:d}"),
+                        esc(t.get("label")),
+                        num(t["score"]),
+                        num(run.cost_per_query(t), "{:.4g}"),
+                        num((tests.get(t["number"]) or {}).get("score")),
+                        num((tests.get(t["number"]) or {}).get("ci_low")),
+                        num((tests.get(t["number"]) or {}).get("ci_high")),
+                    )
+                    for t in front
+                ],
+                numeric=(0, 2, 3, 4, 5, 6),
+            )
+        )
     parts.append("<h3>Which axes matter</h3>" + _importances(run))
 
-    tests = _test_scores(run)
-    top = sorted(complete, key=_score_key, reverse=True)[:TOP_ARCHITECTURES]
+    front_numbers = {t["number"] for t in front}
+    top = _by_dev_score(complete)[:TOP_ARCHITECTURES]
     if top:
         cards = []
         for rank, t in enumerate(top, 1):
-            test = tests.get(t.number) or {}
+            test = tests.get(t["number"]) or {}
             interval = (
                 f" [{num(test.get('ci_low'))}, {num(test.get('ci_high'))}]" if test.get("ci_low") is not None else ""
             )
             cards.append(
-                f"<div class='archcard'><b>#{rank}: trial {esc(t.number)}</b> · dev score {num(t.score)}"
-                f" · test score {num(test.get('score'))}{interval} · calls/query {num(t.calls_per_query, '{:.1f}')}"
-                f" · cost/query {usd(t.cost_per_query)}{architecture_diagram(run.config(t))}</div>"
+                f"<div class='archcard'><b>#{rank}: trial {esc(t['number'])}</b> · {esc(t.get('label'))}"
+                + (" · on the Pareto front" if t["number"] in front_numbers else "")
+                + f"<br>dev score {num(t['score'])} · test score {num(test.get('score'))}{interval}"
+                f" · {_cost_label(run)} {num(run.cost_per_query(t), '{:.4g}')}"
+                f" · worst-case calls/query {num(t.get('calls_per_query'), '{:d}')}"
+                f"{architecture_diagram(run.config(t))}</div>"
             )
         parts.append(f"<h3>Top architectures (by dev score)</h3>{''.join(cards)}")
 
-    if trials:
+    if run.trials:
         trial_rows = [
             (
-                value_cell(t.number),
-                esc(t.state.lower()),
-                num(t.score),
-                num(t.calls_per_query, "{:.1f}"),
-                usd(t.cost_per_query),
-                num(t.new_calls, "{:,.0f}"),
-                num(t.cached_calls, "{:,.0f}"),
-                esc(json.dumps(t.params)[:160]),
+                num(t.get("number"), "{:d}"),
+                esc(t.get("label")),
+                esc(t.get("decision")),
+                esc(t.get("state")),
+                num(t.get("score")),
+                num(run.cost_per_query(t), "{:.4g}"),
+                num(t.get("calls_per_query"), "{:d}"),
+                num(t.get("items"), "{:d}"),
+                num(t.get("new_calls"), "{:,d}"),
+                num(t.get("cached_calls"), "{:,d}"),
+                num(t.get("calls_saved"), "{:,d}"),
+                esc(json.dumps(t.get("params"))[:160]),
             )
-            for t in trials
+            for t in run.trials
         ]
         parts.append(
-            f"<details><summary>All {len(trials)} trials</summary>"
+            f"<details><summary>All {len(run.trials)} trials</summary>"
             + table(
-                ["trial", "state", "score", "calls/query", "cost/query", "new calls", "cached calls", "params"],
+                [
+                    "trial",
+                    "architecture",
+                    "decision",
+                    "state",
+                    "dev score",
+                    "dev $/query" if run.cost_unit == "usd" else "dev calls/query",
+                    "worst-case calls/query",
+                    "items",
+                    "new calls",
+                    "cached calls",
+                    "calls saved",
+                    "params",
+                ],
                 trial_rows,
-                numeric=(0, 2, 3, 4, 5, 6),
+                numeric=(0, 4, 5, 6, 7, 8, 9, 10),
             )
             + "</details>"
         )
@@ -404,11 +626,27 @@ def _runs_with_baselines(run: BenchRun) -> list[tuple[str, BenchRun, bool]]:
 
 
 def _per_query(run: BenchRun, key: str) -> list[float]:
-    if key == "latency_s":
-        vals = [number(r.get("latency_s")) for r in run.results]
-    else:
-        vals = [number((r.get("usage") or {}).get(key)) for r in run.results]
+    vals = [number((r.get("usage") or {}).get(key)) for r in run.results]
     return [v for v in vals if v is not None]
+
+
+def _answered_by_calls(rec: dict[str, Any]) -> bool:
+    """Whether some call of the item was sent (not every one answered by the cache): its latency means something."""
+    u = rec.get("usage") or {}
+    return not (u.get("calls") and not u.get("failed_calls") and u.get("cached_calls") == u.get("calls"))
+
+
+def _latency_split(run: BenchRun) -> tuple[list[float], list[float]]:
+    """Per item answered by calls: seconds in calls, and seconds queued behind a provider's concurrency cap."""
+    in_calls, queued = [], []
+    for r in run.results:
+        total = number(r.get("latency_s"))
+        if total is None or not _answered_by_calls(r):
+            continue
+        q = min(number(r.get("queue_s")) or 0.0, total)
+        in_calls.append(total - q)
+        queued.append(q)
+    return in_calls, queued
 
 
 def bench_section(runs: Sequence[BenchRun]) -> str:
@@ -429,7 +667,7 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
     rows = []
     for label, r, _ in summarised:
         s = r.summary or {}
-        lat = s.get("latency_s") or {}
+        lat, call_lat, queue = s.get("latency_s") or {}, s.get("call_latency_s") or {}, s.get("queue_s") or {}
         fb = s.get("fallbacks") or {}
         rows.append(
             (
@@ -442,7 +680,10 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
                 num(s.get("calls_per_query"), "{:.2f}"),
                 usd(s.get("cost_per_query_usd"), s.get("unpriced_models")),
                 num(lat.get("p50"), "{:.2f}s"),
+                num(call_lat.get("p50"), "{:.2f}s"),
+                num(queue.get("p50"), "{:.2f}s"),
                 num(lat.get("p90"), "{:.2f}s"),
+                num(s.get("answers_from_cache"), "{:d}"),
                 num(s.get("errors"), "{:d}"),
                 num(fb.get("architecture"), "{:d}"),
             )
@@ -460,13 +701,18 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
                     "calls/query",
                     "cost/query",
                     "p50 latency",
+                    "p50 in calls",
+                    "p50 queued",
                     "p90 latency",
+                    "from cache",
                     "errors",
                     "fallbacks",
                 ],
                 rows,
-                numeric=tuple(range(2, 12)),
+                numeric=tuple(range(2, 15)),
             )
+            + "<p>Latency is over the items answered by calls (not those the cache answered whole); "
+            "“queued” is time waiting behind a provider's concurrency cap, not time in calls.</p>"
         )
     for run in runs:
         note_text = (run.summary or {}).get("baselines_note")
@@ -504,9 +750,18 @@ def bench_section(runs: Sequence[BenchRun]) -> str:
         ]
         if pts:
             figs.append(figure(f"{bench}: score vs LLM calls per query", figures.score_vs_calls(pts)))
-    lat = [(label, _per_query(r, "latency_s")) for label, r, _ in every]
-    if any(v for _, v in lat):
-        figs.append(figure("Latency per query", figures.distribution(lat, "seconds")))
+    split = [(label, _latency_split(r)) for label, r, _ in every]
+    if any(calls for _, (calls, _) in split):
+        figs.append(
+            figure("Latency per query: time in calls", figures.distribution([(k, c) for k, (c, _) in split], "seconds"))
+        )
+    if any(x > 0 for _, (_, queued) in split for x in queued):
+        figs.append(
+            figure(
+                "Latency per query: time queued behind concurrency caps",
+                figures.distribution([(k, q) for k, (_, q) in split], "seconds"),
+            )
+        )
     cost = [(label, _per_query(r, "cost_usd")) for label, r, _ in every]
     if any(x > 0 for _, v in cost for x in v):
         figs.append(figure("Cost per query", figures.distribution(cost, "$")))
@@ -614,6 +869,9 @@ def query_section(query: dict[str, Any], title: str) -> str:
             label = f"{rec.get('model', '')}" + (f" ×{rec.get('samples')}" if (rec.get("samples") or 1) > 1 else "")
             retries = (rec.get("attempts") or 1) - 1
             label += f" ({retries} {'retry' if retries == 1 else 'retries'})" if retries > 0 else ""
+            queued = number(rec.get("queue_s")) or 0.0
+            if queued > 0:  # waiting for a free slot under the provider's concurrency cap: not time in the call
+                bars.append((base + lane, start - queued, queued, "#dfe3ea", "", ""))
             bars.append((base + lane, start, dur, colour, "////" if rec.get("cached") else "", label))
             attempts = rec.get("attempts") or 0
             table_rows.append(
@@ -628,13 +886,14 @@ def query_section(query: dict[str, Any], title: str) -> str:
                     num(rec.get("output_tokens"), "{:,d}"),
                     num(max(0, attempts - 1), "{:d}") if not rec.get("cached") else "–",
                     "yes" if rec.get("cached") else "no",
+                    num(rec.get("queue_s"), "{:.3f}"),
                     f"<span class='bad'>{esc(rec['error'])}</span>" if rec.get("error") else "",
                 )
             )
         for comp in layer.get("components") or []:
             for f in comp.get("fallbacks") or []:
                 table_rows.append(
-                    (f"{li + 1}", esc(comp.get("type")), "", "", "", "", "", "", "", "", f"fallback: {esc(f)}")
+                    (f"{li + 1}", esc(comp.get("type")), "", "", "", "", "", "", "", "", "", f"fallback: {esc(f)}")
                 )
     if bars:
         total = max([number(trace.get("latency_s")) or 0.0] + [s + d for _, s, d, *_ in bars])
@@ -642,6 +901,7 @@ def query_section(query: dict[str, Any], title: str) -> str:
         legend += (
             "<span><i style='background:repeating-linear-gradient(45deg,#fff,#fff 2px,#555 2px,#555 3px)'></i>"
             "from the call cache</span><span><i style='background:#c0392b'></i>failed</span>"
+            "<span><i style='background:#dfe3ea'></i>queued behind a concurrency cap</span>"
         )
         parts.append(
             figure(
@@ -664,10 +924,11 @@ def query_section(query: dict[str, Any], title: str) -> str:
                     "tokens out",
                     "retries",
                     "cached",
+                    "queued (s)",
                     "error / fallback",
                 ],
                 table_rows,
-                numeric=(3, 4, 5, 6, 7, 8),
+                numeric=(3, 4, 5, 6, 7, 8, 10),
             )
         )
     else:
@@ -697,6 +958,10 @@ def build_report(paths: Sequence[str | Path], *, title: str = "archon report") -
     benches = [s for s in sources if isinstance(s, BenchRun)]
     traces = [s for s in sources if isinstance(s, TraceFile)]
     sections: list[tuple[str, str, str]] = []  # (anchor, nav label, html)
+    labels = [s.label for s in searches]
+    for s in searches:  # two searches with one sampler are told apart by their folders
+        if labels.count(s.sampler or s.path.name) > 1:
+            s.label = f"{s.label} ({s.path.name})"
     if len(searches) > 1:
         figs = _search_progress_figures(searches)
         sections.append(

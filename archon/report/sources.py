@@ -15,6 +15,11 @@ from typing import Any
 
 from ..errors import ArchonError
 
+try:  # a running search's trials are in its study (the `search` extra)
+    import optuna
+except ImportError:  # pragma: no cover - exercised where the extra is missing
+    optuna = None  # type: ignore[assignment]
+
 __all__ = ["BenchRun", "SearchRun", "TraceFile", "load_sources", "read_jsonl"]
 
 SEARCH_MARKERS = ("trials.jsonl", "study.db")
@@ -52,85 +57,128 @@ def number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def first(rec: dict[str, Any], *keys: str) -> Any:
-    """The first of ``keys`` present (not None) in ``rec``."""
-    return next((rec[k] for k in keys if rec.get(k) is not None), None)
-
-
 # --------------------------------------------------------------------------- search
 
 
 @dataclass
-class Trial:
-    """One line of a search's trials.jsonl, with the fields a report uses pulled out."""
-
-    number: int
-    score: float | None
-    state: str
-    pruned: bool
-    calls_per_query: float | None
-    cost_per_query: float | None  # $ per query, when the search knew prices
-    new_calls: float | None
-    cached_calls: float | None
-    spent_usd: float | None  # what evaluating this trial cost (new calls only)
-    params: dict[str, Any]
-    config_path: str | None
-    raw: dict[str, Any]
-
-    @classmethod
-    def from_record(cls, rec: dict[str, Any], index: int) -> Trial:
-        state = str(
-            rec.get("state")
-            or ("PRUNED" if rec.get("pruned") else "COMPLETE" if rec.get("score") is not None else "UNKNOWN")
-        ).upper()
-        n, params = rec.get("number"), rec.get("params")
-        return cls(
-            number=int(n) if isinstance(n, int) else index,
-            score=number(first(rec, "score", "value")),
-            state=state,
-            pruned=bool(rec.get("pruned")) or state == "PRUNED",
-            calls_per_query=number(first(rec, "calls_per_query", "calls")),
-            cost_per_query=number(first(rec, "cost_per_query_usd", "cost_per_query", "cost")),
-            new_calls=number(rec.get("new_calls")),
-            cached_calls=number(rec.get("cached_calls")),
-            spent_usd=number(first(rec, "new_cost_usd", "spent_usd", "cost_usd")),
-            params=params if isinstance(params, dict) else {},
-            config_path=first(rec, "config", "config_path"),
-            raw=rec,
-        )
-
-
-@dataclass
 class SearchRun:
+    """A search folder: its trials (rows of trials.jsonl, or of study.db while it runs), summary and study.
+
+    ``trials`` are dicts with the fields of trials.jsonl rows. A search writes trials.jsonl and summary.json
+    when it ends; while it runs, or once it was killed, the trials so far are read from its study.db instead
+    (``from_study``), and a summary.json left by an earlier run of the same study is not shown as current.
+    Trials cut off before summary.json was written (during the test split) are read from trials.jsonl.
+    """
+
     path: Path
-    trials: list[Trial]
+    trials: list[dict[str, Any]]
     summary: dict[str, Any] | None
     study_db: Path | None
+    from_study: bool = False
     label: str = ""
 
     @property
     def finished(self) -> bool:
         return self.summary is not None
 
-    def config(self, trial: Trial) -> dict[str, Any] | None:
-        """The trial's architecture config (its path is relative to the search folder or absolute)."""
-        if not trial.config_path or not isinstance(trial.config_path, str):
+    @property
+    def sampler(self) -> str | None:
+        study = (self.summary or {}).get("study") or {}
+        return study.get("sampler")
+
+    @property
+    def cost_unit(self) -> str:
+        """What a trial's cost per query counts: "usd" when the search priced its calls, else "calls"."""
+        if self.summary is not None:
+            return str(self.summary.get("cost_unit"))
+        return "usd" if any((number(t.get("cost_usd")) or 0) > 0 for t in self.trials) else "calls"
+
+    def evaluated(self) -> list[dict[str, Any]]:
+        """The trials that ran on the dev split (the others were over budget, duplicates, ...)."""
+        return [t for t in self.trials if t.get("decision") == "evaluate"]
+
+    def cost_per_query(self, trial: dict[str, Any]) -> float | None:
+        """What one query cost this trial on the dev split (the search's cost objective): $ or calls."""
+        items = number(trial.get("items"))
+        spent = number(trial.get("cost_usd" if self.cost_unit == "usd" else "calls"))
+        return spent / items if items and spent is not None else None
+
+    def config(self, trial: dict[str, Any]) -> dict[str, Any] | None:
+        """The trial's architecture (config_path is absolute; a moved folder is looked up in its own place)."""
+        path = trial.get("config_path")
+        if not isinstance(path, str):
             return None
-        p = Path(trial.config_path)
-        for candidate in (p,) if p.is_absolute() else (self.path / p, self.path.parent / p, p):
-            data = read_json(candidate)
-            if data is not None:
-                return data
+        p = Path(path)
+        return read_json(p) or read_json(self.path / "architectures" / p.parent.name / p.name)
+
+
+def _study_rows(db: Path, name: str | None) -> list[dict[str, Any]] | None:
+    """The decided trials of the study in ``db`` as trials.jsonl rows (what a running or killed search holds).
+
+    These are the user attributes the search sets on each trial, under the names it writes to trials.jsonl.
+    None when optuna is missing or the study cannot be read.
+    """
+    if optuna is None:
+        return None
+    storage = f"sqlite:///{db.resolve()}"
+    try:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        if name is None and len(names) == 1:
+            name = names[0]
+        if name not in names:
+            return None
+        study = optuna.load_study(study_name=name, storage=storage)
+        dev_items = (study.user_attrs.get("setup") or {}).get("items")
+        rows = []
+        for t in study.get_trials(deepcopy=False):
+            a = t.user_attrs
+            if a.get("decision") is None:
+                continue
+            rows.append(
+                {
+                    "number": t.number,
+                    "params": t.params,
+                    "label": a.get("label"),
+                    "decision": a["decision"],
+                    "state": t.state.name.lower(),
+                    "config_path": a.get("config_path"),
+                    "score": t.values[0] if t.values else a.get("running_score"),
+                    "cost": t.values[1] if t.values and len(t.values) > 1 else None,
+                    "pruned": t.state == optuna.trial.TrialState.PRUNED,
+                    "items": a.get("items", 0),
+                    "dev_items": len(dev_items) if isinstance(dev_items, list) else None,
+                    "calls_per_query": a.get("calls_per_query"),
+                    "estimated_cost_per_query": a.get("estimated_cost_per_query"),
+                    "calls": a.get("calls", 0),
+                    "new_calls": a.get("new_calls", 0),
+                    "cached_calls": a.get("calls", 0) - a.get("new_calls", 0),
+                    "judge_calls": a.get("judge_calls", 0),
+                    "cost_usd": a.get("cost_usd", 0.0),
+                    "new_cost_usd": a.get("new_cost_usd", 0.0),
+                    "calls_saved": a.get("calls_saved", 0),
+                }
+            )
+        return rows
+    except Exception:  # a study being created or a locked file: the report falls back to the files
         return None
 
 
 def _load_search(path: Path) -> SearchRun:
     trials_file = path / "trials.jsonl"
-    trials = [Trial.from_record(r, i) for i, r in enumerate(read_jsonl(trials_file))] if trials_file.exists() else []
+    trials = read_jsonl(trials_file) if trials_file.exists() else []
     summary = read_json(path / "summary.json")
     db = path / "study.db"
-    label = str(first(summary or {}, "sampler", "study") or path.name)
-    return SearchRun(path, sorted(trials, key=lambda t: t.number), summary, db if db.exists() else None, label)
+    run = SearchRun(path, sorted(trials, key=lambda t: t["number"]), summary, db if db.exists() else None)
+    if run.study_db is not None:
+        name = ((summary or {}).get("study") or {}).get("name")
+        rows = _study_rows(run.study_db, name)
+        # The study is ahead of the files: the search is running, was killed, or was resumed (then the
+        # summary.json there is the earlier run's).
+        if rows is not None and len(rows) > len(trials):
+            run.trials, run.summary, run.from_study = rows, None, True
+    run.label = run.sampler or path.name
+    return run
 
 
 # --------------------------------------------------------------------------- benchmark runs

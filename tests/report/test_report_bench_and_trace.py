@@ -110,9 +110,17 @@ def test_bench_report_has_the_runs_numbers_baselines_and_errors(srv, data, tmp_p
         assert rows[label]["n"].value == s["n"] == N_ITEMS
         assert rows[label]["errors"].value == s["errors"]
         assert rows[label]["cost/query"].text == "unpriced"  # the test double's models have no price, not $0
+        # Latency split: time in calls and time queued behind the concurrency cap are told apart.
+        assert rows[label]["p50 latency"].value == s["latency_s"]["p50"]
+        assert rows[label]["p50 in calls"].value == s["call_latency_s"]["p50"]
+        assert rows[label]["p50 queued"].value == s["queue_s"]["p50"]
+        assert rows[label]["from cache"].value == s["answers_from_cache"]
     assert any("score with 95% interval" in c for c in page.captions)
     assert any("score vs LLM calls per query" in c for c in page.captions)
-    assert any(c.startswith("Latency per query") for c in page.captions)
+    assert any(c.startswith("Latency per query: time in calls") for c in page.captions)
+    records = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    if any(r["queue_s"] > 0 for r in records):  # calls that waited for a provider's slot: shown apart
+        assert any(c.startswith("Latency per query: time queued") for c in page.captions)
     assert any(c.startswith("LLM calls per query (no prices known") for c in page.captions)
 
     # The failed item, by id, with why.

@@ -1,9 +1,13 @@
-"""Reports on search folders (trials.jsonl, summary.json, study.db and the trials' configs),
-written here as a search writes them."""
+"""Reports on real searches: `archon.search.search` on the simulated pool, finished, compared, killed."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,160 +15,211 @@ import pytest
 from archon.cli import main
 from archon.errors import ArchonError
 from archon.report import build_report, write_report
+from archon.testing.fake_openai import FakeOpenAIServer
+from archon.testing.simulated import SimulatedPool, register
 
 optuna = pytest.importorskip("optuna")
+from archon.search import search  # noqa: E402  (needs optuna)
+
+AXES = {
+    "generators": [1, 3],
+    "samples": [1, 2],
+    "fusion_layers": [0, 1],
+    "critic_ranker": [False, True],
+    "evaluation": ["none", "verifier"],
+}
 
 
-def _config(generators: int, samples: int, fusion_layers: int) -> dict:
-    gens = [
-        {"type": "generator", "model": f"model-{g}", "model_type": "OpenAI_API", "samples": samples}
-        for g in range(generators)
-    ]
-    fusers = [[{"type": "fuser", "model": "model-0", "model_type": "OpenAI_API"}] for _ in range(fusion_layers)]
-    return {"name": f"g{generators}-s{samples}-f{fusion_layers}", "layers": [gens, *fusers]}
+@pytest.fixture
+def pool():
+    """The simulated pool as ``model_type: simulated`` (for this test only: the suite's conftest undoes it)."""
+    return register(SimulatedPool(n_models=3, n_items=30))
 
 
-def make_search(out: Path, *, sampler: str = "tpe", n_trials: int = 12, seed: int = 0, finished: bool = True) -> dict:
-    """A search folder with a real Optuna study: the score grows with generators and samples, cost with calls."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "trials").mkdir(exist_ok=True)
-    study = optuna.create_study(
-        study_name="search",
-        storage=f"sqlite:///{out / 'study.db'}",
-        direction="maximize",
-        sampler=optuna.samplers.RandomSampler(seed=seed),
+def run_search(pool, out: Path, **kw) -> tuple[list[dict], dict]:
+    search(
+        {"models": pool.model_entries(), "axes": AXES},
+        "gsm8k",
+        items=pool.items(),
+        out_dir=out,
+        cache=out.parent / f"{out.name}-calls.sqlite",
+        trials=kw.pop("trials", 6),
+        **kw,
     )
-    lines = []
-    for _ in range(n_trials):
-        t = study.ask()
-        g, s = t.suggest_int("generators", 1, 5), t.suggest_int("samples", 1, 5)
-        f = t.suggest_int("fusion_layers", 1, 3)
-        calls = g * s + f
-        cfg_path = f"trials/{t.number:04d}.json"
-        (out / cfg_path).write_text(json.dumps(_config(g, s, f)))
-        pruned = t.number % 5 == 4
-        score = round(0.4 + 0.08 * g + 0.02 * s - 0.01 * f, 4)
-        if pruned:
-            study.tell(t, state=optuna.trial.TrialState.PRUNED)
-        else:
-            study.tell(t, score)
-        lines.append(
-            {
-                "number": t.number,
-                "params": t.params,
-                "config": cfg_path,
-                "score": score,
-                "pruned": pruned,
-                "state": "PRUNED" if pruned else "COMPLETE",
-                "calls_per_query": calls,
-                "new_calls": calls * 3 - t.number % 3,
-                "cached_calls": t.number % 3,
-                "cost_per_query_usd": calls * 0.001,
-                "cost_usd": calls * 0.003,
-            }
+    trials = [json.loads(line) for line in (out / "trials.jsonl").read_text().splitlines()]
+    return trials, json.loads((out / "summary.json").read_text())
+
+
+def values(rows, column):
+    return [r[column].value for r in rows]
+
+
+def test_search_report_numbers_are_those_of_summary_and_trials(pool, tmp_path, read_page):
+    trials, summary = run_search(pool, tmp_path / "s", objectives=["score", "cost"], trials=8)
+    page = read_page(write_report([tmp_path / "s"], tmp_path / "r.html"))
+
+    # Every trial, as trials.jsonl has it; its cost per query is what it spent per dev item (here: calls).
+    rows = page.table_with("trial", "architecture", "decision", "state", "dev score", "dev calls/query")
+    assert values(rows, "trial") == [t["number"] for t in trials]
+    assert [r["architecture"].text for r in rows] == [t["label"] for t in trials]
+    assert [r["state"].text for r in rows] == [t["state"] for t in trials]
+    assert values(rows, "dev score") == [t["score"] for t in trials]
+    assert values(rows, "dev calls/query") == [t["calls"] / t["items"] for t in trials]
+    for column, key in (
+        ("worst-case calls/query", "calls_per_query"),
+        ("items", "items"),
+        ("new calls", "new_calls"),
+        ("cached calls", "cached_calls"),
+        ("calls saved", "calls_saved"),
+    ):
+        assert values(rows, column) == [t[key] for t in trials], column
+
+    # The overview, spend and sharing blocks: summary.json's numbers.
+    assert page.row("sampler").text == summary["study"]["sampler"] == "bo"
+    assert page.row("objectives").text == "score, cost"
+    assert page.row("architectures in the space").value == summary["space"]["size"]
+    assert page.row("within the budget").value == summary["space"]["within_budget"]
+    for label in ("evaluated", "complete", "pruned"):
+        assert page.row(label if label != "evaluated" else "trials evaluated").value == summary["trials"][label]
+    for why, count in summary["trials"]["not_evaluated"].items():
+        assert page.row(f"not evaluated: {why.replace('_', ' ')}").value == count
+    sharing = summary["sharing"]
+    for label, key in (
+        ("calls made", "calls_made"),
+        ("calls without sharing", "calls_without_sharing"),
+        ("saved by sharing", "saved_by_sharing"),
+        ("saved by pruning", "saved_by_pruning"),
+        ("calls without sharing or pruning", "calls_without_sharing_or_pruning"),
+    ):
+        assert page.row(label).value == sharing[key], label
+    assert page.row("spent: LLM calls").value == summary["spend"]["calls"]
+    assert sharing["calls_made"] < sharing["calls_without_sharing"]  # the trials shared generations
+
+    # The best, its test score beside the compute-matched baselines, and the verdict on the runner-up.
+    best, test = summary["best"], summary["best"]["test"]
+    assert page.row("best trial").value == best["trial"]
+    assert page.row("best architecture").text == best["label"]
+    assert page.row("best dev score").value == best["dev_score"]
+    assert (page.row("test score").value, page.row("test 95% low").value, page.row("test 95% high").value) == (
+        test["score"],
+        test["ci_low"],
+        test["ci_high"],
+    )
+    assert page.row("test calls/query").value == test["calls_per_query"]
+    side = {r["architecture"].text: r for r in page.table_with("architecture", "score", "95% low", "calls/query")}
+    assert set(side) == {"best: " + best["label"], *test["baselines"]}
+    for name, b in test["baselines"].items():
+        assert (side[name]["score"].value, side[name]["95% low"].value, side[name]["95% high"].value) == (
+            b["score"],
+            b["ci_low"],
+            b["ci_high"],
         )
-    (out / "trials.jsonl").write_text("".join(json.dumps(trial) + "\n" for trial in lines))
-    done = [trial for trial in lines if not trial["pruned"]]
-    best = max(done, key=lambda trial: trial["score"])
-    summary = {
-        "sampler": sampler,
-        "best": {
-            "number": best["number"],
-            "score": best["score"],
-            "config": best["config"],
-            "test": {"score": 0.8125, "ci_low": 0.75, "ci_high": 0.875, "n": 64},
-        },
-        "front": [{"number": best["number"], "score": best["score"], "cost": best["cost_per_query_usd"]}],
-        "spend": {
-            "calls": sum(trial["new_calls"] for trial in lines),
-            "cost_usd": round(sum(trial["cost_usd"] for trial in lines), 6),
-        },
-        "sharing": {"calls_made": 101, "calls_without_sharing": 517},
-        "pruning": {"trials_pruned": len(lines) - len(done), "calls_saved": 42},
-    }
-    if finished:
-        (out / "summary.json").write_text(json.dumps(summary))
-    return {"lines": lines, "summary": summary}
+        assert side[name]["calls/query"].value == b["calls_per_query"]
+    verdict = summary["winner_vs_runner_up"]
+    assert page.row("runner-up").text == verdict["runner_up"]["label"]
+    assert page.row("runner-up test score").value == verdict["runner_up"]["test_score"]
+    assert page.row("mean difference").value == verdict["mean_difference"]
+    assert (page.row("difference 95% low").value, page.row("difference 95% high").value) == (
+        verdict["ci_low"],
+        verdict["ci_high"],
+    )
+    assert page.row("beats beyond noise").text == ("yes" if verdict["beats_beyond_noise"] else "no")
 
+    # The models ranked alone first.
+    ranking = page.table_with("model", "model type", "dev score", "new calls")
+    assert [(r["model"].text, r["dev score"].value) for r in ranking] == [
+        (m["model"], m["dev_score"]) for m in summary["model_ranking"]
+    ]
 
-def test_search_report_shows_its_numbers_figures_and_architectures(tmp_path, read_page):
-    made = make_search(tmp_path / "search")
-    page = read_page(write_report([tmp_path / "search"], tmp_path / "r.html"))
-    lines, summary = made["lines"], made["summary"]
+    # The Pareto front: the summary's, each point with its test score.
+    front = page.table_with("trial", "dev score", "dev cost/query", "test score")
+    assert values(front, "trial") == [f["number"] for f in summary["front"]]
+    assert values(front, "dev cost/query") == [f["cost"] for f in summary["front"]]
+    assert values(front, "test score") == [f["test"]["score"] for f in summary["front"]]
 
-    # Every trial, with its numbers exactly as trials.jsonl has them.
-    rows = page.table_with("trial", "state", "score", "calls/query", "new calls")
-    assert [r["trial"].value for r in rows] == [trial["number"] for trial in lines]
-    assert [r["score"].value for r in rows] == [trial["score"] for trial in lines]
-    assert [r["new calls"].value for r in rows] == [trial["new_calls"] for trial in lines]
-    assert [r["cost/query"].value for r in rows] == [trial["cost_per_query_usd"] for trial in lines]
-    assert [r["state"].text for r in rows].count("pruned") == summary["pruning"]["trials_pruned"]
-
-    # The summary's best, spend, sharing and pruning figures.
-    assert page.row("best dev score").value == summary["best"]["score"]
-    assert page.row("best trial").value == summary["best"]["number"]
-    assert page.row("sharing.calls_made").value == 101 and page.row("sharing.calls_without_sharing").value == 517
-    assert page.row("pruning.calls_saved").value == 42
-    assert page.row("spend.cost_usd").value == summary["spend"]["cost_usd"]
-
-    # The charts: progress against trials, calls and $, the cost/score plane, importances from study.db.
-    assert any(c.startswith("Best score so far vs trials") for c in page.captions)
-    assert any(c.startswith("Best score so far vs LLM calls") for c in page.captions)
-    assert any(c.startswith("Best score so far vs $") for c in page.captions)
-    assert any("Pareto front" in c and "cost per query ($)" in c for c in page.captions)
+    # The charts: progress, the cost/score plane, importances from study.db (bars labelled by axis).
+    assert any(c.startswith("Best dev score so far vs trials evaluated") for c in page.captions)
+    assert any(c.startswith("Best dev score so far vs LLM calls") for c in page.captions)
+    assert any(c == "Every trial: dev score vs LLM calls per query, with the Pareto front" for c in page.captions)
     assert any(c.startswith("Parameter importances") for c in page.captions)
-    assert page.svgs >= 5
-    for axis in ("generators", "samples", "fusion_layers"):  # the importance bars are labelled by axis
-        assert f">{axis}<" in page.text
+    assert any(c.startswith("LLM calls: made vs without sharing") for c in page.captions)
+    varied = [axis for axis in AXES if len({t["params"][axis] for t in trials}) > 1]
+    assert varied and all(f">{axis}<" in page.text for axis in varied)
 
-    # The top architectures as layer diagrams, the best one with its test score and interval.
-    best_cfg = json.loads((tmp_path / "search" / summary["best"]["config"]).read_text())
-    assert "#1: trial " + str(summary["best"]["number"]) in page.text
-    assert 0.8125 in page.values and 0.75 in page.values and 0.875 in page.values
-    n_gens = len(best_cfg["layers"][0])
-    assert page.text.count('class="comp"') >= len(best_cfg["layers"][0]) + len(best_cfg["layers"]) - 1
-    assert all(f">model-{g}<" in page.text or f">model-{g} ×" in page.text for g in range(n_gens))
+    # The top architectures as layer diagrams: the best first, its boxes and its test score.
+    assert f"#1: trial {best['trial']}</b> · {best['label']}" in page.text
+    card = page.text.split(f"#1: trial {best['trial']}")[1].split("archcard")[0]
+    assert f'data-value="{test["score"]}"' in card
+    components = [c for layer in best["config"]["layers"] for c in layer]
+    assert card.count('class="comp"') == len(components)
+    assert all(f">{c['type']}<" in card for c in components)
 
-    # Self-contained: nothing fetched, no scripts.
     assert page.resources == [] and page.scripts == 0
 
 
-def test_a_running_search_shows_what_is_done_so_far(tmp_path, read_page):
-    made = make_search(tmp_path / "s", finished=False)
-    with open(tmp_path / "s" / "trials.jsonl", "a") as fh:
-        fh.write('{"number": 12, "params": {"generators": 3')  # the writer is mid-line
-    page = read_page(write_report([tmp_path / "s"], tmp_path / "r.html"))
-    assert "Search in progress (no summary.json yet): 12 trial(s) recorded so far" in page.text
-    assert len(page.table_with("trial", "score")) == 12
-    done = [trial["score"] for trial in made["lines"] if not trial["pruned"]]
-    assert page.row("best dev score").value == max(done)
-    assert page.row("complete").value == len(done)
-    assert any(c.startswith("Best score so far vs trials") for c in page.captions)
-
-
-def test_several_searches_get_one_line_per_sampler(tmp_path, read_page):
-    make_search(tmp_path / "a", sampler="tpe", seed=1)
-    make_search(tmp_path / "b", sampler="random", seed=2)
+def test_two_searches_with_different_samplers_are_compared(pool, tmp_path, read_page):
+    run_search(pool, tmp_path / "a", sampler="random", evaluate_test=False)
+    run_search(pool, tmp_path / "b", sampler="tpe", evaluate_test=False)
     page = read_page(write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "r.html"))
-    assert "Searches compared" in page.text
     compared = page.text.split('id="compare"')[1].split("</section>")[0]
-    assert ">tpe<" in compared and ">random<" in compared  # the legend names each sampler
+    assert "Best dev score so far vs trials evaluated" in compared
+    assert ">random<" in compared and ">tpe<" in compared  # the legend names each sampler
+    assert "<h2>Search: random</h2>" in page.text and "<h2>Search: tpe</h2>" in page.text
 
 
-def test_missing_fields_and_study_show_as_not_available(tmp_path, read_page):
-    out = tmp_path / "bare"
-    out.mkdir()
-    (out / "trials.jsonl").write_text(
-        json.dumps({"number": 0, "score": 0.5})
-        + "\n"
-        + json.dumps({"number": 1, "score": 0.7, "calls_per_query": 3})
-        + "\n"
-    )
+def test_a_search_cut_off_before_its_summary_shows_its_trials(pool, tmp_path, read_page):
+    """The search writes trials.jsonl, then tests its best, then writes summary.json: cut off in between."""
+    trials, _ = run_search(pool, tmp_path / "s", baselines=False)
+    (tmp_path / "s" / "summary.json").unlink()
+    page = read_page(write_report([tmp_path / "s"], tmp_path / "r.html"))
+    assert "trials.jsonl written, no summary.json yet" in page.text
+    rows = page.table_with("trial", "decision", "dev score")
+    assert values(rows, "dev score") == [t["score"] for t in trials]
+    assert page.row("trials evaluated").value == sum(t["decision"] == "evaluate" for t in trials)
+    assert page.row("calls made").value == sum(t["new_calls"] for t in trials)  # so far: the trials' own calls
+    assert page.row("sampler").text == "n/a"
+    assert any(c.startswith("Best dev score so far vs trials evaluated") for c in page.captions)
+
+
+def test_a_killed_search_shows_the_trials_of_its_study(tmp_path, read_page):
+    """`archon search` killed mid-way leaves only its study.db: the report shows the trials in it."""
+    pool = SimulatedPool(n_models=3, n_items=30)
+    with FakeOpenAIServer(responder=pool.responder, latency=0.05) as srv:
+        models = [{"model": m.name, "model_type": "OpenAI_API", "base_url": srv.base_url} for m in pool.models]
+        space = tmp_path / "space.json"
+        space.write_text(json.dumps({"models": models, "axes": AXES, "rank_models": False}))
+        out = tmp_path / "out"
+        cmd = [sys.executable, "-m", "archon.cli", "search", str(space), "--benchmark", "gsm8k"]
+        cmd += ["--data", str(pool.write_data(tmp_path / "items.jsonl")), "--out", str(out), "--trials", "6"]
+        cmd += ["--sampler", "random", "--no-pruning", "--no-baselines", "--cache", str(tmp_path / "c.sqlite")]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        storage = f"sqlite:///{out / 'study.db'}"
+        complete: list = []
+        deadline = time.monotonic() + 120
+        while len(complete) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            try:
+                study = optuna.load_study(study_name="archon-search", storage=storage)
+                complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+            except Exception:  # not created yet
+                continue
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert len(complete) >= 2, "the search did not complete two trials"
+    assert not (out / "summary.json").exists() and not (out / "trials.jsonl").exists()
+
     page = read_page(write_report([out], tmp_path / "r.html"))
-    rows = page.table_with("trial", "score", "calls/query", "new calls")
-    assert [r["score"].value for r in rows] == [0.5, 0.7]
-    assert rows[0]["calls/query"].text == "n/a" and rows[1]["new calls"].text == "n/a"
-    assert "Parameter importances: unavailable (no study.db in this folder)" in page.text
+    assert "Search running or cut off: the trials are read from study.db" in page.text
+    decided = [t for t in study.get_trials() if "decision" in t.user_attrs]
+    rows = page.table_with("trial", "state", "dev score", "new calls")
+    assert values(rows, "trial") == [t.number for t in decided]
+    assert [r["state"].text for r in rows] == [t.state.name.lower() for t in decided]
+    done = [t for t in decided if t.state == optuna.trial.TrialState.COMPLETE]
+    assert [r["dev score"].value for r in rows if r["state"].text == "complete"] == [t.values[0] for t in done]
+    assert values(rows, "new calls") == [t.user_attrs.get("new_calls", 0) for t in decided]
+    assert page.row("complete").value == len(done)
+    assert any(c.startswith("Best dev score so far vs trials evaluated") for c in page.captions)
+    assert any(c.startswith("Parameter importances") for c in page.captions) or "importances: unavailable" in page.text
 
 
 def test_an_empty_folder_is_a_clear_error(tmp_path, capsys):
