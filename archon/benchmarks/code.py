@@ -13,7 +13,6 @@ in ``ItemScore.details``.
 
 from __future__ import annotations
 
-import ast
 import math
 import re
 from collections.abc import Sequence
@@ -32,9 +31,9 @@ from ..sandbox import (
     isolation_mode,
     network_isolation_available,
 )
-from ..sandbox.extract import defines
+from ..sandbox.extract import compiles, defines
 from .base import Benchmark, Item, ItemScore, ScoringContext
-from .data import load_records, read_local, where
+from .data import HubRecords, read_local, where
 from .registry import register_benchmark
 
 __all__ = ["MBPP", "CodeContests", "HumanEval", "extract_code", "outputs_match"]
@@ -68,14 +67,6 @@ class _CodeBenchmark(Benchmark):
         """Judge the candidate's functions by the asserts; it passes only if every test passes."""
         verdict = await ajudge_asserts(candidate, tests, functions, prelude=prelude, setup=setup, limits=self.limits)
         return ItemScore(1.0 if verdict.status == "passed" else 0.0, _verdict_details(verdict))
-
-
-def _compiles(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError):
-        return False
-    return True
 
 
 def _verdict_details(verdict: AssertVerdict) -> dict[str, Any]:
@@ -164,7 +155,7 @@ class HumanEval(_CodeBenchmark):
         entry = ref["entry_point"]
         # The prompt (trusted: from the data set) gives the tests its helpers, e.g. HumanEval/32's poly().
         prelude = (
-            ref["prompt"] if _compiles(ref["prompt"]) else ref["prompt"] + "    pass\n"
+            ref["prompt"] if compiles(ref["prompt"]) else ref["prompt"] + "    pass\n"
         )  # a stub without a docstring
         return await self._judge(
             self.solution(item, answer or ""), [f"{ref['test']}\n\ncheck({entry})\n"], [entry], prelude=prelude
@@ -175,7 +166,7 @@ class HumanEval(_CodeBenchmark):
 
 
 @register_benchmark("mbpp")
-class MBPP(_CodeBenchmark):
+class MBPP(HubRecords, _CodeBenchmark):
     """MBPP: short Python functions checked by three asserts each."""
 
     name = "mbpp"
@@ -189,14 +180,7 @@ class MBPP(_CodeBenchmark):
     INSTRUCTION = "Write the complete Python function in a ```python block."
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(
-            data,
-            benchmark=self.name,
-            hf_path=self.hf_path,
-            hf_name=self.hf_name,
-            split=self.split,
-            layouts=self.layouts,
-        )
+        records = self.records(data)
         items = []
         for i, r in enumerate(records):
             text = r.get("text") or r.get("prompt") or r.get("question")
@@ -287,7 +271,7 @@ def _cases(tests: Any) -> list[tuple[str, str]]:
 
 
 @register_benchmark("codecontests")
-class CodeContests(_CodeBenchmark):
+class CodeContests(HubRecords, _CodeBenchmark):
     """DeepMind CodeContests: competitive programming problems, judged on stdin/stdout test cases."""
 
     name = "codecontests"
@@ -307,14 +291,7 @@ class CodeContests(_CodeBenchmark):
     )
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(
-            data,
-            benchmark=self.name,
-            hf_path=self.hf_path,
-            hf_name=self.hf_name,
-            split=self.split,
-            layouts=self.layouts,
-        )
+        records = self.records(data)
         items = []
         for i, r in enumerate(records):
             description = r.get("description") or r.get("problem") or r.get("question") or r.get("prompt")

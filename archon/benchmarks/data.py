@@ -238,3 +238,24 @@ def load_records(
     except Exception as e:  # offline, gated, renamed: all end the same way for the user
         raise DatasetNotFound(f"{hint} Cause: {type(e).__name__}: {str(e)[:200]}") from None
     return [dict(r) for r in ds]
+
+
+class HubRecords:
+    """For a benchmark whose records are one split of a Hugging Face data set, or local files in ``layouts``."""
+
+    name: str
+    hf_path: str
+    hf_name: str | None = None
+    split: str = "test"
+    layouts: Layouts = ()
+
+    def records(self, data: str | Path | None, layouts: Layouts | None = None) -> list[dict[str, Any]]:
+        """:func:`load_records` with this benchmark's source (``layouts`` in place of its own, if given)."""
+        return load_records(
+            data,
+            benchmark=self.name,
+            hf_path=self.hf_path,
+            hf_name=self.hf_name,
+            split=self.split,
+            layouts=self.layouts if layouts is None else layouts,
+        )

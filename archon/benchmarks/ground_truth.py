@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import DatasetNotFound
 from .base import Benchmark, Item, ItemScore, Judge, ScoringContext
-from .data import folder_files, load_records, read_json, read_local, where
+from .data import HubRecords, folder_files, load_records, read_json, read_local, where
 from .judged import judge_verdict
 from .registry import register_benchmark
 
@@ -164,7 +164,7 @@ def extract_gsm8k_number(text: str) -> tuple[str | None, str]:
 
 
 @register_benchmark("gsm8k")
-class GSM8K(Benchmark):
+class GSM8K(HubRecords, Benchmark):
     """Grade-school math word problems; the answer is a number."""
 
     name = "gsm8k"
@@ -180,14 +180,7 @@ class GSM8K(Benchmark):
     )
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(
-            data,
-            benchmark=self.name,
-            hf_path=self.hf_path,
-            hf_name=self.hf_name,
-            split=self.split,
-            layouts=self.layouts,
-        )
+        records = self.records(data)
         items = []
         for i, r in enumerate(records):
             question = _require(r, self.name, where(records, i), "question", "problem", "input", "prompt")
@@ -333,7 +326,7 @@ def _math_tree_id(records: Sequence[Any], index: int) -> str:
 
 
 @register_benchmark("math")
-class MATHBenchmark(Benchmark):
+class MATHBenchmark(HubRecords, Benchmark):
     """Competition math (the paper samples 200 MATH test problems; the default source is MATH-500)."""
 
     name = "math"
@@ -344,14 +337,7 @@ class MATHBenchmark(Benchmark):
     INSTRUCTION = "Solve the problem step by step. Put your final answer within \\boxed{}."
 
     def load(self, data: str | Path | None = None) -> list[Item]:
-        records = load_records(
-            data,
-            benchmark=self.name,
-            hf_path=self.hf_path,
-            hf_name=self.hf_name,
-            split=self.split,
-            layouts=_math_layouts(data),
-        )
+        records = self.records(data, _math_layouts(data))
         items = []
         for i, r in enumerate(records):
             at = where(records, i)

@@ -9,35 +9,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from ..benchmarks.run_folder import RESULTS_FILE, SUMMARY_FILE
 from ..benchmarks.runner import run_benchmark
 from ..errors import ArchonError
 from ..providers.base import RetryPolicy
-from .console import plural, say
-
-
-def _consoles() -> tuple[Console, Console]:
-    # Made per command so that output goes to the sys.stdout/sys.stderr of the moment (tests capture them).
-    # Not a terminal (a pipe, a file): wide enough that table cells are not wrapped.
-    # Names, paths and errors are printed literally: no rich markup, no :emoji: codes.
-    out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
-    err = Console(stderr=True, soft_wrap=True, highlight=False, markup=False, emoji=False)
-    for c in (out, err):
-        if not c.is_terminal:
-            c.width = max(c.width, 200)
-    return out, err
-
+from .console import consoles, number, plural, positive_int, say
 
 # --------------------------------------------------------------------------- formatting
-
-
-def _num(x: Any, fmt: str = "{:.3f}") -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return fmt.format(x)
 
 
 def _score(s: Mapping[str, Any]) -> str:
@@ -45,15 +25,15 @@ def _score(s: Mapping[str, Any]) -> str:
     if score is None:
         return "-"
     if lo is None or hi is None:
-        return _num(score)
-    return f"{_num(score)} [{_num(lo)}, {_num(hi)}]"
+        return number(score)
+    return f"{number(score)} [{number(lo)}, {number(hi)}]"
 
 
 def _usd(cost: Any, unpriced: Any) -> str:
     """A cost; with models of unknown price it is "unpriced" (nothing known) or a lower bound marked "*"."""
     if unpriced and not cost:
         return "unpriced"
-    return _num(cost, "${:.4f}") + ("*" if unpriced else "")
+    return number(cost, "${:.4f}") + ("*" if unpriced else "")
 
 
 def _cost(s: Mapping[str, Any]) -> str:
@@ -61,13 +41,15 @@ def _cost(s: Mapping[str, Any]) -> str:
 
 
 def _tokens(s: Mapping[str, Any]) -> str:
-    return f"{_num(s.get('input_tokens_per_query'), '{:,.0f}')} / {_num(s.get('output_tokens_per_query'), '{:,.0f}')}"
+    return (
+        f"{number(s.get('input_tokens_per_query'), '{:,.0f}')} / {number(s.get('output_tokens_per_query'), '{:,.0f}')}"
+    )
 
 
 def _latency(s: Mapping[str, Any], p: str = "p50") -> str:
     """A latency percentile over the items answered by calls, with the part of it queued behind concurrency caps."""
     total, queued = (s.get("latency_s") or {}).get(p), (s.get("queue_s") or {}).get(p)
-    text = _num(total, "{:.2f}s")
+    text = number(total, "{:.2f}s")
     return text + (f" ({queued:.2f}s queued)" if isinstance(queued, (int, float)) and queued >= 0.005 else "")
 
 
@@ -99,7 +81,7 @@ def comparison_table(rows: Sequence[tuple[str, Mapping[str, Any]]], title: str |
             str(s.get("n", "-")),
             _score(s),
             str(s.get("errors", 0)),
-            _num(s.get("calls_per_query"), "{:.1f}"),
+            number(s.get("calls_per_query"), "{:.1f}"),
             _tokens(s),
             _cost(s),
             _latency(s),
@@ -134,8 +116,8 @@ def summary_table(s: Mapping[str, Any]) -> Table:
         ),
         (
             "calls / query",
-            f"{_num(s.get('calls_per_query'), '{:.2f}')} (worst case {s.get('calls_per_query_worst_case', '-')}; "
-            f"{_num(s.get('cached_calls_per_query'), '{:.2f}')} from cache)",
+            f"{number(s.get('calls_per_query'), '{:.2f}')} (worst case {s.get('calls_per_query_worst_case', '-')}; "
+            f"{number(s.get('cached_calls_per_query'), '{:.2f}')} from cache)",
         ),
         ("new calls this run", str(s.get("new_calls", 0))),
         ("tokens / query in / out", _tokens(s)),
@@ -170,7 +152,7 @@ def summary_table(s: Mapping[str, Any]) -> Table:
         rows.append(
             (
                 f"  {k}",
-                _num(v, "{:.4g}")
+                number(v, "{:.4g}")
                 if isinstance(v, float)
                 else (json.dumps(v) if isinstance(v, (dict, list)) else str(v)),
             )
@@ -198,7 +180,7 @@ def _check_out_dir(out: str) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    out, err = _consoles()
+    out, err = consoles()
     if args.baseline_answers and args.baseline_config:
         raise ArchonError("give either --baseline-answers or --baseline-config, not both")
     _check_out_dir(args.out)
@@ -285,7 +267,7 @@ def _load_summary(path: str) -> dict[str, Any]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    out, _ = _consoles()
+    out, _ = consoles()
     rows: list[tuple[str, dict[str, Any]]] = []
     for d in args.runs:
         s = _load_summary(d)
@@ -298,13 +280,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         out.print(comparison_table(rows))
     return 0
-
-
-def _positive(v: str) -> int:
-    n = int(v)
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return n
 
 
 def _non_negative(v: str) -> int:
@@ -403,8 +378,8 @@ def add_commands(sub) -> None:
         help="also run compute-matched baselines (single model, best-of-N, majority vote at the same "
         "calls per query) on the same items, under RUN_DIR/baselines/",
     )
-    b.add_argument("--concurrency", type=_positive, default=64, help="items answered at once (default 64)")
-    b.add_argument("--max-attempts", type=_positive, help="attempts per provider call before giving up (default 5)")
+    b.add_argument("--concurrency", type=positive_int, default=64, help="items answered at once (default 64)")
+    b.add_argument("--max-attempts", type=positive_int, help="attempts per provider call before giving up (default 5)")
     b.add_argument("--retry-errors", action="store_true", help="on resume, redo items recorded with an error")
     add_timeout_option(b)
     b.add_argument("--keys", help="JSON file of API keys (the environment and .env are read too)")

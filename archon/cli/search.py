@@ -4,36 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
-from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import ArchonError
-
-
-def _consoles() -> tuple[Console, Console]:
-    out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
-    err = Console(stderr=True, soft_wrap=True, highlight=False, markup=False, emoji=False)
-    for c in (out, err):
-        if not c.is_terminal:
-            c.width = max(c.width, 200)
-    return out, err
-
-
-def _num(x: Any, fmt: str = "{:.3f}") -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return fmt.format(x)
-
-
-def _positive_int(v: str) -> int:
-    n = int(v)
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return n
+from .console import consoles, number, positive_int
 
 
 def _positive_float(v: str) -> float:
@@ -53,7 +29,7 @@ def trials_table(result) -> Table:
         t.add_row(
             str(r["number"]),
             r["label"] or "",
-            _num(r["score"]),
+            number(r["score"]),
             str(r["calls_per_query"]),
             f"{r['new_calls']:,}",
             f"{r['cached_calls']:,}",
@@ -65,7 +41,7 @@ def trials_table(result) -> Table:
 def cmd_search(args: argparse.Namespace) -> int:
     from ..search import Budget, search
 
-    out, err = _consoles()
+    out, err = consoles()
     objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
     budget = Budget(
         max_calls_per_query=args.max_calls_per_query,
@@ -116,9 +92,9 @@ def cmd_search(args: argparse.Namespace) -> int:
             f.add_row(
                 str(r["number"]),
                 r["label"] or "",
-                _num(r["score"]),
-                _num(r["cost"], "{:.4g}"),
-                _num((r.get("test") or {}).get("score")),
+                number(r["score"]),
+                number(r["cost"], "{:.4g}"),
+                number((r.get("test") or {}).get("score")),
             )
         out.print(f)
     sh = s["sharing"]
@@ -131,22 +107,22 @@ def cmd_search(args: argparse.Namespace) -> int:
     if best is None:
         err.print("no trial finished: no best architecture (see trials.jsonl)")
         return 1
-    line = f"best: {best['label']} (dev {_num(best['dev_score'])}"
+    line = f"best: {best['label']} (dev {number(best['dev_score'])}"
     test = best.get("test")
     if test:
-        line += f", test {_num(test['score'])} [{_num(test['ci_low'])}, {_num(test['ci_high'])}]"
+        line += f", test {number(test['score'])} [{number(test['ci_low'])}, {number(test['ci_high'])}]"
     out.print(line + ")")
     for name, b in (test or {}).get("baselines", {}).items():
         out.print(
-            f"  compute-matched baseline {name}: test {_num(b.get('score'))} "
-            f"[{_num(b.get('ci_low'))}, {_num(b.get('ci_high'))}]"
+            f"  compute-matched baseline {name}: test {number(b.get('score'))} "
+            f"[{number(b.get('ci_low'))}, {number(b.get('ci_high'))}]"
         )
     vs = s.get("winner_vs_runner_up")
     if vs and vs.get("mean_difference") is not None:
         verdict = "beats it beyond noise" if vs["beats_beyond_noise"] else "does not beat it beyond noise"
         out.print(
-            f"against the runner-up ({vs['runner_up']['label']}): {_num(vs['mean_difference'], '{:+.3f}')} "
-            f"[{_num(vs['ci_low'], '{:+.3f}')}, {_num(vs['ci_high'], '{:+.3f}')}] "
+            f"against the runner-up ({vs['runner_up']['label']}): {number(vs['mean_difference'], '{:+.3f}')} "
+            f"[{number(vs['ci_low'], '{:+.3f}')}, {number(vs['ci_high'], '{:+.3f}')}] "
             f"on {vs['items']} test items: {verdict}"
         )
     out.print(f"wrote {Path(args.out) / 'best.json'} (archon run / archon serve), trials.jsonl, summary.json")
@@ -177,17 +153,17 @@ def add_commands(sub) -> None:
         help="how trials are chosen (default bo: Gaussian-process Bayesian optimisation)",
     )
     s.add_argument(
-        "--trials", type=_positive_int, default=30, help="architectures to evaluate, across all workers (default 30)"
+        "--trials", type=positive_int, default=30, help="architectures to evaluate, across all workers (default 30)"
     )
     s.add_argument("--seed", type=int, default=0, help="seed of the dev/test split and of the sampler (default 0)")
     s.add_argument("--dev-fraction", type=float, default=0.2, help="share of items searched on (default 0.2)")
-    s.add_argument("--max-calls-per-query", type=_positive_int, metavar="C", help="worst-case LLM calls per query")
-    s.add_argument("--max-input-tokens", type=_positive_int, metavar="T", help="estimated input tokens per query")
-    s.add_argument("--max-output-tokens", type=_positive_int, metavar="T", help="estimated output tokens per query")
+    s.add_argument("--max-calls-per-query", type=positive_int, metavar="C", help="worst-case LLM calls per query")
+    s.add_argument("--max-input-tokens", type=positive_int, metavar="T", help="estimated input tokens per query")
+    s.add_argument("--max-output-tokens", type=positive_int, metavar="T", help="estimated output tokens per query")
     s.add_argument("--max-cost-per-query", type=_positive_float, metavar="USD", help="estimated dollars per query")
     g = s.add_mutually_exclusive_group()
     g.add_argument(
-        "--search-budget-calls", type=_positive_int, metavar="N", help="stop the search after N LLM calls made"
+        "--search-budget-calls", type=positive_int, metavar="N", help="stop the search after N LLM calls made"
     )
     g.add_argument("--search-budget-usd", type=_positive_float, metavar="X", help="stop the search after $X spent")
     s.add_argument("--objectives", default="score", help="score (default) or score,cost (the Pareto front)")
@@ -200,7 +176,7 @@ def add_commands(sub) -> None:
     s.add_argument("--study", metavar="NAME", help="study name in the storage (default archon-search)")
     s.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="start no trial after this long")
     s.add_argument(
-        "--chunks", type=_positive_int, default=4, help="dev split chunks; a trial may be pruned after each (default 4)"
+        "--chunks", type=positive_int, default=4, help="dev split chunks; a trial may be pruned after each (default 4)"
     )
     s.add_argument("--no-pruning", action="store_true", help="score every trial on the whole dev split")
     s.add_argument("--no-baselines", action="store_true", help="skip the compute-matched baselines on the test split")
@@ -210,6 +186,6 @@ def add_commands(sub) -> None:
         help="call cache: a SQLite file or a postgresql:// URL (default $ARCHON_CACHE or ~/.cache/archon/calls.sqlite)",
     )
     s.add_argument("--keys", help="JSON file of API keys (the environment and .env are read too)")
-    s.add_argument("--concurrency", type=_positive_int, default=64, help="items answered at once (default 64)")
+    s.add_argument("--concurrency", type=positive_int, default=64, help="items answered at once (default 64)")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=cmd_search)

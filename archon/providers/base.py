@@ -152,8 +152,7 @@ class Provider(ABC):
 
 async def chat_with_retries(provider: Provider, request: ChatRequest, policy: RetryPolicy) -> tuple[ChatResult, int]:
     """Call ``provider`` until it answers or the policy gives up; returns the result and the attempts made."""
-    if request.max_reply_bytes != policy.max_reply_bytes:
-        request = replace(request, max_reply_bytes=policy.max_reply_bytes)
+    request = _capped(request, policy)
     attempt = 0
     while True:
         attempt += 1
@@ -161,23 +160,10 @@ async def chat_with_retries(provider: Provider, request: ChatRequest, policy: Re
             result = await asyncio.wait_for(provider.chat(request), timeout=policy.timeout)
             return result, attempt
         except TimeoutError:
-            err = ProviderError(
-                f"timed out after {policy.timeout:g}s", provider=provider.name, model=request.model, retryable=True
-            )
+            err = _timed_out(provider, request, policy)
         except ProviderError as e:
             err = e
-        if not err.retryable or attempt >= policy.max_attempts:
-            raise ProviderError(
-                f"failed after {attempt} attempt{'s' if attempt > 1 else ''}: {_reason(err)}",
-                provider=provider.name,
-                model=request.model,
-                status=err.status,
-                attempts=attempt,
-            ) from None
-        # A provider that just switched to a fresh key asks to go again at once.
-        if getattr(err, "retry_now", False):
-            continue
-        await asyncio.sleep(policy.delay(attempt, getattr(err, "retry_after", None)))
+        await _before_retry(provider, request, policy, err, attempt)
 
 
 class StreamBroken(ProviderError):
@@ -192,8 +178,7 @@ async def stream_with_retries(
 
     An attempt that fails before its first delta is retried like any call; one that fails after
     raises ``StreamBroken``. The policy's timeout is a deadline for the whole reply."""
-    if request.max_reply_bytes != policy.max_reply_bytes:
-        request = replace(request, max_reply_bytes=policy.max_reply_bytes)
+    request = _capped(request, policy)
     loop = asyncio.get_running_loop()
     attempt = 0
     while True:
@@ -216,13 +201,7 @@ async def stream_with_retries(
                 sent += len(event)
                 yield event
         except (TimeoutError, ProviderError) as e:
-            err = (
-                e
-                if isinstance(e, ProviderError)
-                else ProviderError(
-                    f"timed out after {policy.timeout:g}s", provider=provider.name, model=request.model, retryable=True
-                )
-            )
+            err = e if isinstance(e, ProviderError) else _timed_out(provider, request, policy)
         finally:
             await events.aclose()
         if sent:
@@ -233,16 +212,35 @@ async def stream_with_retries(
                 status=err.status,
                 attempts=attempt,
             ) from None
-        if not err.retryable or attempt >= policy.max_attempts:
-            raise ProviderError(
-                f"failed after {attempt} attempt{'s' if attempt > 1 else ''}: {_reason(err)}",
-                provider=provider.name,
-                model=request.model,
-                status=err.status,
-                attempts=attempt,
-            ) from None
-        if getattr(err, "retry_now", False):
-            continue
+        await _before_retry(provider, request, policy, err, attempt)
+
+
+def _capped(request: ChatRequest, policy: RetryPolicy) -> ChatRequest:
+    if request.max_reply_bytes == policy.max_reply_bytes:
+        return request
+    return replace(request, max_reply_bytes=policy.max_reply_bytes)
+
+
+def _timed_out(provider: Provider, request: ChatRequest, policy: RetryPolicy) -> ProviderError:
+    return ProviderError(
+        f"timed out after {policy.timeout:g}s", provider=provider.name, model=request.model, retryable=True
+    )
+
+
+async def _before_retry(
+    provider: Provider, request: ChatRequest, policy: RetryPolicy, err: ProviderError, attempt: int
+) -> None:
+    """Raise the final error if ``err`` ends the calls, else wait as long as the policy asks."""
+    if not err.retryable or attempt >= policy.max_attempts:
+        raise ProviderError(
+            f"failed after {attempt} attempt{'s' if attempt > 1 else ''}: {_reason(err)}",
+            provider=provider.name,
+            model=request.model,
+            status=err.status,
+            attempts=attempt,
+        ) from None
+    # A provider that just switched to a fresh key asks to go again at once.
+    if not getattr(err, "retry_now", False):
         await asyncio.sleep(policy.delay(attempt, getattr(err, "retry_after", None)))
 
 

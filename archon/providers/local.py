@@ -103,13 +103,7 @@ class LocalProvider(Provider):
         with _lock:
             llm, messages, dropped = self._prompt(request, cancelled)
             try:
-                out = llm.create_chat_completion(
-                    messages=messages,
-                    temperature=request.temperature,
-                    max_tokens=request.max_tokens,
-                    seed=request.seed if request.seed is not None else 0,
-                    logits_processor=[_end_when(cancelled, llm.token_eos())],
-                )
+                out = _generate(llm, messages, request, cancelled, stream=False)
             except ValueError as e:  # context overflow and the like
                 raise ProviderError(str(e)[:200], provider=self.name, model=request.model) from None
         usage = out.get("usage") or {}
@@ -168,14 +162,7 @@ class LocalProvider(Provider):
         with _lock:
             llm, messages, dropped = self._prompt(request, cancelled)
             try:
-                chunks = llm.create_chat_completion(
-                    messages=messages,
-                    temperature=request.temperature,
-                    max_tokens=request.max_tokens,
-                    seed=request.seed if request.seed is not None else 0,
-                    logits_processor=[_end_when(cancelled, llm.token_eos())],
-                    stream=True,
-                )
+                chunks = _generate(llm, messages, request, cancelled, stream=True)
                 parts: list[str] = []
                 tokens = 0
                 held = ""  # trailing whitespace, sent only if more text follows (``chat`` strips it)
@@ -207,6 +194,20 @@ class LocalProvider(Provider):
             usage_estimated=True,
             prompt_tokens_dropped=dropped,
         )
+
+
+def _generate(
+    llm: Any, messages: list[dict[str, str]], request: ChatRequest, cancelled: threading.Event, *, stream: bool
+) -> Any:
+    """The reply to ``messages`` (chunks if ``stream``), sampled as ``request`` asks, cut short once ``cancelled``."""
+    return llm.create_chat_completion(
+        messages=messages,
+        temperature=request.temperature,
+        max_tokens=request.max_tokens,
+        seed=request.seed if request.seed is not None else 0,
+        logits_processor=[_end_when(cancelled, llm.token_eos())],
+        stream=stream,
+    )
 
 
 def _end_when(cancelled: threading.Event, eos: int) -> LogitsProcessor:

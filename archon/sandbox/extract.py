@@ -27,7 +27,8 @@ def defines(code: str, name: str) -> bool:
     return bool(re.search(rf"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+{re.escape(name)}\b", code, re.MULTILINE))
 
 
-def _compiles(code: str) -> bool:
+def compiles(code: str) -> bool:
+    """Whether ``code`` parses as Python."""
     try:
         ast.parse(code)
     except (SyntaxError, ValueError):
@@ -60,7 +61,7 @@ def extract_code(answer: str, names: Sequence[str] = ()) -> str:
     defining = [body for body in chosen if any(defines(body, n) for n in names)]
     if defining:
         code = defining[-1]
-    elif len(python) > 1 and _compiles(joined := "\n\n".join(b.strip("\r\n") for b in python)):
+    elif len(python) > 1 and compiles(joined := "\n\n".join(b.strip("\r\n") for b in python)):
         code = joined
     elif chosen:
         code = chosen[max(range(len(chosen)), key=lambda i: (len(chosen[i].strip()), i))]

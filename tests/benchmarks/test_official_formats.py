@@ -57,6 +57,11 @@ def judge_prompts(judge: FakeOpenAIServer) -> list[str]:
     return [r.body["messages"][-1]["content"] for r in judge.requests]
 
 
+def judged_run(arch: FakeOpenAIServer, judge: FakeOpenAIServer, benchmark: str, **kwargs) -> dict:
+    """A run of ``benchmark`` answered by ``arch`` and judged by ``judge``."""
+    return run_benchmark(config(arch), benchmark, judge=config(judge, "judge"), retry=FAST, **kwargs)
+
+
 # ---------------------------------------------------------------- GSM8K: grade_school_math/data/
 
 
@@ -559,15 +564,7 @@ def test_arena_hard_questions_and_baselines_in_both_formats(tmp_path, version, a
             ],
         )
     with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "[[A>>B]]") as judge:
-        s = run_benchmark(
-            config(arch),
-            "arena-hard",
-            data=d,
-            out_dir=tmp_path / "run",
-            judge=config(judge, "judge"),
-            baseline_answers=base,
-            retry=FAST,
-        )
+        s = judged_run(arch, judge, "arena-hard", data=d, out_dir=tmp_path / "run", baseline_answers=base)
         assert s["n"] == 2 and s["errors"] == 0
         prompts = judge_prompts(judge)
         assert all(any(f"BASE-{i}" in p for p in prompts) for i in ids)
@@ -579,28 +576,26 @@ def test_arena_hard_published_baseline_files(tmp_path):
         (arena_v20(tmp_path), "o3-mini-2025-01-31.jsonl", "NEW-FORMAT"),
     ):
         with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "[[A=B]]") as judge:
-            s = run_benchmark(
-                config(arch),
+            s = judged_run(
+                arch,
+                judge,
                 "arena-hard",
                 data=d,
                 out_dir=tmp_path / f"run-{name}",
-                judge=config(judge, "judge"),
                 baseline_answers=d / "model_answer" / name,
-                retry=FAST,
             )
             assert s["n"] == 2 and s["score"] == pytest.approx(0.5)
             assert sum(marker in p for p in judge_prompts(judge)) == 4
     # The v0.1 answers against the v2.0 questions: no item matches, and nothing is asked.
     with FakeOpenAIServer() as arch, FakeOpenAIServer() as judge:
         with pytest.raises(ArchonError, match="answers none of the 2 item"):
-            run_benchmark(
-                config(arch),
+            judged_run(
+                arch,
+                judge,
                 "arena-hard",
                 data=tmp_path / "data" / "arena-hard-v2.0",
                 out_dir=tmp_path / "bad",
-                judge=config(judge, "judge"),
                 baseline_answers=tmp_path / "data" / "arena-hard-v0.1" / "model_answer" / "gpt-4-0314.jsonl",
-                retry=FAST,
             )
         assert not arch.requests and not judge.requests
     # The repository's data/ holds several versions: which one is not guessed.
@@ -622,15 +617,7 @@ def test_a_baseline_record_in_no_known_form_names_its_file_and_line(tmp_path):
         FakeOpenAIServer() as judge,
         pytest.raises(DatasetNotFound, match=re.escape(f"line 2 of {str(bad)!r}")),
     ):
-        run_benchmark(
-            config(arch),
-            "arena-hard",
-            data=d,
-            out_dir=tmp_path / "run",
-            judge=config(judge, "judge"),
-            baseline_answers=bad,
-            retry=FAST,
-        )
+        judged_run(arch, judge, "arena-hard", data=d, out_dir=tmp_path / "run", baseline_answers=bad)
 
 
 # ---------------------------------------------------------------- AlpacaEval: model_outputs.json matched by instruction
@@ -675,15 +662,7 @@ def test_alpaca_eval_baseline_model_outputs_are_matched_by_instruction(tmp_path)
     # In another order than the data set: matched by instruction, not by position.
     base = model_outputs(tmp_path, "claude", ["Instruction 2", "Instruction 0", "Instruction 1"])
     with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "[[A]]") as judge:
-        s = run_benchmark(
-            config(arch),
-            "alpaca-eval",
-            data=data,
-            out_dir=tmp_path / "run",
-            judge=config(judge, "judge"),
-            baseline_answers=base,
-            retry=FAST,
-        )
+        s = judged_run(arch, judge, "alpaca-eval", data=data, out_dir=tmp_path / "run", baseline_answers=base)
         assert s["n"] == 3 and s["errors"] == 0
         prompts = judge_prompts(judge)
         assert not any("DATASET-OUTPUT" in p for p in prompts)
@@ -702,24 +681,8 @@ def test_alpaca_eval_baseline_that_matches_no_item_or_not_all_is_an_error(tmp_pa
     with FakeOpenAIServer() as arch, FakeOpenAIServer() as judge:
         other = model_outputs(tmp_path, "other", ["Something else"])
         with pytest.raises(ArchonError, match="answers none of the 3 item"):
-            run_benchmark(
-                config(arch),
-                "alpaca-eval",
-                data=data,
-                out_dir=tmp_path / "a",
-                judge=config(judge, "judge"),
-                baseline_answers=other,
-                retry=FAST,
-            )
+            judged_run(arch, judge, "alpaca-eval", data=data, out_dir=tmp_path / "a", baseline_answers=other)
         partial = model_outputs(tmp_path, "partial", ["Instruction 0"])
         with pytest.raises(ArchonError, match="no answer for 2 of 3 item"):
-            run_benchmark(
-                config(arch),
-                "alpaca-eval",
-                data=data,
-                out_dir=tmp_path / "b",
-                judge=config(judge, "judge"),
-                baseline_answers=partial,
-                retry=FAST,
-            )
+            judged_run(arch, judge, "alpaca-eval", data=data, out_dir=tmp_path / "b", baseline_answers=partial)
         assert not arch.requests and not judge.requests

@@ -69,6 +69,11 @@ def single_config(srv, name="single-m", **kw) -> dict:
     return {"name": name, "layers": [[gen(srv, **kw)]]}
 
 
+def judged_run(arch: FakeOpenAIServer, judge: FakeOpenAIServer, benchmark: str, **kwargs) -> dict:
+    """A run of ``benchmark`` answered by ``arch`` and judged by ``judge``."""
+    return run_benchmark(single_config(arch), benchmark, judge=single_config(judge, name="judge"), retry=FAST, **kwargs)
+
+
 @pytest.fixture
 def srv():
     with FakeOpenAIServer(responder=gsm8k_responder) as s:
@@ -343,14 +348,7 @@ def test_mt_bench_two_turns_uses_own_answers_and_judge(tmp_path):
         FakeOpenAIServer(responder=answerer) as arch,
         FakeOpenAIServer(responder=lambda body: "The reply is decent. Rating: [[7]]") as judge,
     ):
-        summary = run_benchmark(
-            single_config(arch),
-            "mt-bench",
-            data=data,
-            out_dir=tmp_path / "run",
-            judge=single_config(judge, name="judge"),
-            retry=FAST,
-        )
+        summary = judged_run(arch, judge, "mt-bench", data=data, out_dir=tmp_path / "run")
         assert len(arch.requests) == 4 and len(judge.requests) == 4
         # Turn 2 is sent after turn 1 and the architecture's own answer to it.
         turn2 = [r.body["messages"] for r in arch.requests if len(r.body["messages"]) == 3]
@@ -371,15 +369,7 @@ def test_mt_bench_two_turns_uses_own_answers_and_judge(tmp_path):
 def test_mt_bench_unparsed_ratings_give_no_score_rather_than_a_default(tmp_path):
     data = write_mt_bench(tmp_path / "mt.jsonl")
     with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "I will not grade this.") as judge:
-        summary = run_benchmark(
-            single_config(arch),
-            "mt-bench",
-            data=data,
-            out_dir=tmp_path / "run",
-            judge=single_config(judge, name="judge"),
-            retry=FAST,
-            judge_retries=0,
-        )
+        summary = judged_run(arch, judge, "mt-bench", data=data, out_dir=tmp_path / "run", judge_retries=0)
     assert summary["score"] is None and summary["ci_low"] is None  # not a confident-looking 5.5
     assert summary["n"] == 2 and summary["unscored"] == 2 and summary["errors"] == 0
     assert summary["extra"]["unparsed_ratings"] == 4 and summary["fallbacks"]["judge"] == 4
@@ -407,10 +397,7 @@ def test_a_failing_judge_leaves_items_unscored_but_a_failing_architecture_loses(
         return "an answer"
 
     with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=judge_responder) as judge:
-        judge_cfg = single_config(judge, name="judge")
-        s = run_benchmark(
-            single_config(arch), "mt-bench", data=data, out_dir=tmp_path / "judge", judge=judge_cfg, retry=FAST
-        )
+        s = judged_run(arch, judge, "mt-bench", data=data, out_dir=tmp_path / "judge")
         # Topic 1's judge failed: it is an error and unscored, left out of the headline as of turn_1/turn_2/by_category.
         assert s["score"] == pytest.approx(7.0) and s["n"] == 2
         assert s["errors"] == 1 and s["unscored"] == 1 and s["scoring_errors"] == 1
@@ -423,14 +410,7 @@ def test_a_failing_judge_leaves_items_unscored_but_a_failing_architecture_loses(
         FakeOpenAIServer(responder=arch_responder) as arch,
         FakeOpenAIServer(responder=lambda body: "Fine. Rating: [[7]]") as judge,
     ):
-        s = run_benchmark(
-            single_config(arch),
-            "mt-bench",
-            data=data,
-            out_dir=tmp_path / "arch",
-            judge=single_config(judge, name="judge"),
-            retry=FAST,
-        )
+        s = judged_run(arch, judge, "mt-bench", data=data, out_dir=tmp_path / "arch")
         # Topic 0's architecture failed: it lost, at the bottom of the scale, and counts.
         assert s["score"] == pytest.approx((1.0 + 7.0) / 2) and s["errors"] == 1 and s["unscored"] == 0
 
@@ -440,13 +420,8 @@ def test_a_failing_judge_leaves_items_unscored_but_a_failing_architecture_loses(
             responder=lambda body: _raise() if "Instruction 1" in _all_text(body) else "Verdict: [[A]]"
         ) as judge,
     ):
-        s = run_benchmark(
-            single_config(arch),
-            "alpaca-eval",
-            data=write_alpaca(tmp_path / "a.jsonl", True),
-            out_dir=tmp_path / "alpaca",
-            judge=single_config(judge, name="judge"),
-            retry=FAST,
+        s = judged_run(
+            arch, judge, "alpaca-eval", data=write_alpaca(tmp_path / "a.jsonl", True), out_dir=tmp_path / "alpaca"
         )
         # Pairwise: the item the judge failed on is not a loss either.
         assert s["score"] == pytest.approx(0.5) and s["unscored"] == 1 and s["errors"] == 1
@@ -469,15 +444,9 @@ def write_alpaca(path: Path, with_output: bool) -> Path:
 
 def test_pairwise_baselines_reference_file_and_config(tmp_path):
     with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "Verdict: [[A]]") as judge:
-        judge_cfg = single_config(judge, name="judge")
         # The data set's own reference outputs (AlpacaEval): judged "A" in both orders -> a tie.
-        s = run_benchmark(
-            single_config(arch),
-            "alpaca-eval",
-            data=write_alpaca(tmp_path / "ref.jsonl", True),
-            out_dir=tmp_path / "ref",
-            judge=judge_cfg,
-            retry=FAST,
+        s = judged_run(
+            arch, judge, "alpaca-eval", data=write_alpaca(tmp_path / "ref.jsonl", True), out_dir=tmp_path / "ref"
         )
         assert s["score"] == pytest.approx(0.5) and s["n"] == 3 and s["errors"] == 0
         assert len(judge.requests) == 6
@@ -485,32 +454,28 @@ def test_pairwise_baselines_reference_file_and_config(tmp_path):
         bare = write_alpaca(tmp_path / "bare.jsonl", False)
         arch.reset()
         with pytest.raises(ArchonError, match="baseline"):
-            run_benchmark(
-                single_config(arch), "alpaca-eval", data=bare, out_dir=tmp_path / "x", judge=judge_cfg, retry=FAST
-            )
+            judged_run(arch, judge, "alpaca-eval", data=bare, out_dir=tmp_path / "x")
         assert len(arch.requests) == 0
 
         # Another run's results.jsonl as the baseline answers.
-        b = run_benchmark(
-            single_config(arch),
+        b = judged_run(
+            arch,
+            judge,
             "alpaca-eval",
             data=bare,
             out_dir=tmp_path / "file",
-            judge=judge_cfg,
             baseline_answers=tmp_path / "ref" / "results.jsonl",
-            retry=FAST,
         )
         assert b["n"] == 3 and b["errors"] == 0
 
         # A baseline config: its answers are generated first, under RUN_DIR/baseline/.
-        c = run_benchmark(
-            single_config(arch),
+        c = judged_run(
+            arch,
+            judge,
             "alpaca-eval",
             data=bare,
             out_dir=tmp_path / "cfg",
-            judge=judge_cfg,
             baseline_config=single_config(arch, model="base", name="base"),
-            retry=FAST,
         )
         assert c["n"] == 3 and c["errors"] == 0
         base = lines(tmp_path / "cfg" / "baseline" / "results.jsonl")

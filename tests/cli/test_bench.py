@@ -36,20 +36,42 @@ def srv():
         yield s
 
 
-@pytest.fixture
-def data(tmp_path) -> Path:
-    p = tmp_path / "gsm8k.jsonl"
-    p.write_text(
+def write_gsm8k(path: Path, n_items: int) -> Path:
+    """GSM8K-shaped items: "Question i: what is i + (i + 1)?"."""
+    path.write_text(
         "".join(
             json.dumps(
                 {"id": f"q{i}", "question": f"Question {i}: what is {i} + {i + 1}?", "answer": f"#### {gold(i)}"}
             )
             + "\n"
-            for i in range(N_ITEMS)
+            for i in range(n_items)
         ),
         encoding="utf-8",
     )
-    return p
+    return path
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    return write_gsm8k(tmp_path / "gsm8k.jsonl", N_ITEMS)
+
+
+def bench_command(cfg: str, data: Path, out: Path, *options: str) -> list[str]:
+    """`archon bench` on the GSM8K file ``data``, run as a subprocess."""
+    return [
+        sys.executable,
+        "-m",
+        "archon.cli",
+        "bench",
+        cfg,
+        "--benchmark",
+        "gsm8k",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        *options,
+    ]
 
 
 def write_config(path: Path, srv: FakeOpenAIServer, name: str, samples: int = 1, fuse: bool = False) -> str:
@@ -172,19 +194,7 @@ def test_bench_as_a_subprocess(srv, data, tmp_path):
     cfg = write_config(tmp_path / "a.json", srv, "sub-arch")
     env = {**os.environ, "ARCHON_CACHE": str(tmp_path / "sub-cache.sqlite")}
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "archon.cli",
-            "bench",
-            cfg,
-            "--benchmark",
-            "gsm8k",
-            "--data",
-            str(data),
-            "--out",
-            str(tmp_path / "run"),
-        ],
+        bench_command(cfg, data, tmp_path / "run"),
         capture_output=True,
         text=True,
         env=env,
@@ -205,35 +215,12 @@ def test_killed_run_restarted_with_the_same_command_redoes_nothing_done(srv, tmp
     import time
 
     n_items = 24
-    data = tmp_path / "many.jsonl"
-    data.write_text(
-        "".join(
-            json.dumps(
-                {"id": f"q{i}", "question": f"Question {i}: what is {i} + {i + 1}?", "answer": f"#### {gold(i)}"}
-            )
-            + "\n"
-            for i in range(n_items)
-        )
-    )
+    data = write_gsm8k(tmp_path / "many.jsonl", n_items)
     cfg = write_config(tmp_path / "a.json", srv, "killed", fuse=True)  # 2 calls per item
     # Eight calls are answered, then the two workers' next calls hang: the run is stuck part way when killed.
     srv.enqueue(*[Behaviour()] * 8, Behaviour(hang=True), Behaviour(hang=True))
     env = {**os.environ, "ARCHON_CACHE": str(tmp_path / "cache.sqlite")}
-    cmd = [
-        sys.executable,
-        "-m",
-        "archon.cli",
-        "bench",
-        cfg,
-        "--benchmark",
-        "gsm8k",
-        "--data",
-        str(data),
-        "--out",
-        str(tmp_path / "run"),
-        "--concurrency",
-        "2",
-    ]
+    cmd = bench_command(cfg, data, tmp_path / "run", "--concurrency", "2")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path)
     results = tmp_path / "run" / "results.jsonl"
     deadline = time.monotonic() + 120  # generous: reached only when something is wrong
@@ -262,21 +249,7 @@ def test_two_runs_on_one_folder_the_second_is_refused_at_once(srv, data, tmp_pat
     srv.hold(2)  # the first run's first call waits until released: the second run meets it at work
     cfg = write_config(tmp_path / "a.json", srv, "locked")
     env = {**os.environ, "ARCHON_CACHE": str(tmp_path / "cache.sqlite")}
-    cmd = [
-        sys.executable,
-        "-m",
-        "archon.cli",
-        "bench",
-        cfg,
-        "-b",
-        "gsm8k",
-        "--data",
-        str(data),
-        "--out",
-        str(tmp_path / "run"),
-        "--concurrency",
-        "1",
-    ]
+    cmd = bench_command(cfg, data, tmp_path / "run", "--concurrency", "1")
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     deadline = time.monotonic() + 120  # generous: reached only when something is wrong
     while time.monotonic() < deadline and not srv.requests:  # the first run holds the folder
@@ -372,7 +345,7 @@ def test_bench_usage_errors_are_one_line_without_traceback(srv, data, tmp_path, 
     assert not srv.requests
     # The whole command, as a user runs it: no traceback.
     run = subprocess.run(
-        [sys.executable, "-m", "archon.cli", "bench", cfg, "-b", "gsm8k", "--data", str(data), "--out", str(a_file)],
+        bench_command(cfg, data, a_file),
         capture_output=True,
         text=True,
         timeout=60,
