@@ -613,6 +613,16 @@ class FakeOpenAIServer:
             self._hold = threading.Barrier(parties, timeout=timeout)
             self._hold_left = parties
 
+    def outcomes(self, timeout: float = 30.0) -> list[str | None]:
+        """What became of each recorded request, once every one of them has ended (or ``timeout`` passed).
+
+        A client can have a whole reply before the server has marked it done: wait for that, not a guess.
+        """
+        end = time.monotonic() + timeout
+        while any(r.outcome is None for r in self.requests) and time.monotonic() < end:
+            time.sleep(0.01)
+        return [r.outcome for r in self.requests]
+
     def release(self) -> None:
         """Let the requests held by :meth:`hold` go on now, however many have arrived."""
         with self._lock:
