@@ -10,10 +10,18 @@ from archon.components import component_registry, vote_key_registry
 from archon.engine.pricing import price_registry
 from archon.providers import provider_registry
 from archon.registry import load_plugins
+from archon.search import sampler_registry
 from archon.testing.fake_openai import FakeOpenAIServer
 
 load_plugins()
-REGISTRIES = (component_registry, provider_registry, benchmark_registry, price_registry, vote_key_registry)
+REGISTRIES = (
+    component_registry,
+    provider_registry,
+    benchmark_registry,
+    price_registry,
+    vote_key_registry,
+    sampler_registry,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -148,9 +148,10 @@ def add_commands(sub) -> None:
     s.add_argument("--out", "-o", required=True, metavar="DIR", help="search folder (created; resumed if it exists)")
     s.add_argument(
         "--sampler",
-        choices=("bo", "tpe", "random", "grid", "greedy"),
         default="bo",
-        help="how trials are chosen (default bo: Gaussian-process Bayesian optimisation)",
+        metavar="NAME",
+        help="how trials are chosen: bo, tpe, random, grid, greedy, or a sampler a plugin registered "
+        "(default bo: Gaussian-process Bayesian optimisation)",
     )
     s.add_argument(
         "--trials", type=positive_int, default=30, help="architectures to evaluate, across all workers (default 30)"

@@ -5,7 +5,7 @@
 """
 
 from .budget import Budget, QueryCost, TokenStats, query_cost
-from .samplers import DEFAULT_SAMPLER, SAMPLERS, make_sampler
+from .samplers import DEFAULT_SAMPLER, SAMPLERS, SamplerOptions, make_sampler, register_sampler, sampler_registry
 from .space import ConfigSpace, PaperSpace, SearchSpace, SpaceError, load_space
 from .study import SearchResult, search
 
@@ -16,6 +16,7 @@ __all__ = [
     "ConfigSpace",
     "PaperSpace",
     "QueryCost",
+    "SamplerOptions",
     "SearchResult",
     "SearchSpace",
     "SpaceError",
@@ -23,5 +24,7 @@ __all__ = [
     "load_space",
     "make_sampler",
     "query_cost",
+    "register_sampler",
+    "sampler_registry",
     "search",
 ]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -34,13 +35,13 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import ArchonError
+from ..registry import Registry
 from .space import Params, SearchSpace, _freeze
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-SAMPLERS = ("bo", "tpe", "random", "grid", "greedy")
 DEFAULT_SAMPLER = "bo"
 
 # Trial user attributes the search sets (read back by the samplers).
@@ -323,6 +324,56 @@ def _expected_improvement(mu, sigma, best):
     return (mu - best) * norm.cdf(z) + sigma * norm.pdf(z)
 
 
+@dataclass(frozen=True)
+class SamplerOptions:
+    """What a sampler factory is given besides the candidates."""
+
+    seed: int | None = None
+    multi_objective: bool = False
+    # Optuna's constraints function (values <= 0 are feasible), for samplers that take one.
+    constraints: Callable[[FrozenTrial], Sequence[float]] | None = None
+
+
+#: Builds a sampler from the in-budget candidates (None for a space too large or continuous to list).
+SamplerFactory = Callable[[Candidates | None, SamplerOptions], BaseSampler]
+sampler_registry: Registry[SamplerFactory] = Registry("sampler", fold_case=True)
+
+
+def register_sampler(name: str, factory: SamplerFactory) -> SamplerFactory:
+    """Make ``--sampler NAME`` build its sampler with ``factory(candidates, options)``."""
+    return sampler_registry.register(name, factory)
+
+
+def _listed(name: str, candidates: Candidates | None) -> Candidates:
+    if candidates is None:
+        raise ArchonError(
+            f"the {name} sampler needs a space it can list (no float axis, at most "
+            f"a few hundred thousand points); use tpe or random"
+        )
+    return candidates
+
+
+_BUILTIN: tuple[tuple[str, SamplerFactory], ...] = (
+    ("bo", lambda c, o: GPSampler(_listed("bo", c), o.seed, multi_objective=o.multi_objective)),
+    (
+        "tpe",
+        lambda c, o: optuna.samplers.TPESampler(
+            seed=o.seed, multivariate=True, n_startup_trials=5, constraints_func=o.constraints
+        ),
+    ),
+    (
+        "random",
+        lambda c, o: optuna.samplers.RandomSampler(seed=o.seed) if c is None else RandomCandidateSampler(c, o.seed),
+    ),
+    ("grid", lambda c, o: GridCandidateSampler(_listed("grid", c), o.seed)),
+    ("greedy", lambda c, o: GreedySampler(_listed("greedy", c), o.seed)),
+)
+for _name, _factory in _BUILTIN:
+    register_sampler(_name, _factory)
+#: The built-in samplers' names.
+SAMPLERS = tuple(name for name, _ in _BUILTIN)
+
+
 def make_sampler(
     name: str,
     candidates: Candidates | None,
@@ -331,26 +382,7 @@ def make_sampler(
     multi_objective: bool = False,
     constraints: Callable[[FrozenTrial], Sequence[float]] | None = None,
 ) -> BaseSampler:
-    """The sampler called ``name`` (see the module docstring). ``candidates`` is the list of in-budget
+    """The sampler registered as ``name`` (see the module docstring). ``candidates`` is the list of in-budget
     points (None for a space too large or continuous to list: only ``tpe`` and ``random`` work then)."""
-    name = name.lower()
-    if name not in SAMPLERS:
-        raise ArchonError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
-    if name == "tpe":
-        return optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, n_startup_trials=5, constraints_func=constraints
-        )
-    if candidates is None:
-        if name == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        raise ArchonError(
-            f"the {name} sampler needs a space it can list (no float axis, at most "
-            f"a few hundred thousand points); use tpe or random"
-        )
-    if name == "random":
-        return RandomCandidateSampler(candidates, seed)
-    if name == "grid":
-        return GridCandidateSampler(candidates, seed)
-    if name == "greedy":
-        return GreedySampler(candidates, seed)
-    return GPSampler(candidates, seed, multi_objective=multi_objective)
+    factory = sampler_registry.get(name)
+    return factory(candidates, SamplerOptions(seed=seed, multi_objective=multi_objective, constraints=constraints))

@@ -161,3 +161,23 @@ def test_no_architecture_within_budget_is_an_error(pool, tmp_path):
             budget=Budget(max_output_tokens=100),
             cache=tmp_path / "calls.sqlite",
         )
+
+
+def test_a_registered_sampler_is_chosen_by_name_and_a_typo_is_named(pool, tmp_path):
+    from archon.errors import ArchonError
+    from archon.search import register_sampler
+    from archon.search.samplers import RandomCandidateSampler
+
+    seeds = []
+
+    def mine(candidates, options):
+        seeds.append(options.seed)
+        return RandomCandidateSampler(candidates, options.seed)
+
+    register_sampler("mine", mine)
+    kw = {"items": pool.items(), "cache": tmp_path / "calls.sqlite", "evaluate_test": False, "seed": 3}
+    search(small_space(pool), "gsm8k", trials=2, out_dir=tmp_path / "a", sampler="mine", **kw)
+    assert seeds and set(seeds) == {3}
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["study"]["sampler"] == "mine"
+    with pytest.raises(ArchonError, match="did you mean 'mine'"):
+        search(small_space(pool), "gsm8k", trials=2, out_dir=tmp_path / "b", sampler="mien", **kw)
