@@ -14,7 +14,7 @@ import pytest
 from archon.cli import main
 from archon.testing.fake_openai import Behaviour, FakeOpenAIServer
 
-from .test_cli import _wait_for_requests
+from .test_cli import PATIENCE, _wait_for_requests
 
 
 @pytest.fixture
@@ -146,7 +146,7 @@ def test_in_a_terminal_chat_says_what_runs_and_ctrl_c_cancels_only_the_turn(tmp_
 
         def read_until(marker: bytes, count: int) -> None:
             nonlocal seen
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + PATIENCE
             while seen.count(marker) < count and time.monotonic() < deadline:
                 seen += os.read(main_fd, 4096)
             assert seen.count(marker) >= count, seen
@@ -160,7 +160,7 @@ def test_in_a_terminal_chat_says_what_runs_and_ctrl_c_cancels_only_the_turn(tmp_
         read_until(b"reply 0 to: second", 1)
         read_until(b"you> ", 3)
         proc.send_signal(signal.SIGINT)  # at the prompt: leave
-        rc = proc.wait(timeout=20)
+        rc = proc.wait(timeout=PATIENCE)
         try:
             while chunk := os.read(main_fd, 4096):
                 seen += chunk
