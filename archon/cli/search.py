@@ -39,7 +39,12 @@ def trials_table(result) -> Table:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from ..search import Budget, search
+    try:  # Optuna and the GP's libraries are an optional extra
+        from ..search import Budget, search
+    except ImportError as e:
+        raise ArchonError(
+            f"archon search needs the search extra: pip install 'archon[search]' ({e.name} is missing)"
+        ) from None
 
     out, err = consoles()
     objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]

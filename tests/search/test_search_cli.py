@@ -252,3 +252,14 @@ def test_judged_benchmark_as_objective(tmp_path):
     assert 3 <= result.best["dev_score"] <= 9  # on the judge's 1..10 scale
     assert all(r["judge_calls"] > 0 for r in result.trials if r["decision"] == "evaluate")
     assert 3 <= result.best["test"]["score"] <= 9
+
+
+def test_without_the_search_extra_the_error_says_how_to_install_it(tmp_path):
+    # optuna made unimportable in a fresh interpreter, as on an install without the extra
+    code = (
+        "import sys; sys.modules['optuna'] = None\n"
+        "from archon.cli import main\n"
+        f"sys.exit(main(['search', 'space.yaml', '--benchmark', 'gsm8k', '--out', {str(tmp_path / 'o')!r}]))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "pip install 'archon[search]'" in run.stderr and "Traceback" not in run.stderr
