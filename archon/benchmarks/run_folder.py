@@ -28,6 +28,7 @@ from typing import Any, TextIO
 from ..config import ArchitectureConfig, load_config
 from ..errors import ArchonError
 from ..providers.keys import without_password
+from ..sandbox import hide_path
 from .base import Benchmark, Item
 from .baseline_answers import read_baseline_answers
 from .summary import json_safe
@@ -204,6 +205,8 @@ class RunFolder:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        # Programs under test (code benchmarks, executed unit tests) must not read the run's results.
+        hide_path(self.path)
         self.results_path = self.path / RESULTS_FILE
         self.summary_path = self.path / SUMMARY_FILE
         self.config_path = self.path / CONFIG_FILE

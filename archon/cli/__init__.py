@@ -21,6 +21,7 @@ from rich.text import Text
 from ..components import calls_per_query, check_rules
 from ..config import ArchitectureConfig, load_config
 from ..errors import ArchonError, ConfigError, QueryFailed
+from ..sandbox import hide_path
 from . import bench, report, search, serve
 from .bench import add_timeout_option
 from .console import plural, say
@@ -114,6 +115,7 @@ def _check_trace_file(path: str) -> None:
     p = Path(path)
     if p.is_dir():
         raise ArchonError(f"--trace {path} is a folder: give a file (the trace is appended to it as one JSON line)")
+    hide_path(p.parent)  # prompts and answers: out of reach of the programs the unit-test evaluator runs
     existed = p.exists()
     try:
         p.parent.mkdir(parents=True, exist_ok=True)

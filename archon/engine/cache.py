@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArchonError
+from ..sandbox import hide_path
 
 log = logging.getLogger("archon.cache")
 
@@ -83,6 +84,7 @@ class SQLiteCallCache(CallCache):
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_cache_path()
+        hide_path(self.path.parent)  # sandboxed programs must not read the cached calls
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,7 @@ from ..benchmarks.splits import split_items
 from ..benchmarks.stats import bootstrap_ci
 from ..engine.cache import CallCache, open_cache
 from ..errors import ArchonError
+from ..sandbox import hide_path
 from .budget import Budget, QueryCost, TokenStats, over_budget, query_cost, spend_estimate
 from .evaluate import Evaluation, Evaluator
 from .samplers import ARCH, DECISION, DEFAULT_SAMPLER, SCORE_SO_FAR, Candidates, make_sampler, point_key, tried_points
@@ -659,6 +660,7 @@ def search(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    hide_path(out)  # the study, trials and run folders: out of reach of the programs under test
     stream = stream if stream is not None else sys.stderr
     live = verbose and hasattr(stream, "isatty") and stream.isatty()
 

@@ -186,6 +186,39 @@ def test_folders_given_to_hide_path_are_covered(monkeypatch, project_dir):
     assert _read([project_dir / "secret.txt"]) == "refused FileNotFoundError\n"
 
 
+def test_an_answer_cannot_read_its_run_folder_or_the_call_cache(tmp_path_factory, project_dir):
+    """Folders outside the working directory that hold archon's own data are covered too: a benchmark
+    run's folder and the call cache's folder."""
+    if not MODE.mountns:
+        pytest.skip(f"no mount namespace here ({MODE.name})")
+    import json
+
+    from archon.benchmarks.runner import run_benchmark
+    from archon.testing.fake_openai import FakeOpenAIServer
+
+    # Readable by anyone, outside the working directory (which is covered anyway).
+    out, cache = project_dir / "runs" / "he", project_dir / "caches" / "calls.sqlite"
+    data = tmp_path_factory.mktemp("data") / "he.jsonl"
+    data.write_text(json.dumps({"task_id": "T/0", "entry_point": "add", **HE_ITEM.reference}) + "\n")
+    peek = (
+        "def add(a, b):\n"
+        f"    for path in ({str(out / 'config.json')!r}, {str(cache)!r}):\n"
+        "        try:\n"
+        "            open(path, 'rb').read(1)\n"
+        "            return 'LEAKED ' + path\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return a + b\n"
+    )
+    with FakeOpenAIServer(responder=lambda body: f"```python\n{peek}```") as srv:
+        config = {
+            "layers": [[{"type": "generator", "model": "m", "model_type": "OpenAI_API", "base_url": srv.base_url}]]
+        }
+        summary = run_benchmark(config, "humaneval", data=data, out_dir=out, cache=cache)
+    assert (out / "config.json").is_file() and cache.is_file()  # both there, readable to archon
+    assert summary["score"] == 1.0  # the answer found neither, so it added up
+
+
 # --------------------------------------------------------------------------------------------------
 # Scores forged by the code being scored.
 
