@@ -49,6 +49,7 @@ __all__ = [
     "items_source",
     "load_baseline_answers",
     "load_results",
+    "read_jsonl",
 ]
 
 RESULTS_FILE = "results.jsonl"
@@ -60,7 +61,7 @@ LOCK_FILE = ".lock"
 # --------------------------------------------------------------------------- JSON lines
 
 
-def _read_jsonl_tolerant(p: Path, *, repair: bool = False) -> list[dict[str, Any]]:
+def read_jsonl(p: Path, *, repair: bool = False) -> list[dict[str, Any]]:
     """The JSON objects of a JSONL file, skipping lines that are not (a run killed mid-write leaves a
     truncated last line). With ``repair``, such an unterminated tail is cut off so appends start clean."""
     raw = p.read_bytes()
@@ -96,7 +97,7 @@ def load_results(path: str | Path, *, repair: bool = False) -> dict[str, dict[st
     p = Path(path)
     if not p.exists():
         return {}
-    return {str(rec["id"]): rec for rec in _read_jsonl_tolerant(p, repair=repair) if "id" in rec}
+    return {str(rec["id"]): rec for rec in read_jsonl(p, repair=repair) if "id" in rec}
 
 
 def load_baseline_answers(source: str | Path | Mapping[str, Any]) -> dict[str, list[str]]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..benchmarks.run_folder import read_jsonl
 from ..errors import ArchonError
 
 try:  # a running search's trials are in its study (the `search` extra)
@@ -20,25 +21,10 @@ try:  # a running search's trials are in its study (the `search` extra)
 except ImportError:  # pragma: no cover - exercised where the extra is missing
     optuna = None  # type: ignore[assignment]
 
-__all__ = ["BenchRun", "SearchRun", "TraceFile", "load_sources", "read_jsonl"]
+__all__ = ["BenchRun", "SearchRun", "TraceFile", "load_sources"]
 
 SEARCH_MARKERS = ("trials.jsonl", "study.db")
 BENCH_MARKERS = ("results.jsonl",)
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file; lines that are not (a writer cut off mid-line) are skipped."""
-    out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
