@@ -20,7 +20,7 @@ from archon.search import Budget, search
 from archon.testing.fake_openai import FakeOpenAIServer
 from archon.testing.simulated import SimulatedPool
 
-from .search_helpers import http_models, samples_served
+from .search_helpers import http_models, samples_served, search_command
 
 AXES = {
     "generators": [1, 3],
@@ -92,17 +92,7 @@ def test_best_json_runs_with_archon_run(pool_server, tmp_path):
     data = pool.write_data(tmp_path / "items.jsonl")
     done = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "archon.cli",
-            "search",
-            str(space),
-            "--benchmark",
-            "gsm8k",
-            "--data",
-            str(data),
-            "--out",
-            str(tmp_path / "out"),
+            *search_command(space, data, tmp_path / "out"),
             "--trials",
             "3",
             "--max-calls-per-query",
@@ -135,17 +125,7 @@ def test_a_killed_search_resumes_and_reruns_the_cut_off_trial_from_the_cache(tmp
         data = pool.write_data(tmp_path / "items.jsonl")
         out = tmp_path / "out"
         cmd = [
-            sys.executable,
-            "-m",
-            "archon.cli",
-            "search",
-            str(space),
-            "--benchmark",
-            "gsm8k",
-            "--data",
-            str(data),
-            "--out",
-            str(out),
+            *search_command(space, data, out),
             "--trials",
             "4",
             "--chunks",

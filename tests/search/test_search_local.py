@@ -5,10 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
-import sys
 
 import pytest
 import yaml
+
+from .search_helpers import search_command
 
 pytestmark = pytest.mark.slow
 
@@ -40,17 +41,7 @@ def test_search_humaneval_on_the_embedded_model(tmp_path):
     out = tmp_path / "out"
     done = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "archon.cli",
-            "search",
-            str(space),
-            "--benchmark",
-            "humaneval",
-            "--data",
-            str(data),
-            "--out",
-            str(out),
+            *search_command(space, data, out, benchmark="humaneval"),
             "--trials",
             "3",
             "--no-baselines",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import optuna
 import pytest
@@ -13,7 +12,7 @@ from archon.engine.cache import CallCache
 from archon.testing.fake_openai import FakeOpenAIServer
 from archon.testing.simulated import SimulatedPool
 
-from .search_helpers import http_models, samples_served
+from .search_helpers import http_models, samples_served, search_command
 
 pgserver = pytest.importorskip("pgserver")
 
@@ -49,17 +48,7 @@ def test_three_workers_share_one_study_and_its_call_cache(postgres, tmp_path):
         workers = [
             subprocess.Popen(
                 [
-                    sys.executable,
-                    "-m",
-                    "archon.cli",
-                    "search",
-                    str(space),
-                    "--benchmark",
-                    "gsm8k",
-                    "--data",
-                    str(data),
-                    "--out",
-                    str(tmp_path / f"worker{i}"),
+                    *search_command(space, data, tmp_path / f"worker{i}"),
                     "--trials",
                     "7",
                     "--storage",

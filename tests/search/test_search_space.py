@@ -12,6 +12,8 @@ from archon.components import check_rules
 from archon.search import SpaceError, load_space
 from archon.search.space import config_key
 
+from .search_helpers import search_command
+
 
 def _models(n):
     return [{"model": f"m{i}", "model_type": "OpenAI_API", "base_url": "http://127.0.0.1:9/v1"} for i in range(n)]
@@ -139,17 +141,7 @@ def test_bad_space_file_via_the_command_names_the_axis(tmp_path):
     space.write_text("models:\n  - {model: a, model_type: OpenAI_API}\naxes:\n  samples: [1, 0]\n")
     done = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "archon.cli",
-            "search",
-            str(space),
-            "--benchmark",
-            "gsm8k",
-            "--data",
-            "x.jsonl",
-            "--out",
-            str(tmp_path / "out"),
+            *search_command(space, "x.jsonl", tmp_path / "out"),
         ],
         capture_output=True,
         text=True,
