@@ -166,32 +166,36 @@ class ComponentContext:
         }
         if tag:
             params["tag"] = tag
-        ident = provider.identity()
         first = self.sample_offset
-        keys = [call_key(ident, model, messages, params, first + i) for i in range(n)]
         texts: list[str | None] = [None] * n
+        keys: list[str] = []
+        # With a cache, a call that another component or query is making right now is not made
+        # twice: this one waits for that one's answer (single flight).
+        shared: dict[int, asyncio.Future[str | None]] = {}
+        in_flight = None
         if self.cache is not None:
+            ident = provider.identity()
+            keys = [call_key(ident, model, messages, params, first + i) for i in range(n)]
             hits = self.cache.get_many(keys)
             for i, k in enumerate(keys):
                 if k in hits:
                     texts[i] = hits[k][0]
             self._record_cached(provider.name, model, len(hits), hits)
-        missing = [i for i in range(n) if texts[i] is None]
-        # With a cache, a call that another component or query is making right now is not made
-        # twice: this one waits for that one's answer (single flight).
-        in_flight = self.runtime.in_flight() if self.cache is not None else None
-        shared: dict[int, asyncio.Future[str | None]] = {}
-        if in_flight is not None:
-            for i in missing:
-                if keys[i] in in_flight:
-                    shared[i] = in_flight[keys[i]]
-                else:
-                    in_flight[keys[i]] = asyncio.get_running_loop().create_future()
-            missing = [i for i in missing if i not in shared]
+            in_flight = self.runtime.in_flight()
+            for i in range(n):
+                if texts[i] is None:
+                    if keys[i] in in_flight:
+                        shared[i] = in_flight[keys[i]]
+                    else:
+                        in_flight[keys[i]] = asyncio.get_running_loop().create_future()
+        missing = [i for i in range(n) if texts[i] is None and i not in shared]
         errors: list[ProviderError] = []
         streamed = False
 
-        async def request(indices: list[int]) -> None:
+        # (No nested function here refers to itself: a closure cycle would leave every call's
+        # context for the cyclic garbage collector, whose passes then dominate a busy server.)
+        async def request(indices: list[int]) -> list[int]:
+            """Ask for ``indices`` in one request; returns those the reply left unanswered."""
             nonlocal streamed
             req = ChatRequest(
                 model=model,
@@ -212,7 +216,7 @@ class ComponentContext:
                     else:
                         result, attempts = await chat_with_retries(provider, req, self.runtime.retry)
             except ProviderError as e:
-                errors.append(e)
+                errors.append(e.with_traceback(None))  # its traceback would hold this frame
                 t0 = queued if t0 is None else t0
                 self.trace.calls.append(
                     CallRecord(
@@ -226,7 +230,7 @@ class ComponentContext:
                         queue_s=t0 - queued,
                     )
                 )
-                return
+                return []
             got = result.texts[: len(indices)]
             if not got:
                 errors.append(ProviderError("reply had no choices", provider=provider.name, model=model))
@@ -251,15 +255,21 @@ class ComponentContext:
                 # One request's tokens shared out over its samples, so that cached totals match.
                 ins, outs = _share(result.input_tokens, len(got)), _share(result.output_tokens, len(got))
                 self.cache.put_many([(keys[i], t, ins[k], outs[k]) for k, (i, t) in enumerate(zip(indices, got))])
-            # A server that ignored `n` gave fewer choices: ask for the rest one by one.
-            if 0 < len(got) < len(indices):
-                await asyncio.gather(*(request([i]) for i in indices[len(got) :]))
+            # A server that ignored `n` gave fewer choices: the rest are asked for one by one.
+            return indices[len(got) :] if got else []
+
+        async def request_all(indices: list[int]) -> None:
+            rest = await request(indices)
+            if rest:
+                await asyncio.gather(*(request([i]) for i in rest))
 
         async def make_own() -> None:
             try:
-                if provider.supports_n and len(missing) > 1:
+                if len(missing) == 1:
+                    await request_all(missing)
+                elif provider.supports_n and missing:
                     step = provider.max_n
-                    await asyncio.gather(*(request(missing[i : i + step]) for i in range(0, len(missing), step)))
+                    await asyncio.gather(*(request_all(missing[i : i + step]) for i in range(0, len(missing), step)))
                 else:
                     await asyncio.gather(*(request([i]) for i in missing))
             finally:  # waiters get the text, or None when it failed (or this task was cancelled)
@@ -270,8 +280,7 @@ class ComponentContext:
                             future.set_result(texts[i])
 
         async def await_shared() -> None:
-            if not shared or self.cache is None:  # calls are shared only through the cache
-                return
+            assert self.cache is not None  # calls are shared only through the cache
             got = await asyncio.gather(*shared.values())
             for i, text in zip(shared, got):
                 texts[i] = text
@@ -280,7 +289,10 @@ class ComponentContext:
             # Where the other call failed, try on our own.
             await asyncio.gather(*(request([i]) for i in shared if texts[i] is None))
 
-        await asyncio.gather(make_own(), await_shared())
+        if shared:
+            await asyncio.gather(make_own(), await_shared())
+        else:
+            await make_own()
         out = [t for t in texts if t is not None]
         if not out and errors:
             raise errors[0]
