@@ -236,7 +236,7 @@ class Archon:
                 if out is not None:
                     ct.outputs = out.candidates if out.candidates is not None else []
                     ct.critiques, ct.unit_tests = out.critiques, out.unit_tests
-                    ct.named = json_data(out.named)
+                    ct.named = json_data(out.named) if out.named else {}
             state = _merge(state, outputs, lt)
             lt.latency_s = time.perf_counter() - lt0
             # A layer may leave no candidates on purpose (unit tests or named state first); the
