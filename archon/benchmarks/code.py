@@ -175,14 +175,29 @@ class MBPP(HubRecords, _CodeBenchmark):
     # google-research/google-research mbpp/: mbpp.jsonl (the full set, as the hub's 'full' config);
     # sanitized-mbpp.json is the sanitized set, passed as a file.
     layouts = (("mbpp.jsonl",), ("mbpp/mbpp.jsonl",))
+    #: The publisher's files hold every split (task ids 1-10 few-shot prompts, 11-510 test, 511-600
+    #: validation, 601-974 training); from them the test split is evaluated, the items the hub's
+    #: test split holds (500 of mbpp.jsonl's 974 tasks, 257 of sanitized-mbpp.json's 427). Any
+    #: other file is evaluated whole.
+    published_files = ("mbpp.jsonl", "sanitized-mbpp.json")
+    test_ids = range(11, 511)
     include_challenge_tests = False
 
     INSTRUCTION = "Write the complete Python function in a ```python block."
+
+    def _in_test_split(self, records: list[dict[str, Any]], index: int) -> bool:
+        origins = getattr(records, "origins", None)
+        if not origins or Path(origins[index][0]).name not in self.published_files:
+            return True
+        task_id = str(records[index].get("task_id"))
+        return task_id.isdigit() and int(task_id) in self.test_ids
 
     def load(self, data: str | Path | None = None) -> list[Item]:
         records = self.records(data)
         items = []
         for i, r in enumerate(records):
+            if not self._in_test_split(records, i):
+                continue
             text = r.get("text") or r.get("prompt") or r.get("question")
             tests = list(r.get("test_list") or [])
             if not text or not tests:

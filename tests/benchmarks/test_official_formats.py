@@ -243,40 +243,47 @@ def test_humaneval_data_folder_takes_the_gz_file(tmp_path):
     assert score(HumanEval(), items[0], "```python\ndef add(a, b):\n    return a + b\n```") == 1.0
 
 
+def _mbpp_record(task_id: int, **fields) -> dict:
+    return {
+        "text": f"Write a function to double x (task {task_id}).",
+        "code": "def double(x):\n    return 2 * x",
+        "task_id": task_id,
+        "test_setup_code": "",
+        "test_list": ["assert double(2) == 4"],
+        "challenge_test_list": [],
+        **fields,
+    }
+
+
 def test_mbpp_folder_and_sanitized_file(tmp_path):
     d = tmp_path / "mbpp"
-    jsonl(
-        d / "mbpp.jsonl",
-        [
-            {
-                "text": "Write a function to double x.",
-                "code": "def double(x):\n    return 2 * x",
-                "task_id": 11,
-                "test_setup_code": "",
-                "test_list": ["assert double(2) == 4"],
-                "challenge_test_list": [],
-            }
-        ],
-    )
+    # The published files hold every split: 1-10 few-shot prompts, 11-510 test, 511-600
+    # validation, 601-974 training.
+    jsonl(d / "mbpp.jsonl", [_mbpp_record(t) for t in (1, 10, 11, 12, 510, 511, 600, 601, 974)])
     write_json(
         d / "sanitized-mbpp.json",
         [
             {
                 "source_file": "x.py",
-                "task_id": 12,
+                "task_id": t,
                 "prompt": "Write a function to negate x.",
                 "code": "def neg(x):\n    return -x",
                 "test_imports": ["import math"],
                 "test_list": ["assert neg(2) == -2"],
             }
+            for t in (2, 12, 600)
         ],
     )
     full = MBPP().load(d)
-    assert [it.id for it in full] == ["11"]
+    assert [it.id for it in full] == ["11", "12", "510"]  # the test split, as the hub's
     assert score(MBPP(), full[0], "```python\ndef double(x):\n    return x * 2\n```") == 1.0
     sanitized = MBPP().load(d / "sanitized-mbpp.json")
     assert [it.id for it in sanitized] == ["12"] and "import math" in sanitized[0].reference["test_setup_code"]
     assert score(MBPP(), sanitized[0], "```python\ndef neg(x):\n    return x\n```") == 0.0
+    # A file of the user's own (here the same records under another name) is evaluated whole.
+    own = tmp_path / "my-mbpp-subset.jsonl"
+    own.write_bytes((d / "mbpp.jsonl").read_bytes())
+    assert len(MBPP().load(own)) == 9
 
 
 def test_codecontests_hub_parquet_schema(tmp_path):
