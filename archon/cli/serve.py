@@ -15,7 +15,7 @@ def add_commands(subparsers: Any) -> None:
         "serve",
         help="serve architectures as OpenAI-compatible models: archon serve CONFIG_OR_DIR...",
         description="Serve each config (or search run folder, through its best.json) as a model of an "
-        "OpenAI-compatible API: GET /v1/models, POST /v1/chat/completions, GET /health, GET /metrics.",
+        "OpenAI-compatible API: GET /v1/models[/{model}], POST /v1/chat/completions, GET /health, GET /metrics.",
     )
     s.add_argument(
         "configs",

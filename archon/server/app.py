@@ -162,13 +162,28 @@ def create_app(models: dict[str, Archon], *, api_keys: Sequence[str] = (), limit
         check_auth(request)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
+    def model_card(name: str) -> dict[str, Any]:
+        return {"id": name, "object": "model", "created": created, "owned_by": "archon"}
+
+    def unknown_model(name: str) -> RequestError:
+        return RequestError(
+            404,
+            f"The model '{name}' does not exist; GET /v1/models lists the models served",
+            param="model",
+            code="model_not_found",
+        )
+
     @app.get("/v1/models")
     async def list_models(request: Request) -> dict[str, Any]:
         check_auth(request)
-        return {
-            "object": "list",
-            "data": [{"id": name, "object": "model", "created": created, "owned_by": "archon"} for name in models],
-        }
+        return {"object": "list", "data": [model_card(name) for name in models]}
+
+    @app.get("/v1/models/{name:path}")
+    async def retrieve_model(request: Request, name: str) -> dict[str, Any]:
+        check_auth(request)
+        if name not in models:
+            raise unknown_model(name)
+        return model_card(name)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
@@ -177,12 +192,7 @@ def create_app(models: dict[str, Archon], *, api_keys: Sequence[str] = (), limit
         req, messages, options = wire.parse_request(raw, max_messages=limits.max_messages, max_n=limits.max_n)
         archon = models.get(req.model)
         if archon is None:
-            raise RequestError(
-                404,
-                f"The model '{req.model}' does not exist; GET /v1/models lists the models served",
-                param="model",
-                code="model_not_found",
-            )
+            raise unknown_model(req.model)
         try:  # checked before a slot is taken
             normalize_messages(messages)
         except ArchonError as e:

@@ -24,6 +24,10 @@ def upstream_usage(fake) -> tuple[int, int]:
 def test_models_and_a_sync_completion_count_every_call(server, fake, h):
     client = openai.OpenAI(base_url=server.base_url, api_key=h.key, max_retries=0)
     assert [m.id for m in client.models.list()] == ["moa"]
+    assert client.models.retrieve("moa").owned_by == "archon"
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.models.retrieve("gpt-4o")
+    assert missing.value.code == "model_not_found"
     reply = client.chat.completions.create(
         model="moa",
         temperature=0.1,
