@@ -61,6 +61,14 @@ def add_commands(subparsers: Any) -> None:
         metavar="SECONDS",
         help="on SIGTERM, how long queries in flight may take to finish before they are cancelled",
     )
+    s.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a web page's origin (e.g. http://localhost:3000, or *) whose scripts may call the API from a "
+        "browser (CORS; repeatable; default none)",
+    )
     s.add_argument("--access-log", action="store_true", help="log one line per request (method, path, status)")
     s.set_defaults(func=cmd_serve)
 
@@ -109,5 +117,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         shutdown_timeout=args.shutdown_timeout,
         access_log=args.access_log,
         on_ready=ready,
+        allowed_origins=args.allowed_origin,
     )
     return 0

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ..engine import Archon, Result, normalize_messages
@@ -116,8 +117,15 @@ def _error(e: RequestError) -> JSONResponse:
     return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
 
 
-def create_app(models: dict[str, Archon], *, api_keys: Sequence[str] = (), limits: Limits | None = None) -> FastAPI:
-    """The app serving ``models`` (name → Archon). Without ``api_keys`` no request is checked."""
+def create_app(
+    models: dict[str, Archon],
+    *,
+    api_keys: Sequence[str] = (),
+    limits: Limits | None = None,
+    allowed_origins: Sequence[str] = (),
+) -> FastAPI:
+    """The app serving ``models`` (name → Archon). Without ``api_keys`` no request is checked.
+    ``allowed_origins``: web pages (origins, or "*") whose scripts may call the API from a browser (CORS)."""
     limits = limits or Limits()
     keys = [k.encode() for k in api_keys if k]
     metrics = Metrics()
@@ -134,6 +142,14 @@ def create_app(models: dict[str, Archon], *, api_keys: Sequence[str] = (), limit
             await archon.aclose()
 
     app = FastAPI(title="archon", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    if allowed_origins:
+        # Browsers ask first (a preflight OPTIONS, without the key), then send the key itself.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(allowed_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type"],
+        )
 
     def check_auth(request: Request) -> None:
         if keys and not _authorized(request.headers.get("authorization"), keys):

@@ -111,6 +111,7 @@ def serve(
     shutdown_timeout: float = 30.0,
     access_log: bool = False,
     on_ready: Any = None,
+    allowed_origins: Sequence[str] = (),
 ) -> None:
     """Serve until SIGTERM or SIGINT: then new connections are refused, queries in flight get
     ``shutdown_timeout`` seconds to finish and are cancelled after that (with their LLM calls)."""
@@ -119,7 +120,7 @@ def serve(
             f"no API keys (set {KEYS_ENV} or --api-keys-file): refusing to listen on {host}, "
             "reachable from other machines; give --no-auth to serve it without keys anyway"
         )
-    app = create_app(models, api_keys=list(api_keys), limits=limits)
+    app = create_app(models, api_keys=list(api_keys), limits=limits, allowed_origins=allowed_origins)
     config = uvicorn.Config(
         app,
         host=host,
