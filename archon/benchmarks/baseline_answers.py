@@ -232,6 +232,14 @@ def _expected_file(answers: BaselineAnswers, model: str) -> str:
     return str(where / f"{model}.jsonl")
 
 
+def _by_model(models: Mapping[str, str]) -> str:
+    """``model (category, ...)`` for each baseline model."""
+    categories: dict[str, list[str]] = {}
+    for category, model in models.items():
+        categories.setdefault(model, []).append(category)
+    return "; ".join(f"{model} ({', '.join(cats)})" for model, cats in categories.items())
+
+
 def _pick_by_model(bench: Benchmark, answers: BaselineAnswers, items: Sequence[Item]) -> None:
     """Judge each item against the answers of its category's baseline model (:meth:`Benchmark.baseline_models`),
     when the answers given are named after those models (or come as a folder or several files). Otherwise
@@ -252,8 +260,7 @@ def _pick_by_model(bench: Benchmark, answers: BaselineAnswers, items: Sequence[I
     if unknown:
         raise ArchonError(
             f"benchmark {bench.name!r}: the baseline answers of {', '.join(unknown)} are the baseline of no category "
-            f"(each category is judged against its own model: "
-            f"{', '.join(f'{c}: {m}' for c, m in models.items())}); leave them out"
+            f"(each category is judged against its own model: {_by_model(models)}); leave them out"
         )
     groups: dict[tuple[str, str | None], list[Item]] = {}
     for it in items:
