@@ -110,6 +110,12 @@ class Benchmark(ABC):
         or None (default: no baseline). A run checks this before any call."""
         return None
 
+    def baseline_models(self) -> dict[str, str]:
+        """For a benchmark that judges each category of items (``item.metadata["category"]``) against its own
+        baseline model: category -> model. Answers named after these models (``<model>.jsonl``) are picked per
+        item by its category. Default: none (one baseline for every item)."""
+        return {}
+
     def options(self) -> dict[str, str | int | float]:
         """Settings that change what the scores mean (e.g. single grading vs pairwise). A run folder records
         them and refuses to resume with others. Default: none."""

@@ -10,7 +10,8 @@ The prompts below are archon's own wording of the published protocols:
   with a baseline's answers instead.
 * Arena-Hard-Auto: pairwise against a baseline's answer on a five-level scale
   ``[[A>>B]] [[A>B]] [[A=B]] [[B>A]] [[B>>A]]``; the judge is asked to solve the
-  problem itself first.
+  problem itself first, except for creative writing (v2.0), where there is no answer to work out.
+  v2.0 judges each category against its own baseline model (:data:`ARENA_HARD_CATEGORIES`).
 * AlpacaEval 2.0: pairwise against the reference output shipped with the data set
   (GPT-4 Turbo's in ``alpaca_eval_gpt4_baseline``), verdict ``[[A]]``, ``[[B]]`` or ``[[C]]`` (tie);
   the summary adds the length-controlled win rate.
@@ -48,8 +49,10 @@ from .registry import register_benchmark
 from .stats import arena_hard_score, bootstrap_ci, length_controlled_win_rate
 
 __all__ = [
+    "ARENA_HARD_CATEGORIES",
     "ARENA_LABELS",
     "AlpacaEval",
+    "ArenaCategory",
     "ArenaHard",
     "JudgeCall",
     "MTBench",
@@ -249,11 +252,19 @@ _PAIR_FORMAT_AB = (
     "Explain your comparison briefly, then end with exactly one verdict: [[A]] if A's reply is better, "
     "[[B]] if B's reply is better, or [[C]] if they are about equally good."
 )
+_ARENA_LABELS_TEXT = (
+    "End with exactly one of these labels: [[A>>B]] (A is much better), [[A>B]] (A is slightly better), "
+    "[[A=B]] (about equally good), [[B>A]] (B is slightly better), [[B>>A]] (B is much better)."
+)
 _PAIR_FORMAT_ARENA = (
     "Before reading the replies closely, work out your own answer to the request. Then compare both replies "
     "with it, noting mistakes, inaccuracies and missing information that would matter to the user. "
-    "End with exactly one of these labels: [[A>>B]] (A is much better), [[A>B]] (A is slightly better), "
-    "[[A=B]] (about equally good), [[B>A]] (B is slightly better), [[B>>A]] (B is much better)."
+    + _ARENA_LABELS_TEXT
+)
+# Creative writing has no answer to work out first: the replies are compared with each other.
+_PAIR_FORMAT_ARENA_OPEN = (
+    "Compare the two replies with each other, noting mistakes, inaccuracies and missing information that would "
+    "matter to the user, and weigh creativity and originality where the request calls for them. " + _ARENA_LABELS_TEXT
 )
 PAIR_REMINDER_AB = (
     "Your reply did not end with a verdict in the required form. Reply with only the verdict: [[A]], [[B]] or [[C]]."
@@ -348,19 +359,22 @@ def pairwise_messages(
     *,
     reference: str | Sequence[str] | None = None,
     scale: Literal["ab", "arena"] = "ab",
+    solve_first: bool = True,
 ) -> list[Message]:
     """Judge messages comparing A's and B's replies to the last user turn.
 
     ``question`` is a single question (str), a shared conversation ending with the
     user turn being judged (list of messages, then ``answer_a``/``answer_b`` are
     strings), or the user turns of a multi-turn conversation (list of str, then the
-    answers are lists: each side's own reply to every turn).
+    answers are lists: each side's own reply to every turn). On the arena scale the judge
+    works out its own answer first unless ``solve_first`` is False (Arena-Hard's creative writing).
     """
     turns, a, b, context = _normalise_question(question, answer_a, answer_b)
     ref = _reference_block(reference, len(turns))
     multi = len(turns) > 1
     task = (_PAIR_TASK_TURN if multi else _PAIR_TASK) + (_REFERENCE_NOTE if ref else "")
-    fmt = _PAIR_FORMAT_ARENA if scale == "arena" else _PAIR_FORMAT_AB
+    arena = _PAIR_FORMAT_ARENA if solve_first else _PAIR_FORMAT_ARENA_OPEN
+    fmt = arena if scale == "arena" else _PAIR_FORMAT_AB
     parts = [task, fmt]
     if context:
         parts.append(
@@ -392,6 +406,7 @@ async def pairwise_both_orders(
     *,
     reference: str | Sequence[str] | None = None,
     scale: Literal["ab", "arena"] = "ab",
+    solve_first: bool = True,
 ) -> tuple[float, int, dict[str, Any]]:
     """Compare ``answer`` with ``baseline_answer`` in both positions; returns ``(outcome, fallbacks, details)``.
 
@@ -402,11 +417,15 @@ async def pairwise_both_orders(
     judge said it), ``labels`` (five-level labels), ``results`` (per game, from the
     answer's side: "win"/"tie"/"loss"/"fallback"), ``strengths`` (per game, signed
     from the answer's side: 2 much better ... -2 much worse, None if unparsed) and
-    the judge ``judgments`` (raw replies of the last attempt).
+    the judge ``judgments`` (raw replies of the last attempt). ``solve_first``: see :func:`pairwise_messages`.
     """
     reminder = PAIR_REMINDER_ARENA if scale == "arena" else PAIR_REMINDER_AB
-    first = pairwise_messages(question, answer, baseline_answer, reference=reference, scale=scale)
-    second = pairwise_messages(question, baseline_answer, answer, reference=reference, scale=scale)
+    first = pairwise_messages(
+        question, answer, baseline_answer, reference=reference, scale=scale, solve_first=solve_first
+    )
+    second = pairwise_messages(
+        question, baseline_answer, answer, reference=reference, scale=scale, solve_first=solve_first
+    )
     calls = await asyncio.gather(
         judge_verdict(judge, first, parse_pairwise_label, retries, reminder=reminder),
         judge_verdict(judge, second, parse_pairwise_label, retries, reminder=reminder),
@@ -718,20 +737,48 @@ _ARENA_HF_FILE = "data/arena-hard-v0.1/question.jsonl"
 register_benchmark("mt-bench-pairwise", lambda: MTBench(mode="pairwise"))
 
 
+@dataclass(frozen=True)
+class ArenaCategory:
+    """How arena-hard-auto judges a category of questions: against whose answers (``baseline``, the model
+    its ``model_answer/<baseline>.jsonl`` holds), and whether the judge works out its own answer first."""
+
+    baseline: str
+    solve_first: bool = True
+
+
+# The questions' ``category`` field, as lmarena/arena-hard-auto's judge settings read it: v0.1's 500 prompts
+# against GPT-4 (0314); v2.0's hard prompts (coding and math subcategories) against o3-mini, its creative
+# writing against Gemini 2.0 Flash, with a judge that does not first write an answer of its own.
+ARENA_HARD_CATEGORIES: dict[str, ArenaCategory] = {
+    "arena-hard-v0.1": ArenaCategory("gpt-4-0314"),
+    "hard_prompt": ArenaCategory("o3-mini-2025-01-31"),
+    "coding": ArenaCategory("o3-mini-2025-01-31"),
+    "math": ArenaCategory("o3-mini-2025-01-31"),
+    "creative_writing": ArenaCategory("gemini-2.0-flash-001", solve_first=False),
+}
+
+
 @register_benchmark("arena-hard")
 class ArenaHard(_JudgedBenchmark):
-    """Arena-Hard-Auto v0.1: 500 hard prompts, judged pairwise against a baseline's answers.
+    """Arena-Hard-Auto: hard prompts judged pairwise against a baseline's answers (v0.1: 500 prompts;
+    v2.0: 500 hard prompts and 250 creative writing prompts).
 
-    Data: a local file (``--data``) with ``question_id`` (v0.1) or ``uid`` (v2.0) and
-    ``turns`` (list of ``{"content": ...}`` or strings) or ``prompt``; an optional
-    ``baseline`` field holds the baseline's answer. Online, the question file
-    ``data/arena-hard-v0.1/question.jsonl`` of the hub repo ``lmarena-ai/arena-hard-auto``
-    is read through `datasets`. The baseline's answers (the paper's default baseline
-    is gpt-4-0314) come from ``ctx.baseline`` (or the ``baseline`` field); ``model_answer`` files are
-    read in both the 2024 form (``question_id``, ``choices``) and the current one (``uid``, ``messages``).
+    Data: a local file (``--data``) with ``question_id`` (v0.1's 2024 form) or ``uid`` and ``turns``
+    (list of ``{"content": ...}`` or strings) or ``prompt``, and ``category``; an optional ``baseline``
+    field holds the baseline's answer. Online, the question file ``data/arena-hard-v0.1/question.jsonl``
+    of the hub repo ``lmarena-ai/arena-hard-auto`` is read through `datasets`.
 
-    Each item is judged in both orders on the five-level scale; the item score is
-    the combined outcome (1, 0.5, 0) and the headline is the win rate (0..1).
+    Baselines: each category is judged against its own model (:data:`ARENA_HARD_CATEGORIES`, see
+    :meth:`baseline_models`): given the ``model_answer`` folder, or the files of those models, each item
+    is judged against the answers of its category's model, and a category whose model's answers are
+    missing is an error. One other baseline answers file (e.g. another run's results.jsonl) is the baseline
+    of every item. ``model_answer`` files are read in both the 2024 form (``question_id``, ``choices``)
+    and the current one (``uid``, ``messages``).
+
+    Each item is judged in both orders on the five-level scale (for creative writing without the judge's
+    own answer first); the item score is the combined outcome (1, 0.5, 0) and the headline is the win
+    rate (0..1) over all items; :meth:`summary_extra` adds each category's, as arena-hard-auto reports
+    its leaderboard per category.
     """
 
     name = "arena-hard"
@@ -744,6 +791,9 @@ class ArenaHard(_JudgedBenchmark):
 
     def baseline_need(self) -> BaselineNeed | None:
         return "reference"  # a baseline answer, or the item's own ``baseline`` field
+
+    def baseline_models(self) -> dict[str, str]:
+        return {category: c.baseline for category, c in ARENA_HARD_CATEGORIES.items()}
 
     def load(self, data: str | Path | None = None) -> list[Item]:
         if data is not None:
@@ -793,6 +843,8 @@ class ArenaHard(_JudgedBenchmark):
         n = len(item.turns)
         baseline = self._baseline(item, ctx, n, fallback=item.reference)
         question: str | list[str] = item.turns[0] if n == 1 else list(item.turns)
+        category = item.metadata.get("category")
+        known = ARENA_HARD_CATEGORIES.get(str(category))
         outcome, fallbacks, details = await pairwise_both_orders(
             judge,
             question,
@@ -800,15 +852,16 @@ class ArenaHard(_JudgedBenchmark):
             baseline[0] if n == 1 else baseline,
             ctx.judge_retries,
             scale="arena",
+            solve_first=known.solve_first if known else True,
         )
         details["len_model"] = len(answers[n - 1])
         details["len_baseline"] = len(baseline[n - 1])
+        details["category"] = category
+        # The model whose answers this item was judged against, when the baseline answers name it.
+        details["baseline"] = item.metadata.get("baseline")
         return ItemScore(value=outcome, details=details, fallbacks=fallbacks)
 
-    def summary_extra(self, scores: Sequence[ItemScore]) -> dict[str, Any]:
-        """``win_rate``, ``ci_low``, ``ci_high`` (bootstrap over questions, 0..1), counts, and
-        ``weighted_win_rate``: Arena-Hard's game weighting, where a strong verdict (>>) counts as
-        three games and unparsed games are dropped."""
+    def _scores_summary(self, scores: Sequence[ItemScore]) -> dict[str, Any]:
         out = self._pairwise_summary(scores)
         wins = ties = games = 0.0
         for s in scores:
@@ -822,6 +875,29 @@ class ArenaHard(_JudgedBenchmark):
                 elif st == 0:
                     ties += weight
         out["weighted_win_rate"] = (wins + 0.5 * ties) / games if games else float("nan")
+        return out
+
+    def summary_extra(self, scores: Sequence[ItemScore]) -> dict[str, Any]:
+        """``win_rate``, ``ci_low``, ``ci_high`` (bootstrap over questions, 0..1), counts, and
+        ``weighted_win_rate``: Arena-Hard's game weighting, where a strong verdict (>>) counts as
+        three games and unparsed games are dropped. ``by_category`` holds the same for each category
+        (arena-hard-auto reports each category on its own, against its own baseline), with the
+        ``baseline`` model it was judged against where the baseline answers named it."""
+        out = self._scores_summary(scores)
+        groups: dict[str, list[ItemScore]] = {}
+        for s in scores:
+            if s.details.get("category") is not None:
+                groups.setdefault(str(s.details["category"]), []).append(s)
+        if groups:
+            by_category: dict[str, dict[str, Any]] = {}
+            for category, group in sorted(groups.items()):
+                models = sorted({str(s.details["baseline"]) for s in group if s.details.get("baseline")})
+                part = self._scores_summary(group)
+                by_category[category] = {
+                    **({"baseline": ", ".join(models)} if models else {}),
+                    **{k: part[k] for k in ("win_rate", "ci_low", "ci_high", "weighted_win_rate", "n")},
+                }
+            out["by_category"] = by_category
         return out
 
 

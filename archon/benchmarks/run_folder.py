@@ -30,7 +30,7 @@ from ..errors import ArchonError
 from ..providers.keys import without_password
 from ..sandbox import hide_path
 from .base import Benchmark, Item
-from .baseline_answers import read_baseline_answers
+from .baseline_answers import BaselineSource, read_baseline_answers
 from .summary import json_safe
 
 try:
@@ -100,7 +100,7 @@ def load_results(path: str | Path, *, repair: bool = False) -> dict[str, dict[st
     return {str(rec["id"]): rec for rec in read_jsonl(p, repair=repair) if "id" in rec}
 
 
-def load_baseline_answers(source: str | Path | Mapping[str, Any]) -> dict[str, list[str]]:
+def load_baseline_answers(source: BaselineSource) -> dict[str, list[str]]:
     """Baseline answers by item id from a file or a mapping, in every published form: archon's ``id`` with
     ``answers`` (another run's results.jsonl works; its failed items are skipped), FastChat's and Arena-Hard's
     ``model_answer`` files (2024 and current forms), AlpacaEval's ``model_outputs.json`` (matched to the items

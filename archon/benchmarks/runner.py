@@ -48,7 +48,7 @@ from ..errors import ArchonError, QueryFailed
 from ..providers.base import RetryPolicy
 from . import baselines as compute_matched
 from .base import Benchmark, Item, ItemScore, Judge, ScoringContext
-from .baseline_answers import check_baselines
+from .baseline_answers import BaselineSource, check_baseline_option, check_baselines, source_arg
 from .registry import get_benchmark
 from .run_folder import (
     RunFolder,
@@ -84,7 +84,9 @@ class RunSpec:
         items: run exactly these items (skips loading and selection; their fingerprint stands for the data).
         judge: the judge's architecture config (or an async ``judge(messages) -> str``); needed by judged benchmarks.
         judge_retries: how often a judge is re-asked when its verdict does not parse.
-        baseline_answers: pairwise baseline answers (JSONL path with id + answers, or {id: [answer per turn]}).
+        baseline_answers: pairwise baseline answers (JSONL path with id + answers, or {id: [answer per turn]}); for
+            a benchmark that judges each category against its own model (Arena-Hard-Auto v2.0), its model answer
+            files (a list) or their folder (see :mod:`archon.benchmarks.baseline_answers`).
         baseline_config: generate the pairwise baseline's answers with this config (stored under ``out_dir/baseline/``).
         baselines: also run the compute-matched baselines (single, best-of-N, majority vote; see
             :mod:`archon.benchmarks.baselines`) on the same items under ``out_dir/baselines/<name>/``.
@@ -111,7 +113,7 @@ class RunSpec:
     items: Sequence[Item] | None = None
     judge: ConfigSource | Judge | None = None
     judge_retries: int = 2
-    baseline_answers: str | Path | Mapping[str, Any] | None = None
+    baseline_answers: BaselineSource | None = None
     baseline_config: ConfigSource | None = None
     baselines: bool = False
     cache: bool | str | Path | CallCache | None = None
@@ -198,10 +200,6 @@ def _check_judge(bench: Benchmark, judge: Any) -> None:
         raise ArchonError(
             f"benchmark {bench.name!r} is scored by an LLM judge: give a judge config with --judge CONFIG"
         )
-
-
-def _check_baselines(bench: Benchmark, items: Sequence[Item], baseline: Mapping[str, list[str]] | None) -> None:
-    check_baselines(bench.name, bench.baseline_need(), items, baseline)
 
 
 @dataclass
@@ -369,7 +367,7 @@ async def aevaluate(
     *,
     judge: ConfigSource | Judge | None = None,
     judge_retries: int = 2,
-    baseline_answers: str | Path | Mapping[str, Any] | None = None,
+    baseline_answers: BaselineSource | None = None,
     cache: bool | str | Path | CallCache | None = None,
     concurrency: int = 64,
     retry: RetryPolicy | None = None,
@@ -391,7 +389,7 @@ async def aevaluate(
     _check_judge(bench, judge)
     judge_fn, judge_cfg = _split_judge(judge)
     baseline = load_baseline_answers(baseline_answers) if baseline_answers is not None else None
-    _check_baselines(bench, items, baseline)
+    check_baselines(bench, items, baseline)
     cache_obj, owned = _open_cache(cache)
     archon = judge_archon = None
     try:
@@ -534,6 +532,9 @@ async def arun(spec: RunSpec, *, _sources: Mapping[str, Any] | None = None) -> d
     _check_judge(bench, spec.judge)
     if spec.baseline_answers is not None and spec.baseline_config is not None:
         raise ArchonError("give either baseline answers or a baseline config, not both")
+    for given, what in ((spec.baseline_answers, "baseline answers"), (spec.baseline_config, "a baseline config")):
+        if given is not None:
+            check_baseline_option(bench, what)
     arch_cfg = spec.config.config if isinstance(spec.config, Archon) else load_config(spec.config)
     base_cfg = load_config(spec.baseline_config) if spec.baseline_config is not None else None
     if spec.items is None:
@@ -550,7 +551,7 @@ async def arun(spec: RunSpec, *, _sources: Mapping[str, Any] | None = None) -> d
         loaded = items = list(spec.items)
     baseline = load_baseline_answers(spec.baseline_answers) if spec.baseline_answers is not None else None
     if base_cfg is None and _sources is None:  # a sub-run scores like its parent: a missing answer is an item's error
-        _check_baselines(bench, items, baseline)
+        check_baselines(bench, items, baseline)
     sources = _sources or {
         "items": items_source(
             spec.data, loaded, split=spec.split, dev_fraction=spec.dev_fraction, seed=spec.seed, sample=spec.sample
@@ -584,9 +585,7 @@ async def arun(spec: RunSpec, *, _sources: Mapping[str, Any] | None = None) -> d
                 "dev_fraction": spec.dev_fraction,
                 "concurrency": spec.concurrency,
                 "cache": _cache_arg(spec.cache),
-                "baseline_answers": str(spec.baseline_answers)
-                if isinstance(spec.baseline_answers, (str, Path))
-                else ("mapping" if spec.baseline_answers is not None else None),
+                "baseline_answers": source_arg(spec.baseline_answers),
                 "baseline_config": config_dict(base_cfg),
                 "baselines": spec.baselines,
                 "n_items": len(items),

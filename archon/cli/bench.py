@@ -11,6 +11,8 @@ from typing import Any
 
 from rich.table import Table
 
+from ..benchmarks.baseline_answers import check_baseline_option
+from ..benchmarks.registry import get_benchmark
 from ..benchmarks.run_folder import RESULTS_FILE, SUMMARY_FILE
 from ..benchmarks.runner import run_benchmark
 from ..errors import ArchonError
@@ -186,11 +188,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     _check_out_dir(args.out)
     limits = {"max_attempts": args.max_attempts, "timeout": args.timeout}
     retry = RetryPolicy(**{k: v for k, v in limits.items() if v}) if any(limits.values()) else None
-    benchmark: Any = args.benchmark
+    benchmark = get_benchmark(args.benchmark)
+    # Refused before anything is loaded: a baseline that a benchmark without pairwise judging would ignore.
+    for given, option in ((args.baseline_answers, "--baseline-answers"), (args.baseline_config, "--baseline-config")):
+        if given:
+            check_baseline_option(benchmark, option)
     if args.reference_answers:
-        from ..benchmarks.registry import get_benchmark
-
-        benchmark = get_benchmark(args.benchmark)
         if not hasattr(benchmark, "reference_answers"):
             raise ArchonError(f"--reference-answers applies to mt-bench and mt-bench-pairwise, not {args.benchmark!r}")
         benchmark.reference_answers = args.reference_answers
@@ -205,7 +208,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         seed=args.seed,
         dev_fraction=args.dev_fraction,
         judge=args.judge,
-        baseline_answers=args.baseline_answers,
+        # One file as it is; several (Arena-Hard v2.0: one per category's baseline model) as a list.
+        baseline_answers=args.baseline_answers[0] if len(args.baseline_answers or ()) == 1 else args.baseline_answers,
         baseline_config=args.baseline_config,
         baselines=args.baselines,
         cache=False if args.no_cache else (args.cache or None),
@@ -358,8 +362,11 @@ def add_commands(sub) -> None:
     g.add_argument(
         "--baseline-answers",
         metavar="FILE",
+        action="append",
         help="pairwise baseline answers: JSONL with id and answers (e.g. another run's results.jsonl), an "
-        "Arena-Hard/FastChat model_answer file, or AlpacaEval's model_outputs.json (matched by instruction)",
+        "Arena-Hard/FastChat model_answer file, or AlpacaEval's model_outputs.json (matched by instruction). "
+        "Arena-Hard judges each category against its own model: give each model's model_answer/<model>.jsonl "
+        "(repeat the option) or the model_answer folder",
     )
     g.add_argument(
         "--baseline-config",

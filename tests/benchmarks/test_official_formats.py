@@ -498,44 +498,46 @@ def arena_v01(root: Path) -> Path:
     return d
 
 
-def arena_v20(root: Path) -> Path:
-    d = root / "data" / "arena-hard-v2.0"
-    jsonl(
-        d / "question.jsonl",
-        [
-            {
-                "uid": "0001b527ced3428d",
-                "category": "hard_prompt",
-                "subcategory": "coding",
-                "language": "en",
-                "prompt": "Prompt A",
-            },
-            {
-                "uid": "00a38edd42744fa0",
-                "category": "creative_writing",
-                "subcategory": "creative_writing",
-                "language": "en",
-                "prompt": "Prompt B",
-            },
-        ],
-    )
-    jsonl(
-        d / "model_answer" / "o3-mini-2025-01-31.jsonl",
+ARENA_V20_QUESTIONS = (("0001b527ced3428d", "hard_prompt", "coding"), ("00a38edd42744fa0", "creative_writing", None))
+HARD_UID, CREATIVE_UID = (uid for uid, _, _ in ARENA_V20_QUESTIONS)
+
+
+def arena_v20_answers(path: Path, model: str, uids) -> Path:
+    """A model_answer/<model>.jsonl of arena-hard-v2.0: uid, ans_id, model, messages (the assistant's content an
+    object with the answer), tstamp, metadata. Each answer says whose it is: "NEW-FORMAT <model> baseline <uid>"."""
+    return jsonl(
+        path,
         [
             {
                 "uid": u,
                 "ans_id": "x",
-                "model": "o3-mini-2025-01-31",
+                "model": model,
                 "messages": [
-                    {"role": "user", "content": p},
-                    {"role": "assistant", "content": {"answer": f"NEW-FORMAT baseline {u}"}},
+                    {"role": "user", "content": f"Prompt {u}"},
+                    {"role": "assistant", "content": {"answer": f"NEW-FORMAT {model} baseline {u}"}},
                 ],
                 "tstamp": 1.0,
-                "metadata": {"token_len": 4},
+                "metadata": {"token_len": 4, "header_count": {"h1": 0}, "list_count": {"ordered": 0}},
             }
-            for u, p in (("0001b527ced3428d", "Prompt A"), ("00a38edd42744fa0", "Prompt B"))
+            for u in uids
         ],
     )
+
+
+def arena_v20(root: Path) -> Path:
+    """data/arena-hard-v2.0/ with one hard prompt and one creative writing prompt, and the model answers of both
+    categories' baselines (o3-mini for hard prompts, Gemini 2.0 Flash for creative writing) and of another model;
+    as in the repository, every model answers every question."""
+    d = root / "data" / "arena-hard-v2.0"
+    jsonl(
+        d / "question.jsonl",
+        [
+            {"uid": uid, "category": cat, "subcategory": sub or cat, "prompt": f"Prompt {uid}"}
+            for uid, cat, sub in ARENA_V20_QUESTIONS
+        ],
+    )
+    for model in ("o3-mini-2025-01-31", "gemini-2.0-flash-001", "deepseek-r1"):
+        arena_v20_answers(d / "model_answer" / f"{model}.jsonl", model, [u for u, _, _ in ARENA_V20_QUESTIONS])
     return d
 
 
@@ -578,21 +580,28 @@ def test_arena_hard_questions_and_baselines_in_both_formats(tmp_path, version, a
 
 
 def test_arena_hard_published_baseline_files(tmp_path):
-    for d, name, marker in (
-        (arena_v01(tmp_path), "gpt-4-0314.jsonl", "OLD-FORMAT"),
-        (arena_v20(tmp_path), "o3-mini-2025-01-31.jsonl", "NEW-FORMAT"),
-    ):
-        with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "[[A=B]]") as judge:
-            s = judged_run(
-                arch,
-                judge,
-                "arena-hard",
-                data=d,
-                out_dir=tmp_path / f"run-{name}",
-                baseline_answers=d / "model_answer" / name,
-            )
-            assert s["n"] == 2 and s["score"] == pytest.approx(0.5)
-            assert sum(marker in p for p in judge_prompts(judge)) == 4
+    d = arena_v01(tmp_path)
+    with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "[[A=B]]") as judge:
+        s = judged_run(
+            arch,
+            judge,
+            "arena-hard",
+            data=d,
+            out_dir=tmp_path / "run",
+            baseline_answers=d / "model_answer" / "gpt-4-0314.jsonl",
+        )
+        assert s["n"] == 2 and s["score"] == pytest.approx(0.5)
+        assert sum("OLD-FORMAT" in p for p in judge_prompts(judge)) == 4
+        assert s["extra"]["by_category"] == {
+            "arena-hard-v0.1": {
+                "baseline": "gpt-4-0314",
+                "win_rate": 0.5,
+                "ci_low": 0.5,
+                "ci_high": 0.5,
+                "weighted_win_rate": 0.5,
+                "n": 2,
+            }
+        }
     # The v0.1 answers against the v2.0 questions: no item matches, and nothing is asked.
     with FakeOpenAIServer() as arch, FakeOpenAIServer() as judge:
         with pytest.raises(ArchonError, match="answers none of the 2 item"):
@@ -600,14 +609,118 @@ def test_arena_hard_published_baseline_files(tmp_path):
                 arch,
                 judge,
                 "arena-hard",
-                data=tmp_path / "data" / "arena-hard-v2.0",
+                data=arena_v20(tmp_path),
                 out_dir=tmp_path / "bad",
-                baseline_answers=tmp_path / "data" / "arena-hard-v0.1" / "model_answer" / "gpt-4-0314.jsonl",
+                baseline_answers=d / "model_answer" / "gpt-4-0314.jsonl",
             )
         assert not arch.requests and not judge.requests
     # The repository's data/ holds several versions: which one is not guessed.
     with pytest.raises(DatasetNotFound, match="several data files"):
         ArenaHard().load(tmp_path / "data")
+
+
+def model_wins_against_gemini(body: dict) -> str:
+    """A judge that prefers the architecture's answer ("MODEL-ANSWER") to Gemini's, and o3-mini's to it."""
+    prompt = body["messages"][-1]["content"]
+    baseline_first = prompt.index("NEW-FORMAT") < prompt.index("MODEL-ANSWER")
+    model_wins = "NEW-FORMAT gemini" in prompt
+    return "[[A>>B]]" if model_wins != baseline_first else "[[B>>A]]"
+
+
+@pytest.mark.parametrize("given", ["folder", "files"])
+def test_arena_hard_v2_judges_each_category_against_its_own_baseline(tmp_path, capsys, given):
+    d = arena_v20(tmp_path)
+    answers = d / "model_answer"
+    if given == "folder":
+        baseline_args = ["--baseline-answers", str(answers)]
+    else:
+        baseline_args = [
+            *("--baseline-answers", str(answers / "o3-mini-2025-01-31.jsonl")),
+            *("--baseline-answers", str(answers / "gemini-2.0-flash-001.jsonl")),
+        ]
+    with (
+        FakeOpenAIServer(responder=lambda body: "MODEL-ANSWER") as arch,
+        FakeOpenAIServer(responder=model_wins_against_gemini) as judge,
+    ):
+        arch_cfg = write_json(tmp_path / "arch.json", config(arch))
+        judge_cfg = write_json(tmp_path / "judge.json", config(judge, "judge"))
+        argv = ["bench", str(arch_cfg), "-b", "arena-hard", "--data", str(d), "--judge", str(judge_cfg)]
+        rc = main([*argv, *baseline_args, "--out", str(tmp_path / "run"), "--no-cache", "--json"])
+        assert rc == 0
+        s = json.loads(capsys.readouterr().out)
+        prompts = judge_prompts(judge)
+    # Both orders of each item, each against its category's baseline: o3-mini for the hard prompt and Gemini for
+    # the creative writing prompt, though every file answers both.
+    assert len(prompts) == 4
+    hard = [p for p in prompts if f"Prompt {HARD_UID}" in p]
+    creative = [p for p in prompts if f"Prompt {CREATIVE_UID}" in p]
+    assert all(f"NEW-FORMAT o3-mini-2025-01-31 baseline {HARD_UID}" in p for p in hard) and len(hard) == 2
+    assert all(f"NEW-FORMAT gemini-2.0-flash-001 baseline {CREATIVE_UID}" in p for p in creative) and len(creative) == 2
+    assert not any("deepseek-r1" in p for p in prompts)
+    # As arena-hard-auto's creative writing prompt, the judge is not asked for its own answer first there.
+    assert all("your own answer" in p for p in hard) and not any("your own answer" in p for p in creative)
+    assert s["score"] == pytest.approx(0.5)
+    by_category = s["extra"]["by_category"]
+    assert {c: (v["baseline"], v["win_rate"], v["weighted_win_rate"], v["n"]) for c, v in by_category.items()} == {
+        "creative_writing": ("gemini-2.0-flash-001", 1.0, 1.0, 1),
+        "hard_prompt": ("o3-mini-2025-01-31", 0.0, 0.0, 1),
+    }
+    results = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert {r["id"]: r["details"]["baseline"] for r in results} == {
+        HARD_UID: "o3-mini-2025-01-31",
+        CREATIVE_UID: "gemini-2.0-flash-001",
+    }
+
+
+def test_arena_hard_v2_category_without_its_baseline_is_an_error_naming_it(tmp_path):
+    d = arena_v20(tmp_path)
+    answers = d / "model_answer"
+    o3, gemini, deepseek = (
+        answers / f"{m}.jsonl" for m in ("o3-mini-2025-01-31", "gemini-2.0-flash-001", "deepseek-r1")
+    )
+    with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "[[A=B]]") as judge:
+
+        def run(out: str, baseline, **kwargs):
+            return judged_run(
+                arch, judge, "arena-hard", data=d, out_dir=tmp_path / out, baseline_answers=baseline, **kwargs
+            )
+
+        # Hard prompts' baseline alone: the creative writing items have none, whatever o3-mini's file holds.
+        expected = f"the 1 creative_writing item(s) have no answers of gemini-2.0-flash-001: expected {gemini}"
+        with pytest.raises(ArchonError, match=re.escape(expected)):
+            run("only-o3", o3)
+        # A file of another model, given with the baselines: the baseline of no category.
+        for given in ([o3, deepseek], [o3, gemini, deepseek]):
+            with pytest.raises(ArchonError, match="answers of deepseek-r1 are the baseline of no category"):
+                run("extra", given)
+        # Gemini's file without the creative writing answer: named, with its category.
+        arena_v20_answers(gemini, "gemini-2.0-flash-001", [HARD_UID])
+        expected = (
+            f"{str(gemini)!r} (gemini-2.0-flash-001, the baseline of the creative_writing items) has no answer "
+            f"for 1 of the 1 creative_writing item(s) (e.g. {CREATIVE_UID})"
+        )
+        with pytest.raises(ArchonError, match=re.escape(expected)):
+            run("folder", answers)
+        # A folder without Gemini's file.
+        gemini.unlink()
+        with pytest.raises(ArchonError, match=re.escape(f"expected {answers / 'gemini-2.0-flash-001.jsonl'}")):
+            run("folder", answers)
+        assert not arch.requests and not judge.requests
+        # Only hard prompts selected: o3-mini's answers are all they need.
+        s = run("hard-only", o3, limit=1)
+        assert s["n"] == 1 and list(s["extra"]["by_category"]) == ["hard_prompt"]
+        assert all(f"NEW-FORMAT o3-mini-2025-01-31 baseline {HARD_UID}" in p for p in judge_prompts(judge))
+        # Resuming that run against another baseline is refused.
+        custom = arena_v20_answers(tmp_path / "mine.jsonl", "mine", [HARD_UID, CREATIVE_UID])
+        with pytest.raises(ArchonError, match="different pairwise baseline"):
+            run("hard-only", custom, limit=1)
+    # One other baseline for every category (e.g. another run's answers) stays possible, and is recorded.
+    with FakeOpenAIServer() as arch, FakeOpenAIServer(responder=lambda body: "[[A=B]]") as judge:
+        s = run("custom", custom)
+        assert {c: v["baseline"] for c, v in s["extra"]["by_category"].items()} == {
+            "creative_writing": "mine",
+            "hard_prompt": "mine",
+        }
 
 
 def test_a_baseline_record_in_no_known_form_names_its_file_and_line(tmp_path):

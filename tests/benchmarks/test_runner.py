@@ -245,7 +245,8 @@ def test_refuses_to_resume_with_other_data_split_sample_or_baseline(srv, tmp_pat
         ({"data": b}, f"different data set ({a.resolve()} there, {b.resolve()} now)"),
         ({"data": a, "split": "test"}, "different split ('all' there, 'test' now)"),
         ({"data": a, "sample": 3}, "different sample (none there, 3 now)"),
-        ({"data": a, "baseline_answers": {"0": ["x"]}}, "different pairwise baseline"),
+        # GSM8K has no baseline: answers given for one would be ignored, so they are refused.
+        ({"data": a, "baseline_answers": {"0": ["x"]}}, "benchmark 'gsm8k' is not judged against a baseline"),
     ):
         with pytest.raises(ArchonError, match=re.escape(message)):
             run_benchmark(single_config(srv), "gsm8k", out_dir=out, retry=FAST, **kwargs)

@@ -323,6 +323,27 @@ def test_bench_where_every_item_failed_shows_the_first_error_not_a_score(data, t
     assert "every item failed" in capsys.readouterr().err
 
 
+def test_a_baseline_for_a_benchmark_without_pairwise_judging_is_refused(srv, data, tmp_path, capsys):
+    cfg = write_config(tmp_path / "a.json", srv, "alpha")
+    answers = tmp_path / "base.jsonl"
+    answers.write_text(json.dumps({"id": "q0", "answers": ["The answer is 1."]}) + "\n", encoding="utf-8")
+    mt = tmp_path / "mt.jsonl"
+    mt.write_text(json.dumps({"question_id": 1, "turns": ["a", "b"]}) + "\n", encoding="utf-8")
+    for benchmark, bench_data, option, value in (
+        ("gsm8k", data, "--baseline-answers", answers),
+        ("gsm8k", data, "--baseline-config", cfg),
+        ("humaneval", data, "--baseline-answers", answers),
+        ("mt-bench", mt, "--baseline-answers", answers),  # single grading: no baseline
+    ):
+        out = tmp_path / f"{benchmark}-{option}"
+        argv = ["bench", cfg, "-b", benchmark, "--data", str(bench_data), "--out", str(out), option, str(value)]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: benchmark {benchmark!r} is not judged against a baseline, so {option} would")
+        assert not out.exists()
+    assert not srv.requests
+
+
 def test_bench_usage_errors_are_one_line_without_traceback(srv, data, tmp_path, capsys):
     cfg = write_config(tmp_path / "a.json", srv, "alpha")
     a_file = tmp_path / "taken"
