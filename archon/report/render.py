@@ -484,15 +484,9 @@ def _model_ranking(run: SearchRun) -> str:
 def _status_note(run: SearchRun) -> str:
     ev = run.evaluated()
     so_far = f"{len(run.trials)} trial(s) decided, {len(ev)} evaluated, {len(_complete(run))} complete"
-    if run.from_study:
-        return note(
-            f"Search running or cut off: the trials are read from study.db ({so_far}). "
-            "This report shows what is done so far."
-        )
     if not run.finished and run.trials:
         return note(
-            f"Search cut off or still testing its best (trials.jsonl written, no summary.json yet): {so_far}. "
-            "This report shows what is done so far."
+            f"Search running or cut off (no summary.json yet): {so_far}. This report shows what is done so far."
         )
     if not run.trials:
         return note("No trials recorded yet.")

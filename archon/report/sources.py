@@ -16,11 +16,6 @@ from typing import Any
 from ..benchmarks.run_folder import read_jsonl
 from ..errors import ArchonError
 
-try:  # a running search's trials are in its study (the `search` extra)
-    import optuna
-except ImportError:  # pragma: no cover - exercised where the extra is missing
-    optuna = None  # type: ignore[assignment]
-
 __all__ = ["BenchRun", "SearchRun", "TraceFile", "load_sources"]
 
 SEARCH_MARKERS = ("trials.jsonl", "study.db")
@@ -48,19 +43,17 @@ def number(value: Any) -> float | None:
 
 @dataclass
 class SearchRun:
-    """A search folder: its trials (rows of trials.jsonl, or of study.db while it runs), summary and study.
+    """A search folder: its trials (rows of trials.jsonl), summary and study.
 
-    ``trials`` are dicts with the fields of trials.jsonl rows. A search writes trials.jsonl and summary.json
-    when it ends; while it runs, or once it was killed, the trials so far are read from its study.db instead
-    (``from_study``), and a summary.json left by an earlier run of the same study is not shown as current.
-    Trials cut off before summary.json was written (during the test split) are read from trials.jsonl.
+    ``trials`` are dicts with the fields of trials.jsonl rows. A search rewrites trials.jsonl as each trial
+    ends and writes summary.json when it ends (removing an earlier run's as it starts): without a summary,
+    the search is running or was cut off, and its trials so far are shown.
     """
 
     path: Path
     trials: list[dict[str, Any]]
     summary: dict[str, Any] | None
     study_db: Path | None
-    from_study: bool = False
     label: str = ""
 
     @property
@@ -98,71 +91,12 @@ class SearchRun:
         return read_json(p) or read_json(self.path / "architectures" / p.parent.name / p.name)
 
 
-def _study_rows(db: Path, name: str | None) -> list[dict[str, Any]] | None:
-    """The decided trials of the study in ``db`` as trials.jsonl rows (what a running or killed search holds).
-
-    These are the user attributes the search sets on each trial, under the names it writes to trials.jsonl.
-    None when optuna is missing or the study cannot be read.
-    """
-    if optuna is None:
-        return None
-    storage = f"sqlite:///{db.resolve()}"
-    try:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        if name is None and len(names) == 1:
-            name = names[0]
-        if name not in names:
-            return None
-        study = optuna.load_study(study_name=name, storage=storage)
-        dev_items = (study.user_attrs.get("setup") or {}).get("items")
-        rows = []
-        for t in study.get_trials(deepcopy=False):
-            a = t.user_attrs
-            if a.get("decision") is None:
-                continue
-            rows.append(
-                {
-                    "number": t.number,
-                    "params": t.params,
-                    "label": a.get("label"),
-                    "decision": a["decision"],
-                    "state": t.state.name.lower(),
-                    "config_path": a.get("config_path"),
-                    "score": t.values[0] if t.values else a.get("running_score"),
-                    "cost": t.values[1] if t.values and len(t.values) > 1 else None,
-                    "pruned": t.state == optuna.trial.TrialState.PRUNED,
-                    "items": a.get("items", 0),
-                    "dev_items": len(dev_items) if isinstance(dev_items, list) else None,
-                    "calls_per_query": a.get("calls_per_query"),
-                    "estimated_cost_per_query": a.get("estimated_cost_per_query"),
-                    "calls": a.get("calls", 0),
-                    "new_calls": a.get("new_calls", 0),
-                    "cached_calls": a.get("calls", 0) - a.get("new_calls", 0),
-                    "judge_calls": a.get("judge_calls", 0),
-                    "cost_usd": a.get("cost_usd", 0.0),
-                    "new_cost_usd": a.get("new_cost_usd", 0.0),
-                    "calls_saved": a.get("calls_saved", 0),
-                }
-            )
-        return rows
-    except Exception:  # a study being created or a locked file: the report falls back to the files
-        return None
-
-
 def _load_search(path: Path) -> SearchRun:
     trials_file = path / "trials.jsonl"
     trials = read_jsonl(trials_file) if trials_file.exists() else []
     summary = read_json(path / "summary.json")
     db = path / "study.db"
     run = SearchRun(path, sorted(trials, key=lambda t: t["number"]), summary, db if db.exists() else None)
-    if run.study_db is not None:
-        name = ((summary or {}).get("study") or {}).get("name")
-        rows = _study_rows(run.study_db, name)
-        # The study is ahead of the files: the search is running, was killed, or was resumed (then the
-        # summary.json there is the earlier run's).
-        if rows is not None and len(rows) > len(trials):
-            run.trials, run.summary, run.from_study = rows, None, True
     run.label = run.sampler or path.name
     return run
 

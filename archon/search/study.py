@@ -464,6 +464,7 @@ class _Worker:
         self._report_progress()
 
     def _report_progress(self) -> None:
+        write_trials(self.study, self.out_dir, len(self.dev))
         trials = self.study.get_trials(deepcopy=False)
         done = [t for t in self._evaluated(trials) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
         complete = [t for t in done if t.state == TrialState.COMPLETE and t.values]
@@ -530,6 +531,18 @@ def make_pruner(prune: bool, objectives: Sequence[str], dev_items: int, chunks: 
 
 
 # --------------------------------------------------------------------------- reports
+
+
+def write_trials(study: optuna.Study, out: Path, dev_items: int) -> list[dict[str, Any]]:
+    """``out/trials.jsonl`` rewritten (in one step) from the study's decided trials; returns its rows.
+    Written after every trial, so that a running or killed search's folder shows its trials so far."""
+    rows = _trial_rows(study, dev_items)
+    tmp = out / (TRIALS_FILE + f".{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(_json_safe(r), ensure_ascii=False) + "\n")
+    os.replace(tmp, out / TRIALS_FILE)
+    return rows
 
 
 def _trial_rows(study: optuna.Study, dev_items: int) -> list[dict[str, Any]]:
@@ -729,6 +742,9 @@ def search(
             )
         if saved is None:
             probe.set_user_attr("setup", _json_safe(setup))
+        # An earlier run's summary no longer describes the study once this run adds trials (trials.jsonl is
+        # rewritten as they end); this run writes its own when it ends.
+        (out / SUMMARY_FILE).unlink(missing_ok=True)
 
         spent_before = Evaluation()
         stats = TokenStats()
@@ -882,11 +898,7 @@ def _report(
     spent_before: Evaluation,
     say: Callable[[str], None],
 ) -> SearchResult:
-    rows = _trial_rows(study, len(dev))
-    with open(out / (TRIALS_FILE + f".{os.getpid()}.tmp"), "w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(_json_safe(r), ensure_ascii=False) + "\n")
-    os.replace(out / (TRIALS_FILE + f".{os.getpid()}.tmp"), out / TRIALS_FILE)
+    rows = write_trials(study, out, len(dev))
 
     evaluated = [r for r in rows if r["decision"] == "evaluate" and r["state"] in ("complete", "pruned")]
     complete = sorted(
