@@ -6,7 +6,8 @@ applies, and the errors they raise become ProviderErrors with the HTTP status, r
 by the same rule as for OpenAI-compatible servers. Anthropic and Google keys rotate on a 429.
 Each streams through its SDK's streaming call (Anthropic ``stream=True`` events, Google
 ``generate_content_stream``, Bedrock ``converse_stream``); a stream that ends without its API's
-end event is a failed (retryable) call, never a short answer.
+end event is a failed (retryable) call, never a short answer. Each reads replies with its SDK's
+own HTTP client, given the size limit of ``RetryPolicy.max_reply_bytes`` (see ``http_limits``).
 """
 
 from __future__ import annotations
@@ -126,26 +127,16 @@ async def _relay(
     error: Callable[[Exception], ProviderError],
 ) -> AsyncGenerator[str | ChatResult, None]:
     """An SDK's stream as a provider's: deltas passed on with keys redacted (a key cut over two
-    pieces too), the reply's text capped at ``request.max_reply_bytes``, the SDK's errors made
-    ProviderErrors by ``error``; then the ``ChatResult``."""
+    pieces too), the SDK's errors made ProviderErrors by ``error``; then the ``ChatResult``. The
+    reply's size is limited below, as its bytes arrive (see ``http_limits``)."""
     redactor = StreamRedactor(secrets)
     parts: list[str] = []
-    size = 0
     usage: tuple[Any, Any] | None = None
     try:
         async for event in events:
             if isinstance(event, tuple):
                 usage = event
                 continue
-            size += len(event.encode())
-            if size > request.max_reply_bytes:
-                raise ProviderError(
-                    f"reply larger than {request.max_reply_bytes} bytes (decoded), the most allowed "
-                    "per reply (RetryPolicy.max_reply_bytes); not retried",
-                    provider=provider,
-                    model=request.model,
-                    status=200,
-                )
             parts.append(event)
             if safe := redactor.feed(event):
                 yield safe
@@ -448,7 +439,13 @@ class BedrockProvider(Provider):
             r = await self._run(self._converse, request)
         except Exception as e:
             raise self._error(request, e) from None
-        text = "".join(c.get("text", "") for c in r["output"]["message"]["content"])
+        try:
+            text = "".join(c.get("text", "") for c in r["output"]["message"]["content"])
+        except (KeyError, TypeError, AttributeError):
+            # botocore hands back what it could parse, even from a body that is not a Converse reply.
+            raise ProviderError(
+                "reply is not a Converse reply", provider=self.name, model=request.model, status=200, retryable=True
+            ) from None
         u = r.get("usage") if isinstance(r.get("usage"), dict) else {}
         return result_with_usage(request, [text], u.get("inputTokens"), u.get("outputTokens"))
 
