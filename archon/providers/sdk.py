@@ -6,7 +6,8 @@ applies, and the errors they raise become ProviderErrors with the HTTP status, r
 by the same rule as for OpenAI-compatible servers. Anthropic and Google keys rotate on a 429.
 Each streams through its SDK's streaming call (Anthropic ``stream=True`` events, Google
 ``generate_content_stream``, Bedrock ``converse_stream``); a stream that ends without its API's
-end event is a failed (retryable) call, never a short answer.
+end event is a failed (retryable) call, never a short answer. Each reads replies with its SDK's
+own HTTP client, given the size limit of ``RetryPolicy.max_reply_bytes`` (see ``http_limits``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple, get_args
 
 from ..errors import ProviderError
 from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Message, Provider, result_with_usage, retry_after_seconds
-from .http_limits import limit_replies
+from .http_limits import limit_botocore_replies, limit_replies
 from .keys import KeyRing, KeyStore, StreamRedactor, redact
 
 #: What an SDK stream yields: text deltas, then (input tokens, output tokens) once its end event
@@ -126,26 +127,16 @@ async def _relay(
     error: Callable[[Exception], ProviderError],
 ) -> AsyncGenerator[str | ChatResult, None]:
     """An SDK's stream as a provider's: deltas passed on with keys redacted (a key cut over two
-    pieces too), the reply's text capped at ``request.max_reply_bytes``, the SDK's errors made
-    ProviderErrors by ``error``; then the ``ChatResult``."""
+    pieces too), the SDK's errors made ProviderErrors by ``error``; then the ``ChatResult``. The
+    reply's size is limited below, as its bytes arrive (see ``http_limits``)."""
     redactor = StreamRedactor(secrets)
     parts: list[str] = []
-    size = 0
     usage: tuple[Any, Any] | None = None
     try:
         async for event in events:
             if isinstance(event, tuple):
                 usage = event
                 continue
-            size += len(event.encode())
-            if size > request.max_reply_bytes:
-                raise ProviderError(
-                    f"reply larger than {request.max_reply_bytes} bytes (decoded), the most allowed "
-                    "per reply (RetryPolicy.max_reply_bytes); not retried",
-                    provider=provider,
-                    model=request.model,
-                    status=200,
-                )
             parts.append(event)
             if safe := redactor.feed(event):
                 yield safe
@@ -302,11 +293,20 @@ class GoogleProvider(_KeyedSDKProvider):
         super().__init__(api_keys, base_url, key_env)
 
     def _make_client(self, key: str, max_reply_bytes: int) -> Any:
-        # No reply size limit: the SDK reads replies with its own HTTP client (see README, Limits).
+        # The SDK reads replies with the httpx client it is given (and then never with aiohttp):
+        # one with the reply size limit on top. It follows redirects, as the SDK's own does.
+        http = limit_replies(self._httpx_async_client_class()(follow_redirects=True), max_reply_bytes)
         options = self._types.HttpOptions(
-            base_url=self._base_url, retry_options=self._types.HttpRetryOptions(attempts=1)
+            base_url=self._base_url, retry_options=self._types.HttpRetryOptions(attempts=1), httpx_async_client=http
         )
-        return self._genai.Client(api_key=key, http_options=options).aio
+        return _GoogleClient(self._genai.Client(api_key=key, http_options=options).aio, http)
+
+    def _httpx_async_client_class(self) -> Any:
+        """The AsyncClient class the installed SDK takes (``HttpOptions.httpx_async_client``):
+        httpx2's where it takes that (its default then), else httpx's."""
+        accepted = get_args(self._types.HttpOptions.model_fields["httpx_async_client"].annotation)
+        classes = [c for c in accepted if c is not type(None)]
+        return next((c for c in classes if c.__module__.startswith("httpx2")), classes[0])
 
     @staticmethod
     def _kwargs(request: ChatRequest) -> dict[str, Any]:
@@ -320,7 +320,7 @@ class GoogleProvider(_KeyedSDKProvider):
         return {"model": request.model, "contents": contents, "config": config}
 
     async def _call(self, client: Any, request: ChatRequest) -> ChatResult:
-        r = await client.models.generate_content(**self._kwargs(request))
+        r = await client.aio.models.generate_content(**self._kwargs(request))
         u = r.usage_metadata
         # No candidate (a blocked prompt) is an empty answer, not a failure.
         return result_with_usage(
@@ -328,7 +328,7 @@ class GoogleProvider(_KeyedSDKProvider):
         )
 
     async def _stream(self, client: Any, request: ChatRequest) -> SDKEvents:
-        chunks = await client.models.generate_content_stream(**self._kwargs(request))
+        chunks = await client.aio.models.generate_content_stream(**self._kwargs(request))
         usage = None
         finished = False
         try:
@@ -350,7 +350,16 @@ class GoogleProvider(_KeyedSDKProvider):
             yield getattr(usage, "prompt_token_count", None), getattr(usage, "candidates_token_count", None)
 
     async def _close(self, client: Any) -> None:
-        await client.aclose()
+        # The SDK leaves a client it was given open.
+        await client.aio.aclose()
+        await client.http.aclose()
+
+
+class _GoogleClient(NamedTuple):
+    """The SDK's async client, and the HTTP client it reads replies with."""
+
+    aio: Any
+    http: Any
 
 
 class BedrockProvider(Provider):
@@ -377,30 +386,32 @@ class BedrockProvider(Provider):
         }
         self._region = keys.get("AWS_REGION") or keys.get("AWS_DEFAULT_REGION")
         self._base_url = base_url
-        self._client: Any = None
+        # A client per reply size limit (one, unless retry policies differ).
+        self._clients: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
     def identity(self) -> str:
         return f"{self.name}@{self._base_url or self._region}"
 
-    def _get_client(self) -> Any:
+    def _get_client(self, max_reply_bytes: int) -> Any:
         with self._lock:
-            if self._client is None:
-                self._client = self._boto3.session.Session().client(
+            if max_reply_bytes not in self._clients:
+                client = self._boto3.session.Session().client(
                     "bedrock-runtime",
                     region_name=self._region,
                     endpoint_url=self._base_url,
                     config=self._config,
                     **self._credentials,
                 )
-            return self._client
+                self._clients[max_reply_bytes] = limit_botocore_replies(client, max_reply_bytes)
+            return self._clients[max_reply_bytes]
 
-    def _converse(self, kwargs: dict[str, Any]) -> Any:
-        return self._get_client().converse(**kwargs)
+    def _converse(self, request: ChatRequest) -> Any:
+        return self._get_client(request.max_reply_bytes).converse(**self._kwargs(request))
 
-    def _converse_stream(self, kwargs: dict[str, Any]) -> Any:
-        return self._get_client().converse_stream(**kwargs)
+    def _converse_stream(self, request: ChatRequest) -> Any:
+        return self._get_client(request.max_reply_bytes).converse_stream(**self._kwargs(request))
 
     @staticmethod
     def _kwargs(request: ChatRequest) -> dict[str, Any]:
@@ -425,10 +436,16 @@ class BedrockProvider(Provider):
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         try:
-            r = await self._run(self._converse, self._kwargs(request))
+            r = await self._run(self._converse, request)
         except Exception as e:
             raise self._error(request, e) from None
-        text = "".join(c.get("text", "") for c in r["output"]["message"]["content"])
+        try:
+            text = "".join(c.get("text", "") for c in r["output"]["message"]["content"])
+        except (KeyError, TypeError, AttributeError):
+            # botocore hands back what it could parse, even from a body that is not a Converse reply.
+            raise ProviderError(
+                "reply is not a Converse reply", provider=self.name, model=request.model, status=200, retryable=True
+            ) from None
         u = r.get("usage") if isinstance(r.get("usage"), dict) else {}
         return result_with_usage(request, [text], u.get("inputTokens"), u.get("outputTokens"))
 
@@ -443,7 +460,7 @@ class BedrockProvider(Provider):
             yield event
 
     async def _stream(self, request: ChatRequest) -> SDKEvents:
-        events = (await self._run(self._converse_stream, self._kwargs(request)))["stream"]
+        events = (await self._run(self._converse_stream, request))["stream"]
         usage: dict[str, Any] = {}
         stopped = False
         each = iter(events)

@@ -14,7 +14,8 @@ import pytest
 from archon import Archon, ProviderError, QueryFailed, RetryPolicy
 from archon.benchmarks.runner import run_benchmark
 from archon.cli import main
-from archon.providers import ChatRequest, chat_with_retries
+from archon.providers import ChatRequest, KeyStore, chat_with_retries
+from archon.providers.base import stream_with_retries
 from archon.providers.openai_compat import OpenAICompatibleProvider
 from archon.testing.fake_openai import Behaviour
 
@@ -41,18 +42,65 @@ def req():
 
 # ------------------------------------------------------------- 2: reply size
 
+KEY = "sk-test-key-000001"
+AWS_KEYS = {"AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE", "AWS_SECRET_ACCESS_KEY": "fake-secret", "AWS_REGION": "us-east-1"}
+# The Google and Bedrock SDKs read replies with HTTP clients of their own (httpx, botocore's urllib3).
+SDK_MODULES = {"google": "google.genai", "bedrock": "boto3"}
+
+
+def make_provider(kind, server):
+    if kind == "openai":
+        return OpenAICompatibleProvider(name="OpenAI_API", base_url=server.base_url, api_keys=[KEY])
+    pytest.importorskip(SDK_MODULES[kind])
+    from archon.providers.sdk import BedrockProvider, GoogleProvider
+
+    if kind == "google":
+        return GoogleProvider([KEY], base_url=server.url)
+    return BedrockProvider(KeyStore(AWS_KEYS, env_file=None), base_url=server.url)
+
+
+@pytest.fixture
+async def providers():
+    made = []
+
+    def make(kind, server):
+        made.append(make_provider(kind, server))
+        return made[-1]
+
+    yield make
+    for p in made:
+        await p.aclose()
+
+
 # The client runs in a process of its own, so that its peak memory is its own.
 _CLIENT = textwrap.dedent("""
     import asyncio, sys
     from archon import ProviderError, RetryPolicy
-    from archon.providers import ChatRequest, chat_with_retries
+    from archon.providers import ChatRequest, KeyStore, chat_with_retries
+    from archon.providers.base import stream_with_retries
     from archon.providers.openai_compat import OpenAICompatibleProvider
 
+    kind, url, streamed = sys.argv[1], sys.argv[2], sys.argv[3] == "stream"
+
+    def make():
+        if kind == "openai":
+            return OpenAICompatibleProvider(name="OpenAI_API", base_url=url + "/v1", api_keys=["sk-test-key-000001"])
+        from archon.providers.sdk import BedrockProvider, GoogleProvider
+        if kind == "google":
+            return GoogleProvider(["sk-test-key-000001"], base_url=url)
+        keys = {"AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE", "AWS_SECRET_ACCESS_KEY": "fake", "AWS_REGION": "us-east-1"}
+        return BedrockProvider(KeyStore(keys, env_file=None), base_url=url)
+
     async def main():
-        p = OpenAICompatibleProvider(name="OpenAI_API", base_url=sys.argv[1], api_keys=["sk-test-key-000001"])
+        p = make()
         request = ChatRequest(model="gpt-x", messages=[{"role": "user", "content": "hi"}])
+        policy = RetryPolicy(max_attempts=3, base_delay=0.01, timeout=120)
         try:
-            await chat_with_retries(p, request, RetryPolicy(max_attempts=3, base_delay=0.01, timeout=120))
+            if streamed:
+                async for _ in stream_with_retries(p, request, policy):
+                    pass
+            else:
+                await chat_with_retries(p, request, policy)
             print("ANSWERED")
         except ProviderError as e:
             print(f"ERROR {e.attempts} {e}")
@@ -65,34 +113,79 @@ _CLIENT = textwrap.dedent("""
     print("PEAK_MB", hwm_kb // 1024)
 """)
 
+GZIP_BOMB, CHUNKED = Behaviour(gzip_bomb=GB), Behaviour(chunked_bytes=GB)
+
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak memory read from /proc")
 @pytest.mark.parametrize(
-    "behaviour", [Behaviour(gzip_bomb=GB), Behaviour(chunked_bytes=GB)], ids=["gzip-1MB-to-1GB", "chunked-1GB"]
+    ("kind", "streamed", "behaviour"),
+    [
+        ("openai", False, GZIP_BOMB),
+        ("openai", False, CHUNKED),
+        ("google", False, GZIP_BOMB),
+        ("google", False, CHUNKED),
+        # One line of 1 GB, which the SDK's own line reader would gather whole.
+        ("google", True, CHUNKED),
+        # botocore never decodes a reply: a gzip bomb reaches it as the megabyte sent.
+        ("bedrock", False, CHUNKED),
+    ],
+    ids=[
+        "openai-gzip-1MB-to-1GB",
+        "openai-chunked-1GB",
+        "google-gzip-1MB-to-1GB",
+        "google-chunked-1GB",
+        "google-stream-one-line-of-1GB",
+        "bedrock-chunked-1GB",
+    ],
 )
-def test_a_huge_reply_fails_its_call_unread_and_memory_stays_bounded(server, behaviour):
+def test_a_huge_reply_fails_its_call_unread_and_memory_stays_bounded(server, kind, streamed, behaviour):
+    if kind in SDK_MODULES:
+        pytest.importorskip(SDK_MODULES[kind])
     server.enqueue(behaviour)
     out = subprocess.run(
-        [sys.executable, "-c", _CLIENT, server.base_url], capture_output=True, text=True, timeout=240, check=False
+        [sys.executable, "-c", _CLIENT, kind, server.url, "stream" if streamed else "whole"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     error = next(line for line in out.stdout.splitlines() if line.startswith(("ERROR", "ANSWERED")))
     peak_mb = int(out.stdout.split("PEAK_MB")[1])
-    print(f"{behaviour}: peak RSS {peak_mb} MB")
+    print(f"{kind} {behaviour}: peak RSS {peak_mb} MB")
     assert error.startswith("ERROR 1 ") and "larger than 16777216 bytes" in error and "not retried" in error
     assert len(server.requests) == 1  # not retried
-    assert peak_mb < 200  # a 16 MiB limit (the interpreter and archon take ~60 MB), far from the 1 GB sent
+    # A 16 MiB limit (the interpreter, archon and an SDK take ~60-120 MB), far from the 1 GB sent.
+    assert peak_mb < 250
 
 
-async def test_the_reply_limit_is_set_by_the_retry_policy(server, provider):
+@pytest.mark.parametrize("kind", ["openai", "google", "bedrock"])
+async def test_the_reply_limit_is_set_by_the_retry_policy(server, providers, kind):
     server.enqueue(Behaviour(text="x" * 50_000))
     policy = RetryPolicy(max_attempts=3, base_delay=0.01, timeout=10, max_reply_bytes=20_000)
     with pytest.raises(ProviderError, match=r"larger than 20000 bytes.*not retried") as e:
-        await chat_with_retries(provider(server), req(), policy)
-    assert e.value.attempts == 1
+        await chat_with_retries(providers(kind, server), req(), policy)
+    assert e.value.attempts == 1 and len(server.requests) == 1
     server.enqueue(Behaviour(text="x" * 10_000))
-    result, _ = await chat_with_retries(provider(server), req(), policy)
+    result, _ = await chat_with_retries(providers(kind, server), req(), policy)
     assert result.texts == ["x" * 10_000]
+
+
+@pytest.mark.parametrize("kind", ["google", "bedrock"])
+async def test_the_limit_counts_a_streams_bytes_as_they_arrive_not_only_its_text(server, providers, kind):
+    # 2,000 bytes of text in 1,000 events: well over 20,000 bytes as sent (each event's framing
+    # and JSON), so the call fails, however short the text.
+    server.responder = lambda body: "a " * 1000
+    policy = RetryPolicy(max_attempts=3, base_delay=0.01, timeout=10, max_reply_bytes=20_000)
+    with pytest.raises(ProviderError, match=r"larger than 20000 bytes.*not retried") as e:
+        async for _ in stream_with_retries(providers(kind, server), req(), policy):
+            pass
+    assert e.value.attempts == 1 and len(server.requests) == 1
+    # A limit above what is sent lets the same stream through whole.
+    roomy = RetryPolicy(max_attempts=3, base_delay=0.01, timeout=10, max_reply_bytes=2_000_000)
+    events = [e async for e in stream_with_retries(providers(kind, server), req(), roomy)]
+    result, attempts = events[-1]
+    assert "".join(events[:-1]) == result.texts[0] == "a " * 1000 and attempts == 1
 
 
 def test_the_anthropic_sdk_reply_is_limited_too(server):
@@ -172,6 +265,15 @@ async def test_null_content_is_an_error_that_is_retried(server, provider):
     server.enqueue(*[Behaviour(reply_message={"role": "assistant", "content": None})] * 3)
     with pytest.raises(ProviderError, match=r"3 attempts.*no content \(null\)"):
         await chat_with_retries(provider(server), req(), FAST)
+
+
+async def test_a_bedrock_reply_that_is_not_a_converse_reply_is_an_error_that_is_retried(server, providers):
+    server.enqueue(Behaviour(bad_json=True))
+    result, attempts = await chat_with_retries(providers("bedrock", server), req(), FAST)
+    assert attempts == 2 and result.texts[0].startswith("[gpt-x]")
+    server.enqueue(*[Behaviour(bad_json=True)] * 3)
+    with pytest.raises(ProviderError, match=r"3 attempts.*not a Converse reply"):
+        await chat_with_retries(providers("bedrock", server), req(), FAST)
 
 
 def test_run_reports_non_text_content_without_a_traceback(server, tmp_path, capsys):
