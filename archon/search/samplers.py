@@ -263,10 +263,8 @@ class GreedySampler(CandidateSampler):
                 # Keep the axis' best value. Of equal scores the cheaper is kept: under a budget it has
                 # more neighbours within it.
                 best = max(line, key=lambda i: (rank(i), i == best))
-            if best != start:  # the pass improved on its start: the next one starts from its best
-                start = best
-            else:  # nothing better around this start: a new climb
-                start = self._restart(reached, obs, rank)
+            # A pass that improved on its start: the next one starts from its best; else a new climb.
+            start = best if best != start else self._restart(reached, obs, rank)
         # Only reached if every candidate lies on a pass and yet one is untried (it cannot): any untried one.
         return self._rng(trial).choice(free)
 
