@@ -28,12 +28,12 @@ from pathlib import Path
 
 import optuna
 
-from archon.benchmarks.runner import split_items
+from archon.benchmarks.splits import split_items
 from archon.search.budget import Budget, TokenStats
 from archon.search.samplers import DEFAULT_SAMPLER, make_sampler
 from archon.search.space import config_key, load_space
 from archon.search.study import make_plan, make_pruner, optimize
-from archon.testing.simulated import SimulatedEvaluator, SimulatedPool
+from archon.testing.simulated import SimulatedEvaluator, SimulatedPool, register
 
 print = functools.partial(print, flush=True)
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
-    pool = SimulatedPool(n_items=args.items)
+    pool = register(SimulatedPool(n_items=args.items))  # model_type: simulated, for the construction rules
     dev_items = split_items(pool.items(), "dev", 0, 0.2)
     dev = [it.id for it in dev_items]
     space = load_space({"models": rank_models(pool, dev), "rank_models": False})

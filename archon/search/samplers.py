@@ -6,9 +6,12 @@ proposes one over budget or one already evaluated:
 
 * ``random``: uniformly, without replacement.
 * ``grid``: in the order of the axes (the last axis fastest), from the cheapest corner.
-* ``greedy``: the paper's, one axis at a time: from the cheapest architecture, try every value of
-  the first axis with the others fixed, keep the best, go on to the next axis; when a pass over
-  all axes changes nothing, start again from the best with random untried neighbours.
+* ``greedy``: the paper's, one axis at a time, in passes: from the cheapest architecture, try every
+  value of the first axis with the others fixed, keep the best (of equal scores, the cheaper), go
+  on to the next axis. The next pass starts from the best the pass found; a pass that improves
+  nothing ends that climb, and a new one starts from the architecture no pass has reached that is
+  nearest the best one found (ties in a seeded order), so the search goes on until the trials or
+  the candidates run out.
 * ``bo``: Bayesian optimisation with a Gaussian process (the paper's method): a GP with a Matern
   kernel (scikit-learn) fitted to the scores so far, and the expected improvement computed over
   every untried architecture; the largest wins. With ``score,cost`` the improvement is over the
@@ -205,26 +208,81 @@ class GridCandidateSampler(CandidateSampler):
 
 
 class GreedySampler(CandidateSampler):
-    """The paper's greedy search: one axis at a time (see the module docstring)."""
+    """The paper's greedy search: one axis at a time, in passes, climbs restarted (see the module docstring).
+
+    It keeps no state between proposals: each one replays the passes from the study (the scores of the
+    finished trials, the points evaluated or being evaluated), so workers sharing a study and a resumed
+    search follow the same passes. A point still being evaluated is tried but has no score yet: the pass
+    goes on with the scores known, and is replayed with that score once there is one.
+    """
+
+    def __init__(self, candidates: Candidates, seed: int | None = None):
+        super().__init__(candidates, seed)
+        n = len(candidates)
+        self._first = min(range(n), key=lambda i: (candidates.costs[i], i), default=None)
+        # Ties between restart points go by a seeded order of the candidates.
+        order = list(range(n))
+        random.Random(f"{self.seed}:greedy restarts").shuffle(order)
+        self._tie_order = order
+        self._lines: dict[tuple[int, int], list[int]] = {}
+
+    def _line(self, axis: int, point: int) -> list[int]:
+        """The candidates that differ from ``point`` on ``axis`` only (itself included), cheapest first."""
+        line = self._lines.get((axis, point))
+        if line is None:
+            cands = self.candidates
+            name = cands.space.axes[axis].name
+            found = set()
+            for value in cands.space.axes[axis].choices:
+                params = cands.space.canonical({**cands.points[point], name: value})
+                i = cands.index.get(point_key(cands.space, params))
+                if i is not None:
+                    found.add(i)
+            line = self._lines[(axis, point)] = sorted(found, key=lambda i: (cands.costs[i], i))
+        return line
 
     def choose(self, study, trial, free, tried):
         obs = dict(observations(study, self.candidates))
-        pts, cands = self.candidates.points, self.candidates
-        axes = [a.name for a in cands.space.axes]
-        if not obs:
-            # Start from the cheapest architecture.
-            return min(free, key=lambda i: (cands.costs[i], i))
-        best = max(obs, key=lambda i: (obs[i], -i))
+        costs = self.candidates.costs
+
+        def rank(i: int) -> tuple[float, float]:  # a better score; of equal scores, the cheaper
+            return obs.get(i, -math.inf), -costs[i]
+
         free_set = set(free)
-        # Sweep the axes in order: the first axis along which an untried neighbour of the best exists.
-        for name in axes:
-            line = [i for i in free_set if all(pts[i][o] == pts[best][o] for o in axes if o != name)]
-            if line:
-                return min(line, key=lambda i: (cands.costs[i], i))
-        # Every one-axis neighbour of the best is tried: a random untried point near it.
-        near = cands.nearest_untried(pts[best], tried, self._rng(trial))
-        assert near is not None  # free (the untried points) is never empty here: sample_relative checks
-        return cands.index[point_key(cands.space, near)]
+        reached: set[int] = set()  # the points on the lines the passes went along
+        start = self._first
+        while start is not None:
+            best = start
+            reached.add(start)
+            for axis in range(len(self.candidates.space.axes)):
+                line = self._line(axis, best)
+                untried = [i for i in line if i in free_set]
+                if untried:
+                    return untried[0]
+                reached.update(line)
+                # Keep the axis' best value. Of equal scores the cheaper is kept: under a budget it has
+                # more neighbours within it.
+                best = max(line, key=lambda i: (rank(i), i == best))
+            # A pass that improved on its start: the next one starts from its best; else a new climb.
+            start = best if best != start else self._restart(reached, obs, rank)
+        # Only reached if every candidate lies on a pass and yet one is untried (it cannot): any untried one.
+        return self._rng(trial).choice(free)
+
+    def _restart(self, reached: set[int], obs: dict[int, float], rank: Callable[[int], Any]) -> int | None:
+        """Where a new climb starts: the point no pass has reached nearest the best one reached (a
+        random restart, measured in ``perf/search.py``, found the optimum less often)."""
+        import numpy as np
+
+        left = [i for i in self._tie_order if i not in reached]
+        if not left:
+            return None
+        scored = [i for i in reached if i in obs]
+        if not scored:
+            return left[0]
+        feats = self.candidates.features()
+        best = max(scored, key=lambda i: (rank(i), -i))
+        dist = ((feats[left] - feats[best]) ** 2).sum(axis=1)
+        return left[int(np.argmin(dist))]
 
 
 class GPSampler(CandidateSampler):
