@@ -11,6 +11,7 @@ Usage: python perf/sandbox.py
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
@@ -32,6 +33,8 @@ async def side_by_side(n: int) -> float:
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
+
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
