@@ -15,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import json
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, get_args
+
+import pydantic
 
 from ..errors import ProviderError
 from .base import RETRYABLE_STATUS, ChatRequest, ChatResult, Message, Provider, result_with_usage, retry_after_seconds
@@ -108,6 +111,11 @@ def sdk_error(provider: str, model: str, e: Exception, secrets: list[str] | tupl
     status = _status_of(e)
     # Redacted before it is cut, so that no key cut in two escapes.
     detail = redact(str(e).strip(), secrets, limit=_ERROR_CHARS)
+    if status is None and isinstance(e, (json.JSONDecodeError, pydantic.ValidationError)):
+        # A reply the SDK could not read: retried, as an OpenAI-compatible reply that does not parse is.
+        return ProviderError(
+            f"reply does not parse ({type(e).__name__}: {detail})", provider=provider, model=model, retryable=True
+        )
     err = ProviderError(
         f"{type(e).__name__}" + (f" (HTTP {status})" if status else "") + (f": {detail}" if detail else ""),
         provider=provider,
