@@ -267,22 +267,14 @@ async def test_null_content_is_an_error_that_is_retried(server, provider):
         await chat_with_retries(provider(server), req(), FAST)
 
 
-async def test_a_google_reply_that_does_not_parse_is_an_error_that_is_retried(server, providers):
+@pytest.mark.parametrize(("sdk", "says"), [("google", "reply does not parse"), ("bedrock", "not a Converse reply")])
+async def test_an_sdk_reply_that_does_not_parse_is_an_error_that_is_retried(server, providers, sdk, says):
     server.enqueue(Behaviour(bad_json=True))
-    result, attempts = await chat_with_retries(providers("google", server), req(), FAST)
+    result, attempts = await chat_with_retries(providers(sdk, server), req(), FAST)
     assert attempts == 2 and result.texts[0].startswith("[gpt-x]")
     server.enqueue(*[Behaviour(bad_json=True)] * 3)
-    with pytest.raises(ProviderError, match=r"3 attempts.*reply does not parse"):
-        await chat_with_retries(providers("google", server), req(), FAST)
-
-
-async def test_a_bedrock_reply_that_is_not_a_converse_reply_is_an_error_that_is_retried(server, providers):
-    server.enqueue(Behaviour(bad_json=True))
-    result, attempts = await chat_with_retries(providers("bedrock", server), req(), FAST)
-    assert attempts == 2 and result.texts[0].startswith("[gpt-x]")
-    server.enqueue(*[Behaviour(bad_json=True)] * 3)
-    with pytest.raises(ProviderError, match=r"3 attempts.*not a Converse reply"):
-        await chat_with_retries(providers("bedrock", server), req(), FAST)
+    with pytest.raises(ProviderError, match=rf"3 attempts.*{says}"):
+        await chat_with_retries(providers(sdk, server), req(), FAST)
 
 
 def test_run_reports_non_text_content_without_a_traceback(server, tmp_path, capsys):
