@@ -29,9 +29,11 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
 import optuna
+from numpy.typing import NDArray
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.study import Study
@@ -40,10 +42,6 @@ from optuna.trial import FrozenTrial, TrialState
 from ..errors import ArchonError
 from ..registry import Registry
 from .space import Params, SearchSpace, _freeze
-
-if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
 
 DEFAULT_SAMPLER = "bo"
 
@@ -71,8 +69,6 @@ class Candidates:
 
     def features(self) -> NDArray[np.float64]:
         """Every point as numbers in [0, 1] (numeric axes scaled, others one-hot), for distances and the GP."""
-        import numpy as np
-
         if self._features is None:
             cols = []
             for a in self.space.axes:
@@ -92,8 +88,6 @@ class Candidates:
 
     def nearest_untried(self, params: Params, tried: set[tuple], rng: random.Random) -> Params | None:
         """The untried point closest to ``params`` (ties broken at random), for proposals that cannot be used."""
-        import numpy as np
-
         free = [i for i, k in enumerate(self.keys) if k not in tried]
         if not free:
             return None
@@ -106,8 +100,6 @@ class Candidates:
         return self.points[free[int(best[rng.randrange(len(best))])]]
 
     def _encode(self, params: Params) -> NDArray[np.float64] | None:
-        import numpy as np
-
         row = []
         for a in self.space.axes:
             v = params.get(a.name)
@@ -271,8 +263,6 @@ class GreedySampler(CandidateSampler):
     def _restart(self, reached: set[int], obs: dict[int, float], rank: Callable[[int], Any]) -> int | None:
         """Where a new climb starts: the point no pass has reached nearest the best one reached (a
         random restart, measured in ``perf/search.py``, found the optimum less often)."""
-        import numpy as np
-
         left = [i for i in self._tie_order if i not in reached]
         if not left:
             return None
@@ -305,8 +295,6 @@ class GPSampler(CandidateSampler):
         self._fitted_at = 0
 
     def choose(self, study, trial, free, tried):
-        import numpy as np
-
         obs = observations(study, self.candidates)
         rng = self._rng(trial)
         if len(obs) < self.n_startup:
@@ -335,8 +323,6 @@ class GPSampler(CandidateSampler):
 
     def _spread(self, free: list[int], obs, rng: random.Random) -> int:
         """Start-up points: random, each as far as possible from those tried (a cheap space-filling design)."""
-        import numpy as np
-
         if not obs:
             return rng.choice(free)
         feats = self.candidates.features()
@@ -351,7 +337,6 @@ def _gp_predict(x, y, x_new, seed: int | None, kernel=None):
     and its fitted kernel; a ``kernel`` given is used as it is (no hyperparameter fit)."""
     import warnings
 
-    import numpy as np
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
