@@ -137,17 +137,22 @@ def test_a_killed_search_resumes_and_reruns_the_cut_off_trial_from_the_cache(tmp
             str(tmp_path / "calls.sqlite"),
             "--no-baselines",
         ]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        log = open(tmp_path / "search.err", "w")  # noqa: SIM115 - closed below, after the kill
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         # Kill it hard in the middle of a trial: one that has scored some of its dev items, not all.
+        # Watched often and cheaply (one study handle): a trial of a one-layer architecture is in its
+        # middle for well under a second.
         deadline = time.monotonic() + 120
-        cut = None
-        while cut is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-            if not (out / "study.db").exists():
+        cut = study = None
+        trials = []
+        while cut is None and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+            if not (out / "study.db").exists():  # (opening it first would create it)
                 continue
             try:
-                trials = _study(out).get_trials()
-            except Exception:
+                study = study or _study(out)
+                trials = study.get_trials()
+            except Exception:  # not created yet
                 continue
             cut = next(
                 (
@@ -159,9 +164,15 @@ def test_a_killed_search_resumes_and_reruns_the_cut_off_trial_from_the_cache(tmp
                 ),
                 None,
             )
+        exited = proc.poll()
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        assert cut is not None, "the search never reached the middle of a second trial"
+        log.close()
+        seen = [(t.number, t.state.name, t.user_attrs.get("items")) for t in trials]
+        assert cut is not None, (
+            f"the search never reached the middle of a second trial (exit status {exited}; trials seen {seen}): "
+            + (tmp_path / "search.err").read_text()[-2000:]
+        )
         before = samples_served(srv)
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
