@@ -464,8 +464,8 @@ class _Worker:
         self._report_progress()
 
     def _report_progress(self) -> None:
-        write_trials(self.study, self.out_dir, len(self.dev))
         trials = self.study.get_trials(deepcopy=False)
+        write_trials(trials, self.out_dir, len(self.dev))
         done = [t for t in self._evaluated(trials) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
         complete = [t for t in done if t.state == TrialState.COMPLETE and t.values]
         best = max(complete, key=lambda t: t.values[0], default=None)
@@ -533,10 +533,10 @@ def make_pruner(prune: bool, objectives: Sequence[str], dev_items: int, chunks: 
 # --------------------------------------------------------------------------- reports
 
 
-def write_trials(study: optuna.Study, out: Path, dev_items: int) -> list[dict[str, Any]]:
-    """``out/trials.jsonl`` rewritten (in one step) from the study's decided trials; returns its rows.
+def write_trials(trials: Sequence[FrozenTrial], out: Path, dev_items: int) -> list[dict[str, Any]]:
+    """``out/trials.jsonl`` rewritten (in one step) from the study's decided ``trials``; returns its rows.
     Written after every trial, so that a running or killed search's folder shows its trials so far."""
-    rows = _trial_rows(study, dev_items)
+    rows = _trial_rows(trials, dev_items)
     tmp = out / (TRIALS_FILE + f".{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         for r in rows:
@@ -545,9 +545,9 @@ def write_trials(study: optuna.Study, out: Path, dev_items: int) -> list[dict[st
     return rows
 
 
-def _trial_rows(study: optuna.Study, dev_items: int) -> list[dict[str, Any]]:
+def _trial_rows(trials: Sequence[FrozenTrial], dev_items: int) -> list[dict[str, Any]]:
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    for t in trials:
         decision = t.user_attrs.get(DECISION)
         if decision is None:
             continue
@@ -898,7 +898,7 @@ def _report(
     spent_before: Evaluation,
     say: Callable[[str], None],
 ) -> SearchResult:
-    rows = write_trials(study, out, len(dev))
+    rows = write_trials(study.get_trials(deepcopy=False), out, len(dev))
 
     evaluated = [r for r in rows if r["decision"] == "evaluate" and r["state"] in ("complete", "pruned")]
     complete = sorted(
